@@ -1,0 +1,462 @@
+package decision
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Source says where a credential was found in the request.
+type Source uint8
+
+const (
+	// FromAuthorization is the Authorization header.
+	FromAuthorization Source = iota + 1
+	// FromHeader is another header, named by Credential.Name (an API-key header).
+	FromHeader
+	// FromQuery is a query parameter, named by Credential.Name.
+	FromQuery
+	// FromTLS is a client certificate presented during the TLS handshake.
+	FromTLS
+)
+
+// MaxCredentialBytes is the largest credential Gatehouse will parse. Larger ones are
+// refused as credentials_malformed before any decoding (DESIGN.md section 2).
+const MaxCredentialBytes = 16 << 10
+
+// Credential is one credential as presented by a client. Value is the secret itself: it
+// must never be logged, put in an error or used as a map key; use Fingerprint.
+type Credential struct {
+	Source Source
+	// Scheme is the Authorization scheme lower-cased ("bearer", "basic"); empty for
+	// other sources.
+	Scheme string
+	// Name is the header or query parameter name for FromHeader and FromQuery.
+	Name string
+	// Value is the token68 (or parameters) after the scheme, or the header/query value.
+	Value string
+}
+
+// Fingerprint is the first 8 hex digits of the SHA-256 of the credential value: enough to
+// correlate log lines, useless to an attacker.
+func (c Credential) Fingerprint() string { return Fingerprint(c.Value) }
+
+// Fingerprint returns the first 8 hex digits of the SHA-256 of s.
+func Fingerprint(s string) string {
+	sum := sha256.Sum256([]byte(s))
+	return hex.EncodeToString(sum[:4])
+}
+
+// Match is how well an authenticator claims a credential.
+type Match uint8
+
+const (
+	// NoMatch: the authenticator cannot read this credential.
+	NoMatch Match = iota
+	// SchemeMatch: the scheme or location is one the authenticator reads.
+	SchemeMatch
+	// ShapeMatch: the scheme matches and the value has this authenticator's own shape
+	// (a JWT for jwt, a gk_ prefix for api_key), so it is tried before SchemeMatch ones.
+	ShapeMatch
+)
+
+// Location is a place other than Authorization where an authenticator reads credentials.
+type Location struct {
+	Source Source // FromHeader or FromQuery
+	Name   string
+}
+
+// Principal is who a verified credential belongs to.
+type Principal struct {
+	Subject string
+	Scopes  []string
+	// Authenticator is the configured name of the authenticator that verified it.
+	Authenticator string
+	// Fingerprint identifies the credential in logs: a key id, a kid/jti, or a hash prefix.
+	Fingerprint string
+	// ExpiresAt is when the credential stops being valid; zero when it does not expire.
+	ExpiresAt time.Time
+}
+
+// HasScopes reports whether p holds every scope in want, and returns those it lacks.
+func (p *Principal) HasScopes(want []string) (missing []string) {
+	for _, w := range want {
+		found := false
+		for _, s := range p.Scopes {
+			if s == w {
+				found = true
+				break
+			}
+		}
+		if !found {
+			missing = append(missing, w)
+		}
+	}
+	return missing
+}
+
+// Failure is a typed refusal from an authenticator. Detail is safe to show to the client;
+// Cause is a finer, log-only classification ("user_unknown", "password_mismatch").
+type Failure struct {
+	Reason      Reason
+	Detail      string
+	Cause       string
+	Fingerprint string
+	// CredentialID identifies the credential for the per-credential failure budget
+	// (an API key id, a user name, a token hash); never a raw secret.
+	CredentialID string
+	RetryAfter   time.Duration
+}
+
+func (f *Failure) Error() string {
+	if f.Detail == "" {
+		return string(f.Reason)
+	}
+	return string(f.Reason) + ": " + f.Detail
+}
+
+// Fail returns a Failure for reason with a client-safe detail.
+func Fail(reason Reason, detail string, args ...any) *Failure {
+	if len(args) > 0 {
+		detail = fmt.Sprintf(detail, args...)
+	}
+	return &Failure{Reason: reason, Detail: detail}
+}
+
+// Authenticator verifies one kind of credential. Implementations live in
+// internal/verify/<scheme>; they return values and never write HTTP.
+type Authenticator interface {
+	// Name is the authenticator's configured name.
+	Name() string
+	// Scheme is the HTTP authentication scheme for challenges ("Bearer", "Basic"), or ""
+	// when the authenticator has no challenge (mTLS).
+	Scheme() string
+	// Locations lists the headers and query parameters, besides Authorization, that the
+	// authenticator reads.
+	Locations() []Location
+	// Claims says how well the authenticator claims the credential.
+	Claims(c Credential) Match
+	// Authenticate verifies c. A refusal is a *Failure; any other error is treated as the
+	// authenticator being unavailable (503), never as a bad credential.
+	Authenticate(ctx context.Context, c Credential) (Principal, error)
+}
+
+// Header is the read side of a header map; net/http.Header satisfies it.
+type Header interface {
+	Values(key string) []string
+}
+
+// Request is the part of an HTTP request a decision needs.
+type Request struct {
+	Method string
+	Path   string
+	Header Header
+	// Query returns the values of a query parameter; nil when the request has no query.
+	Query func(name string) []string
+}
+
+// Route is a compiled routing rule: what a request must look like to match, and what it
+// must present to pass.
+type Route struct {
+	Name           string
+	PathPrefix     string
+	Methods        []string // empty: any method
+	Anonymous      bool
+	Authenticators []Authenticator
+	RequiredScopes []string
+
+	locOnce sync.Once
+	locs    []Location
+}
+
+// locations returns the distinct non-Authorization places the route's authenticators
+// read, computed once: the request path must not allocate for it.
+func (r *Route) locations() []Location {
+	r.locOnce.Do(func() {
+		for _, a := range r.Authenticators {
+			for _, loc := range a.Locations() {
+				if !slices.Contains(r.locs, loc) {
+					r.locs = append(r.locs, loc)
+				}
+			}
+		}
+	})
+	return r.locs
+}
+
+// Matches reports whether the route applies to method and path. PathPrefix matches whole
+// segments: /admin matches /admin and /admin/x, never /administrator.
+func (r *Route) Matches(method, path string) bool {
+	if len(r.Methods) > 0 {
+		ok := false
+		for _, m := range r.Methods {
+			if m == method {
+				ok = true
+				break
+			}
+		}
+		if !ok {
+			return false
+		}
+	}
+	return PathHasPrefix(path, r.PathPrefix)
+}
+
+// PathHasPrefix reports whether path starts with prefix on a segment boundary.
+func PathHasPrefix(path, prefix string) bool {
+	prefix = strings.TrimSuffix(prefix, "/")
+	if prefix == "" {
+		return true
+	}
+	if !strings.HasPrefix(path, prefix) {
+		return false
+	}
+	return len(path) == len(prefix) || path[len(prefix)] == '/'
+}
+
+// Schemes returns the challenge schemes the route accepts, each once, in route order.
+func (r *Route) Schemes() []string {
+	var out []string
+	for _, a := range r.Authenticators {
+		s := a.Scheme()
+		if s == "" {
+			continue
+		}
+		dup := false
+		for _, o := range out {
+			if strings.EqualFold(o, s) {
+				dup = true
+			}
+		}
+		if !dup {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// Decision is the outcome for one request on one route.
+type Decision struct {
+	Allow  bool
+	Reason Reason // empty when allowed
+	// Detail is the client-safe explanation; Cause the finer log-only one.
+	Detail string
+	Cause  string
+	// Principal is set when the credential verified (also on a 403 for scopes).
+	Principal Principal
+	// Authenticator names the authenticator that decided, if any.
+	Authenticator string
+	// CredentialScheme is the Authorization scheme the client sent, lower-cased, or "".
+	CredentialScheme string
+	// Presented reports whether the request carried any credential.
+	Presented bool
+	// Fingerprint identifies the credential in logs.
+	Fingerprint string
+	// CredentialID is the per-credential failure budget key; empty when none applies.
+	CredentialID string
+	// RequiredScopes are the scopes the route needs, for the insufficient_scope challenge.
+	RequiredScopes []string
+	RetryAfter     time.Duration
+}
+
+func deny(reason Reason, detail string) Decision {
+	return Decision{Reason: reason, Detail: detail}
+}
+
+// Decide runs the pipeline of DESIGN.md section 1 for req on route r: extract the
+// credential, verify it with the authenticator that claims it, and authorize the principal
+// against the route's requirements.
+func (r *Route) Decide(ctx context.Context, req *Request) Decision {
+	if r.Anonymous {
+		return Decision{Allow: true}
+	}
+	cred, d, ok := r.extract(req)
+	if !ok {
+		return d
+	}
+	d = Decision{Presented: true, CredentialScheme: cred.Scheme}
+	if len(cred.Value) > MaxCredentialBytes {
+		d.Reason, d.Detail = CredentialsMalformed, fmt.Sprintf("the credential is %d bytes; at most %d are accepted", len(cred.Value), MaxCredentialBytes)
+		d.Fingerprint = "oversized"
+		return d
+	}
+	var candidates [2][]Authenticator
+	for _, a := range r.Authenticators {
+		switch a.Claims(cred) {
+		case ShapeMatch:
+			candidates[0] = append(candidates[0], a)
+		case SchemeMatch:
+			candidates[1] = append(candidates[1], a)
+		}
+	}
+	var first *Failure
+	var firstName string
+	for _, group := range candidates {
+		for _, a := range group {
+			p, err := a.Authenticate(ctx, cred)
+			if err == nil {
+				if p.Authenticator == "" {
+					p.Authenticator = a.Name()
+				}
+				return r.authorize(d, p)
+			}
+			var f *Failure
+			if !errors.As(err, &f) {
+				f = &Failure{Reason: AuthenticatorUnavailable, Detail: "the authenticator could not decide", Cause: err.Error()}
+			}
+			if first == nil {
+				first, firstName = f, a.Name()
+			}
+		}
+	}
+	if first == nil {
+		d.Reason = SchemeNotAccepted
+		d.Detail = "this route does not accept " + describe(cred)
+		if accepted := r.Schemes(); len(accepted) > 0 {
+			d.Detail += "; it accepts " + strings.Join(accepted, ", ")
+		}
+		d.Fingerprint = cred.Fingerprint()
+		return d
+	}
+	d.Reason, d.Detail, d.Cause = first.Reason, first.Detail, first.Cause
+	d.Authenticator = firstName
+	d.Fingerprint = first.Fingerprint
+	if d.Fingerprint == "" {
+		d.Fingerprint = cred.Fingerprint()
+	}
+	d.CredentialID = first.CredentialID
+	d.RetryAfter = first.RetryAfter
+	return d
+}
+
+func (r *Route) authorize(d Decision, p Principal) Decision {
+	d.Principal = p
+	d.Authenticator = p.Authenticator
+	d.Fingerprint = p.Fingerprint
+	if missing := p.HasScopes(r.RequiredScopes); len(missing) > 0 {
+		d.Reason = InsufficientScope
+		d.RequiredScopes = r.RequiredScopes
+		d.Detail = "missing scope " + strings.Join(missing, ", ")
+		return d
+	}
+	d.Allow = true
+	return d
+}
+
+func describe(c Credential) string {
+	switch c.Source {
+	case FromAuthorization:
+		return "the " + c.Scheme + " scheme"
+	case FromHeader:
+		return "credentials in the " + c.Name + " header"
+	case FromQuery:
+		return "credentials in the " + c.Name + " query parameter"
+	}
+	return "this kind of credential"
+}
+
+// extract finds the one credential the request carries. ok is false when the request
+// carries none, or more than one (d then holds the denial).
+func (r *Route) extract(req *Request) (c Credential, d Decision, ok bool) {
+	found := 0
+	var where []string
+	if req.Header != nil {
+		if vals := req.Header.Values("Authorization"); len(vals) > 0 {
+			if len(vals) > 1 {
+				return c, deny(InvalidRequest, "the Authorization header was sent more than once"), false
+			}
+			scheme, rest, malformed := splitAuthorization(vals[0])
+			if malformed != "" {
+				d := Decision{Presented: true, Reason: CredentialsMalformed, Detail: malformed, Fingerprint: Fingerprint(vals[0]), CredentialScheme: scheme}
+				return c, d, false
+			}
+			c = Credential{Source: FromAuthorization, Scheme: scheme, Value: rest}
+			found++
+			where = append(where, "Authorization")
+		}
+	}
+	for _, loc := range r.locations() {
+		{
+			var vals []string
+			switch loc.Source {
+			case FromHeader:
+				if req.Header != nil {
+					vals = req.Header.Values(loc.Name)
+				}
+			case FromQuery:
+				if req.Query != nil {
+					vals = req.Query(loc.Name)
+				}
+			}
+			if len(vals) == 0 {
+				continue
+			}
+			if len(vals) > 1 {
+				return c, deny(InvalidRequest, fmt.Sprintf("%s was sent more than once", loc.Name)), false
+			}
+			c = Credential{Source: loc.Source, Name: loc.Name, Value: vals[0]}
+			found++
+			where = append(where, loc.Name)
+		}
+	}
+	switch {
+	case found == 0:
+		return c, deny(CredentialsMissing, "no credentials were sent"), false
+	case found > 1:
+		return c, Decision{Presented: true, Reason: InvalidRequest, Detail: "credentials were sent in more than one place: " + strings.Join(where, ", ")}, false
+	}
+	return c, Decision{}, true
+}
+
+// splitAuthorization splits an Authorization value into its lower-cased scheme and the
+// rest. It is strict about the one shape every scheme Gatehouse verifies uses: a scheme,
+// one space, then a value without spaces or commas at its ends.
+func splitAuthorization(v string) (scheme, rest, malformed string) {
+	if len(v) > MaxCredentialBytes+64 {
+		return "", "", fmt.Sprintf("the Authorization header is %d bytes; at most %d are accepted", len(v), MaxCredentialBytes)
+	}
+	i := strings.IndexByte(v, ' ')
+	if i <= 0 {
+		if v == "" {
+			return "", "", "the Authorization header is empty"
+		}
+		return "", "", "the Authorization header has no scheme: expected \"<scheme> <credentials>\""
+	}
+	scheme = strings.ToLower(v[:i])
+	for j := 0; j < len(scheme); j++ {
+		if !isTokenChar(scheme[j]) {
+			return "", "", "the Authorization scheme is not a valid token"
+		}
+	}
+	rest = v[i+1:]
+	if rest == "" {
+		return scheme, "", "the Authorization header has a scheme but no credentials"
+	}
+	if rest[0] == ' ' || rest[len(rest)-1] == ' ' || strings.HasPrefix(rest, scheme+" ") || strings.HasPrefix(strings.ToLower(rest), scheme+" ") {
+		return scheme, "", "the Authorization header has extra spaces or a repeated scheme"
+	}
+	return scheme, rest, ""
+}
+
+func isTokenChar(c byte) bool {
+	if c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' {
+		return true
+	}
+	return strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0
+}
+
+// FindRoute returns the first route that matches, or nil.
+func FindRoute(routes []*Route, method, path string) *Route {
+	for _, r := range routes {
+		if r.Matches(method, path) {
+			return r
+		}
+	}
+	return nil
+}

@@ -1,0 +1,323 @@
+// Package gateway is the HTTP face of Gatehouse: the handler that every protected request
+// passes through. It turns an *http.Request into a decision.Request, asks the matched
+// route's decision.Route for a Decision, and then either forwards the request upstream or
+// renders the denial. It is the only package that writes denials (status, challenges,
+// problem+json body, log line); see deny.go.
+package gateway
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"log/slog"
+	"net/http"
+	"net/netip"
+	"net/url"
+	"path"
+	"strings"
+	"time"
+
+	"github.com/gatehouse-dev/gatehouse/internal/decision"
+	"github.com/gatehouse-dev/gatehouse/internal/proxy"
+)
+
+// Route is a compiled route: the decision policy plus where allowed requests go.
+type Route struct {
+	*decision.Route
+	// Upstream is nil for a decision-only route: an allowed request is answered 204 with
+	// the identity headers, as a forward-auth decision would be.
+	Upstream *url.URL
+	// Proxy forwards allowed requests to Upstream; set by New when nil.
+	Proxy http.Handler
+	// ForwardAuthorization keeps the client's Authorization header for the upstream.
+	ForwardAuthorization bool
+}
+
+// CORS is the cross-origin policy. The zero value allows no origin.
+type CORS struct {
+	// AllowedOrigins are exact origins ("https://app.example"), or "*" for any.
+	AllowedOrigins []string
+	// AllowedHeaders are request headers allowed besides Authorization and the API-key
+	// headers of the route's authenticators.
+	AllowedHeaders []string
+	MaxAge         time.Duration
+}
+
+// Options configures a Handler. Realm is required; nil fields take documented defaults.
+type Options struct {
+	Realm string
+	// TerseErrors leaves detail and error_description out of denials.
+	TerseErrors bool
+	Routes      []*Route
+	CORS        CORS
+	// TrustedProxies may name the client in X-Forwarded-For.
+	TrustedProxies []netip.Prefix
+	// Resource is the RFC 9728 resource identifier; empty means derived from the request.
+	Resource             string
+	AuthorizationServers []string
+	// Transport carries proxied requests; nil means proxy.NewTransport(30s).
+	Transport http.RoundTripper
+	// Logger receives one line per decision; nil means slog.Default().
+	Logger *slog.Logger
+	// Observe, when set, is called once per decision after the response is written
+	// (metrics, the explain ring).
+	Observe func(Event)
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+}
+
+// Event is what Observe receives for each decided request: no credential, only its
+// fingerprint.
+type Event struct {
+	RequestID     string
+	Route         string
+	Authenticator string
+	Allow         bool
+	Status        int
+	Reason        decision.Reason
+	Detail        string
+	Cause         string
+	Subject       string
+	Fingerprint   string
+	Client        netip.Addr
+	Started       time.Time
+	Decision      time.Duration
+}
+
+// Handler is the gateway's http.Handler. It is immutable once built; a configuration
+// reload builds a new one.
+type Handler struct {
+	opts     Options
+	routes   []*Route
+	log      *slog.Logger
+	now      func() time.Time
+	scopes   []string // union of required scopes, for the RFC 9728 document
+	origins  map[string]bool
+	anyOrig  bool
+	resource string
+}
+
+// New compiles a Handler from o.
+func New(o Options) *Handler {
+	h := &Handler{opts: o, routes: o.Routes, log: o.Logger, now: o.Now, origins: map[string]bool{}}
+	if h.log == nil {
+		h.log = slog.Default()
+	}
+	if h.now == nil {
+		h.now = time.Now
+	}
+	if o.Transport == nil {
+		o.Transport = proxy.NewTransport(30 * time.Second)
+		h.opts.Transport = o.Transport
+	}
+	seen := map[string]bool{}
+	for _, rt := range h.routes {
+		for _, s := range rt.RequiredScopes {
+			if !seen[s] {
+				seen[s] = true
+				h.scopes = append(h.scopes, s)
+			}
+		}
+		if rt.Upstream != nil && rt.Proxy == nil {
+			rt.Proxy = proxy.New(proxy.Options{
+				Upstream:             rt.Upstream,
+				ForwardAuthorization: rt.ForwardAuthorization,
+				TrustedProxies:       o.TrustedProxies,
+				Transport:            o.Transport,
+				ErrorHandler:         h.upstreamFailed,
+				ModifyResponse:       h.corsOnResponse,
+			})
+		}
+	}
+	for _, origin := range o.CORS.AllowedOrigins {
+		if origin == "*" {
+			h.anyOrig = true
+		}
+		h.origins[origin] = true
+	}
+	return h
+}
+
+// ServeHTTP runs the request flow of DESIGN.md section 1.
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	started := h.now()
+	rid := requestID(r.Header.Get("X-Request-Id"))
+	// Identity headers are ours alone: remove whatever the client sent before anything
+	// else looks at the request, on every path including anonymous routes and errors.
+	proxy.StripIdentityHeaders(r.Header)
+	w.Header().Set("X-Request-Id", rid)
+
+	p := cleanPath(r.URL.Path)
+	if p != r.URL.Path {
+		// Match and forward the same path: an upstream that resolves "/public/../admin"
+		// itself must not receive a path the routes never saw.
+		r.URL.Path, r.URL.RawPath = p, ""
+	}
+	if r.Method == http.MethodGet || r.Method == http.MethodHead {
+		if p == metadataPath || strings.HasPrefix(p, metadataPath+"/") {
+			h.serveMetadata(w, r)
+			return
+		}
+	}
+
+	origin, corsOK := h.allowedOrigin(r)
+	if corsOK && r.Method == http.MethodOptions && r.Header.Get("Access-Control-Request-Method") != "" {
+		h.preflight(w, r, origin, p)
+		return
+	}
+
+	rt := h.findRoute(r.Method, p)
+	ev := Event{RequestID: rid, Started: started, Client: proxy.ClientAddr(r, h.opts.TrustedProxies)}
+	if rt == nil {
+		d := decision.Decision{Reason: decision.RouteNotFound, Detail: "no route matches " + r.Method + " " + p}
+		h.deny(w, r, nil, d, &ev, origin, corsOK)
+		return
+	}
+	ev.Route = rt.Name
+
+	req := decision.Request{Method: r.Method, Path: p, Header: r.Header}
+	if r.URL.RawQuery != "" {
+		req.Query = func(name string) []string { return r.URL.Query()[name] }
+	}
+	d := rt.Decide(r.Context(), &req)
+	ev.Decision = h.now().Sub(started)
+	if !d.Allow {
+		h.deny(w, r, rt, d, &ev, origin, corsOK)
+		return
+	}
+	h.allow(w, r, rt, d, &ev, rid, origin, corsOK)
+}
+
+func (h *Handler) findRoute(method, p string) *Route {
+	for _, rt := range h.routes {
+		if rt.Matches(method, p) {
+			return rt
+		}
+	}
+	return nil
+}
+
+func (h *Handler) allow(w http.ResponseWriter, r *http.Request, rt *Route, d decision.Decision, ev *Event, rid, origin string, corsOK bool) {
+	if !rt.Anonymous {
+		r.Header.Set(proxy.HeaderSubject, headerSafe(d.Principal.Subject))
+		r.Header.Set(proxy.HeaderScopes, headerSafe(strings.Join(d.Principal.Scopes, " ")))
+		r.Header.Set(proxy.HeaderAuthenticator, d.Authenticator)
+	}
+	r.Header.Set(proxy.HeaderRequestID, rid)
+	ev.Allow, ev.Status = true, http.StatusOK
+	ev.Authenticator, ev.Subject, ev.Fingerprint = d.Authenticator, d.Principal.Subject, d.Fingerprint
+	if rt.Proxy == nil {
+		if corsOK {
+			setCORS(w.Header(), origin)
+		}
+		// Decision-only route: answer like a forward-auth decision.
+		for _, name := range []string{proxy.HeaderSubject, proxy.HeaderScopes, proxy.HeaderAuthenticator, proxy.HeaderRequestID} {
+			if v := r.Header.Get(name); v != "" {
+				w.Header().Set(name, v)
+			}
+		}
+		w.Header().Set("Cache-Control", "no-store")
+		w.WriteHeader(http.StatusNoContent)
+		ev.Status = http.StatusNoContent
+	} else {
+		rt.Proxy.ServeHTTP(w, r)
+	}
+	h.record(r.Context(), r, ev)
+}
+
+// headerSafe drops bytes that cannot appear in a header value, so an issuer's odd
+// subject cannot split or break the upstream request.
+func headerSafe(s string) string {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < ' ' && c != '\t' || c == 0x7f {
+			return strings.Map(func(r rune) rune {
+				if r < ' ' && r != '\t' || r == 0x7f {
+					return -1
+				}
+				return r
+			}, s)
+		}
+	}
+	return s
+}
+
+// cleanPath returns the canonical form of p: "." and ".." segments resolved and repeated
+// slashes collapsed, keeping a trailing slash.
+func cleanPath(p string) string {
+	if p == "" {
+		return "/"
+	}
+	if p[0] != '/' {
+		p = "/" + p
+	}
+	if !strings.Contains(p, "//") && !strings.Contains(p, "/.") {
+		return p
+	}
+	np := path.Clean(p)
+	if strings.HasSuffix(p, "/") && np != "/" {
+		np += "/"
+	}
+	return np
+}
+
+// requestID returns the client's X-Request-Id when it is 1-128 characters of
+// [A-Za-z0-9._-], else a fresh random id.
+func requestID(in string) string {
+	if n := len(in); n >= 1 && n <= 128 {
+		ok := true
+		for i := 0; i < n; i++ {
+			c := in[i]
+			if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '_' || c == '-') {
+				ok = false
+				break
+			}
+		}
+		if ok {
+			return in
+		}
+	}
+	var b [12]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+func (h *Handler) record(ctx context.Context, r *http.Request, ev *Event) {
+	lvl := slog.LevelInfo
+	if !ev.Allow && ev.Status >= 500 {
+		lvl = slog.LevelWarn
+	}
+	if h.log.Enabled(ctx, lvl) {
+		attrs := []slog.Attr{
+			slog.String("request_id", ev.RequestID),
+			slog.String("method", r.Method),
+			slog.String("path", r.URL.Path),
+			slog.String("route", ev.Route),
+			slog.Int("status", ev.Status),
+			slog.String("client", ev.Client.String()),
+		}
+		if ev.Authenticator != "" {
+			attrs = append(attrs, slog.String("authenticator", ev.Authenticator))
+		}
+		if ev.Reason != "" {
+			attrs = append(attrs, slog.String("reason", string(ev.Reason)))
+		}
+		if ev.Cause != "" {
+			attrs = append(attrs, slog.String("cause", ev.Cause))
+		}
+		if ev.Subject != "" {
+			attrs = append(attrs, slog.String("subject", ev.Subject))
+		}
+		if ev.Fingerprint != "" {
+			attrs = append(attrs, slog.String("fingerprint", ev.Fingerprint))
+		}
+		attrs = append(attrs, slog.Duration("decision", ev.Decision))
+		msg := "allow"
+		if !ev.Allow {
+			msg = "deny"
+		}
+		h.log.LogAttrs(ctx, lvl, msg, attrs...)
+	}
+	if h.opts.Observe != nil {
+		h.opts.Observe(*ev)
+	}
+}

@@ -1,0 +1,213 @@
+// Package proxy forwards authenticated requests to upstreams. It wraps
+// net/http/httputil.ReverseProxy (in Rewrite mode, never Director) with the header hygiene
+// an authentication gateway owes its upstreams: identity headers a client tried to spoof
+// are removed, Gatehouse's own are set, X-Forwarded-* describe the real client, and an
+// upstream failure is reported as 502/504, never as an authentication failure.
+package proxy
+
+import (
+	"context"
+	"errors"
+	"net"
+	"net/http"
+	"net/http/httputil"
+	"net/netip"
+	"net/url"
+	"strings"
+	"time"
+)
+
+// Identity headers Gatehouse sets for upstreams (DESIGN.md section 4).
+const (
+	HeaderSubject       = "X-Gatehouse-Subject"
+	HeaderScopes        = "X-Gatehouse-Scopes"
+	HeaderAuthenticator = "X-Gatehouse-Authenticator"
+	HeaderRequestID     = "X-Gatehouse-Request-Id"
+)
+
+// StripIdentityHeaders removes every header whose name, compared case-insensitively with
+// '_' and '.' read as '-', starts with "x-gatehouse-". Upstreams such as PHP or nginx fold
+// '_' into '-', so "X_Gatehouse_Subject" would otherwise reach them as our header. It
+// runs on every request, anonymous routes included, whether or not this request will set
+// the header.
+func StripIdentityHeaders(h http.Header) {
+	for name := range h {
+		if isIdentityHeader(name) {
+			delete(h, name)
+		}
+	}
+}
+
+const identityPrefix = "x-gatehouse-"
+
+func isIdentityHeader(name string) bool {
+	if len(name) < len(identityPrefix) {
+		return false
+	}
+	for i := 0; i < len(identityPrefix); i++ {
+		c := name[i]
+		switch {
+		case c >= 'A' && c <= 'Z':
+			c += 'a' - 'A'
+		case c == '_' || c == '.':
+			c = '-'
+		}
+		if c != identityPrefix[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// Options configures a Proxy. Nil fields take the documented defaults.
+type Options struct {
+	// Upstream is the base URL requests are forwarded to. Required.
+	Upstream *url.URL
+	// ForwardAuthorization keeps the client's Authorization header for the upstream.
+	ForwardAuthorization bool
+	// TrustedProxies are peers whose X-Forwarded-For is extended rather than replaced.
+	TrustedProxies []netip.Prefix
+	// Transport carries requests upstream; nil means NewTransport(30 * time.Second).
+	Transport http.RoundTripper
+	// ModifyResponse, when set, may adjust the upstream's response (CORS headers).
+	ModifyResponse func(*http.Response) error
+	// ErrorHandler renders upstream failures; status is 502 or 504.
+	ErrorHandler func(w http.ResponseWriter, r *http.Request, status int, err error)
+}
+
+// New returns a handler that forwards to o.Upstream. The caller sets identity headers on
+// the incoming request (after StripIdentityHeaders) before calling ServeHTTP.
+func New(o Options) http.Handler {
+	if o.Transport == nil {
+		o.Transport = NewTransport(30 * time.Second)
+	}
+	trusted := o.TrustedProxies
+	rp := &httputil.ReverseProxy{
+		Rewrite: func(pr *httputil.ProxyRequest) {
+			pr.SetURL(o.Upstream)
+			// SetURL rewrites Host to the upstream's; keep the client's Host visible in
+			// X-Forwarded-Host instead, as a reverse proxy should.
+			setForwarded(pr, trusted)
+			if !o.ForwardAuthorization {
+				pr.Out.Header.Del("Authorization")
+			}
+		},
+		Transport:      o.Transport,
+		ModifyResponse: o.ModifyResponse,
+		FlushInterval:  -1, // stream responses (SSE, chunked) as they come
+		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
+			status := http.StatusBadGateway
+			if isTimeout(err) {
+				status = http.StatusGatewayTimeout
+			}
+			if o.ErrorHandler != nil {
+				o.ErrorHandler(w, r, status, err)
+				return
+			}
+			w.WriteHeader(status)
+		},
+	}
+	return rp
+}
+
+// setForwarded writes X-Forwarded-For/Host/Proto. A client's own X-Forwarded-For is
+// believed (and extended) only when its peer address is a trusted proxy.
+func setForwarded(pr *httputil.ProxyRequest, trusted []netip.Prefix) {
+	peer := PeerAddr(pr.In.RemoteAddr)
+	if peer.IsValid() && Trusted(peer, trusted) {
+		pr.SetXForwarded()
+		if p := pr.In.Header.Get("X-Forwarded-Proto"); p == "http" || p == "https" {
+			pr.Out.Header.Set("X-Forwarded-Proto", p)
+		}
+		if h := pr.In.Header.Get("X-Forwarded-Host"); h != "" {
+			pr.Out.Header.Set("X-Forwarded-Host", h)
+		}
+		return
+	}
+	if peer.IsValid() {
+		pr.Out.Header.Set("X-Forwarded-For", peer.String())
+	}
+	pr.Out.Header.Set("X-Forwarded-Host", pr.In.Host)
+	if pr.In.TLS != nil {
+		pr.Out.Header.Set("X-Forwarded-Proto", "https")
+	} else {
+		pr.Out.Header.Set("X-Forwarded-Proto", "http")
+	}
+}
+
+// PeerAddr parses the IP of a RemoteAddr ("ip:port"); the zero Addr if it does not parse.
+func PeerAddr(remote string) netip.Addr {
+	ap, err := netip.ParseAddrPort(remote)
+	if err == nil {
+		return ap.Addr().Unmap()
+	}
+	a, err := netip.ParseAddr(remote)
+	if err != nil {
+		return netip.Addr{}
+	}
+	return a.Unmap()
+}
+
+// Trusted reports whether addr falls in one of prefixes.
+func Trusted(addr netip.Addr, prefixes []netip.Prefix) bool {
+	for _, p := range prefixes {
+		if p.Contains(addr) {
+			return true
+		}
+	}
+	return false
+}
+
+// ClientAddr is the address a request comes from for logs and failure budgets: the socket
+// peer, or, when the peer is a trusted proxy, the right-most untrusted address it names
+// in X-Forwarded-For.
+func ClientAddr(r *http.Request, trusted []netip.Prefix) netip.Addr {
+	peer := PeerAddr(r.RemoteAddr)
+	if !peer.IsValid() || !Trusted(peer, trusted) {
+		return peer
+	}
+	vals := r.Header.Values("X-Forwarded-For")
+	for i := len(vals) - 1; i >= 0; i-- {
+		parts := strings.Split(vals[i], ",")
+		for j := len(parts) - 1; j >= 0; j-- {
+			a, err := netip.ParseAddr(strings.TrimSpace(parts[j]))
+			if err != nil {
+				return peer
+			}
+			a = a.Unmap()
+			if !Trusted(a, trusted) {
+				return a
+			}
+			peer = a
+		}
+	}
+	return peer
+}
+
+// NewTransport returns the upstream transport: unlike http.DefaultTransport, which keeps
+// only two idle connections per host, it keeps enough for a busy gateway to reuse
+// connections instead of opening new ones under load. responseHeaderTimeout bounds the wait
+// for an upstream's response headers without cutting off a streaming body.
+func NewTransport(responseHeaderTimeout time.Duration) *http.Transport {
+	return &http.Transport{
+		Proxy: nil, // a gateway talks to its upstreams directly, whatever HTTP_PROXY says
+		DialContext: (&net.Dialer{
+			Timeout:   5 * time.Second,
+			KeepAlive: 30 * time.Second,
+		}).DialContext,
+		MaxIdleConns:          1024,
+		MaxIdleConnsPerHost:   256,
+		IdleConnTimeout:       90 * time.Second,
+		TLSHandshakeTimeout:   5 * time.Second,
+		ExpectContinueTimeout: 1 * time.Second,
+		ResponseHeaderTimeout: responseHeaderTimeout,
+	}
+}
+
+func isTimeout(err error) bool {
+	if errors.Is(err, context.DeadlineExceeded) {
+		return true
+	}
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
+}
