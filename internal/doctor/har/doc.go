@@ -1,0 +1,6 @@
+// Package har reads browser HAR exports with bounded memory and diagnoses their failing
+// requests offline: CORS preflights and responses (doctor-rules.md group C), cookies and
+// CSRF (group G), sanitised exports (har_credentials_redacted), and, through package
+// lint, the credential each failing request carried (group D). The CORS evaluators are
+// exported so that the doctor's live preflight probe (P3) applies the same rules.
+package har
