@@ -1,0 +1,852 @@
+package config
+
+import (
+	"crypto/sha256"
+	"crypto/x509"
+	"encoding/json"
+	"fmt"
+	"maps"
+	"net"
+	"net/netip"
+	"net/url"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+	"unicode"
+	"unicode/utf8"
+)
+
+var (
+	environmentRe = regexp.MustCompile(`^[a-z0-9]{1,16}$`)
+	authNameRe    = regexp.MustCompile(`^[a-z][a-z0-9_-]{0,63}$`)
+	routeNameRe   = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
+	queryParamRe  = regexp.MustCompile(`^[A-Za-z0-9._~-]{1,64}$`)
+)
+
+// Validate checks the semantic rules of a configuration built in code (Load and Parse
+// already apply them): required settings, value ranges, references between routes and
+// authenticators, and that files named by ca_file and jwks_file are readable and hold what
+// they should. It does not apply defaults. It returns an *Error listing every problem, or
+// nil. It records digests of the files it reads for Fingerprint, so it must not run
+// concurrently with other methods of c.
+func (c *Config) Validate() error {
+	ps := &problems{}
+	newValidator(c, ps, c.File, nil, nil).run()
+	return ps.err()
+}
+
+// validator checks a decoded Config. src and bad come from the decoder (nil for a Config
+// built in code): src gives each value's line, bad silences paths already reported.
+type validator struct {
+	c    *Config
+	ps   *problems
+	file string
+	src  map[string]origin
+	bad  map[string]bool
+	// authNames caches the sorted authenticator names for suggestions.
+	authNames []string
+}
+
+func newValidator(c *Config, ps *problems, file string, src map[string]origin, bad map[string]bool) *validator {
+	return &validator{c: c, ps: ps, file: file, src: src, bad: bad}
+}
+
+// parent strips the last segment of a path ("a.b[2]" -> "a.b", "a.b" -> "a").
+func parent(path string) string {
+	if strings.HasSuffix(path, "]") {
+		if i := strings.LastIndexByte(path, '['); i >= 0 {
+			return path[:i]
+		}
+	}
+	if i := strings.LastIndexByte(path, '.'); i >= 0 {
+		return path[:i]
+	}
+	return ""
+}
+
+// lineOf returns the line of path, or of its nearest ancestor that has one.
+func (v *validator) lineOf(path string) int {
+	for p := path; ; p = parent(p) {
+		if o, ok := v.src[p]; ok {
+			return o.line
+		}
+		if p == "" {
+			return 0
+		}
+	}
+}
+
+// isBad reports whether path or an ancestor was already reported while decoding.
+func (v *validator) isBad(path string) bool {
+	for p := path; ; p = parent(p) {
+		if v.bad[p] {
+			return true
+		}
+		if p == "" {
+			return false
+		}
+	}
+}
+
+// problemf reports a problem with the value at path, prefixing the message with path.
+func (v *validator) problemf(path, format string, args ...any) {
+	v.reportf(path, path, format, args...)
+}
+
+// reportf reports a problem at the line of path, prefixing the message with shown.
+func (v *validator) reportf(path, shown, format string, args ...any) {
+	if v.isBad(path) {
+		return
+	}
+	msg := fmt.Sprintf(format, args...)
+	if shown != "" {
+		msg = shown + ": " + msg
+	}
+	v.ps.add(Problem{Line: v.lineOf(path), Path: v.file, Msg: msg})
+}
+
+// show quotes the value at path, unless it came from the environment.
+func (v *validator) show(path, value string) string { return showOrigin(v.src[path], value) }
+
+func (v *validator) run() {
+	c := v.c
+	v.listen("listen", c.Listen, false)
+	v.listen("admin_listen", c.AdminListen, true)
+	if c.Listen != "" && c.Listen == c.AdminListen {
+		if _, port, err := net.SplitHostPort(c.Listen); err == nil && port != "0" {
+			v.problemf("admin_listen", "must differ from listen: the admin API needs its own listener")
+		}
+	}
+	v.realm()
+	if !environmentRe.MatchString(c.Environment) {
+		v.problemf("environment", "%s must be 1 to 16 lower-case letters or digits", v.show("environment", c.Environment))
+	}
+	v.store()
+	switch c.Errors.Detail {
+	case DetailVerbose, DetailTerse:
+	default:
+		v.problemf("errors.detail", "%s is not a detail level: use verbose or terse%s", v.show("errors.detail", string(c.Errors.Detail)), didYouMean(string(c.Errors.Detail), []string{"verbose", "terse"}))
+	}
+	v.cors()
+	for i, p := range c.TrustedProxies {
+		if !p.IsValid() {
+			v.problemf(index("trusted_proxies", i), "invalid prefix")
+		}
+	}
+	v.forwardAuth()
+	if c.MaxHeaderBytes < MinMaxHeaderBytes || c.MaxHeaderBytes > MaxMaxHeaderBytes {
+		v.problemf("max_header_bytes", "must be from %d to %d, not %d", MinMaxHeaderBytes, MaxMaxHeaderBytes, c.MaxHeaderBytes)
+	}
+	if c.Resource != "" {
+		if err := checkURL(c.Resource, false); err != nil {
+			v.problemf("resource", "%v", err)
+		}
+	}
+	for i, s := range c.AuthorizationServers {
+		p := index("authorization_servers", i)
+		if s == "" {
+			v.problemf(p, "empty entry")
+		} else if err := checkURL(s, false); err != nil {
+			v.problemf(p, "%v", err)
+		}
+	}
+	v.positive("upstream_timeout", c.UpstreamTimeout)
+	v.positive("shutdown_timeout", c.ShutdownTimeout)
+	switch c.Log.Format {
+	case LogJSON, LogText:
+	default:
+		v.problemf("log.format", "%s is not a log format: use json or text%s", v.show("log.format", string(c.Log.Format)), didYouMean(string(c.Log.Format), []string{"json", "text"}))
+	}
+	v.rate("failure_budget.per_client", c.FailureBudget.PerClient)
+	v.rate("failure_budget.per_credential", c.FailureBudget.PerCredential)
+
+	names := c.AuthenticatorNames()
+	line := func(n string) int {
+		if a := c.Authenticators[n]; a != nil {
+			return a.Line
+		}
+		return 0
+	}
+	slices.SortStableFunc(names, func(a, b string) int { return line(a) - line(b) })
+	for _, name := range names {
+		if c.Authenticators[name] == nil {
+			v.problemf(join("authenticators", name), "no settings")
+			continue
+		}
+		v.authenticator(name, c.Authenticators[name])
+	}
+	v.routes()
+}
+
+func (v *validator) listen(path, addr string, admin bool) {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		v.problemf(path, "%s is not host:port; write an address such as 127.0.0.1:8080", v.show(path, addr))
+		return
+	}
+	if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
+		v.problemf(path, "%s: the port must be a number from 0 to 65535", v.show(path, addr))
+		return
+	}
+	if !admin {
+		return
+	}
+	ip, ipErr := netip.ParseAddr(host)
+	if host == "" || (ipErr == nil && ip.IsUnspecified()) {
+		v.problemf(path, "%s listens on every interface; name a loopback or other explicit address (the admin API must never be public)", v.show(path, addr))
+	}
+}
+
+func (v *validator) realm() {
+	r := v.c.Realm
+	switch {
+	case r == "":
+		v.problemf("realm", "required: the realm of every challenge, such as realm: orders-api")
+		return
+	case !utf8.ValidString(r) || len(r) > 256:
+		v.problemf("realm", "must be valid UTF-8 of at most 256 bytes")
+		return
+	}
+	for _, ch := range r {
+		if unicode.IsControl(ch) {
+			v.problemf("realm", "must not hold control characters")
+			return
+		}
+	}
+}
+
+func (v *validator) store() {
+	s := v.c.Store
+	switch s.Driver {
+	case StoreSQLite:
+		if s.Path == "" {
+			v.problemf("store", "the sqlite store needs a file path")
+		}
+	case StorePostgres:
+		if s.DSN == "" {
+			v.problemf("store", "the postgres store needs a connection URL")
+		}
+	default:
+		v.problemf("store", "unknown store driver; use sqlite:// or postgres://")
+	}
+}
+
+func (v *validator) cors() {
+	c := v.c.CORS
+	for i, o := range c.AllowedOrigins {
+		p := index("cors.allowed_origins", i)
+		if o == "*" {
+			if len(c.AllowedOrigins) > 1 {
+				v.problemf(p, `"*" allows every origin: list it alone`)
+			}
+			continue
+		}
+		if _, err := normalizeOrigin(o); err != nil {
+			v.problemf(p, "%s %v", v.show(p, o), err)
+		}
+	}
+	for i, h := range c.AllowedHeaders {
+		p := index("cors.allowed_headers", i)
+		if !isToken(h) {
+			v.problemf(p, "%s is not a valid header name", v.show(p, h))
+		}
+	}
+	if c.MaxAge < 0 || c.MaxAge > MaxCORSMaxAge {
+		v.problemf("cors.max_age", "must be from 0 to %s, not %s", fmtDuration(MaxCORSMaxAge), fmtDuration(c.MaxAge))
+	}
+}
+
+// normalizeOrigin checks that s is a serialized origin and returns it as browsers send it:
+// scheme and host in lower case, default port omitted.
+func normalizeOrigin(s string) (string, error) {
+	u, err := url.Parse(s)
+	switch {
+	case err != nil || u.Scheme == "" || u.Host == "" || u.Opaque != "":
+		return "", fmt.Errorf(`is not an origin: write scheme://host[:port], such as "https://app.example.com"`)
+	case u.User != nil:
+		return "", fmt.Errorf("is not an origin: it must not hold a user name")
+	case u.Path == "/":
+		return "", fmt.Errorf("is not an origin: remove the trailing /")
+	case u.Path != "" || u.RawQuery != "" || u.Fragment != "" || strings.ContainsAny(s, "?#"):
+		return "", fmt.Errorf("is not an origin: it must not hold a path, query or fragment")
+	}
+	scheme, host, port := strings.ToLower(u.Scheme), strings.ToLower(u.Hostname()), u.Port()
+	if (scheme == "https" && port == "443") || (scheme == "http" && port == "80") {
+		port = ""
+	}
+	if strings.Contains(host, ":") {
+		host = "[" + host + "]"
+	}
+	if port != "" {
+		host += ":" + port
+	}
+	return scheme + "://" + host, nil
+}
+
+func (v *validator) forwardAuth() {
+	p := v.c.ForwardAuth.Path
+	switch {
+	case !strings.HasPrefix(p, "/"):
+		v.problemf("forward_auth.path", "%s must start with /", v.show("forward_auth.path", p))
+	case strings.ContainsAny(p, "?# \t") || hasControl(p):
+		v.problemf("forward_auth.path", "%s must be a plain path, without query, fragment or spaces", v.show("forward_auth.path", p))
+	}
+}
+
+func (v *validator) positive(path string, d time.Duration) {
+	if d <= 0 {
+		v.problemf(path, "must be positive, not %s", fmtDuration(d))
+	}
+}
+
+func (v *validator) nonNegative(path string, d time.Duration) {
+	if d < 0 {
+		v.problemf(path, "must not be negative")
+	}
+}
+
+func (v *validator) rate(path string, r Rate) {
+	if r.Count < 1 || r.Count > maxRateCount || r.Per <= 0 {
+		v.problemf(path, "must be N/unit with N from 1 to %d and a positive unit", maxRateCount)
+	}
+}
+
+func (v *validator) authenticator(name string, a *Authenticator) {
+	path := join("authenticators", name)
+	if name == Anonymous {
+		v.problemf(path, "the name %q is reserved: authenticate: %s means no authentication", Anonymous, Anonymous)
+	} else if !authNameRe.MatchString(name) {
+		v.problemf(path, "invalid authenticator name: use 1 to 64 lower-case letters, digits, _ and -, starting with a letter")
+	}
+	types := make([]string, 0, 5)
+	for _, t := range AuthenticatorTypes() {
+		types = append(types, string(t))
+	}
+	if a.Name != name {
+		v.problemf(path, "the authenticator's Name %q differs from its key", a.Name)
+	}
+	if v.isBad(join(path, "type")) {
+		return
+	}
+	var settings bool
+	switch a.Type {
+	case "":
+		v.problemf(path, "type is required: one of %s", strings.Join(types, ", "))
+		return
+	case TypeJWT:
+		settings = a.JWT != nil
+		if settings {
+			v.jwt(path, a.JWT)
+		}
+	case TypeAPIKey:
+		settings = a.APIKey != nil
+		if settings {
+			v.apiKey(path, a.APIKey)
+		}
+	case TypeBasic:
+		settings = a.Basic != nil
+		if settings {
+			v.nonNegative(join(path, "cache_ttl"), a.Basic.CacheTTL)
+			v.cacheSize(join(path, "cache_size"), a.Basic.CacheSize)
+		}
+	case TypeIntrospection:
+		settings = a.Introspection != nil
+		if settings {
+			v.introspection(path, a.Introspection)
+		}
+	case TypeMTLS:
+		settings = a.MTLS != nil
+		if settings {
+			v.mtls(path, a.MTLS)
+		}
+	default:
+		p := join(path, "type")
+		v.problemf(p, "%s is not an authenticator type: use one of %s%s", v.show(p, string(a.Type)), strings.Join(types, ", "), didYouMean(string(a.Type), types))
+		return
+	}
+	if !settings {
+		v.problemf(path, "type %s has no %s settings", a.Type, a.Type)
+	}
+}
+
+func (v *validator) cacheSize(path string, n int) {
+	if n < 0 {
+		v.problemf(path, "must not be negative (0 disables the cache)")
+	}
+}
+
+func (v *validator) jwt(path string, j *JWT) {
+	if j.Issuer == "" {
+		v.problemf(join(path, "issuer"), "required: the exact iss of accepted tokens, or %q for Gatehouse's own token service", IssuerSelf)
+	}
+	if len(j.Audience) == 0 {
+		v.problemf(join(path, "audience"), "required: the aud value (or list of values) accepted tokens must carry")
+	}
+	for i, a := range j.Audience {
+		if a == "" {
+			v.problemf(index(join(path, "audience"), i), "empty audience")
+		}
+	}
+	v.algorithms(path, j)
+
+	secretGiven := !j.Secret.IsZero() || v.isBad(join(path, "secret"))
+	var sources []string
+	if j.JWKSURL != "" || v.isBad(join(path, "jwks_url")) {
+		sources = append(sources, "jwks_url")
+	}
+	if j.JWKSFile != "" || v.isBad(join(path, "jwks_file")) {
+		sources = append(sources, "jwks_file")
+	}
+	if secretGiven {
+		sources = append(sources, "secret")
+	}
+	switch {
+	case j.Issuer == IssuerSelf:
+		if len(sources) > 0 {
+			v.problemf(join(path, sources[0]), "issuer %q verifies with the token service's own keys: remove %s", IssuerSelf, strings.Join(sources, " and "))
+		}
+	case len(sources) == 0:
+		v.problemf(path, "needs a key source: jwks_url, jwks_file, or secret_file for HMAC")
+	case len(sources) > 1:
+		v.problemf(join(path, sources[1]), "give exactly one key source, not %s", strings.Join(sources, " and "))
+	}
+	if j.JWKSURL != "" {
+		if err := checkURL(j.JWKSURL, true); err != nil {
+			v.problemf(join(path, "jwks_url"), "%v", err)
+		}
+	}
+	if j.JWKSFile != "" {
+		v.jwksFile(join(path, "jwks_file"), j.JWKSFile)
+	}
+	if !j.Secret.IsZero() && j.Secret.Len() < MinHMACSecretBytes {
+		v.problemf(join(path, "secret"), "the secret is %d bytes; an HMAC key needs at least %d (generate one with: openssl rand -base64 48)", j.Secret.Len(), MinHMACSecretBytes)
+	}
+
+	leeway := join(path, "leeway")
+	if j.Leeway < 0 || j.Leeway > MaxLeeway {
+		v.problemf(leeway, "must be from 0 to %s, not %s", fmtDuration(MaxLeeway), fmtDuration(j.Leeway))
+	}
+	v.nonNegative(join(path, "jwks_max_stale"), j.JWKSMaxStale)
+	if j.JWKSMinRefresh < time.Second {
+		v.problemf(join(path, "jwks_min_refresh"), "must be at least 1s: refetching on every unknown kid would let any client hammer the issuer")
+	}
+	v.nonNegative(join(path, "jwks_negative_ttl"), j.JWKSNegativeTTL)
+	v.positive(join(path, "jwks_timeout"), j.JWKSTimeout)
+	v.cacheSize(join(path, "cache_size"), j.CacheSize)
+}
+
+func (v *validator) algorithms(path string, j *JWT) {
+	ap := join(path, "algorithms")
+	if len(j.Algorithms) == 0 {
+		v.problemf(ap, "required: the list of accepted algorithms, such as [ES256, RS256]")
+		return
+	}
+	supported := SupportedAlgorithms()
+	var hmac, asym []string
+	seen := map[string]bool{}
+	for i, alg := range j.Algorithms {
+		p := index(ap, i)
+		switch {
+		case strings.EqualFold(strings.TrimSpace(alg), "none"):
+			v.problemf(p, `"none" is never accepted: it would let unsigned tokens through`)
+			continue
+		case !slices.Contains(supported, alg):
+			hint := ""
+			for _, s := range supported {
+				if strings.EqualFold(s, alg) {
+					hint = fmt.Sprintf(" (did you mean %q?)", s)
+				}
+			}
+			if hint == "" {
+				hint = "; supported: " + strings.Join(supported, ", ")
+			}
+			v.problemf(p, "%s is not a supported algorithm%s", v.show(p, alg), hint)
+			continue
+		case seen[alg]:
+			v.problemf(p, "%s is listed twice", alg)
+			continue
+		}
+		seen[alg] = true
+		if isHMAC(alg) {
+			hmac = append(hmac, alg)
+		} else {
+			asym = append(asym, alg)
+		}
+	}
+	secretGiven := !j.Secret.IsZero() || v.isBad(join(path, "secret"))
+	switch {
+	case len(hmac) > 0 && len(asym) > 0:
+		v.problemf(ap, "HMAC (%s) cannot be mixed with public-key algorithms (%s): a token could then be verified with the wrong kind of key", strings.Join(hmac, ", "), strings.Join(asym, ", "))
+	case len(hmac) > 0 && !secretGiven && j.Issuer != IssuerSelf:
+		v.problemf(ap, "%s needs secret or secret_file (an HMAC key of at least %d bytes)", strings.Join(hmac, ", "), MinHMACSecretBytes)
+	case len(asym) > 0 && secretGiven:
+		v.problemf(ap, "with a secret only HS256, HS384 and HS512 are allowed, not %s", strings.Join(asym, ", "))
+	}
+}
+
+func (v *validator) jwksFile(path, file string) {
+	b, err := readFileLimited(file, MaxFileBytes)
+	if err != nil {
+		v.problemf(path, "cannot read %s: %v", v.showPath(path, file), err)
+		return
+	}
+	v.digest(file, b)
+	var set struct {
+		Keys []map[string]json.RawMessage `json:"keys"`
+	}
+	if err := json.Unmarshal(b, &set); err != nil || set.Keys == nil {
+		v.problemf(path, `%s is not a JWK Set (a JSON object with a "keys" array)`, v.showPath(path, file))
+		return
+	}
+	if len(set.Keys) == 0 {
+		v.problemf(path, "%s holds no keys", v.showPath(path, file))
+	}
+	for i, k := range set.Keys {
+		if _, private := k["d"]; private {
+			v.problemf(path, "key %d of %s holds private key material; a verifier needs only the public keys", i, v.showPath(path, file))
+		}
+	}
+}
+
+// showPath shows a file path: the resolved path when written literally, the reference
+// when it came from the environment.
+func (v *validator) showPath(path, file string) string {
+	if o := v.src[path]; o.expanded {
+		return showOrigin(o, file)
+	}
+	return strconv.Quote(file)
+}
+
+func (v *validator) digest(file string, b []byte) {
+	if v.c.digests == nil {
+		v.c.digests = map[string][32]byte{}
+	}
+	v.c.digests[file] = sha256.Sum256(b)
+}
+
+func (v *validator) apiKey(path string, k *APIKey) {
+	hp := join(path, "header")
+	switch {
+	case !isToken(k.Header):
+		v.problemf(hp, "%s is not a valid header name", v.show(hp, k.Header))
+	case strings.EqualFold(k.Header, "Authorization"):
+		v.problemf(hp, "keys are already read from Authorization as Bearer gk_...; name another header")
+	}
+	if k.Query != "" && !queryParamRe.MatchString(k.Query) {
+		qp := join(path, "query")
+		v.problemf(qp, "%s is not a plain query parameter name (letters, digits, . _ ~ -)", v.show(qp, k.Query))
+	}
+}
+
+func (v *validator) introspection(path string, in *Introspection) {
+	up := join(path, "url")
+	if in.URL == "" {
+		v.problemf(up, "required: the RFC 7662 introspection endpoint")
+	} else if err := checkURL(in.URL, true); err != nil {
+		v.problemf(up, "%v", err)
+	}
+	if in.ClientID == "" {
+		v.problemf(join(path, "client_id"), "required: the client id Gatehouse authenticates to the endpoint with")
+	}
+	if in.ClientSecret.IsZero() && !v.isBad(join(path, "client_secret")) {
+		v.problemf(join(path, "client_secret"), "required: give client_secret or client_secret_file")
+	}
+	v.nonNegative(join(path, "cache_max_ttl"), in.CacheMaxTTL)
+	v.positive(join(path, "timeout"), in.Timeout)
+}
+
+func (v *validator) mtls(path string, m *MTLS) {
+	cp := join(path, "ca_file")
+	if m.CAFile == "" {
+		v.problemf(cp, "required: a PEM file of the CAs client certificates must chain to")
+	} else if b, err := readFileLimited(m.CAFile, MaxFileBytes); err != nil {
+		v.problemf(cp, "cannot read %s: %v", v.showPath(cp, m.CAFile), err)
+	} else {
+		v.digest(m.CAFile, b)
+		if !x509.NewCertPool().AppendCertsFromPEM(b) {
+			v.problemf(cp, "%s holds no PEM certificate", v.showPath(cp, m.CAFile))
+		}
+	}
+	switch m.PrincipalFrom {
+	case PrincipalCN, PrincipalSANURI, PrincipalSANDNS, PrincipalSANEmail:
+	default:
+		pp := join(path, "principal_from")
+		all := []string{string(PrincipalCN), string(PrincipalSANURI), string(PrincipalSANDNS), string(PrincipalSANEmail)}
+		v.problemf(pp, "%s is not a certificate field: use %s%s", v.show(pp, string(m.PrincipalFrom)), strings.Join(all, ", "), didYouMean(string(m.PrincipalFrom), all))
+	}
+}
+
+func (v *validator) routes() {
+	c := v.c
+	if len(c.Routes) == 0 {
+		v.problemf("routes", "at least one route is required")
+		return
+	}
+	names := map[string]int{}
+	for i := range c.Routes {
+		r := &c.Routes[i]
+		path := index("routes", i)
+		np := join(path, "name")
+		if first, dup := names[r.Name]; dup {
+			v.problemf(np, "route name %s is used twice (first at line %d)", v.show(np, r.Name), first)
+		} else if !routeNameRe.MatchString(r.Name) {
+			v.problemf(np, "%s is not a valid route name: use 1 to 64 letters, digits, . _ and -", v.show(np, r.Name))
+		} else {
+			names[r.Name] = v.lineOf(path)
+		}
+		v.route(i, r)
+	}
+	// A route that earlier routes always win over can never match.
+	t := &prefixNode{}
+	for j := range c.Routes {
+		r := &c.Routes[j]
+		if !strings.HasPrefix(r.Match.PathPrefix, "/") || len(r.Match.PathPrefix) > MaxPathPrefixBytes ||
+			len(r.Match.Methods) > MaxRouteMethods || v.isBad(join(index("routes", j), "match")) {
+			continue
+		}
+		if by := t.shadowing(r); len(by) > 0 {
+			v.problemf(index("routes", j), "route %s can never match: %s", v.routeLabel(j), v.describeShadow(by))
+		}
+		t.add(r, j)
+	}
+}
+
+// describeShadow names the earlier routes that together match every request of a route.
+func (v *validator) describeShadow(by []int) string {
+	var names []string
+	for _, i := range by {
+		names = append(names, fmt.Sprintf("%s (line %d)", v.routeLabel(i), v.lineOf(index("routes", i))))
+	}
+	if len(names) == 1 {
+		return "route " + names[0] + " comes first and matches every request it would"
+	}
+	return "routes " + strings.Join(names[:len(names)-1], ", ") + " and " + names[len(names)-1] + " come first and together match every request it would"
+}
+
+// prefixNode is a trie of path segments holding, for each prefix, the first route that
+// matches every method there and the first route for each listed method. Checking each
+// route against it costs its depth times its methods, where comparing every pair of routes
+// would be quadratic in their number.
+type prefixNode struct {
+	children map[string]*prefixNode
+	all      int // 1 + index of the first route for every method; 0 when none
+	methods  map[string]int
+}
+
+// segments splits a path prefix the way decision.PathHasPrefix compares it.
+func segments(prefix string) []string {
+	p := strings.TrimSuffix(prefix, "/")
+	if p == "" {
+		return nil
+	}
+	return strings.Split(p[1:], "/")
+}
+
+func (t *prefixNode) add(r *Route, i int) {
+	n := t
+	for _, s := range segments(r.Match.PathPrefix) {
+		c := n.children[s]
+		if c == nil {
+			if n.children == nil {
+				n.children = map[string]*prefixNode{}
+			}
+			c = &prefixNode{}
+			n.children[s] = c
+		}
+		n = c
+	}
+	if len(r.Match.Methods) == 0 {
+		if n.all == 0 {
+			n.all = i + 1
+		}
+		return
+	}
+	if n.methods == nil {
+		n.methods = map[string]int{}
+	}
+	for _, m := range r.Match.Methods {
+		if _, ok := n.methods[m]; !ok {
+			n.methods[m] = i + 1
+		}
+	}
+}
+
+// shadowing returns the indexes of earlier routes that together match every request r
+// would, or nil when r can match something.
+func (t *prefixNode) shadowing(r *Route) []int {
+	uncovered := map[string]bool{}
+	for _, m := range r.Match.Methods {
+		uncovered[m] = true
+	}
+	by := map[int]bool{}
+	n := t
+	segs := segments(r.Match.PathPrefix)
+	for depth := 0; n != nil; depth++ {
+		if n.all > 0 {
+			return []int{n.all - 1}
+		}
+		for m := range uncovered {
+			if i, ok := n.methods[m]; ok {
+				by[i-1] = true
+				delete(uncovered, m)
+			}
+		}
+		if len(r.Match.Methods) > 0 && len(uncovered) == 0 {
+			return slices.Sorted(maps.Keys(by))
+		}
+		if depth == len(segs) {
+			break
+		}
+		n = n.children[segs[depth]]
+	}
+	return nil
+}
+
+// routeLabel names route i in a message: its quoted name, or routes[i] when the name came
+// from the environment.
+func (v *validator) routeLabel(i int) string {
+	path := index("routes", i)
+	if v.src[join(path, "name")].expanded {
+		return path
+	}
+	return strconv.Quote(v.c.Routes[i].Name)
+}
+
+func (v *validator) route(i int, r *Route) {
+	path := index("routes", i)
+	label := v.routeLabel(i)
+	pp := join(join(path, "match"), "path_prefix")
+	switch p := r.Match.PathPrefix; {
+	case p == "":
+		v.problemf(join(path, "match"), "path_prefix is required, such as path_prefix: /api")
+	case len(p) > MaxPathPrefixBytes:
+		v.problemf(pp, "must be at most %d bytes", MaxPathPrefixBytes)
+	case !strings.HasPrefix(p, "/"):
+		v.problemf(pp, "%s must start with /", v.show(pp, p))
+	case strings.ContainsAny(p, "?# \t") || hasControl(p):
+		v.problemf(pp, "%s must be a plain path, without query, fragment or spaces", v.show(pp, p))
+	}
+	if len(r.Match.Methods) > MaxRouteMethods {
+		v.problemf(join(join(path, "match"), "methods"), "at most %d methods", MaxRouteMethods)
+	}
+	seen := map[string]bool{}
+	for i, m := range r.Match.Methods {
+		mp := index(join(join(path, "match"), "methods"), i)
+		switch {
+		case !isToken(m):
+			v.problemf(mp, "%s is not a valid method name", v.show(mp, m))
+		case seen[m]:
+			v.problemf(mp, "method %s is listed twice", m)
+		}
+		seen[m] = true
+	}
+	if r.Upstream != "" {
+		if err := checkURL(r.Upstream, true); err != nil {
+			v.problemf(join(path, "upstream"), "%v", err)
+		}
+	}
+	ap := join(path, "authenticate")
+	switch {
+	case r.Anonymous && len(r.Authenticators) > 0:
+		v.problemf(ap, "%s cannot be combined with authenticators: a route is either open or authenticated", Anonymous)
+	case !r.Anonymous && len(r.Authenticators) == 0:
+		v.problemf(ap, "route %s needs authenticate: a list of authenticator names, or %s", label, Anonymous)
+	}
+	for _, name := range r.Authenticators {
+		if _, ok := v.c.Authenticators[name]; !ok {
+			if v.authNames == nil {
+				v.authNames = v.c.AuthenticatorNames()
+			}
+			known := v.authNames
+			np := join(ap, name)
+			v.reportf(np, "", "route %s names authenticator %s which is not defined%s", label, v.show(np, name), didYouMean(name, known))
+		}
+	}
+	sp := join(join(path, "require"), "scopes")
+	if r.Anonymous && len(r.Require.Scopes) > 0 {
+		v.problemf(sp, "an anonymous route has no principal to hold scopes: remove require or name authenticators")
+	}
+	for i, s := range r.Require.Scopes {
+		p := index(sp, i)
+		if !isScopeToken(s) {
+			v.problemf(p, "%s is not a valid scope (printable ASCII without spaces, quotes or backslashes)", v.show(p, s))
+		}
+	}
+}
+
+// checkURL checks an absolute http(s) URL with a host and no fragment; unless allowQuery,
+// it also refuses a query. Its errors never quote the URL, which may hold credentials.
+func checkURL(s string, allowQuery bool) error {
+	u, err := url.Parse(s)
+	switch {
+	case !strings.Contains(s, "://"):
+		return fmt.Errorf("must be an http:// or https:// URL")
+	case err != nil:
+		return fmt.Errorf("is not a valid URL")
+	case u.Scheme != "http" && u.Scheme != "https":
+		return fmt.Errorf("must be an http:// or https:// URL")
+	case u.Host == "" || u.Hostname() == "":
+		return fmt.Errorf("must name a host")
+	case u.User != nil:
+		return fmt.Errorf("must not hold a user name or password; credentials in URLs end up in logs")
+	case u.Fragment != "" || strings.Contains(s, "#"):
+		return fmt.Errorf("must not hold a fragment")
+	case !allowQuery && (u.RawQuery != "" || u.ForceQuery):
+		return fmt.Errorf("must not hold a query")
+	}
+	return nil
+}
+
+// isToken reports whether s is an RFC 9110 token (header names, methods).
+func isToken(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
+		case strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0:
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+// isScopeToken reports whether s is an RFC 6749 scope-token.
+func isScopeToken(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c < 0x21 || c > 0x7e || c == '"' || c == '\\' {
+			return false
+		}
+	}
+	return true
+}
+
+func hasControl(s string) bool {
+	for _, r := range s {
+		if unicode.IsControl(r) {
+			return true
+		}
+	}
+	return false
+}
+
+// fmtDuration formats a duration without trailing zero units: 5m, 1h30m, 24h.
+func fmtDuration(d time.Duration) string {
+	s := d.String()
+	if strings.HasSuffix(s, "m0s") {
+		s = s[:len(s)-2]
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = s[:len(s)-2]
+	}
+	return s
+}
