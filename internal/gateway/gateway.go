@@ -310,7 +310,7 @@ func (h *Handler) record(ctx context.Context, r *http.Request, ev *Event) {
 		if ev.Fingerprint != "" {
 			attrs = append(attrs, slog.String("fingerprint", ev.Fingerprint))
 		}
-		attrs = append(attrs, slog.Duration("decision", ev.Decision))
+		attrs = append(attrs, slog.Int64("decision_us", ev.Decision.Microseconds()))
 		msg := "allow"
 		if !ev.Allow {
 			msg = "deny"

@@ -26,8 +26,8 @@ type tokenAuth struct {
 	tokens map[string]decision.Principal
 }
 
-func (a *tokenAuth) Name() string                    { return a.name }
-func (a *tokenAuth) Scheme() string                  { return "Bearer" }
+func (a *tokenAuth) Name() string                   { return a.name }
+func (a *tokenAuth) Scheme() string                 { return "Bearer" }
 func (a *tokenAuth) Locations() []decision.Location { return nil }
 func (a *tokenAuth) Claims(c decision.Credential) decision.Match {
 	if c.Source == decision.FromAuthorization && c.Scheme == "bearer" {
@@ -48,8 +48,8 @@ func (a *tokenAuth) Authenticate(_ context.Context, c decision.Credential) (deci
 
 type basicAuth struct{}
 
-func (basicAuth) Name() string                    { return "staff" }
-func (basicAuth) Scheme() string                  { return "Basic" }
+func (basicAuth) Name() string                   { return "staff" }
+func (basicAuth) Scheme() string                 { return "Basic" }
 func (basicAuth) Locations() []decision.Location { return nil }
 func (basicAuth) Claims(c decision.Credential) decision.Match {
 	if c.Source == decision.FromAuthorization && c.Scheme == "basic" {
