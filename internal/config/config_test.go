@@ -94,13 +94,13 @@ func TestGoodFixtureLoadsEveryKey(t *testing.T) {
 	file.Audience = []string{"api://orders"}
 	file.JWKSFile = in("jwks.json")
 	hmacJWT := JWT{
-		Issuer: "https://legacy.example/$tenant", Audience: []string{"legacy"}, Algorithms: []string{"HS256", "HS512"},
-		Secret: NewSecret([]byte("test-only-hmac-key-0123456789abcdefghijklmnop")),
+		Issuer: "https://legacy.example/$tenant", Audience: []string{"legacy"}, Algorithms: []string{"HS256", "HS384"},
+		Secret: NewSecret([]byte("test-only-hmac-key-0123456789abcdefghijklmnop-0123")),
 		Leeway: DefaultLeeway, JWKSMaxStale: DefaultJWKSMaxStale, JWKSMinRefresh: DefaultJWKSMinRefresh,
 		JWKSNegativeTTL: DefaultJWKSNegativeTTL, JWKSTimeout: DefaultJWKSTimeout, CacheSize: DefaultJWTCacheSize,
 	}
-	self := hmacJWT
-	self.Issuer, self.Audience, self.Algorithms, self.Secret = IssuerSelf, []string{"api://orders"}, []string{"EdDSA"}, Secret{}
+	ed := file
+	ed.Issuer, ed.Audience, ed.Algorithms, ed.Leeway = "https://ed.example", []string{"api://orders"}, []string{"EdDSA"}, DefaultLeeway
 
 	want := &Config{
 		File:        "testdata/good.yaml",
@@ -131,7 +131,7 @@ func TestGoodFixtureLoadsEveryKey(t *testing.T) {
 			"corp_jwt": {Name: "corp_jwt", Type: TypeJWT, Line: 31, JWT: &corp},
 			"file_jwt": {Name: "file_jwt", Type: TypeJWT, Line: 40, JWT: &file},
 			"hmac_jwt": {Name: "hmac_jwt", Type: TypeJWT, Line: 45, JWT: &hmacJWT},
-			"self_jwt": {Name: "self_jwt", Type: TypeJWT, Line: 51, JWT: &self},
+			"ed_jwt":   {Name: "ed_jwt", Type: TypeJWT, Line: 51, JWT: &ed},
 			"keys": {Name: "keys", Type: TypeAPIKey, Line: 52, APIKey: &APIKey{
 				Header: "X-Api-Token", Query: "api_key", Pepper: NewSecret([]byte("pepper-from-env")),
 			}},
@@ -150,7 +150,7 @@ func TestGoodFixtureLoadsEveryKey(t *testing.T) {
 			},
 			{
 				Name: "route-1", Line: 74, Match: Match{PathPrefix: "/api"}, Upstream: "http://127.0.0.1:9000/v1",
-				Authenticators:       []string{"keys", "file_jwt", "hmac_jwt", "self_jwt", "opaque", "certs"},
+				Authenticators:       []string{"keys", "file_jwt", "hmac_jwt", "ed_jwt", "opaque", "certs"},
 				ForwardAuthorization: true,
 			},
 			{Name: "health", Line: 77, Match: Match{PathPrefix: "/health"}, Anonymous: true, ForwardAuthorization: true},

@@ -407,6 +407,9 @@ func (v *validator) jwt(path string, j *JWT) {
 		if len(sources) > 0 {
 			v.problemf(join(path, sources[0]), "issuer %q verifies with the token service's own keys: remove %s", IssuerSelf, strings.Join(sources, " and "))
 		}
+		// Until the token service exists there are no own keys to verify with; refuse
+		// here rather than let a validated config fail to build.
+		v.problemf(join(path, "issuer"), "issuer %q needs Gatehouse's token service, which this version does not include yet", IssuerSelf)
 	case len(sources) == 0:
 		v.problemf(path, "needs a key source: jwks_url, jwks_file, or secret_file for HMAC")
 	case len(sources) > 1:
@@ -415,13 +418,29 @@ func (v *validator) jwt(path string, j *JWT) {
 	if j.JWKSURL != "" {
 		if err := checkURL(j.JWKSURL, true); err != nil {
 			v.problemf(join(path, "jwks_url"), "%v", err)
+		} else if u, _ := url.Parse(j.JWKSURL); u.Scheme != "https" && !isLoopbackHost(u.Hostname()) {
+			// Keys fetched over plain http can be swapped by anyone on the path, and then
+			// every token they sign verifies.
+			v.problemf(join(path, "jwks_url"), "must be an https:// URL (http:// only for a loopback host such as 127.0.0.1)")
 		}
 	}
 	if j.JWKSFile != "" {
 		v.jwksFile(join(path, "jwks_file"), j.JWKSFile)
 	}
-	if !j.Secret.IsZero() && j.Secret.Len() < MinHMACSecretBytes {
-		v.problemf(join(path, "secret"), "the secret is %d bytes; an HMAC key needs at least %d (generate one with: openssl rand -base64 48)", j.Secret.Len(), MinHMACSecretBytes)
+	if !j.Secret.IsZero() {
+		// RFC 7518 3.2: the key must be at least as long as the hash output.
+		need := MinHMACSecretBytes
+		for _, alg := range j.Algorithms {
+			switch alg {
+			case "HS384":
+				need = max(need, 48)
+			case "HS512":
+				need = max(need, 64)
+			}
+		}
+		if j.Secret.Len() < need {
+			v.problemf(join(path, "secret"), "the secret is %d bytes; an HMAC key for %s needs at least %d (generate one with: openssl rand -base64 64)", j.Secret.Len(), strings.Join(j.Algorithms, ", "), need)
+		}
 	}
 
 	leeway := join(path, "leeway")
@@ -849,4 +868,13 @@ func fmtDuration(d time.Duration) string {
 		s = s[:len(s)-2]
 	}
 	return s
+}
+
+// isLoopbackHost reports whether host is localhost or a loopback IP literal.
+func isLoopbackHost(host string) bool {
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	a, err := netip.ParseAddr(strings.Trim(host, "[]"))
+	return err == nil && a.IsLoopback()
 }
