@@ -1,0 +1,338 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/gatehouse-dev/gatehouse/internal/secret"
+	"github.com/gatehouse-dev/gatehouse/internal/store"
+	"golang.org/x/term"
+)
+
+func init() {
+	register(command{name: "users", summary: "add, remove, re-password and import Basic users", run: runUsers})
+}
+
+const usersUsage = `Usage:
+  gatehouse users add    --config FILE [--scopes a,b] [--json] NAME
+  gatehouse users passwd --config FILE [--json] NAME
+  gatehouse users remove --config FILE [--json] NAME
+  gatehouse users import --config FILE [--scopes a,b] [--json] HTPASSWD-FILE
+
+The store is the configuration's "store" (default: gatehouse.db beside it).
+
+add and passwd read the password from the first line of standard input (without
+its line ending), or prompt for it without echo when standard input is a
+terminal. A password is never taken from the command line. New passwords are
+hashed with argon2id.
+
+import reads an htpasswd file with bcrypt ($2y$, $2a$, $2b$) or argon2id entries
+and adds or updates every user in one step; weaker formats (MD5 apr1, {SHA},
+crypt, plain text) are refused, each with its line, and then nothing is imported.
+--scopes applies to every imported user; without it, existing users keep theirs.
+
+Exit status: 0 done, 1 failed, 2 bad usage.
+`
+
+// maxHtpasswdFile bounds what users import reads.
+const maxHtpasswdFile = 16 << 20
+
+func runUsers(ctx context.Context, env *cliEnv, args []string) int {
+	if len(args) == 0 {
+		fmt.Fprint(env.stderr, usersUsage)
+		return 2
+	}
+	switch args[0] {
+	case "-h", "-help", "--help", "help":
+		fmt.Fprint(env.stdout, usersUsage)
+		return 0
+	case "add":
+		return usersAdd(ctx, env, args[1:])
+	case "passwd":
+		return usersPasswd(ctx, env, args[1:])
+	case "remove":
+		return usersRemove(ctx, env, args[1:])
+	case "import":
+		return usersImport(ctx, env, args[1:])
+	}
+	fmt.Fprintf(env.stderr, "gatehouse users: unknown subcommand %q\n\n%s", args[0], usersUsage)
+	return 2
+}
+
+// userJSON is the JSON of users add, passwd and remove.
+type userJSON struct {
+	Name    string   `json:"name"`
+	Scopes  []string `json:"scopes,omitempty"`
+	Removed bool     `json:"removed,omitempty"`
+}
+
+// userArgs parses a users subcommand that takes one NAME.
+func userArgs(env *cliEnv, cmd string, args []string, withScopes bool) (sf storeFlags, name string, scopes []string, code int) {
+	fs := newStoreFlagSet(cmd, env, &sf)
+	var scopesFlag *string
+	if withScopes {
+		scopesFlag = fs.String("scopes", "", "comma-separated scopes")
+	}
+	pos, err := parseInterspersed(fs, args)
+	if err != nil {
+		return sf, "", nil, cliUsageError(env, cmd, usersUsage, err)
+	}
+	if len(pos) != 1 {
+		return sf, "", nil, cliUsageError(env, cmd, usersUsage, errors.New("name exactly one user"))
+	}
+	if err := store.ValidateUserName(pos[0]); err != nil {
+		return sf, "", nil, cliUsageError(env, cmd, usersUsage, err)
+	}
+	if scopesFlag != nil {
+		if scopes, err = parseScopes(*scopesFlag); err != nil {
+			return sf, "", nil, cliUsageError(env, cmd, usersUsage, err)
+		}
+	}
+	return sf, pos[0], scopes, -1
+}
+
+func usersAdd(ctx context.Context, env *cliEnv, args []string) int {
+	sf, name, scopes, code := userArgs(env, "users add", args, true)
+	if code >= 0 {
+		return code
+	}
+	pw, err := readNewPassword(env)
+	if err != nil {
+		return cliFail(env, "users add", err)
+	}
+	hash, err := secret.HashPassword(pw)
+	if err != nil {
+		return cliFail(env, "users add", err)
+	}
+	sess, err := openStore(ctx, env, sf.config, false)
+	if err != nil {
+		return cliFail(env, "users add", err)
+	}
+	defer sess.Close()
+	now := time.Now()
+	err = sess.store.AddUser(ctx, &store.User{Name: name, PasswordHash: hash, Scopes: scopes, CreatedAt: now, UpdatedAt: now})
+	if errors.Is(err, store.ErrExists) {
+		return cliFail(env, "users add", fmt.Errorf("user %q already exists (change the password with: gatehouse users passwd)", name))
+	}
+	if err != nil {
+		return cliFail(env, "users add", err)
+	}
+	if sf.json {
+		writeJSON(env.stdout, userJSON{Name: name, Scopes: nonNil(scopes)})
+		return 0
+	}
+	fmt.Fprintf(env.stdout, "Added user %q (%s).\n", name, scopeWords(scopes))
+	return 0
+}
+
+func scopeWords(scopes []string) string {
+	if len(scopes) == 0 {
+		return "no scopes"
+	}
+	return "scopes " + strings.Join(scopes, " ")
+}
+
+func usersPasswd(ctx context.Context, env *cliEnv, args []string) int {
+	sf, name, _, code := userArgs(env, "users passwd", args, false)
+	if code >= 0 {
+		return code
+	}
+	sess, err := openStore(ctx, env, sf.config, true)
+	if err != nil {
+		return cliFail(env, "users passwd", err)
+	}
+	defer sess.Close()
+	// Fail before asking for a password the user cannot use.
+	if _, err := sess.store.User(ctx, name); errors.Is(err, store.ErrNotFound) {
+		return cliFail(env, "users passwd", fmt.Errorf("no user %q (add it with: gatehouse users add)", name))
+	} else if err != nil {
+		return cliFail(env, "users passwd", err)
+	}
+	pw, err := readNewPassword(env)
+	if err != nil {
+		return cliFail(env, "users passwd", err)
+	}
+	hash, err := secret.HashPassword(pw)
+	if err != nil {
+		return cliFail(env, "users passwd", err)
+	}
+	err = sess.store.SetPassword(ctx, name, hash, time.Now())
+	if errors.Is(err, store.ErrNotFound) {
+		return cliFail(env, "users passwd", fmt.Errorf("no user %q", name))
+	}
+	if err != nil {
+		return cliFail(env, "users passwd", err)
+	}
+	if sf.json {
+		writeJSON(env.stdout, userJSON{Name: name})
+		return 0
+	}
+	fmt.Fprintf(env.stdout, "Changed the password of %q. Running gateways stop accepting the old one within a second.\n", name)
+	return 0
+}
+
+func usersRemove(ctx context.Context, env *cliEnv, args []string) int {
+	sf, name, _, code := userArgs(env, "users remove", args, false)
+	if code >= 0 {
+		return code
+	}
+	sess, err := openStore(ctx, env, sf.config, true)
+	if err != nil {
+		return cliFail(env, "users remove", err)
+	}
+	defer sess.Close()
+	err = sess.store.RemoveUser(ctx, name)
+	if errors.Is(err, store.ErrNotFound) {
+		return cliFail(env, "users remove", fmt.Errorf("no user %q", name))
+	}
+	if err != nil {
+		return cliFail(env, "users remove", err)
+	}
+	if sf.json {
+		writeJSON(env.stdout, userJSON{Name: name, Removed: true})
+		return 0
+	}
+	fmt.Fprintf(env.stdout, "Removed user %q. Running gateways refuse it within a second.\n", name)
+	return 0
+}
+
+// importJSON is the JSON of users import.
+type importJSON struct {
+	Added   []string `json:"added"`
+	Updated []string `json:"updated"`
+}
+
+func usersImport(ctx context.Context, env *cliEnv, args []string) int {
+	var sf storeFlags
+	fs := newStoreFlagSet("users import", env, &sf)
+	scopesFlag := fs.String("scopes", "", "comma-separated scopes for every imported user")
+	pos, err := parseInterspersed(fs, args)
+	if err != nil {
+		return cliUsageError(env, "users import", usersUsage, err)
+	}
+	if len(pos) != 1 {
+		return cliUsageError(env, "users import", usersUsage, errors.New("name exactly one htpasswd file"))
+	}
+	var scopes []string
+	if *scopesFlag != "" {
+		if scopes, err = parseScopes(*scopesFlag); err != nil {
+			return cliUsageError(env, "users import", usersUsage, err)
+		}
+	}
+	f, err := os.Open(pos[0])
+	if err != nil {
+		return cliFail(env, "users import", err)
+	}
+	defer f.Close()
+	entries, err := secret.ParseHtpasswd(io.LimitReader(f, maxHtpasswdFile))
+	if err != nil {
+		var he *secret.HtpasswdError
+		if errors.As(err, &he) {
+			fmt.Fprintf(env.stderr, "gatehouse users import: %s: %d line(s) refused; nothing was imported\n", pos[0], len(he.Problems))
+			for _, p := range he.Problems {
+				fmt.Fprintf(env.stderr, "%s:%d: %s\n", pos[0], p.Line, p.Msg)
+			}
+			return 1
+		}
+		return cliFail(env, "users import", err)
+	}
+	if len(entries) == 0 {
+		return cliFail(env, "users import", fmt.Errorf("%s has no users", pos[0]))
+	}
+	users := make([]store.User, 0, len(entries))
+	now := time.Now()
+	for _, e := range entries {
+		if err := store.ValidateUserName(e.User); err != nil {
+			fmt.Fprintf(env.stderr, "gatehouse users import: %s:%d: %v; nothing was imported\n", pos[0], e.Line, err)
+			return 1
+		}
+		users = append(users, store.User{Name: e.User, PasswordHash: e.Hash, Scopes: scopes, CreatedAt: now, UpdatedAt: now})
+	}
+	sess, err := openStore(ctx, env, sf.config, false)
+	if err != nil {
+		return cliFail(env, "users import", err)
+	}
+	defer sess.Close()
+	res, err := sess.store.ImportUsers(ctx, users)
+	if err != nil {
+		return cliFail(env, "users import", err)
+	}
+	if sf.json {
+		writeJSON(env.stdout, importJSON{Added: nonNil(res.Added), Updated: nonNil(res.Updated)})
+		return 0
+	}
+	fmt.Fprintf(env.stdout, "Imported %d users from %s: %d added, %d updated.\n", len(users), pos[0], len(res.Added), len(res.Updated))
+	return 0
+}
+
+// readNewPassword reads a password: from a no-echo prompt (twice) when standard input
+// is a terminal, else from the first line of standard input without its line ending.
+func readNewPassword(env *cliEnv) (string, error) {
+	if f, ok := env.stdin.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
+		return promptPassword(f, env.stderr)
+	}
+	return readPasswordLine(env.stdin)
+}
+
+func promptPassword(f *os.File, prompt io.Writer) (string, error) {
+	fmt.Fprint(prompt, "Password: ")
+	first, err := term.ReadPassword(int(f.Fd()))
+	fmt.Fprintln(prompt)
+	if err != nil {
+		return "", fmt.Errorf("read password: %w", err)
+	}
+	fmt.Fprint(prompt, "Repeat password: ")
+	second, err := term.ReadPassword(int(f.Fd()))
+	fmt.Fprintln(prompt)
+	if err != nil {
+		return "", fmt.Errorf("read password: %w", err)
+	}
+	if string(first) != string(second) {
+		return "", errors.New("the passwords do not match")
+	}
+	return checkPassword(string(first))
+}
+
+// readPasswordLine reads the first line of r, refusing it as soon as it is longer than
+// secret.MaxPasswordBytes rather than reading on.
+func readPasswordLine(r io.Reader) (string, error) {
+	br := bufio.NewReaderSize(r, 4096)
+	var b []byte
+	for {
+		c, err := br.ReadByte()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return "", fmt.Errorf("read password from standard input: %w", err)
+		}
+		if c == '\n' {
+			break
+		}
+		if len(b) > secret.MaxPasswordBytes {
+			return "", fmt.Errorf("the password is longer than %d bytes", secret.MaxPasswordBytes)
+		}
+		b = append(b, c)
+	}
+	pw := strings.TrimSuffix(string(b), "\r")
+	return checkPassword(pw)
+}
+
+func checkPassword(pw string) (string, error) {
+	switch {
+	case pw == "":
+		return "", errors.New("no password: give it on the first line of standard input, or run in a terminal to be prompted")
+	case len(pw) > secret.MaxPasswordBytes:
+		return "", fmt.Errorf("the password is longer than %d bytes", secret.MaxPasswordBytes)
+	case !utf8.ValidString(pw):
+		return "", errors.New(`the password is not valid UTF-8; Basic clients send UTF-8 (charset="UTF-8"), so it could never be matched`)
+	}
+	return pw, nil
+}

@@ -1,0 +1,138 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"embed"
+	"fmt"
+	"io/fs"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/gatehouse-dev/gatehouse/internal/store"
+)
+
+//go:embed migrations/*.sql
+var migrationFS embed.FS
+
+type migration struct {
+	version int
+	name    string
+	sql     string
+}
+
+// migrations returns the embedded migrations in version order. File names are
+// NNNN_name.sql with versions 1, 2, 3... and no gaps.
+func migrations() ([]migration, error) {
+	names, err := fs.Glob(migrationFS, "migrations/*.sql")
+	if err != nil {
+		return nil, err
+	}
+	var out []migration
+	for _, n := range names {
+		base := strings.TrimSuffix(strings.TrimPrefix(n, "migrations/"), ".sql")
+		num, name, ok := strings.Cut(base, "_")
+		v, err := strconv.Atoi(num)
+		if !ok || err != nil || v <= 0 {
+			return nil, fmt.Errorf("sqlite: migration file %s is not named NNNN_name.sql", n)
+		}
+		body, err := migrationFS.ReadFile(n)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, migration{version: v, name: name, sql: string(body)})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].version < out[j].version })
+	for i, m := range out {
+		if m.version != i+1 {
+			return nil, fmt.Errorf("sqlite: migrations are not numbered 1..n (found %d at position %d)", m.version, i+1)
+		}
+	}
+	return out, nil
+}
+
+// SchemaVersion is the schema version this build migrates to.
+func SchemaVersion() int {
+	ms, err := migrations()
+	if err != nil {
+		return 0
+	}
+	return len(ms)
+}
+
+// currentVersion reads the applied schema version without writing: 0 for an empty file.
+// A file holding tables that are not Gatehouse's is refused, so a mistyped store path
+// never grows our tables inside another program's database.
+func (s *Store) currentVersion(ctx context.Context, q interface {
+	QueryRowContext(context.Context, string, ...any) *sql.Row
+}) (int, error) {
+	var n int
+	if err := q.QueryRowContext(ctx, "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'schema_migrations'").Scan(&n); err != nil {
+		return 0, s.opErr("read schema version", err)
+	}
+	if n == 0 {
+		var tables int
+		if err := q.QueryRowContext(ctx, "SELECT count(*) FROM sqlite_master WHERE type = 'table'").Scan(&tables); err != nil {
+			return 0, s.opErr("read schema version", err)
+		}
+		if tables > 0 {
+			return 0, fmt.Errorf("sqlite: open %s: the file is a SQLite database of another program (it has %d tables and no schema_migrations); refusing to use it as a gatehouse store", s.path, tables)
+		}
+		return 0, nil
+	}
+	var v sql.NullInt64
+	if err := q.QueryRowContext(ctx, "SELECT max(version) FROM schema_migrations").Scan(&v); err != nil {
+		return 0, s.opErr("read schema version", err)
+	}
+	return int(v.Int64), nil
+}
+
+// migrate applies the migrations the file lacks, each in its own transaction together
+// with its schema_migrations row. Several processes opening a new store at once are
+// safe: the version is re-read under the write lock.
+func (s *Store) migrate(ctx context.Context) error {
+	ms, err := migrations()
+	if err != nil {
+		return err
+	}
+	v, err := s.currentVersion(ctx, s.db)
+	if err != nil {
+		return err
+	}
+	switch {
+	case v > len(ms):
+		return fmt.Errorf("sqlite: open %s: %w (schema version %d, this build knows %d); upgrade gatehouse", s.path, store.ErrSchemaTooNew, v, len(ms))
+	case v == len(ms):
+		return nil
+	case s.readOnly:
+		return fmt.Errorf("sqlite: open %s: %w: the schema needs migrating (version %d to %d) but the store was opened read-only", s.path, store.ErrReadOnly, v, len(ms))
+	}
+	return s.tx(ctx, "migrate", func(tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
+			version    INTEGER NOT NULL PRIMARY KEY,
+			name       TEXT    NOT NULL,
+			applied_at INTEGER NOT NULL
+		)`); err != nil {
+			return s.opErr("migrate", err)
+		}
+		v, err := s.currentVersion(ctx, tx)
+		if err != nil {
+			return err
+		}
+		if v > len(ms) {
+			return fmt.Errorf("sqlite: open %s: %w (schema version %d, this build knows %d)", s.path, store.ErrSchemaTooNew, v, len(ms))
+		}
+		for _, m := range ms[v:] {
+			if _, err := tx.ExecContext(ctx, m.sql); err != nil {
+				return fmt.Errorf("sqlite: migration %04d_%s: %w", m.version, m.name, classify(err))
+			}
+			if _, err := tx.ExecContext(ctx, "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)",
+				m.version, m.name, time.Now().UnixMicro()); err != nil {
+				return s.opErr("migrate", err)
+			}
+		}
+		return nil
+	})
+}
