@@ -1,0 +1,166 @@
+// Package explain keeps the gateway's recent decisions so that "why was request X
+// refused?" is one command: a bounded ring of the last N decisions keyed by request id
+// (Ring, fed by gateway.Options.Observe), the admin API that answers
+// GET /admin/decisions/{id} from it (Handler), and the fix for each reason code in plain
+// words (Fix), which `gatehouse explain` prints.
+//
+// The ring holds what gateway.Event holds, which by contract is no credential: only a
+// fingerprint, the client-safe detail and the log-only cause. Free-text fields are
+// truncated so that the memory the ring uses is bounded by N, whatever the requests.
+package explain
+
+import (
+	"sync"
+	"time"
+	"unicode/utf8"
+
+	"github.com/gatehouse-dev/gatehouse/internal/decision"
+	"github.com/gatehouse-dev/gatehouse/internal/gateway"
+)
+
+// MaxFieldBytes is the most bytes of each free-text field (detail, cause, subject,
+// fingerprint) an entry keeps; longer values are cut on a UTF-8 boundary and end in
+// "...".
+const MaxFieldBytes = 512
+
+// Entry is one kept decision, as the admin API serves it.
+type Entry struct {
+	RequestID string `json:"request_id"`
+	// Time is when the gateway started handling the request.
+	Time          time.Time       `json:"time"`
+	Route         string          `json:"route"`
+	Authenticator string          `json:"authenticator"`
+	Allow         bool            `json:"allow"`
+	Status        int             `json:"status"`
+	Reason        decision.Reason `json:"reason"`
+	// Detail is what the client was told; Cause the finer, log-only classification.
+	Detail      string `json:"detail"`
+	Cause       string `json:"cause"`
+	Subject     string `json:"subject"`
+	Fingerprint string `json:"fingerprint"`
+	// Client is the client's address as the gateway determined it (the socket peer, or
+	// what a trusted proxy named).
+	Client string `json:"client"`
+	// DecisionMS is how long the decision (extraction, verification, authorization) took,
+	// in milliseconds.
+	DecisionMS float64 `json:"decision_ms"`
+	// Fix is Fix(Reason): what to do about the outcome, in plain words.
+	Fix string `json:"fix"`
+}
+
+// Ring keeps the last N decisions by request id. It is safe for concurrent use;
+// Observe and Lookup are O(1) and take one short mutex section. The zero value is not
+// usable; call New.
+type Ring struct {
+	mu    sync.Mutex
+	slots []gateway.Event
+	next  int            // the slot the next event overwrites (the oldest)
+	index map[string]int // request id -> slot
+}
+
+// DefaultSize is a reasonable N for New: at a few hundred bytes an event, 10000
+// decisions cost a few megabytes.
+const DefaultSize = 10000
+
+// New returns a Ring keeping the last n decisions; n below 1 is taken as 1.
+func New(n int) *Ring {
+	if n < 1 {
+		n = 1
+	}
+	return &Ring{slots: make([]gateway.Event, n), index: make(map[string]int, n)}
+}
+
+// Size is the number of decisions the ring keeps.
+func (r *Ring) Size() int { return len(r.slots) }
+
+// Observe records ev, evicting the oldest decision when the ring is full. A request id
+// seen before keeps only its latest decision. Events without a request id are ignored.
+// Its signature fits gateway.Options.Observe.
+func (r *Ring) Observe(ev gateway.Event) {
+	if ev.RequestID == "" {
+		return
+	}
+	ev.Detail = truncate(ev.Detail)
+	ev.Cause = truncate(ev.Cause)
+	ev.Subject = truncate(ev.Subject)
+	ev.Fingerprint = truncate(ev.Fingerprint)
+	if len(ev.RequestID) > 128 {
+		// The gateway only issues 1-128 character ids; a longer one can never be looked
+		// up through the admin API, so it is not worth a slot.
+		return
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if old, ok := r.index[ev.RequestID]; ok {
+		// A repeated id (a client reusing X-Request-Id) keeps only the latest decision,
+		// which moves to the newest position like any other.
+		r.slots[old] = gateway.Event{}
+	}
+	slot := r.next
+	if evicted := r.slots[slot].RequestID; evicted != "" && r.index[evicted] == slot {
+		delete(r.index, evicted)
+	}
+	r.slots[slot] = ev
+	r.index[ev.RequestID] = slot
+	r.next = (slot + 1) % len(r.slots)
+}
+
+// Lookup returns the kept decision for request id, with its fix.
+func (r *Ring) Lookup(id string) (Entry, bool) {
+	r.mu.Lock()
+	slot, ok := r.index[id]
+	var ev gateway.Event
+	if ok {
+		ev = r.slots[slot]
+	}
+	r.mu.Unlock()
+	if !ok {
+		return Entry{}, false
+	}
+	return entryOf(ev), true
+}
+
+// Len reports how many decisions the ring holds now.
+func (r *Ring) Len() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return len(r.index)
+}
+
+func entryOf(ev gateway.Event) Entry {
+	e := Entry{
+		RequestID:     ev.RequestID,
+		Time:          ev.Started,
+		Route:         ev.Route,
+		Authenticator: ev.Authenticator,
+		Allow:         ev.Allow,
+		Status:        ev.Status,
+		Reason:        ev.Reason,
+		Detail:        ev.Detail,
+		Cause:         ev.Cause,
+		Subject:       ev.Subject,
+		Fingerprint:   ev.Fingerprint,
+		DecisionMS:    float64(ev.Decision.Nanoseconds()) / 1e6,
+	}
+	if ev.Client.IsValid() {
+		e.Client = ev.Client.String()
+	}
+	if ev.Allow {
+		e.Fix = FixAllowed
+	} else {
+		e.Fix = Fix(ev.Reason)
+	}
+	return e
+}
+
+// truncate bounds a free-text field to MaxFieldBytes, on a rune boundary.
+func truncate(s string) string {
+	if len(s) <= MaxFieldBytes {
+		return s
+	}
+	cut := MaxFieldBytes - len("...")
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + "..."
+}

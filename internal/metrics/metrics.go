@@ -1,0 +1,361 @@
+// Package metrics holds Gatehouse's Prometheus metrics and serves them for the admin
+// listener's /metrics. Each Metrics has its own registry (never the global one), so a
+// test or a second gateway in one process counts on its own.
+//
+// Every label value comes from a bounded set: a route or authenticator name from the
+// configuration, a reason code, a fixed result word. Nothing read from a request (a
+// path, a subject, a header, an address) ever becomes a label. Because names arrive as
+// plain strings, the package enforces the bound itself:
+//   - route and authenticator labels take only the names given to SetNames (the
+//     configuration's), and before SetNames is called only values shaped like names
+//     (1 to 64 of [A-Za-z0-9._-]);
+//   - reason labels take only reason codes; result labels only their fixed words;
+//   - cache labels take authenticator names and types (CacheTypes), the same way;
+//   - anything else is recorded as "other", and each label keeps at most MaxLabelValues
+//     distinct values, after which new ones are "other" too.
+//
+// A mistake in a caller can therefore cost a series, never leak a request's data into
+// the time-series database or grow it without bound.
+package metrics
+
+import (
+	"net/http"
+	"slices"
+	"sync"
+	"sync/atomic"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/gatehouse-dev/gatehouse/internal/decision"
+	"github.com/gatehouse-dev/gatehouse/internal/gateway"
+)
+
+// MaxLabelValues is how many distinct values one label of one metric may take; later
+// values are recorded as Other.
+const MaxLabelValues = 256
+
+// Other is the label value that stands for anything outside the bounded set.
+const Other = "other"
+
+// Result words of gatehouse_decisions_total and gatehouse_cache_requests_total.
+const (
+	ResultAllow = "allow"
+	ResultDeny  = "deny"
+	ResultHit   = "hit"
+	ResultMiss  = "miss"
+)
+
+// Result words for JWKSFetch: the set was fetched, the server said it had not changed,
+// or the fetch failed (network, status, or a document that does not parse).
+const (
+	FetchOK          = "ok"
+	FetchNotModified = "not_modified"
+	FetchError       = "error"
+)
+
+// Result words for ConfigReload: the new configuration was swapped in, it was refused
+// because it does not validate, or it could not be read or built (the old one keeps
+// serving in both failure cases).
+const (
+	ReloadOK      = "ok"
+	ReloadInvalid = "invalid"
+	ReloadError   = "error"
+)
+
+// DurationBuckets are the decision-latency histogram's upper bounds in seconds: dense
+// from 1 microsecond (a cached verification) to 10 milliseconds (an uncached RSA or
+// ECDSA verification with time to spare), then two wide buckets for decisions that wait
+// on the network (a JWKS refetch, introspection).
+var DurationBuckets = []float64{
+	1e-6, 2.5e-6, 5e-6,
+	1e-5, 2.5e-5, 5e-5,
+	1e-4, 2.5e-4, 5e-4,
+	1e-3, 2.5e-3, 5e-3,
+	1e-2, 1e-1, 1,
+}
+
+// Metrics records Gatehouse's metrics. Its methods are safe for concurrent use and are
+// no-ops on a nil *Metrics, so a component can hold one unconditionally.
+type Metrics struct {
+	reg *prometheus.Registry
+
+	decisions *prometheus.CounterVec
+	duration  *prometheus.HistogramVec
+	jwks      *prometheus.CounterVec
+	cacheReqs *prometheus.CounterVec
+	evictions *prometheus.CounterVec
+	reloads   *prometheus.CounterVec
+
+	// known holds the configured names once SetNames was called.
+	known atomic.Pointer[knownNames]
+
+	// One bound per label of each metric: the same route name may be admitted for one
+	// metric and not another only when a metric's own set is full.
+	routes, reasons, authenticators *bound
+	durationRoutes                  *bound
+	jwksAuthenticators              *bound
+	caches, evictionCaches          *bound
+}
+
+// New returns Metrics registered on a fresh registry, together with the Go runtime and
+// process collectors.
+func New() *Metrics {
+	m := &Metrics{
+		reg: prometheus.NewRegistry(),
+		decisions: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "gatehouse_decisions_total",
+			Help: "Authentication decisions by route, result (allow or deny), reason code (empty when allowed) and deciding authenticator (empty when none decided).",
+		}, []string{"route", "result", "reason", "authenticator"}),
+		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "gatehouse_decision_duration_seconds",
+			Help:    "Time to decide a request (credential extraction, verification, authorization), by route; proxying is not included.",
+			Buckets: DurationBuckets,
+		}, []string{"route"}),
+		jwks: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "gatehouse_jwks_fetches_total",
+			Help: "JWK Set fetches by authenticator and result.",
+		}, []string{"authenticator", "result"}),
+		cacheReqs: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "gatehouse_cache_requests_total",
+			Help: "Verification cache lookups by cache and result (hit or miss).",
+		}, []string{"cache", "result"}),
+		evictions: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "gatehouse_cache_evictions_total",
+			Help: "Entries evicted from a verification cache to make room, by cache.",
+		}, []string{"cache"}),
+		reloads: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "gatehouse_config_reloads_total",
+			Help: "Configuration reloads by result.",
+		}, []string{"result"}),
+		routes:             newBound(),
+		reasons:            newBound(),
+		authenticators:     newBound(),
+		durationRoutes:     newBound(),
+		jwksAuthenticators: newBound(),
+		caches:             newBound(),
+		evictionCaches:     newBound(),
+	}
+	m.reg.MustRegister(m.decisions, m.duration, m.jwks, m.cacheReqs, m.evictions, m.reloads,
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return m
+}
+
+type knownNames struct {
+	routes, authenticators map[string]bool
+}
+
+// SetNames declares the configuration's route and authenticator names: from then on,
+// only these (and the empty string) appear as route and authenticator labels, anything
+// else as Other. Call it when a configuration is loaded and on every reload; series of
+// names that disappear keep their last values, as counters do.
+func (m *Metrics) SetNames(routes, authenticators []string) {
+	if m == nil {
+		return
+	}
+	k := &knownNames{routes: map[string]bool{}, authenticators: map[string]bool{}}
+	for _, r := range routes {
+		k.routes[r] = true
+	}
+	for _, a := range authenticators {
+		k.authenticators[a] = true
+	}
+	m.known.Store(k)
+}
+
+func (m *Metrics) route(b *bound, v string) string {
+	if k := m.known.Load(); k != nil && v != "" && !k.routes[v] {
+		return Other
+	}
+	return b.name(v)
+}
+
+func (m *Metrics) authenticator(b *bound, v string) string {
+	if k := m.known.Load(); k != nil && v != "" && !k.authenticators[v] {
+		return Other
+	}
+	return b.name(v)
+}
+
+// CacheTypes are the authenticator types a cache may be named by, besides an
+// authenticator's name.
+var CacheTypes = []string{"jwt", "api_key", "basic", "introspection", "mtls"}
+
+func (m *Metrics) cache(b *bound, v string) string {
+	if k := m.known.Load(); k != nil && v != "" && !k.authenticators[v] && !slices.Contains(CacheTypes, v) {
+		return Other
+	}
+	return b.name(v)
+}
+
+// Registry is the registry the metrics are on, for callers that add their own
+// collectors.
+func (m *Metrics) Registry() *prometheus.Registry { return m.reg }
+
+// Handler serves the registry in the Prometheus exposition formats, for /metrics on the
+// admin listener.
+func (m *Metrics) Handler() http.Handler {
+	return promhttp.InstrumentMetricHandler(m.reg, promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{
+		ErrorHandling:       promhttp.ContinueOnError,
+		MaxRequestsInFlight: 4,
+	}))
+}
+
+// Observe records one gateway decision; its signature fits gateway.Options.Observe.
+// An event without a route (no route matched) is recorded with route "".
+func (m *Metrics) Observe(ev gateway.Event) {
+	if m == nil {
+		return
+	}
+	result := ResultDeny
+	if ev.Allow {
+		result = ResultAllow
+	}
+	m.decisions.WithLabelValues(m.route(m.routes, ev.Route), result, m.reasons.reason(ev.Reason),
+		m.authenticator(m.authenticators, ev.Authenticator)).Inc()
+	m.duration.WithLabelValues(m.route(m.durationRoutes, ev.Route)).Observe(ev.Decision.Seconds())
+}
+
+// JWKSFetch counts one JWK Set fetch by the named authenticator; result is FetchOK,
+// FetchNotModified or FetchError (any other word is recorded as Other).
+func (m *Metrics) JWKSFetch(authenticator, result string) {
+	if m == nil {
+		return
+	}
+	switch result {
+	case FetchOK, FetchNotModified, FetchError:
+	default:
+		result = Other
+	}
+	m.jwks.WithLabelValues(m.authenticator(m.jwksAuthenticators, authenticator), result).Inc()
+}
+
+// CacheHit counts a lookup in the named cache that found an entry. Caches are per
+// authenticator, so a cache is named by its authenticator's configured name, or by an
+// authenticator type (CacheTypes) for a cache shared by every authenticator of a type;
+// after SetNames, any other name is recorded as Other.
+func (m *Metrics) CacheHit(cache string) {
+	if m == nil {
+		return
+	}
+	m.cacheReqs.WithLabelValues(m.cache(m.caches, cache), ResultHit).Inc()
+}
+
+// CacheMiss counts a lookup in the named cache (see CacheHit) that found nothing
+// usable.
+func (m *Metrics) CacheMiss(cache string) {
+	if m == nil {
+		return
+	}
+	m.cacheReqs.WithLabelValues(m.cache(m.caches, cache), ResultMiss).Inc()
+}
+
+// CacheEviction counts an entry evicted from the named cache (see CacheHit) to make
+// room.
+func (m *Metrics) CacheEviction(cache string) {
+	if m == nil {
+		return
+	}
+	m.evictions.WithLabelValues(m.cache(m.evictionCaches, cache)).Inc()
+}
+
+// ConfigReload counts a configuration reload; result is ReloadOK, ReloadInvalid or
+// ReloadError (any other word is recorded as Other).
+func (m *Metrics) ConfigReload(result string) {
+	if m == nil {
+		return
+	}
+	switch result {
+	case ReloadOK, ReloadInvalid, ReloadError:
+	default:
+		result = Other
+	}
+	m.reloads.WithLabelValues(result).Inc()
+}
+
+// bound admits at most MaxLabelValues distinct values for one label. Admitted values are
+// read without locking on the hot path.
+type bound struct {
+	seen sync.Map // string -> struct{}
+	mu   sync.Mutex
+	n    int
+}
+
+func newBound() *bound { return &bound{} }
+
+// name returns v when it is an empty string or a valid configured name that fits in the
+// bound, else Other.
+func (b *bound) name(v string) string {
+	if v == "" {
+		return ""
+	}
+	if _, ok := b.seen.Load(v); ok {
+		return v
+	}
+	if !validName(v) {
+		return Other
+	}
+	return b.admit(v)
+}
+
+// reason returns r when it is a known reason code (or empty, for an allowed request),
+// else Other. Besides decision.Reasons it admits the gateway's upstream outcomes.
+func (b *bound) reason(r decision.Reason) string {
+	if r == "" {
+		return ""
+	}
+	if _, ok := b.seen.Load(string(r)); ok {
+		return string(r)
+	}
+	if !knownReason(r) {
+		return Other
+	}
+	return b.admit(string(r))
+}
+
+func (b *bound) admit(v string) string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if _, ok := b.seen.Load(v); ok {
+		return v
+	}
+	if b.n >= MaxLabelValues {
+		return Other
+	}
+	// The stored key is a copy, so a caller's string backed by a request buffer is
+	// never retained.
+	key := string([]byte(v))
+	b.seen.Store(key, struct{}{})
+	b.n++
+	return key
+}
+
+func knownReason(r decision.Reason) bool {
+	switch r {
+	case "upstream_unavailable", "upstream_timeout":
+		return true
+	}
+	for _, k := range decision.Reasons {
+		if r == k {
+			return true
+		}
+	}
+	return false
+}
+
+// validName reports whether v has the shape of a configured name: 1 to 64 of
+// [A-Za-z0-9._-]. Paths (with '/'), addresses (with ':') and free text fail it.
+func validName(v string) bool {
+	if len(v) == 0 || len(v) > 64 {
+		return false
+	}
+	for i := 0; i < len(v); i++ {
+		c := v[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '_' || c == '-') {
+			return false
+		}
+	}
+	return true
+}
