@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"net/netip"
 	"slices"
 	"strings"
 	"sync"
@@ -159,6 +160,9 @@ type Request struct {
 	Header Header
 	// Query returns the values of a query parameter; nil when the request has no query.
 	Query func(name string) []string
+	// Client is the address failures are counted against: the socket peer, or the
+	// address a trusted proxy names.
+	Client netip.Addr
 }
 
 // Route is a compiled routing rule: what a request must look like to match, and what it
@@ -170,6 +174,9 @@ type Route struct {
 	Anonymous      bool
 	Authenticators []Authenticator
 	RequiredScopes []string
+	// Budget, when set, limits failed authentications on this route (shared by all
+	// routes of a gateway).
+	Budget Budget
 
 	locOnce sync.Once
 	locs    []Location
@@ -269,36 +276,69 @@ func deny(reason Reason, detail string) Decision {
 	return Decision{Reason: reason, Detail: detail}
 }
 
+// Budget limits failed authentications (429 too_many_failures). Allow is asked before a
+// request that carries credentials is verified; Fail is told after a verification
+// failure whose reason counts. Successes cost nothing.
+type Budget interface {
+	Allow(client netip.Addr, credID string) (ok bool, retryAfter time.Duration)
+	Fail(client netip.Addr, credID string)
+}
+
+// CredentialIDer is implemented by authenticators that can name a credential for the
+// per-credential budget without a lookup (an API key's id, a Basic user name).
+type CredentialIDer interface {
+	CredentialID(c Credential) string
+}
+
+// credentialID names c for the per-credential budget: the claiming authenticator's id
+// when it has one, else the SHA-256 of the value (for a JWT: never its kid, which many
+// tokens share).
+func credentialID(a Authenticator, c Credential) string {
+	if ider, ok := a.(CredentialIDer); ok {
+		if id := ider.CredentialID(c); id != "" {
+			return id
+		}
+	}
+	sum := sha256.Sum256([]byte(c.Value))
+	return hex.EncodeToString(sum[:])
+}
+
 // Decide runs the pipeline of DESIGN.md section 1 for req on route r: extract the
-// credential, verify it with the authenticator that claims it, and authorize the principal
-// against the route's requirements.
+// credential, check the failure budget, verify it with the authenticator that claims it,
+// and authorize the principal against the route's requirements.
 func (r *Route) Decide(ctx context.Context, req *Request) Decision {
 	if r.Anonymous {
 		return Decision{Allow: true}
 	}
 	cred, d, ok := r.extract(req)
 	if !ok {
+		if d.Presented && d.Reason.Counts() {
+			d = r.charge(req, nil, cred, d)
+		}
 		return d
 	}
 	d = Decision{Presented: true, CredentialScheme: cred.Scheme}
 	if len(cred.Value) > MaxCredentialBytes {
 		d.Reason, d.Detail = CredentialsMalformed, fmt.Sprintf("the credential is %d bytes; at most %d are accepted", len(cred.Value), MaxCredentialBytes)
 		d.Fingerprint = "oversized"
-		return d
+		return r.charge(req, nil, Credential{}, d)
 	}
-	var candidates [2][]Authenticator
-	for _, a := range r.Authenticators {
-		switch a.Claims(cred) {
-		case ShapeMatch:
-			candidates[0] = append(candidates[0], a)
-		case SchemeMatch:
-			candidates[1] = append(candidates[1], a)
-		}
-	}
+	// Authenticators that recognise the credential's shape go first, then those that
+	// only read its scheme; the first success wins, else the first failure answers.
 	var first *Failure
-	var firstName string
-	for _, group := range candidates {
-		for _, a := range group {
+	var firstAuth Authenticator
+	for _, level := range [2]Match{ShapeMatch, SchemeMatch} {
+		for _, a := range r.Authenticators {
+			if a.Claims(cred) != level {
+				continue
+			}
+			if first == nil && r.Budget != nil {
+				if ok, wait := r.Budget.Allow(req.Client, credentialID(a, cred)); !ok {
+					d.Reason, d.Detail, d.RetryAfter = TooManyFailures, "too many failed attempts; retry later", wait
+					d.Fingerprint = cred.Fingerprint()
+					return d
+				}
+			}
 			p, err := a.Authenticate(ctx, cred)
 			if err == nil {
 				if p.Authenticator == "" {
@@ -311,28 +351,58 @@ func (r *Route) Decide(ctx context.Context, req *Request) Decision {
 				f = &Failure{Reason: AuthenticatorUnavailable, Detail: "the authenticator could not decide", Cause: err.Error()}
 			}
 			if first == nil {
-				first, firstName = f, a.Name()
+				first, firstAuth = f, a
 			}
 		}
 	}
 	if first == nil {
+		d.Fingerprint = cred.Fingerprint()
+		if cred.Source == FromAuthorization && r.acceptsScheme(cred.Scheme) {
+			d.Reason = CredentialsMalformed
+			d.Detail = "no authenticator on this route recognises this " + cred.Scheme + " credential"
+			return r.charge(req, nil, cred, d)
+		}
 		d.Reason = SchemeNotAccepted
 		d.Detail = "this route does not accept " + describe(cred)
 		if accepted := r.Schemes(); len(accepted) > 0 {
 			d.Detail += "; it accepts " + strings.Join(accepted, ", ")
 		}
-		d.Fingerprint = cred.Fingerprint()
 		return d
 	}
 	d.Reason, d.Detail, d.Cause = first.Reason, first.Detail, first.Cause
-	d.Authenticator = firstName
+	d.Authenticator = firstAuth.Name()
 	d.Fingerprint = first.Fingerprint
 	if d.Fingerprint == "" {
 		d.Fingerprint = cred.Fingerprint()
 	}
 	d.CredentialID = first.CredentialID
 	d.RetryAfter = first.RetryAfter
+	if d.Reason.Counts() {
+		d = r.charge(req, firstAuth, cred, d)
+	}
 	return d
+}
+
+// charge records a failed authentication against the budget.
+func (r *Route) charge(req *Request, a Authenticator, c Credential, d Decision) Decision {
+	if r.Budget == nil {
+		return d
+	}
+	id := d.CredentialID
+	if id == "" {
+		id = credentialID(a, c)
+	}
+	r.Budget.Fail(req.Client, id)
+	return d
+}
+
+func (r *Route) acceptsScheme(scheme string) bool {
+	for _, a := range r.Authenticators {
+		if strings.EqualFold(a.Scheme(), scheme) {
+			return true
+		}
+	}
+	return false
 }
 
 func (r *Route) authorize(d Decision, p Principal) Decision {
@@ -362,54 +432,62 @@ func describe(c Credential) string {
 }
 
 // extract finds the one credential the request carries. ok is false when the request
-// carries none, or more than one (d then holds the denial).
+// carries none, or more than one (d then holds the denial, and c whatever was found).
 func (r *Route) extract(req *Request) (c Credential, d Decision, ok bool) {
 	found := 0
-	var where []string
+	var firstPlace, secondPlace string
+	note := func(place string) {
+		found++
+		switch found {
+		case 1:
+			firstPlace = place
+		case 2:
+			secondPlace = place
+		}
+	}
 	if req.Header != nil {
 		if vals := req.Header.Values("Authorization"); len(vals) > 0 {
 			if len(vals) > 1 {
-				return c, deny(InvalidRequest, "the Authorization header was sent more than once"), false
+				return c, Decision{Presented: true, Reason: InvalidRequest, Detail: "the Authorization header was sent more than once"}, false
 			}
 			scheme, rest, malformed := splitAuthorization(vals[0])
 			if malformed != "" {
+				c = Credential{Source: FromAuthorization, Scheme: scheme, Value: vals[0]}
 				d := Decision{Presented: true, Reason: CredentialsMalformed, Detail: malformed, Fingerprint: Fingerprint(vals[0]), CredentialScheme: scheme}
 				return c, d, false
 			}
 			c = Credential{Source: FromAuthorization, Scheme: scheme, Value: rest}
-			found++
-			where = append(where, "Authorization")
+			note("Authorization")
 		}
 	}
 	for _, loc := range r.locations() {
-		{
-			var vals []string
-			switch loc.Source {
-			case FromHeader:
-				if req.Header != nil {
-					vals = req.Header.Values(loc.Name)
-				}
-			case FromQuery:
-				if req.Query != nil {
-					vals = req.Query(loc.Name)
-				}
+		var vals []string
+		switch loc.Source {
+		case FromHeader:
+			if req.Header != nil {
+				vals = req.Header.Values(loc.Name)
 			}
-			if len(vals) == 0 {
-				continue
+		case FromQuery:
+			if req.Query != nil {
+				vals = req.Query(loc.Name)
 			}
-			if len(vals) > 1 {
-				return c, deny(InvalidRequest, fmt.Sprintf("%s was sent more than once", loc.Name)), false
-			}
-			c = Credential{Source: loc.Source, Name: loc.Name, Value: vals[0]}
-			found++
-			where = append(where, loc.Name)
 		}
+		if len(vals) == 0 {
+			continue
+		}
+		if len(vals) > 1 {
+			return c, Decision{Presented: true, Reason: InvalidRequest, Detail: loc.Name + " was sent more than once"}, false
+		}
+		if found == 0 {
+			c = Credential{Source: loc.Source, Name: loc.Name, Value: vals[0]}
+		}
+		note(loc.Name)
 	}
 	switch {
 	case found == 0:
 		return c, deny(CredentialsMissing, "no credentials were sent"), false
 	case found > 1:
-		return c, Decision{Presented: true, Reason: InvalidRequest, Detail: "credentials were sent in more than one place: " + strings.Join(where, ", ")}, false
+		return c, Decision{Presented: true, Reason: InvalidRequest, Detail: "credentials were sent in more than one place: " + firstPlace + " and " + secondPlace}, false
 	}
 	return c, Decision{}, true
 }

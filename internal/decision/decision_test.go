@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"net/netip"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 )
@@ -160,5 +162,78 @@ func TestMissingScopesAreNamed(t *testing.T) {
 	p := Principal{Scopes: []string{"a", "b"}}
 	if diff := cmp.Diff([]string{"c"}, p.HasScopes([]string{"a", "c"})); diff != "" {
 		t.Error(diff)
+	}
+}
+
+type fakeBudget struct {
+	allow  bool
+	failed []string
+}
+
+func (b *fakeBudget) Allow(netip.Addr, string) (bool, time.Duration) { return b.allow, 3 * time.Second }
+func (b *fakeBudget) Fail(_ netip.Addr, id string)                   { b.failed = append(b.failed, id) }
+
+func TestFailureBudget(t *testing.T) {
+	bad := &fakeAuth{name: "jwt", scheme: "Bearer", err: &Failure{Reason: TokenSignatureInvalid}}
+	good := &fakeAuth{name: "jwt", scheme: "Bearer", principal: Principal{Subject: "a"}}
+	down := &fakeAuth{name: "jwt", scheme: "Bearer", err: &Failure{Reason: AuthenticatorUnavailable}}
+	req := func(h http.Header) *Request { return &Request{Header: h, Client: netip.MustParseAddr("192.0.2.1")} }
+
+	t.Run("a failure is charged to the token's hash, never its kid", func(t *testing.T) {
+		b := &fakeBudget{allow: true}
+		rt := &Route{Authenticators: []Authenticator{bad}, Budget: b}
+		rt.Decide(context.Background(), req(hdr("Authorization", "Bearer tok")))
+		if len(b.failed) != 1 || len(b.failed[0]) != 64 {
+			t.Fatalf("charged %q", b.failed)
+		}
+	})
+	t.Run("success, missing credentials and outages cost nothing", func(t *testing.T) {
+		b := &fakeBudget{allow: true}
+		(&Route{Authenticators: []Authenticator{good}, Budget: b}).Decide(context.Background(), req(hdr("Authorization", "Bearer tok")))
+		(&Route{Authenticators: []Authenticator{good}, Budget: b}).Decide(context.Background(), req(hdr()))
+		(&Route{Authenticators: []Authenticator{down}, Budget: b}).Decide(context.Background(), req(hdr("Authorization", "Bearer tok")))
+		if len(b.failed) != 0 {
+			t.Fatalf("charged %q", b.failed)
+		}
+	})
+	t.Run("malformed credentials are charged", func(t *testing.T) {
+		b := &fakeBudget{allow: true}
+		(&Route{Authenticators: []Authenticator{good}, Budget: b}).Decide(context.Background(), req(hdr("Authorization", "Bearer  x")))
+		if len(b.failed) != 1 {
+			t.Fatalf("charged %q", b.failed)
+		}
+	})
+	t.Run("an exhausted budget is a 429 before verifying", func(t *testing.T) {
+		b := &fakeBudget{allow: false}
+		g := &fakeAuth{name: "jwt", scheme: "Bearer", principal: Principal{Subject: "a"}}
+		d := (&Route{Authenticators: []Authenticator{g}, Budget: b}).Decide(context.Background(), req(hdr("Authorization", "Bearer tok")))
+		if d.Reason != TooManyFailures || d.RetryAfter != 3*time.Second || g.calls != 0 {
+			t.Fatalf("reason %s retry %s calls %d", d.Reason, d.RetryAfter, g.calls)
+		}
+	})
+}
+
+func TestUnrecognisedCredentialOfAnAcceptedScheme(t *testing.T) {
+	keysOnly := &fakeAuth{name: "keys", scheme: "Bearer", claim: func(c Credential) Match {
+		if strings.HasPrefix(c.Value, "gk_") {
+			return ShapeMatch
+		}
+		return NoMatch
+	}}
+	d := (&Route{Authenticators: []Authenticator{keysOnly}}).Decide(context.Background(), &Request{Header: hdr("Authorization", "Bearer eyJhbGciOi.x.y")})
+	if d.Reason != CredentialsMalformed || strings.Contains(d.Detail, "does not accept") {
+		t.Fatalf("reason %s detail %q", d.Reason, d.Detail)
+	}
+}
+
+func BenchmarkDecideAllow(b *testing.B) {
+	auth := &fakeAuth{name: "jwt", scheme: "Bearer", principal: Principal{Subject: "alice", Scopes: []string{"a"}}}
+	rt := &Route{Authenticators: []Authenticator{auth}, RequiredScopes: []string{"a"}}
+	req := &Request{Header: hdr("Authorization", "Bearer abc")}
+	b.ReportAllocs()
+	for b.Loop() {
+		if d := rt.Decide(context.Background(), req); !d.Allow {
+			b.Fatal(d.Reason)
+		}
 	}
 }
