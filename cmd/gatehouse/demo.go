@@ -15,6 +15,8 @@ import (
 
 	"github.com/gatehouse-dev/gatehouse/internal/app"
 	"github.com/gatehouse-dev/gatehouse/internal/config"
+	"github.com/gatehouse-dev/gatehouse/internal/secret"
+	"github.com/gatehouse-dev/gatehouse/internal/store"
 	"github.com/gatehouse-dev/gatehouse/internal/tokens"
 )
 
@@ -25,10 +27,11 @@ func init() {
 const demoUsage = `Usage: gatehouse demo [--listen ADDR] [--admin-listen ADDR]
 
 Starts a complete Gatehouse with nothing to install or configure: it generates an ES256
-signing key, writes a configuration and key set to a temporary folder, starts a built-in
-echo upstream, and runs the gateway in front of it. It prints sample tokens and curl
-commands that show a 200, a 401 credentials_missing, a 401 token_expired and a 403
-insufficient_scope. Press Ctrl-C to stop; the temporary folder is removed.
+signing key, writes a configuration, a key set and an embedded SQLite credential store
+(one API key, one Basic user) to a temporary folder, starts a built-in echo upstream, and
+runs the gateway in front of it. It prints sample credentials and curl commands that show
+a 200, a 401 credentials_missing, a 401 token_expired and a 403 insufficient_scope, and
+the API key and Basic user at work. Press Ctrl-C to stop; the temporary folder is removed.
 
 Flags:
 `
@@ -83,6 +86,11 @@ func runDemo(ctx context.Context, env *cliEnv, args []string) int {
 		printConfigError(env.stderr, cfgPath, err)
 		return 1
 	}
+	apiKey, err := seedDemoStore(ctx, cfg)
+	if err != nil {
+		fmt.Fprintf(env.stderr, "gatehouse demo: %v\n", err)
+		return 1
+	}
 
 	now := time.Now()
 	mint := func(subject string, scopes string, iat, exp time.Time) string {
@@ -100,7 +108,7 @@ func runDemo(ctx context.Context, env *cliEnv, args []string) int {
 	readOnly := mint("bob", "orders:read", now, now.Add(24*time.Hour))
 
 	return serveConfig(ctx, env, cfg, func(s *app.Server) {
-		printDemo(env.stdout, "http://"+s.PublicAddr(), "http://"+s.AdminAddr(), valid, expired, readOnly)
+		printDemo(env.stdout, "http://"+s.PublicAddr(), "http://"+s.AdminAddr(), cfgPath, valid, expired, readOnly, apiKey)
 	})
 }
 
@@ -112,6 +120,8 @@ func writeDemoConfig(dir, listen, adminListen, upstream string, jwks []byte) (st
 listen: %q
 admin_listen: %q
 realm: demo
+environment: live
+store: sqlite://demo.db
 log: {format: text}
 cors: {allowed_origins: ["http://localhost:3000"]}
 authenticators:
@@ -121,11 +131,13 @@ authenticators:
     audience: [%q]
     algorithms: [ES256]
     jwks_file: jwks.json
+  demo_keys: {type: api_key, header: X-API-Key}
+  demo_staff: {type: basic}
 routes:
   - name: admin
     match: {path_prefix: /admin}
     upstream: %q
-    authenticate: [demo_jwt]
+    authenticate: [demo_jwt, demo_keys, demo_staff]
     require: {scopes: ["orders:admin"]}
   - name: public
     match: {path_prefix: /public}
@@ -134,16 +146,50 @@ routes:
   - name: api
     match: {path_prefix: /}
     upstream: %q
-    authenticate: [demo_jwt]
+    authenticate: [demo_jwt, demo_keys, demo_staff]
 `, listen, adminListen, demoIssuer, demoAudience, upstream, upstream, upstream)
 	path := filepath.Join(dir, "gatehouse.yaml")
 	return path, os.WriteFile(path, []byte(cfg), 0o600)
 }
 
-func printDemo(w io.Writer, base, admin, valid, expired, readOnly string) {
+// Demo Basic credentials: a demo, not a secret.
+const demoUser, demoPassword = "demo", "gatehouse-demo"
+
+// seedDemoStore puts one API key and one Basic user in the demo's store, through the
+// same store and hashing the keys and users commands use. It returns the key.
+func seedDemoStore(ctx context.Context, cfg *config.Config) (string, error) {
+	st, err := app.OpenStore(ctx, cfg.Store)
+	if err != nil {
+		return "", err
+	}
+	defer st.Close()
+	h, err := secret.NewKeyHasher(nil)
+	if err != nil {
+		return "", err
+	}
+	now := time.Now()
+	key, rec, err := newKeyRecord(h, "demo", cfg.Environment, []string{"orders:read"}, now, time.Time{})
+	if err != nil {
+		return "", err
+	}
+	if err := st.CreateKey(ctx, &rec); err != nil {
+		return "", fmt.Errorf("create the demo API key: %w", err)
+	}
+	hash, err := secret.HashPassword(demoPassword)
+	if err != nil {
+		return "", err
+	}
+	u := &store.User{Name: demoUser, PasswordHash: hash, Scopes: []string{"orders:read", "orders:admin"}, CreatedAt: now, UpdatedAt: now}
+	if err := st.AddUser(ctx, u); err != nil {
+		return "", fmt.Errorf("add the demo user: %w", err)
+	}
+	return key.Reveal(), nil
+}
+
+func printDemo(w io.Writer, base, admin, cfgPath, valid, expired, readOnly, apiKey string) {
 	fmt.Fprintf(w, `Gatehouse demo is running.
 
-  gateway   %[1]s      (routes: /admin needs scope orders:admin, /public is open, everything else needs a token)
+  gateway   %[1]s      (routes: /admin needs scope orders:admin, /public is open, everything else needs a credential)
   admin     %[2]s/healthz
   upstream  a built-in echo server that shows the identity headers Gatehouse adds
 
@@ -152,6 +198,8 @@ Tokens (ES256, issuer %[6]s, audience %[7]s):
   VALID=%[3]s
   EXPIRED=%[4]s
   READONLY=%[5]s
+  APIKEY=%[8]s      (API key, scope orders:read)
+  Basic user %[9]s, password %[10]s (scopes orders:read orders:admin)
 
 Try:
 
@@ -167,6 +215,18 @@ Try:
   # 403 insufficient_scope: authenticated, but /admin needs orders:admin
   curl -i %[1]s/admin/users -H "Authorization: Bearer $READONLY"
 
+  # 200: the API key, in its header (or as Authorization: Bearer gk_...)
+  curl -i %[1]s/orders -H "X-API-Key: $APIKEY"
+
+  # 200: the Basic user on the admin route
+  curl -i %[1]s/admin/users -u %[9]s:%[10]s
+
+  # 401 credentials_invalid: a wrong password looks exactly like an unknown user
+  curl -i %[1]s/admin/users -u %[9]s:wrong
+
+  # Manage keys and users in another terminal (the gateway sees changes within a second):
+  #   gatehouse keys list --config %[11]s
+
   # Ask the doctor why a request fails (works against any API):
   gatehouse doctor %[1]s/orders -H "Authorization: Bearer $EXPIRED"
 
@@ -174,7 +234,7 @@ Try:
   gatehouse token inspect "$VALID"
 
 Press Ctrl-C to stop.
-`, base, admin, valid, expired, readOnly, demoIssuer, demoAudience)
+`, base, admin, valid, expired, readOnly, demoIssuer, demoAudience, apiKey, demoUser, demoPassword, cfgPath)
 }
 
 // startEchoUpstream serves the demo upstream on a free loopback port: it answers with the

@@ -414,21 +414,21 @@ func TestDemoShowsEveryOutcome(t *testing.T) {
 	sc := bufio.NewScanner(strings.NewReader(out))
 	for sc.Scan() {
 		line := strings.TrimSpace(sc.Text())
-		for _, name := range []string{"VALID", "EXPIRED", "READONLY"} {
+		for _, name := range []string{"VALID", "EXPIRED", "READONLY", "APIKEY"} {
 			if v, ok := strings.CutPrefix(line, name+"="); ok {
-				vars[name] = v
+				vars[name], _, _ = strings.Cut(v, " ")
 			}
 		}
 	}
-	if len(vars) != 3 {
+	if len(vars) != 4 {
 		t.Fatalf("demo printed tokens %v:\n%s", vars, out)
 	}
 	// Run every curl line the demo printed, with its variables, and check the outcome the
 	// comment above it promises.
 	re := regexp.MustCompile(`(?m)^  # (\d{3})[^\n]*\n  (curl [^\n]+)$`)
 	ms := re.FindAllStringSubmatch(out, -1)
-	if len(ms) != 4 {
-		t.Fatalf("want 4 curl examples, found %d:\n%s", len(ms), out)
+	if len(ms) != 7 {
+		t.Fatalf("want 7 curl examples, found %d:\n%s", len(ms), out)
 	}
 	for _, m := range ms {
 		want := m[1]

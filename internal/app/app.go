@@ -15,10 +15,17 @@ import (
 	"sync"
 	"time"
 
+	"github.com/gatehouse-dev/gatehouse/internal/budget"
 	"github.com/gatehouse-dev/gatehouse/internal/config"
 	"github.com/gatehouse-dev/gatehouse/internal/decision"
 	"github.com/gatehouse-dev/gatehouse/internal/gateway"
 	"github.com/gatehouse-dev/gatehouse/internal/proxy"
+	"github.com/gatehouse-dev/gatehouse/internal/secret"
+	"github.com/gatehouse-dev/gatehouse/internal/store"
+	_ "github.com/gatehouse-dev/gatehouse/internal/store/sqlite" // the sqlite:// backend
+	"github.com/gatehouse-dev/gatehouse/internal/verify/apikey"
+	"github.com/gatehouse-dev/gatehouse/internal/verify/basic"
+	"github.com/gatehouse-dev/gatehouse/internal/verify/introspect"
 	jwtverify "github.com/gatehouse-dev/gatehouse/internal/verify/jwt"
 )
 
@@ -36,20 +43,64 @@ type Options struct {
 type Gateway struct {
 	Handler        *gateway.Handler
 	Authenticators map[string]decision.Authenticator
-	jwts           []*jwtverify.Authenticator
+	// Store is the credential store, opened only when an authenticator needs it.
+	Store   store.Store
+	watcher *store.Watcher
+	jwts    []*jwtverify.Authenticator
+	apikeys []*apikey.Authenticator
+	basics  []*basic.Authenticator
+	budget  *budget.Budget
+	running sync.WaitGroup // Start's goroutines; Close waits for them
+}
+
+// OpenStore opens the credential store the configuration names.
+func OpenStore(ctx context.Context, s config.Store) (store.Store, error) {
+	dsn := s.DSN
+	if s.Driver == config.StoreSQLite {
+		dsn = "sqlite://" + s.Path
+	}
+	return store.Open(ctx, dsn)
+}
+
+// needsStore reports whether any authenticator reads the credential store.
+func needsStore(cfg *config.Config) bool {
+	for _, a := range cfg.Authenticators {
+		if a.Type == config.TypeAPIKey || a.Type == config.TypeBasic {
+			return true
+		}
+	}
+	return false
 }
 
 // Build compiles cfg. It fails only for problems validation cannot see (a JWKS file that
-// became unreadable, say); a config that passed config.Load builds.
+// became unreadable, a store that cannot be opened); a config that passed config.Load
+// otherwise builds. Close releases what it opened.
 func Build(cfg *config.Config, o Options) (*Gateway, error) {
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
 	g := &Gateway{Authenticators: map[string]decision.Authenticator{}}
+	if needsStore(cfg) {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		st, err := OpenStore(ctx, cfg.Store)
+		cancel()
+		if err != nil {
+			return nil, fmt.Errorf("open the credential store %s: %w", cfg.Store, err)
+		}
+		g.Store = st
+		g.watcher = store.NewWatcher(st, store.WatcherOptions{OnError: func(err error) {
+			o.Logger.Warn("credential store change feed failing; revocations may be late", "error", err)
+		}})
+	}
+	g.budget = budget.New(budget.Options{
+		PerClient:     budget.Rate(cfg.FailureBudget.PerClient),
+		PerCredential: budget.Rate(cfg.FailureBudget.PerCredential),
+		Now:           o.Now,
+	})
 	var errs []error
 	for _, name := range cfg.AuthenticatorNames() {
 		a := cfg.Authenticators[name]
-		auth, err := g.buildAuthenticator(a, o)
+		auth, err := g.buildAuthenticator(cfg, a, o)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("authenticator %q: %w", name, err))
 			continue
@@ -57,7 +108,16 @@ func Build(cfg *config.Config, o Options) (*Gateway, error) {
 		g.Authenticators[name] = auth
 	}
 	if len(errs) > 0 {
+		g.Close()
 		return nil, errors.Join(errs...)
+	}
+	if g.watcher != nil {
+		for _, a := range g.apikeys {
+			g.watcher.Subscribe(a.Invalidate)
+		}
+		for _, b := range g.basics {
+			g.watcher.Subscribe(b.Invalidate)
+		}
 	}
 	var routes []*gateway.Route
 	for _, rc := range cfg.Routes {
@@ -68,6 +128,7 @@ func Build(cfg *config.Config, o Options) (*Gateway, error) {
 				Methods:        rc.Match.Methods,
 				Anonymous:      rc.Anonymous,
 				RequiredScopes: rc.Require.Scopes,
+				Budget:         g.budget,
 			},
 			ForwardAuthorization: rc.ForwardAuthorization,
 		}
@@ -77,6 +138,7 @@ func Build(cfg *config.Config, o Options) (*Gateway, error) {
 		if rc.Upstream != "" {
 			u, err := url.Parse(rc.Upstream)
 			if err != nil {
+				g.Close()
 				return nil, fmt.Errorf("route %q: upstream: %w", rc.Name, err)
 			}
 			rt.Upstream = u
@@ -98,7 +160,7 @@ func Build(cfg *config.Config, o Options) (*Gateway, error) {
 	return g, nil
 }
 
-func (g *Gateway) buildAuthenticator(a *config.Authenticator, o Options) (decision.Authenticator, error) {
+func (g *Gateway) buildAuthenticator(cfg *config.Config, a *config.Authenticator, o Options) (decision.Authenticator, error) {
 	switch a.Type {
 	case config.TypeJWT:
 		j := a.JWT
@@ -130,14 +192,84 @@ func (g *Gateway) buildAuthenticator(a *config.Authenticator, o Options) (decisi
 		}
 		g.jwts = append(g.jwts, v)
 		return v, nil
+	case config.TypeAPIKey:
+		hasher, err := secret.NewKeyHasher(a.APIKey.Pepper.Reveal())
+		if err != nil {
+			return nil, err
+		}
+		v, err := apikey.New(apikey.Config{
+			Name:        a.Name,
+			Header:      a.APIKey.Header,
+			Query:       a.APIKey.Query,
+			Environment: cfg.Environment,
+			Store:       g.Store,
+			Hasher:      hasher,
+			Logger:      o.Logger.With("authenticator", a.Name),
+			Now:         o.Now,
+		})
+		if err != nil {
+			return nil, err
+		}
+		g.apikeys = append(g.apikeys, v)
+		return v, nil
+	case config.TypeBasic:
+		ttl := a.Basic.CacheTTL
+		if a.Basic.CacheSize == 0 {
+			ttl = -1 // config: cache_size 0 disables the cache
+		}
+		v, err := basic.New(basic.Config{
+			Name:      a.Name,
+			Store:     g.Store,
+			CacheSize: a.Basic.CacheSize,
+			CacheTTL:  ttl,
+			Now:       o.Now,
+		})
+		if err != nil {
+			return nil, err
+		}
+		g.basics = append(g.basics, v)
+		return v, nil
+	case config.TypeIntrospection:
+		in := a.Introspection
+		return introspect.New(introspect.Config{
+			Name:         a.Name,
+			URL:          in.URL,
+			ClientID:     in.ClientID,
+			ClientSecret: string(in.ClientSecret.Reveal()),
+			Timeout:      in.Timeout,
+			CacheMaxTTL:  in.CacheMaxTTL,
+			HTTPClient:   o.HTTPClient,
+			Now:          o.Now,
+		})
 	}
 	return nil, fmt.Errorf("type %s is not supported by this build yet", a.Type)
 }
 
-// Start fetches what the authenticators need before traffic arrives (JWKS documents).
-// A failure is logged, not fatal: the gateway answers 503 for tokens it cannot check
-// until the key set arrives, and /readyz says it is not ready.
+// Close waits for Start's background work to end (cancel its context first), then
+// releases the store. The handler must no longer be serving.
+func (g *Gateway) Close() error {
+	g.running.Wait()
+	if g.Store != nil {
+		return g.Store.Close()
+	}
+	return nil
+}
+
+// Start runs what the authenticators need in the background until ctx ends: JWKS
+// prefetch, the store's change feed (revocations reach every cache within a poll
+// interval), and the batched last_used_at writer. A JWKS failure is logged, not fatal:
+// the gateway answers 503 for tokens it cannot check until the key set arrives, and
+// /readyz says it is not ready.
 func (g *Gateway) Start(ctx context.Context, log *slog.Logger) {
+	if g.watcher != nil {
+		if err := g.watcher.Start(ctx); err != nil {
+			log.Warn("credential store change feed could not start; will retry", "error", err)
+		}
+		g.running.Go(func() { g.watcher.Run(ctx) })
+	}
+	for _, a := range g.apikeys {
+		g.running.Go(func() { a.Run(ctx) }) // flushes last_used_at once more when ctx ends
+	}
 	for _, j := range g.jwts {
 		if err := j.Prefetch(ctx); err != nil {
 			log.Warn("jwks prefetch failed; will retry on demand", "authenticator", j.Name(), "error", err)
@@ -145,11 +277,20 @@ func (g *Gateway) Start(ctx context.Context, log *slog.Logger) {
 	}
 }
 
-// Ready reports whether every authenticator can decide (key sets fetched).
-func (g *Gateway) Ready() error {
+// Ready reports whether every authenticator can decide: key sets fetched, the store
+// reachable and its change feed current.
+func (g *Gateway) Ready(ctx context.Context) error {
 	for _, j := range g.jwts {
 		if !j.Ready() {
 			return fmt.Errorf("authenticator %q has no key set yet", j.Name())
+		}
+	}
+	if g.Store != nil {
+		if err := g.Store.Ping(ctx); err != nil {
+			return fmt.Errorf("credential store: %w", err)
+		}
+		if last := g.watcher.LastSync(); last.IsZero() || time.Since(last) > 5*time.Second {
+			return errors.New("credential store change feed is behind")
 		}
 	}
 	return nil
@@ -202,7 +343,10 @@ func (s *Server) Serve(ctx context.Context) error {
 		IdleTimeout:       60 * time.Second,
 		ErrorLog:          errLog,
 	}
-	s.gw.Start(ctx, s.log)
+	// Background work (key fetches, the revocation feed) outlives ctx until the drain
+	// is over, so requests still in flight see revocations.
+	bg, stopBackground := context.WithCancel(context.Background())
+	s.gw.Start(bg, s.log)
 	s.log.Info("gatehouse listening", "listen", s.PublicAddr(), "admin_listen", s.AdminAddr(), "routes", len(s.cfg.Routes))
 
 	errc := make(chan error, 2)
@@ -227,6 +371,10 @@ func (s *Server) Serve(ctx context.Context) error {
 		}()
 	}
 	wg.Wait()
+	stopBackground()
+	if e := s.gw.Close(); e != nil {
+		s.log.Warn("closing the credential store", "error", e)
+	}
 	if errors.Is(err, http.ErrServerClosed) {
 		err = nil
 	}
@@ -242,7 +390,7 @@ func (s *Server) adminHandler() http.Handler {
 	})
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-		if err := s.gw.Ready(); err != nil {
+		if err := s.gw.Ready(r.Context()); err != nil {
 			w.WriteHeader(http.StatusServiceUnavailable)
 			fmt.Fprintf(w, "not ready: %v\n", err)
 			return

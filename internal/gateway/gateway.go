@@ -175,7 +175,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	ev.Route = rt.Name
 
-	req := decision.Request{Method: r.Method, Path: p, Header: r.Header}
+	req := decision.Request{Method: r.Method, Path: p, Header: r.Header, Client: ev.Client}
 	if r.URL.RawQuery != "" {
 		req.Query = func(name string) []string { return r.URL.Query()[name] }
 	}

@@ -167,23 +167,23 @@ func TestDenialContract(t *testing.T) {
 		challenges []challenge.Challenge
 	}{
 		{"missing credentials get challenges without error", "/admin", nil, 401, "credentials_missing", []challenge.Challenge{
-			{Scheme: "Bearer", Params: []challenge.Param{{"realm", realm}, {"resource_metadata", meta}}},
-			{Scheme: "Basic", Params: []challenge.Param{{"realm", realm}, {"charset", "UTF-8"}}},
+			{Scheme: "Bearer", Params: []challenge.Param{{Name: "realm", Value: realm}, {Name: "resource_metadata", Value: meta}}},
+			{Scheme: "Basic", Params: []challenge.Param{{Name: "realm", Value: realm}, {Name: "charset", Value: "UTF-8"}}},
 		}},
 		{"bad bearer gets invalid_token", "/admin", []string{"Authorization", "Bearer nope"}, 401, "token_signature_invalid", []challenge.Challenge{
-			{Scheme: "Bearer", Params: []challenge.Param{{"realm", realm}, {"error", "invalid_token"}, {"error_description", "signature does not verify"}, {"resource_metadata", meta}}},
-			{Scheme: "Basic", Params: []challenge.Param{{"realm", realm}, {"charset", "UTF-8"}}},
+			{Scheme: "Bearer", Params: []challenge.Param{{Name: "realm", Value: realm}, {Name: "error", Value: "invalid_token"}, {Name: "error_description", Value: "signature does not verify"}, {Name: "resource_metadata", Value: meta}}},
+			{Scheme: "Basic", Params: []challenge.Param{{Name: "realm", Value: realm}, {Name: "charset", Value: "UTF-8"}}},
 		}},
 		{"basic failure gets no bearer error", "/admin", []string{"Authorization", "Basic YTpi"}, 401, "credentials_invalid", []challenge.Challenge{
-			{Scheme: "Bearer", Params: []challenge.Param{{"realm", realm}, {"resource_metadata", meta}}},
-			{Scheme: "Basic", Params: []challenge.Param{{"realm", realm}, {"charset", "UTF-8"}}},
+			{Scheme: "Bearer", Params: []challenge.Param{{Name: "realm", Value: realm}, {Name: "resource_metadata", Value: meta}}},
+			{Scheme: "Basic", Params: []challenge.Param{{Name: "realm", Value: realm}, {Name: "charset", Value: "UTF-8"}}},
 		}},
 		{"duplicated credentials are a 400", "/admin", []string{"Authorization", "Bearer a", "Authorization", "Bearer b"}, 400, "invalid_request", []challenge.Challenge{
-			{Scheme: "Bearer", Params: []challenge.Param{{"realm", realm}, {"error", "invalid_request"}, {"error_description", "the Authorization header was sent more than once"}, {"resource_metadata", meta}}},
-			{Scheme: "Basic", Params: []challenge.Param{{"realm", realm}, {"charset", "UTF-8"}}},
+			{Scheme: "Bearer", Params: []challenge.Param{{Name: "realm", Value: realm}, {Name: "error", Value: "invalid_request"}, {Name: "error_description", Value: "the Authorization header was sent more than once"}, {Name: "resource_metadata", Value: meta}}},
+			{Scheme: "Basic", Params: []challenge.Param{{Name: "realm", Value: realm}, {Name: "charset", Value: "UTF-8"}}},
 		}},
 		{"missing scope is a 403 naming the scope", "/admin", []string{"Authorization", "Bearer read"}, 403, "insufficient_scope", []challenge.Challenge{
-			{Scheme: "Bearer", Params: []challenge.Param{{"realm", realm}, {"error", "insufficient_scope"}, {"scope", "orders:admin"}, {"error_description", "missing scope orders:admin"}, {"resource_metadata", meta}}},
+			{Scheme: "Bearer", Params: []challenge.Param{{Name: "realm", Value: realm}, {Name: "error", Value: "insufficient_scope"}, {Name: "scope", Value: "orders:admin"}, {Name: "error_description", Value: "missing scope orders:admin"}, {Name: "resource_metadata", Value: meta}}},
 		}},
 		{"outage is a 503 without challenge", "/api/x", []string{"Authorization", "Bearer down"}, 503, "authenticator_unavailable", nil},
 		{"unknown path is a 404", "/nowhere", nil, 404, "route_not_found", nil},
