@@ -100,6 +100,8 @@ type Config struct {
 	Environment string
 	// Store is the credential store (store).
 	Store Store
+	// TLS, when set, serves the public listener over TLS (tls).
+	TLS TLS
 	// Errors controls denial bodies (errors).
 	Errors Errors
 	// CORS is the cross-origin policy (cors).
@@ -147,6 +149,18 @@ func (c *Config) AuthenticatorNames() []string {
 	slices.Sort(names)
 	return names
 }
+
+// TLS is the tls block: the public listener's certificate. The files are read again
+// when they change, so a renewed certificate is served without a restart.
+type TLS struct {
+	// CertFile is a PEM certificate chain, leaf first; KeyFile its private key. Both or
+	// neither; resolved against the config's folder.
+	CertFile string
+	KeyFile  string
+}
+
+// Enabled reports whether the public listener serves TLS.
+func (t TLS) Enabled() bool { return t.CertFile != "" }
 
 // ErrorDetail says how much a denial body explains.
 type ErrorDetail string

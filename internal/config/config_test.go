@@ -107,6 +107,7 @@ func TestGoodFixtureLoadsEveryKey(t *testing.T) {
 		Dir:         dir,
 		Listen:      "0.0.0.0:8443",
 		AdminListen: "127.0.0.1:9191",
+		TLS:         TLS{CertFile: in("tls.crt"), KeyFile: in("tls.key")},
 		Realm:       "orders-api",
 		Environment: "test",
 		Store:       Store{Driver: StoreSQLite, Path: in("data/gatehouse.db")},

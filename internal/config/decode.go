@@ -474,7 +474,7 @@ func (d *decoder) secret(byKey map[string]entry, key, block string) Secret {
 
 // topKeys are the keys of the top-level mapping.
 var topKeys = []string{
-	"listen", "admin_listen", "realm", "environment", "store", "errors", "cors",
+	"listen", "admin_listen", "tls", "realm", "environment", "store", "errors", "cors",
 	"trusted_proxies", "forward_auth", "max_header_bytes", "resource",
 	"authorization_servers", "upstream_timeout", "shutdown_timeout", "log",
 	"failure_budget", "authenticators", "routes",
@@ -534,6 +534,15 @@ func (d *decoder) root(n *yaml.Node, c *Config) {
 					c.Store = st
 				}
 			}
+		case "tls":
+			d.block(e, "tls", []string{"cert_file", "key_file"}, func(k entry, p string) {
+				switch k.key {
+				case "cert_file":
+					d.setPath(k.val, p, &c.TLS.CertFile)
+				case "key_file":
+					d.setPath(k.val, p, &c.TLS.KeyFile)
+				}
+			})
 		case "errors":
 			d.block(e, "errors", []string{"detail"}, func(k entry, p string) {
 				var v string

@@ -161,6 +161,13 @@ func TestProblemsCarryLineAndMessage(t *testing.T) {
 		{"mtls ca_file unreadable", base + "authenticators:\n  m: {type: mtls, ca_file: ca.pem}\n", nil, nil, []want{{4, "authenticators.m.ca_file: cannot read"}}},
 		{"mtls ca_file not PEM", base + "authenticators:\n  m: {type: mtls, ca_file: ca.pem}\n", nil, map[string]string{"ca.pem": "not a certificate"}, []want{{4, "holds no PEM certificate"}}},
 		{"mtls principal_from", base + "authenticators:\n  m: {type: mtls, ca_file: ca.pem, principal_from: dn}\n", nil, map[string]string{"ca.pem": caPEM}, []want{{4, `authenticators.m.principal_from: "dn" is not a certificate field`}}},
+		{"mtls route without tls", "realm: test\nauthenticators:\n  m: {type: mtls, ca_file: ca.pem}\nroutes: [{match: {path_prefix: /}, authenticate: [m]}]\n", nil, map[string]string{"ca.pem": caPEM}, []want{{4, `uses mtls authenticator "m", which needs TLS on the public listener`}}},
+
+		// TLS.
+		{"tls cert without key", base + "tls: {cert_file: c.pem}\n", nil, nil, []want{{3, "tls.key_file: required with tls.cert_file"}}},
+		{"tls key without cert", base + "tls: {key_file: k.pem}\n", nil, nil, []want{{3, "tls.cert_file: required with tls.key_file"}}},
+		{"tls garbage", base + "tls: {cert_file: c.pem, key_file: k.pem}\n", nil, map[string]string{"c.pem": "garbage", "k.pem": "-----BEGIN PRIVATE KEY-----\nc2VjcmV0LWtleS1ieXRlcw==\n-----END PRIVATE KEY-----\n"}, []want{{3, "do not load as a certificate and key"}}},
+		{"tls unknown key", base + "tls: {cert: c.pem}\n", nil, nil, []want{{3, `unknown key "cert"`}}},
 
 		// Routes.
 		{"routes missing", "realm: test\n", nil, nil, []want{{0, "routes: at least one route is required"}}},

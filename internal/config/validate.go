@@ -2,6 +2,7 @@ package config
 
 import (
 	"crypto/sha256"
+	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
 	"fmt"
@@ -130,6 +131,7 @@ func (v *validator) run() {
 		v.problemf("errors.detail", "%s is not a detail level: use verbose or terse%s", v.show("errors.detail", string(c.Errors.Detail)), didYouMean(string(c.Errors.Detail), []string{"verbose", "terse"}))
 	}
 	v.cors()
+	v.tls()
 	for i, p := range c.TrustedProxies {
 		if !p.IsValid() {
 			v.problemf(index("trusted_proxies", i), "invalid prefix")
@@ -576,6 +578,42 @@ func (v *validator) introspection(path string, in *Introspection) {
 	v.positive(join(path, "timeout"), in.Timeout)
 }
 
+// tls checks that the certificate and key are given together and load as a pair. The
+// key's content never appears in a message.
+func (v *validator) tls() {
+	t := v.c.TLS
+	switch {
+	case t.CertFile == "" && t.KeyFile == "":
+		return
+	case t.CertFile == "":
+		v.problemf("tls.cert_file", "required with tls.key_file: the PEM certificate chain to serve")
+		return
+	case t.KeyFile == "":
+		v.problemf("tls.key_file", "required with tls.cert_file: the certificate's PEM private key")
+		return
+	}
+	if _, err := tls.LoadX509KeyPair(t.CertFile, t.KeyFile); err != nil {
+		v.problemf("tls.cert_file", "%s and %s do not load as a certificate and key: %v", v.showPath("tls.cert_file", t.CertFile), v.showPath("tls.key_file", t.KeyFile), tlsLoadError(err))
+	}
+}
+
+// tlsLoadError reduces a crypto/tls load error to its kind: the error text of a failed
+// PEM parse can quote the file.
+func tlsLoadError(err error) string {
+	msg := err.Error()
+	switch {
+	case strings.Contains(msg, "no such file"):
+		return "no such file"
+	case strings.Contains(msg, "permission denied"):
+		return "permission denied"
+	case strings.Contains(msg, "private key does not match"):
+		return "the private key does not match the certificate"
+	case strings.Contains(msg, "find any PEM data") || strings.Contains(msg, "failed to find"):
+		return "no PEM certificate or key found"
+	}
+	return "not a valid PEM certificate and key"
+}
+
 func (v *validator) mtls(path string, m *MTLS) {
 	cp := join(path, "ca_file")
 	if m.CAFile == "" {
@@ -774,6 +812,10 @@ func (v *validator) route(i int, r *Route) {
 		v.problemf(ap, "route %s needs authenticate: a list of authenticator names, or %s", label, Anonymous)
 	}
 	for _, name := range r.Authenticators {
+		if a, ok := v.c.Authenticators[name]; ok && a.Type == TypeMTLS && !v.c.TLS.Enabled() {
+			np := join(ap, name)
+			v.reportf(np, "", "route %s uses mtls authenticator %s, which needs TLS on the public listener: set tls.cert_file and tls.key_file", label, v.show(np, name))
+		}
 		if _, ok := v.c.Authenticators[name]; !ok {
 			if v.authNames == nil {
 				v.authNames = v.c.AuthenticatorNames()
