@@ -41,7 +41,8 @@ var allowed = map[string][]string{
 	"internal/doctor":            {"internal/doctor/finding", "internal/doctor/lint", "internal/doctor/har", "internal/challenge", "internal/tokens", "internal/decision"},
 	"internal/app": {"internal/config", "internal/decision", "internal/gateway", "internal/proxy", "internal/tokens",
 		"internal/verify/jwt", "internal/verify/apikey", "internal/verify/basic", "internal/verify/introspect",
-		"internal/store", "internal/store/sqlite", "internal/secret", "internal/budget"},
+		"internal/store", "internal/store/sqlite", "internal/secret", "internal/budget",
+		"internal/verify/mtls", "internal/explain", "internal/metrics"},
 	"cmd/gatehouse": nil, // the command may import anything
 }
 

@@ -68,9 +68,11 @@ func mustLoad(t *testing.T, path string) *config.Config {
 // has not landed yet, say) fails. Nothing is fetched: JWKS URLs are read on first use.
 func mustBuild(t *testing.T, name string, cfg *config.Config) {
 	t.Helper()
-	if _, err := app.Build(cfg, app.Options{Logger: slog.New(slog.DiscardHandler)}); err != nil {
+	rt, err := app.Build(cfg, app.Options{Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
 		t.Fatalf("%s loads but does not build: %v", name, err)
 	}
+	rt.Close()
 }
 
 // isGatehouseConfig reports whether a YAML file is a Gatehouse configuration, as opposed
@@ -301,8 +303,10 @@ func TestConfigDocExamplesAreCurrent(t *testing.T) {
 				continue
 			}
 			if kind == "builds" {
-				if _, err := app.Build(cfg, app.Options{Logger: slog.New(slog.DiscardHandler)}); err != nil {
+				if rt, err := app.Build(cfg, app.Options{Logger: slog.New(slog.DiscardHandler)}); err != nil {
 					t.Errorf("%s: the configuration loads but does not build: %v", where, err)
+				} else {
+					rt.Close()
 				}
 			}
 		case "file":

@@ -6,6 +6,9 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"os"
+	"os/signal"
+	"syscall"
 
 	"github.com/gatehouse-dev/gatehouse/internal/app"
 	"github.com/gatehouse-dev/gatehouse/internal/config"
@@ -18,9 +21,16 @@ func init() {
 const serveUsage = `Usage: gatehouse serve [--config FILE]
 
 Runs the gateway: the public listener proxies requests that pass their route's
-authentication to the route's upstream, and the admin listener serves /healthz and
-/readyz. The configuration is validated first; every problem is printed with its line.
-SIGINT/SIGTERM drain in-flight requests for up to shutdown_timeout, then exit 0.
+authentication to the route's upstream, and the admin listener serves /healthz,
+/readyz, /metrics (Prometheus) and /admin/decisions/ID (for gatehouse explain).
+The configuration is validated first; every problem is printed with its line.
+
+SIGHUP, or any change to the configuration file, reloads it atomically: the new file is
+validated and compiled first, and if anything is wrong it is refused (every problem is
+logged) while the running configuration keeps serving. Requests in flight finish on
+the configuration they started with; authenticators whose settings did not change keep
+their key sets and caches. SIGINT/SIGTERM drain in-flight requests for up to
+shutdown_timeout, then exit 0.
 
 Flags:
 `
@@ -45,24 +55,39 @@ func runServe(ctx context.Context, env *cliEnv, args []string) int {
 	return serveConfig(ctx, env, cfg, nil)
 }
 
-// serveConfig builds and runs a gateway for cfg until ctx ends. ready, when set, is told
-// the bound addresses once both listeners are up.
+// serveConfig builds and runs a gateway for cfg until ctx ends, reloading the
+// configuration on SIGHUP and when its file changes. ready, when set, is told the bound
+// addresses once both listeners are up.
 func serveConfig(ctx context.Context, env *cliEnv, cfg *config.Config, ready func(s *app.Server)) int {
 	log := app.NewLogger(env.stderr, cfg.Log)
-	gw, err := app.Build(cfg, app.Options{Logger: log})
+	rt, err := app.Build(cfg, app.Options{Logger: log})
 	if err != nil {
 		fmt.Fprintf(env.stderr, "gatehouse: %v\n", err)
 		return 1
 	}
-	srv, err := app.Listen(cfg, gw, log)
+	srv, err := app.Listen(rt, log)
 	if err != nil {
+		rt.Close()
 		fmt.Fprintf(env.stderr, "gatehouse: %v\n", err)
 		return 1
 	}
+	srv.Getenv = env.getenv
 	if ready != nil {
 		ready(srv)
 	}
-	if err := srv.Serve(ctx); err != nil {
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	reload := make(chan struct{}, 1)
+	go func() {
+		for range hup {
+			select {
+			case reload <- struct{}{}:
+			default:
+			}
+		}
+	}()
+	if err := srv.Serve(ctx, reload); err != nil {
 		fmt.Fprintf(env.stderr, "gatehouse: %v\n", err)
 		return 1
 	}

@@ -1,6 +1,13 @@
 // Package app is Gatehouse's composition root: it turns a validated config.Config into
 // running parts (authenticators, routes, the gateway handler, listeners) and runs them
 // until the context ends. Nothing else constructs verifiers from configuration.
+//
+// A Runtime is what outlives one configuration: the credential store and its change
+// feed, the failure budget, the metrics, the explain ring, and every authenticator,
+// kept by the fingerprint of its settings. A reload compiles a whole new gateway from
+// the new configuration, reusing the authenticators whose settings did not change (so
+// their JWKS and verified-token caches survive), and swaps it in atomically: a request
+// runs to its end on the gateway it started with.
 package app
 
 import (
@@ -9,16 +16,18 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/url"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gatehouse-dev/gatehouse/internal/budget"
 	"github.com/gatehouse-dev/gatehouse/internal/config"
 	"github.com/gatehouse-dev/gatehouse/internal/decision"
+	"github.com/gatehouse-dev/gatehouse/internal/explain"
 	"github.com/gatehouse-dev/gatehouse/internal/gateway"
+	"github.com/gatehouse-dev/gatehouse/internal/metrics"
 	"github.com/gatehouse-dev/gatehouse/internal/proxy"
 	"github.com/gatehouse-dev/gatehouse/internal/secret"
 	"github.com/gatehouse-dev/gatehouse/internal/store"
@@ -27,39 +36,281 @@ import (
 	"github.com/gatehouse-dev/gatehouse/internal/verify/basic"
 	"github.com/gatehouse-dev/gatehouse/internal/verify/introspect"
 	jwtverify "github.com/gatehouse-dev/gatehouse/internal/verify/jwt"
+	"github.com/gatehouse-dev/gatehouse/internal/verify/mtls"
 )
 
 // Options are the process-level dependencies of a gateway.
 type Options struct {
 	Logger *slog.Logger
-	// HTTPClient fetches JWKS documents; nil means a client with the authenticator's
-	// jwks_timeout.
+	// HTTPClient fetches JWKS documents and calls introspection endpoints; nil means each
+	// authenticator's own client.
 	HTTPClient *http.Client
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+	// ExplainSize is how many decisions the explain ring keeps; 0 means
+	// explain.DefaultSize.
+	ExplainSize int
 }
 
-// Gateway is a compiled configuration: the handler and the authenticators behind it.
+// Runtime is a running Gatehouse's state across configurations. It is an http.Handler
+// that serves with the current configuration.
+type Runtime struct {
+	o       Options
+	log     *slog.Logger
+	Metrics *metrics.Metrics
+	Ring    *explain.Ring
+
+	current atomic.Pointer[Gateway]
+
+	mu        sync.Mutex // serialises Reload and guards what follows
+	store     store.Store
+	storeCfg  config.Store
+	watcher   *store.Watcher
+	budget    *budget.Budget
+	budgetCfg config.FailureBudget
+	auths     map[string]*liveAuth // by config fingerprint
+	bg        context.Context      // set by Start; background work of authenticators
+	running   sync.WaitGroup
+	started   bool
+}
+
+// liveAuth is one authenticator instance and what keeps it running.
+type liveAuth struct {
+	auth        decision.Authenticator
+	stop        context.CancelFunc // ends its background work
+	unsubscribe func()             // from the store's change feed
+	users       int                // gateways (current and draining) that use it
+	lastCache   [3]uint64          // cache counters last reported to metrics
+}
+
+// Gateway is one compiled configuration.
 type Gateway struct {
-	Handler        *gateway.Handler
-	Authenticators map[string]decision.Authenticator
-	// Store is the credential store, opened only when an authenticator needs it.
-	Store   store.Store
-	watcher *store.Watcher
-	jwts    []*jwtverify.Authenticator
-	apikeys []*apikey.Authenticator
-	basics  []*basic.Authenticator
-	budget  *budget.Budget
-	running sync.WaitGroup // Start's goroutines; Close waits for them
+	Config  *config.Config
+	Handler *gateway.Handler
+	auths   map[string]*liveAuth // by authenticator name
+	fps     []string             // the fingerprints it holds a use of
 }
 
-// OpenStore opens the credential store the configuration names.
-func OpenStore(ctx context.Context, s config.Store) (store.Store, error) {
-	dsn := s.DSN
-	if s.Driver == config.StoreSQLite {
-		dsn = "sqlite://" + s.Path
+// Build compiles cfg into a new Runtime. It fails for problems validation cannot see (a
+// store that cannot be opened, say). Close releases what it opened.
+func Build(cfg *config.Config, o Options) (*Runtime, error) {
+	if o.Logger == nil {
+		o.Logger = slog.Default()
 	}
-	return store.Open(ctx, dsn)
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	size := o.ExplainSize
+	if size <= 0 {
+		size = explain.DefaultSize
+	}
+	rt := &Runtime{o: o, log: o.Logger, Metrics: metrics.New(), Ring: explain.New(size), auths: map[string]*liveAuth{}}
+	g, err := rt.compile(cfg)
+	if err != nil {
+		rt.Close()
+		return nil, err
+	}
+	rt.activate(g)
+	return rt, nil
+}
+
+// Config is the configuration now serving.
+func (rt *Runtime) Config() *config.Config { return rt.current.Load().Config }
+
+// ServeHTTP serves r with the current configuration; it keeps that configuration to the
+// end of the request even if a reload swaps in another meanwhile.
+func (rt *Runtime) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	rt.current.Load().Handler.ServeHTTP(w, r)
+}
+
+// Reload compiles cfg and, if that succeeds, makes it the current configuration. On
+// error the current configuration keeps serving untouched.
+func (rt *Runtime) Reload(cfg *config.Config) error {
+	old := rt.current.Load().Config
+	if cfg.Store != old.Store && rt.store != nil {
+		return fmt.Errorf("store changed from %s to %s: the credential store cannot change without a restart", old.Store, cfg.Store)
+	}
+	g, err := rt.compile(cfg)
+	if err != nil {
+		return err
+	}
+	for _, what := range restartOnly(old, cfg) {
+		rt.log.Warn("configuration change needs a restart to take effect", "setting", what)
+	}
+	rt.activate(g)
+	return nil
+}
+
+// restartOnly lists settings that differ between a and b but are fixed while running.
+func restartOnly(a, b *config.Config) []string {
+	var out []string
+	if a.Listen != b.Listen {
+		out = append(out, "listen")
+	}
+	if a.AdminListen != b.AdminListen {
+		out = append(out, "admin_listen")
+	}
+	if a.MaxHeaderBytes != b.MaxHeaderBytes {
+		out = append(out, "max_header_bytes")
+	}
+	if a.TLS.Enabled() != b.TLS.Enabled() {
+		out = append(out, "tls (on/off)")
+	}
+	if a.Log != b.Log {
+		out = append(out, "log")
+	}
+	return out
+}
+
+// activate makes g current and retires the previous gateway once requests that started
+// on it have had the shutdown timeout to finish.
+func (rt *Runtime) activate(g *Gateway) {
+	names := make([]string, 0, len(g.Config.Routes))
+	for _, r := range g.Config.Routes {
+		names = append(names, r.Name)
+	}
+	rt.Metrics.SetNames(names, g.Config.AuthenticatorNames())
+	prev := rt.current.Swap(g)
+	rt.mu.Lock()
+	if rt.started {
+		rt.startAuths(g)
+	}
+	rt.mu.Unlock()
+	if prev == nil {
+		return
+	}
+	grace := prev.Config.ShutdownTimeout
+	time.AfterFunc(grace, func() { rt.release(prev) })
+}
+
+// release drops prev's uses of its authenticators, stopping those no gateway uses.
+func (rt *Runtime) release(prev *Gateway) {
+	rt.mu.Lock()
+	defer rt.mu.Unlock()
+	for _, fp := range prev.fps {
+		la := rt.auths[fp]
+		if la == nil {
+			continue
+		}
+		if la.users--; la.users == 0 {
+			if la.stop != nil {
+				la.stop()
+			}
+			if la.unsubscribe != nil {
+				la.unsubscribe()
+			}
+			delete(rt.auths, fp)
+		}
+	}
+}
+
+// compile builds a Gateway for cfg, reusing live authenticators with the same
+// fingerprint. It holds rt.mu.
+func (rt *Runtime) compile(cfg *config.Config) (*Gateway, error) {
+	rt.mu.Lock()
+	defer rt.mu.Unlock()
+	if needsStore(cfg) && rt.store == nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		st, err := OpenStore(ctx, cfg.Store)
+		cancel()
+		if err != nil {
+			return nil, fmt.Errorf("open the credential store %s: %w", cfg.Store, err)
+		}
+		rt.store, rt.storeCfg = st, cfg.Store
+		rt.watcher = store.NewWatcher(st, store.WatcherOptions{OnError: func(err error) {
+			rt.log.Warn("credential store change feed failing; revocations may be late", "error", err)
+		}})
+		if rt.started {
+			rt.startWatcher()
+		}
+	}
+	if rt.budget == nil || cfg.FailureBudget != rt.budgetCfg {
+		rt.budget = budget.New(budget.Options{
+			PerClient:     budget.Rate(cfg.FailureBudget.PerClient),
+			PerCredential: budget.Rate(cfg.FailureBudget.PerCredential),
+			Now:           rt.o.Now,
+		})
+		rt.budgetCfg = cfg.FailureBudget
+	}
+
+	g := &Gateway{Config: cfg, auths: map[string]*liveAuth{}}
+	var fresh []*liveAuth
+	var errs []error
+	for _, name := range cfg.AuthenticatorNames() {
+		fp := cfg.Fingerprint(name)
+		la := rt.auths[fp]
+		if la == nil {
+			auth, err := rt.newAuthenticator(cfg, cfg.Authenticators[name])
+			if err != nil {
+				errs = append(errs, fmt.Errorf("authenticator %q: %w", name, err))
+				continue
+			}
+			la = &liveAuth{auth: auth}
+			fresh = append(fresh, la)
+			rt.auths[fp] = la
+		}
+		g.auths[name] = la
+		g.fps = append(g.fps, fp)
+	}
+	if len(errs) > 0 {
+		// Forget what this attempt created; nothing else uses it yet.
+		for fp, la := range rt.auths {
+			for _, f := range fresh {
+				if la == f {
+					delete(rt.auths, fp)
+				}
+			}
+		}
+		return nil, errors.Join(errs...)
+	}
+	for _, fp := range g.fps {
+		rt.auths[fp].users++
+	}
+
+	var routes []*gateway.Route
+	for _, rc := range cfg.Routes {
+		r := &gateway.Route{
+			Route: &decision.Route{
+				Name:           rc.Name,
+				PathPrefix:     rc.Match.PathPrefix,
+				Methods:        rc.Match.Methods,
+				Anonymous:      rc.Anonymous,
+				RequiredScopes: rc.Require.Scopes,
+				Budget:         rt.budget,
+			},
+			ForwardAuthorization: rc.ForwardAuthorization,
+		}
+		for _, name := range rc.Authenticators {
+			r.Authenticators = append(r.Authenticators, g.auths[name].auth)
+		}
+		if rc.Upstream != "" {
+			u, err := url.Parse(rc.Upstream)
+			if err != nil {
+				return nil, fmt.Errorf("route %q: upstream: %w", rc.Name, err)
+			}
+			r.Upstream = u
+		}
+		routes = append(routes, r)
+	}
+	ring, m := rt.Ring, rt.Metrics
+	g.Handler = gateway.New(gateway.Options{
+		Realm:                cfg.Realm,
+		TerseErrors:          cfg.Errors.Detail == config.DetailTerse,
+		Routes:               routes,
+		CORS:                 gateway.CORS{AllowedOrigins: cfg.CORS.AllowedOrigins, AllowedHeaders: cfg.CORS.AllowedHeaders, MaxAge: cfg.CORS.MaxAge},
+		TrustedProxies:       cfg.TrustedProxies,
+		ForwardAuthPath:      cfg.ForwardAuth.Path,
+		Resource:             cfg.Resource,
+		AuthorizationServers: cfg.AuthorizationServers,
+		Transport:            proxy.NewTransport(cfg.UpstreamTimeout),
+		Logger:               rt.log,
+		Observe: func(ev gateway.Event) {
+			ring.Observe(ev)
+			m.Observe(ev)
+		},
+		Now: rt.o.Now,
+	})
+	return g, nil
 }
 
 // needsStore reports whether any authenticator reads the credential store.
@@ -72,95 +323,17 @@ func needsStore(cfg *config.Config) bool {
 	return false
 }
 
-// Build compiles cfg. It fails only for problems validation cannot see (a JWKS file that
-// became unreadable, a store that cannot be opened); a config that passed config.Load
-// otherwise builds. Close releases what it opened.
-func Build(cfg *config.Config, o Options) (*Gateway, error) {
-	if o.Logger == nil {
-		o.Logger = slog.Default()
+// OpenStore opens the credential store the configuration names.
+func OpenStore(ctx context.Context, s config.Store) (store.Store, error) {
+	dsn := s.DSN
+	if s.Driver == config.StoreSQLite {
+		dsn = "sqlite://" + s.Path
 	}
-	g := &Gateway{Authenticators: map[string]decision.Authenticator{}}
-	if needsStore(cfg) {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		st, err := OpenStore(ctx, cfg.Store)
-		cancel()
-		if err != nil {
-			return nil, fmt.Errorf("open the credential store %s: %w", cfg.Store, err)
-		}
-		g.Store = st
-		g.watcher = store.NewWatcher(st, store.WatcherOptions{OnError: func(err error) {
-			o.Logger.Warn("credential store change feed failing; revocations may be late", "error", err)
-		}})
-	}
-	g.budget = budget.New(budget.Options{
-		PerClient:     budget.Rate(cfg.FailureBudget.PerClient),
-		PerCredential: budget.Rate(cfg.FailureBudget.PerCredential),
-		Now:           o.Now,
-	})
-	var errs []error
-	for _, name := range cfg.AuthenticatorNames() {
-		a := cfg.Authenticators[name]
-		auth, err := g.buildAuthenticator(cfg, a, o)
-		if err != nil {
-			errs = append(errs, fmt.Errorf("authenticator %q: %w", name, err))
-			continue
-		}
-		g.Authenticators[name] = auth
-	}
-	if len(errs) > 0 {
-		g.Close()
-		return nil, errors.Join(errs...)
-	}
-	if g.watcher != nil {
-		for _, a := range g.apikeys {
-			g.watcher.Subscribe(a.Invalidate)
-		}
-		for _, b := range g.basics {
-			g.watcher.Subscribe(b.Invalidate)
-		}
-	}
-	var routes []*gateway.Route
-	for _, rc := range cfg.Routes {
-		rt := &gateway.Route{
-			Route: &decision.Route{
-				Name:           rc.Name,
-				PathPrefix:     rc.Match.PathPrefix,
-				Methods:        rc.Match.Methods,
-				Anonymous:      rc.Anonymous,
-				RequiredScopes: rc.Require.Scopes,
-				Budget:         g.budget,
-			},
-			ForwardAuthorization: rc.ForwardAuthorization,
-		}
-		for _, name := range rc.Authenticators {
-			rt.Authenticators = append(rt.Authenticators, g.Authenticators[name])
-		}
-		if rc.Upstream != "" {
-			u, err := url.Parse(rc.Upstream)
-			if err != nil {
-				g.Close()
-				return nil, fmt.Errorf("route %q: upstream: %w", rc.Name, err)
-			}
-			rt.Upstream = u
-		}
-		routes = append(routes, rt)
-	}
-	g.Handler = gateway.New(gateway.Options{
-		Realm:                cfg.Realm,
-		TerseErrors:          cfg.Errors.Detail == config.DetailTerse,
-		Routes:               routes,
-		CORS:                 gateway.CORS{AllowedOrigins: cfg.CORS.AllowedOrigins, AllowedHeaders: cfg.CORS.AllowedHeaders, MaxAge: cfg.CORS.MaxAge},
-		TrustedProxies:       cfg.TrustedProxies,
-		Resource:             cfg.Resource,
-		AuthorizationServers: cfg.AuthorizationServers,
-		Transport:            proxy.NewTransport(cfg.UpstreamTimeout),
-		Logger:               o.Logger,
-		Now:                  o.Now,
-	})
-	return g, nil
+	return store.Open(ctx, dsn)
 }
 
-func (g *Gateway) buildAuthenticator(cfg *config.Config, a *config.Authenticator, o Options) (decision.Authenticator, error) {
+func (rt *Runtime) newAuthenticator(cfg *config.Config, a *config.Authenticator) (decision.Authenticator, error) {
+	log := rt.log.With("authenticator", a.Name)
 	switch a.Type {
 	case config.TypeJWT:
 		j := a.JWT
@@ -169,7 +342,8 @@ func (g *Gateway) buildAuthenticator(cfg *config.Config, a *config.Authenticator
 		if cacheSize == 0 {
 			cacheSize = -1
 		}
-		v, err := jwtverify.New(jwtverify.Config{
+		m, name := rt.Metrics, a.Name
+		return jwtverify.New(jwtverify.Config{
 			Name:         a.Name,
 			Issuer:       j.Issuer,
 			Audience:     j.Audience,
@@ -183,52 +357,38 @@ func (g *Gateway) buildAuthenticator(cfg *config.Config, a *config.Authenticator
 			NegativeTTL:  j.JWKSNegativeTTL,
 			FetchTimeout: j.JWKSTimeout,
 			CacheSize:    cacheSize,
-			HTTPClient:   o.HTTPClient, // nil: the verifier's client, which refuses https->http redirects
-			Now:          o.Now,
-			Logger:       o.Logger.With("authenticator", a.Name),
+			HTTPClient:   rt.o.HTTPClient, // nil: the verifier's client, which refuses https->http redirects
+			Now:          rt.o.Now,
+			Logger:       log,
+			OnFetch:      func(result string) { m.JWKSFetch(name, result) },
 		})
-		if err != nil {
-			return nil, err
-		}
-		g.jwts = append(g.jwts, v)
-		return v, nil
 	case config.TypeAPIKey:
 		hasher, err := secret.NewKeyHasher(a.APIKey.Pepper.Reveal())
 		if err != nil {
 			return nil, err
 		}
-		v, err := apikey.New(apikey.Config{
+		return apikey.New(apikey.Config{
 			Name:        a.Name,
 			Header:      a.APIKey.Header,
 			Query:       a.APIKey.Query,
 			Environment: cfg.Environment,
-			Store:       g.Store,
+			Store:       rt.store,
 			Hasher:      hasher,
-			Logger:      o.Logger.With("authenticator", a.Name),
-			Now:         o.Now,
+			Logger:      log,
+			Now:         rt.o.Now,
 		})
-		if err != nil {
-			return nil, err
-		}
-		g.apikeys = append(g.apikeys, v)
-		return v, nil
 	case config.TypeBasic:
 		ttl := a.Basic.CacheTTL
 		if a.Basic.CacheSize == 0 {
 			ttl = -1 // config: cache_size 0 disables the cache
 		}
-		v, err := basic.New(basic.Config{
+		return basic.New(basic.Config{
 			Name:      a.Name,
-			Store:     g.Store,
+			Store:     rt.store,
 			CacheSize: a.Basic.CacheSize,
 			CacheTTL:  ttl,
-			Now:       o.Now,
+			Now:       rt.o.Now,
 		})
-		if err != nil {
-			return nil, err
-		}
-		g.basics = append(g.basics, v)
-		return v, nil
 	case config.TypeIntrospection:
 		in := a.Introspection
 		return introspect.New(introspect.Config{
@@ -238,166 +398,121 @@ func (g *Gateway) buildAuthenticator(cfg *config.Config, a *config.Authenticator
 			ClientSecret: string(in.ClientSecret.Reveal()),
 			Timeout:      in.Timeout,
 			CacheMaxTTL:  in.CacheMaxTTL,
-			HTTPClient:   o.HTTPClient,
-			Now:          o.Now,
+			HTTPClient:   rt.o.HTTPClient,
+			Now:          rt.o.Now,
+		})
+	case config.TypeMTLS:
+		return mtls.New(mtls.Config{
+			Name:          a.Name,
+			CAFile:        a.MTLS.CAFile,
+			PrincipalFrom: mtls.PrincipalFrom(a.MTLS.PrincipalFrom),
+			Now:           rt.o.Now,
 		})
 	}
-	return nil, fmt.Errorf("type %s is not supported by this build yet", a.Type)
+	return nil, fmt.Errorf("type %s is not supported by this build", a.Type)
 }
 
-// Close waits for Start's background work to end (cancel its context first), then
-// releases the store. The handler must no longer be serving.
-func (g *Gateway) Close() error {
-	g.running.Wait()
-	if g.Store != nil {
-		return g.Store.Close()
+// Start runs the background work until ctx ends: the store's change feed (revocations
+// reach every cache within a poll interval), JWKS refreshes, and the batched
+// last_used_at writer. Authenticators added by later reloads start as they come. A JWKS
+// failure is logged, not fatal: the gateway answers 503 for tokens it cannot check until
+// the key set arrives, and /readyz says it is not ready.
+func (rt *Runtime) Start(ctx context.Context) {
+	rt.mu.Lock()
+	defer rt.mu.Unlock()
+	rt.bg, rt.started = ctx, true
+	if rt.watcher != nil {
+		rt.startWatcher()
 	}
-	return nil
+	rt.startAuths(rt.current.Load())
 }
 
-// Start runs what the authenticators need in the background until ctx ends: JWKS
-// prefetch, the store's change feed (revocations reach every cache within a poll
-// interval), and the batched last_used_at writer. A JWKS failure is logged, not fatal:
-// the gateway answers 503 for tokens it cannot check until the key set arrives, and
-// /readyz says it is not ready.
-func (g *Gateway) Start(ctx context.Context, log *slog.Logger) {
-	if g.watcher != nil {
-		if err := g.watcher.Start(ctx); err != nil {
-			log.Warn("credential store change feed could not start; will retry", "error", err)
+func (rt *Runtime) startWatcher() {
+	if err := rt.watcher.Start(rt.bg); err != nil {
+		rt.log.Warn("credential store change feed could not start; will retry", "error", err)
+	}
+	rt.running.Go(func() { rt.watcher.Run(rt.bg) })
+}
+
+// startAuths starts the background work of g's authenticators that are not running yet.
+// It holds rt.mu.
+func (rt *Runtime) startAuths(g *Gateway) {
+	for _, la := range g.auths {
+		if la.stop != nil {
+			continue
 		}
-		g.running.Go(func() { g.watcher.Run(ctx) })
-	}
-	for _, a := range g.apikeys {
-		g.running.Go(func() { a.Run(ctx) }) // flushes last_used_at once more when ctx ends
-	}
-	for _, j := range g.jwts {
-		if err := j.Prefetch(ctx); err != nil {
-			log.Warn("jwks prefetch failed; will retry on demand", "authenticator", j.Name(), "error", err)
+		ctx, stop := context.WithCancel(rt.bg)
+		la.stop = stop
+		switch a := la.auth.(type) {
+		case *jwtverify.Authenticator:
+			rt.running.Go(func() {
+				if err := a.Start(ctx); err != nil {
+					rt.log.Warn("jwks fetch failed; will retry", "authenticator", a.Name(), "error", err)
+				}
+			})
+		case *apikey.Authenticator:
+			la.unsubscribe = rt.watcher.Subscribe(a.Invalidate)
+			rt.running.Go(func() { a.Run(ctx) }) // flushes last_used_at once more when ctx ends
+		case *basic.Authenticator:
+			la.unsubscribe = rt.watcher.Subscribe(a.Invalidate)
 		}
 	}
 }
 
-// Ready reports whether every authenticator can decide: key sets fetched, the store
-// reachable and its change feed current.
-func (g *Gateway) Ready(ctx context.Context) error {
-	for _, j := range g.jwts {
-		if !j.Ready() {
-			return fmt.Errorf("authenticator %q has no key set yet", j.Name())
+// Ready reports whether the current configuration can decide: key sets fetched, the
+// store reachable and its change feed current.
+func (rt *Runtime) Ready(ctx context.Context) error {
+	g := rt.current.Load()
+	for name, la := range g.auths {
+		if j, ok := la.auth.(*jwtverify.Authenticator); ok && !j.Ready() {
+			return fmt.Errorf("authenticator %q has no key set yet", name)
 		}
 	}
-	if g.Store != nil {
-		if err := g.Store.Ping(ctx); err != nil {
+	if rt.store != nil {
+		if err := rt.store.Ping(ctx); err != nil {
 			return fmt.Errorf("credential store: %w", err)
 		}
-		if last := g.watcher.LastSync(); last.IsZero() || time.Since(last) > 5*time.Second {
+		if last := rt.watcher.LastSync(); last.IsZero() || time.Since(last) > 5*time.Second {
 			return errors.New("credential store change feed is behind")
 		}
 	}
 	return nil
 }
 
-// Server runs a Gateway's public and admin listeners.
-type Server struct {
-	cfg    *config.Config
-	gw     *Gateway
-	log    *slog.Logger
-	public net.Listener
-	admin  net.Listener
-}
-
-// Listen binds both listeners, so a caller learns their addresses (and a port in use is
-// reported) before serving starts.
-func Listen(cfg *config.Config, gw *Gateway, log *slog.Logger) (*Server, error) {
-	pub, err := net.Listen("tcp", cfg.Listen)
-	if err != nil {
-		return nil, fmt.Errorf("listen %s: %w", cfg.Listen, err)
-	}
-	adm, err := net.Listen("tcp", cfg.AdminListen)
-	if err != nil {
-		pub.Close()
-		return nil, fmt.Errorf("admin listen %s: %w", cfg.AdminListen, err)
-	}
-	return &Server{cfg: cfg, gw: gw, log: log, public: pub, admin: adm}, nil
-}
-
-// PublicAddr and AdminAddr are the bound addresses.
-func (s *Server) PublicAddr() string { return s.public.Addr().String() }
-
-// AdminAddr is the bound admin address.
-func (s *Server) AdminAddr() string { return s.admin.Addr().String() }
-
-// Serve runs until ctx ends, then drains in-flight requests for up to the configured
-// shutdown timeout.
-func (s *Server) Serve(ctx context.Context) error {
-	errLog := slog.NewLogLogger(s.log.Handler(), slog.LevelWarn)
-	pub := &http.Server{
-		Handler:           s.gw.Handler,
-		ReadHeaderTimeout: 10 * time.Second,
-		IdleTimeout:       120 * time.Second,
-		MaxHeaderBytes:    s.cfg.MaxHeaderBytes,
-		ErrorLog:          errLog,
-	}
-	adm := &http.Server{
-		Handler:           s.adminHandler(),
-		ReadHeaderTimeout: 5 * time.Second,
-		IdleTimeout:       60 * time.Second,
-		ErrorLog:          errLog,
-	}
-	// Background work (key fetches, the revocation feed) outlives ctx until the drain
-	// is over, so requests still in flight see revocations.
-	bg, stopBackground := context.WithCancel(context.Background())
-	s.gw.Start(bg, s.log)
-	s.log.Info("gatehouse listening", "listen", s.PublicAddr(), "admin_listen", s.AdminAddr(), "routes", len(s.cfg.Routes))
-
-	errc := make(chan error, 2)
-	go func() { errc <- pub.Serve(s.public) }()
-	go func() { errc <- adm.Serve(s.admin) }()
-	var err error
-	select {
-	case <-ctx.Done():
-	case err = <-errc:
-	}
-	sctx, cancel := context.WithTimeout(context.Background(), s.cfg.ShutdownTimeout)
-	defer cancel()
-	var wg sync.WaitGroup
-	for _, srv := range []*http.Server{pub, adm} {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			if e := srv.Shutdown(sctx); e != nil {
-				s.log.Warn("shutdown did not drain in time", "error", e)
-				srv.Close()
-			}
-		}()
-	}
-	wg.Wait()
-	stopBackground()
-	if e := s.gw.Close(); e != nil {
-		s.log.Warn("closing the credential store", "error", e)
-	}
-	if errors.Is(err, http.ErrServerClosed) {
-		err = nil
-	}
-	s.log.Info("gatehouse stopped")
-	return err
-}
-
-func (s *Server) adminHandler() http.Handler {
-	mux := http.NewServeMux()
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-		io.WriteString(w, "ok\n")
-	})
-	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-		if err := s.gw.Ready(r.Context()); err != nil {
-			w.WriteHeader(http.StatusServiceUnavailable)
-			fmt.Fprintf(w, "not ready: %v\n", err)
-			return
+// syncCacheMetrics reports the authenticators' cache counters to the metrics, as deltas
+// since the last report; the admin listener calls it before each scrape.
+func (rt *Runtime) syncCacheMetrics() {
+	rt.mu.Lock()
+	defer rt.mu.Unlock()
+	g := rt.current.Load()
+	for name, la := range g.auths {
+		s, ok := la.auth.(interface {
+			CacheStats() (hits, misses, evictions uint64)
+		})
+		if !ok {
+			continue
 		}
-		io.WriteString(w, "ready\n")
-	})
-	return mux
+		h, m, e := s.CacheStats()
+		rt.Metrics.AddCache(name, h-la.lastCache[0], m-la.lastCache[1], e-la.lastCache[2])
+		la.lastCache = [3]uint64{h, m, e}
+	}
+}
+
+// Close stops background work (cancel Start's context first), waits for it, and
+// releases the store. Nothing may be serving.
+func (rt *Runtime) Close() error {
+	rt.mu.Lock()
+	for _, la := range rt.auths {
+		if la.stop != nil {
+			la.stop()
+		}
+	}
+	rt.mu.Unlock()
+	rt.running.Wait()
+	if rt.store != nil {
+		return rt.store.Close()
+	}
+	return nil
 }
 
 // NewLogger builds the process logger from the log block.

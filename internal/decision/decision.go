@@ -3,6 +3,7 @@ package decision
 import (
 	"context"
 	"crypto/sha256"
+	"crypto/x509"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -41,7 +42,11 @@ type Credential struct {
 	// Name is the header or query parameter name for FromHeader and FromQuery.
 	Name string
 	// Value is the token68 (or parameters) after the scheme, or the header/query value.
+	// For FromTLS it is the hex SHA-256 of the leaf certificate, empty when the client
+	// presented none.
 	Value string
+	// Certificates are the client's certificates, leaf first, for FromTLS.
+	Certificates []*x509.Certificate
 }
 
 // Fingerprint is the first 8 hex digits of the SHA-256 of the credential value: enough to
@@ -163,6 +168,21 @@ type Request struct {
 	// Client is the address failures are counted against: the socket peer, or the
 	// address a trusted proxy names.
 	Client netip.Addr
+	// TLS reports whether the request came over TLS; PeerCertificates are the
+	// certificates the client presented in the handshake, leaf first.
+	TLS              bool
+	PeerCertificates []*x509.Certificate
+}
+
+// tlsCredential is the credential of the TLS layer: the client's certificates, named by
+// the SHA-256 of the leaf (empty when none was presented).
+func tlsCredential(certs []*x509.Certificate) Credential {
+	c := Credential{Source: FromTLS, Certificates: certs}
+	if len(certs) > 0 && certs[0] != nil {
+		sum := sha256.Sum256(certs[0].Raw)
+		c.Value = hex.EncodeToString(sum[:])
+	}
+	return c
 }
 
 // Route is a compiled routing rule: what a request must look like to match, and what it
@@ -178,12 +198,14 @@ type Route struct {
 	// routes of a gateway).
 	Budget Budget
 
-	locOnce sync.Once
-	locs    []Location
+	locOnce  sync.Once
+	locs     []Location
+	readsTLS bool
 }
 
 // locations returns the distinct non-Authorization places the route's authenticators
-// read, computed once: the request path must not allocate for it.
+// read, computed once (with whether any reads the TLS layer): the request path must not
+// allocate for it.
 func (r *Route) locations() []Location {
 	r.locOnce.Do(func() {
 		for _, a := range r.Authenticators {
@@ -192,9 +214,22 @@ func (r *Route) locations() []Location {
 					r.locs = append(r.locs, loc)
 				}
 			}
+			if a.Claims(Credential{Source: FromTLS}) != NoMatch {
+				r.readsTLS = true
+			}
 		}
 	})
 	return r.locs
+}
+
+// claimed reports whether any authenticator of the route claims c.
+func (r *Route) claimed(c Credential) bool {
+	for _, a := range r.Authenticators {
+		if a.Claims(c) != NoMatch {
+			return true
+		}
+	}
+	return false
 }
 
 // Matches reports whether the route applies to method and path. PathPrefix matches whole
@@ -484,8 +519,16 @@ func (r *Route) extract(req *Request) (c Credential, d Decision, ok bool) {
 		note(loc.Name)
 	}
 	switch {
+	case found == 0 && r.readsTLS:
+		// The TLS layer is the credential: the authenticator tells a missing
+		// certificate (client_certificate_missing) from a bad one.
+		return tlsCredential(req.PeerCertificates), Decision{}, true
 	case found == 0:
 		return c, deny(CredentialsMissing, "no credentials were sent"), false
+	case found == 1 && r.readsTLS && len(req.PeerCertificates) > 0 && !r.claimed(c):
+		// A client that has a certificate configured sends it on every request; a
+		// header this route does not read must not hide it.
+		return tlsCredential(req.PeerCertificates), Decision{}, true
 	case found > 1:
 		return c, Decision{Presented: true, Reason: InvalidRequest, Detail: "credentials were sent in more than one place: " + firstPlace + " and " + secondPlace}, false
 	}

@@ -176,6 +176,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	ev.Route = rt.Name
 
 	req := decision.Request{Method: r.Method, Path: p, Header: r.Header, Client: ev.Client}
+	if r.TLS != nil {
+		req.TLS, req.PeerCertificates = true, r.TLS.PeerCertificates
+	}
 	if r.URL.RawQuery != "" {
 		req.Query = func(name string) []string { return r.URL.Query()[name] }
 	}

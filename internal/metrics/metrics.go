@@ -359,3 +359,20 @@ func validName(v string) bool {
 	}
 	return true
 }
+
+// AddCache adds counts to the named cache's counters (see CacheHit): for caches that keep
+// their own counters, reported as deltas at scrape time.
+func (m *Metrics) AddCache(cache string, hits, misses, evictions uint64) {
+	if m == nil {
+		return
+	}
+	if hits > 0 {
+		m.cacheReqs.WithLabelValues(m.cache(m.caches, cache), ResultHit).Add(float64(hits))
+	}
+	if misses > 0 {
+		m.cacheReqs.WithLabelValues(m.cache(m.caches, cache), ResultMiss).Add(float64(misses))
+	}
+	if evictions > 0 {
+		m.evictions.WithLabelValues(m.cache(m.evictionCaches, cache)).Add(float64(evictions))
+	}
+}

@@ -270,8 +270,9 @@ func Fingerprint(cert *x509.Certificate) string {
 	return "cert=sha256:" + hex.EncodeToString(sum[:8])
 }
 
-// Authenticate verifies the client certificates in ctx (see WithPeerCertificates) that
-// c names. A credential with an empty Value, or a context without certificates when the
+// Authenticate verifies the client certificates c carries (c.Certificates, as the
+// decision core fills them from the request), or else those in ctx (see
+// WithPeerCertificates), that c names. A credential with an empty Value, or a context without certificates when the
 // Value is empty, is client_certificate_missing. A credential naming a certificate the
 // context does not hold is a wiring error, returned as a plain error (the decision
 // treats it as authenticator_unavailable) rather than judged as the client's fault.
@@ -279,7 +280,10 @@ func (a *Authenticator) Authenticate(ctx context.Context, c decision.Credential)
 	if c.Source != decision.FromTLS {
 		return decision.Principal{}, missing()
 	}
-	certs := PeerCertificates(ctx)
+	certs := c.Certificates
+	if certs == nil {
+		certs = PeerCertificates(ctx)
+	}
 	if c.Value == "" {
 		if len(certs) == 0 {
 			return decision.Principal{}, missing()

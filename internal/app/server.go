@@ -1,0 +1,328 @@
+package app
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/gatehouse-dev/gatehouse/internal/config"
+	"github.com/gatehouse-dev/gatehouse/internal/explain"
+)
+
+// Server runs a Runtime's public and admin listeners.
+type Server struct {
+	// Getenv expands ${VAR} when the configuration is reloaded; nil means os.Getenv.
+	Getenv func(string) string
+
+	rt     *Runtime
+	log    *slog.Logger
+	public net.Listener
+	admin  net.Listener
+	certs  *certReloader // nil without TLS
+}
+
+// Listen binds both listeners, so a caller learns their addresses (and a port in use is
+// reported) before serving starts.
+func Listen(rt *Runtime, log *slog.Logger) (*Server, error) {
+	cfg := rt.Config()
+	s := &Server{rt: rt, log: log}
+	if cfg.TLS.Enabled() {
+		c, err := newCertReloader(cfg.TLS, log)
+		if err != nil {
+			return nil, err
+		}
+		s.certs = c
+	}
+	pub, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return nil, fmt.Errorf("listen %s: %w", cfg.Listen, err)
+	}
+	adm, err := net.Listen("tcp", cfg.AdminListen)
+	if err != nil {
+		pub.Close()
+		return nil, fmt.Errorf("admin listen %s: %w", cfg.AdminListen, err)
+	}
+	s.public, s.admin = pub, adm
+	return s, nil
+}
+
+// PublicAddr is the bound public address.
+func (s *Server) PublicAddr() string { return s.public.Addr().String() }
+
+// AdminAddr is the bound admin address.
+func (s *Server) AdminAddr() string { return s.admin.Addr().String() }
+
+// Serve runs until ctx ends, then drains in-flight requests for up to the configured
+// shutdown timeout. Each value on reload (SIGHUP) and each change of the configuration
+// file reloads the configuration; a configuration that fails to load or build is logged
+// with every problem and refused, and the current one keeps serving.
+func (s *Server) Serve(ctx context.Context, reload <-chan struct{}) error {
+	cfg := s.rt.Config()
+	errLog := slog.NewLogLogger(s.log.Handler(), slog.LevelWarn)
+	pub := &http.Server{
+		Handler:           s.rt,
+		ReadHeaderTimeout: 10 * time.Second,
+		// A whole request body must arrive within ReadTimeout; the response has no
+		// deadline of its own (WriteTimeout would cut streaming responses from
+		// upstreams), since upstream_timeout bounds the wait for the upstream and
+		// IdleTimeout reaps idle keep-alive connections.
+		ReadTimeout:    5 * time.Minute,
+		IdleTimeout:    120 * time.Second,
+		MaxHeaderBytes: cfg.MaxHeaderBytes,
+		ErrorLog:       errLog,
+	}
+	if s.certs != nil {
+		pub.TLSConfig = &tls.Config{
+			MinVersion:     tls.VersionTLS12,
+			GetCertificate: s.certs.get,
+			NextProtos:     []string{"h2", "http/1.1"},
+		}
+		if usesMTLS(cfg) {
+			// The mtls authenticator verifies the chain itself, so it can tell a
+			// missing certificate from an untrusted one in the denial.
+			pub.TLSConfig.ClientAuth = tls.RequestClientCert
+		}
+	}
+	adm := &http.Server{
+		Handler:           s.adminHandler(),
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       10 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       60 * time.Second,
+		ErrorLog:          errLog,
+	}
+	// Background work (key fetches, the revocation feed) outlives ctx until the drain
+	// is over, so requests still in flight see revocations.
+	bg, stopBackground := context.WithCancel(context.Background())
+	s.rt.Start(bg)
+	s.log.Info("gatehouse listening", "listen", s.PublicAddr(), "admin_listen", s.AdminAddr(), "routes", len(cfg.Routes), "tls", s.certs != nil)
+
+	errc := make(chan error, 2)
+	go func() {
+		if s.certs != nil {
+			errc <- pub.ServeTLS(s.public, "", "")
+			return
+		}
+		errc <- pub.Serve(s.public)
+	}()
+	go func() { errc <- adm.Serve(s.admin) }()
+	var fileChanged <-chan struct{}
+	if cfg.File != "" {
+		fileChanged = watchFile(bg, cfg.File, time.Second)
+	}
+
+	var err error
+loop:
+	for {
+		select {
+		case <-ctx.Done():
+			break loop
+		case err = <-errc:
+			break loop
+		case <-reload:
+			s.reload("signal")
+		case <-fileChanged:
+			s.reload("file change")
+		}
+	}
+	s.log.Info("gatehouse shutting down", "drain", s.rt.Config().ShutdownTimeout)
+	sctx, cancel := context.WithTimeout(context.Background(), s.rt.Config().ShutdownTimeout)
+	defer cancel()
+	var wg sync.WaitGroup
+	for _, srv := range []*http.Server{pub, adm} {
+		wg.Go(func() {
+			if e := srv.Shutdown(sctx); e != nil {
+				s.log.Warn("shutdown did not drain in time", "error", e)
+				srv.Close()
+			}
+		})
+	}
+	wg.Wait()
+	stopBackground()
+	if e := s.rt.Close(); e != nil {
+		s.log.Warn("closing the credential store", "error", e)
+	}
+	if errors.Is(err, http.ErrServerClosed) {
+		err = nil
+	}
+	s.log.Info("gatehouse stopped")
+	return err
+}
+
+// reload loads the configuration file again and swaps it in if it loads and builds.
+func (s *Server) reload(why string) {
+	path := s.rt.Config().File
+	getenv := s.Getenv
+	if getenv == nil {
+		getenv = os.Getenv
+	}
+	cfg, err := config.Load(path, getenv)
+	if err != nil {
+		var ce *config.Error
+		if errors.As(err, &ce) {
+			for _, p := range ce.Problems() {
+				s.log.Error("configuration problem", "problem", p.Error())
+			}
+		}
+		s.log.Error("configuration reload refused; the previous configuration keeps serving", "trigger", why, "error", err)
+		s.rt.Metrics.ConfigReload("invalid")
+		return
+	}
+	if err := s.rt.Reload(cfg); err != nil {
+		s.log.Error("configuration reload failed; the previous configuration keeps serving", "trigger", why, "error", err)
+		s.rt.Metrics.ConfigReload("error")
+		return
+	}
+	if s.certs != nil {
+		s.certs.setFiles(cfg.TLS)
+	}
+	s.rt.Metrics.ConfigReload("ok")
+	s.log.Info("configuration reloaded", "trigger", why, "routes", len(cfg.Routes))
+}
+
+func usesMTLS(cfg *config.Config) bool {
+	for _, a := range cfg.Authenticators {
+		if a.Type == config.TypeMTLS {
+			return true
+		}
+	}
+	return false
+}
+
+func (s *Server) adminHandler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		io.WriteString(w, "ok\n")
+	})
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		if err := s.rt.Ready(r.Context()); err != nil {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			fmt.Fprintf(w, "not ready: %v\n", err)
+			return
+		}
+		io.WriteString(w, "ready\n")
+	})
+	metrics := s.rt.Metrics.Handler()
+	mux.HandleFunc("GET /metrics", func(w http.ResponseWriter, r *http.Request) {
+		s.rt.syncCacheMetrics()
+		metrics.ServeHTTP(w, r)
+	})
+	mux.Handle(explain.PathPrefix, explain.Handler(s.rt.Ring))
+	return mux
+}
+
+// watchFile signals when the file at path changes (size, time or content), checking
+// every interval until ctx ends. Editors that replace the file are seen as a change.
+func watchFile(ctx context.Context, path string, interval time.Duration) <-chan struct{} {
+	ch := make(chan struct{}, 1)
+	stamp := func() [32]byte {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return [32]byte{}
+		}
+		return sha256.Sum256(b)
+	}
+	last := stamp()
+	go func() {
+		t := time.NewTicker(interval)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				if now := stamp(); now != last {
+					last = now
+					select {
+					case ch <- struct{}{}:
+					default:
+					}
+				}
+			}
+		}
+	}()
+	return ch
+}
+
+// certReloader serves the public certificate, reading the files again when they change.
+// A file replaced by something that does not load is logged and the last good
+// certificate keeps serving.
+type certReloader struct {
+	log *slog.Logger
+
+	mu        sync.Mutex
+	files     config.TLS
+	cert      *tls.Certificate
+	stamp     [2][]byte
+	checkedAt time.Time
+}
+
+func newCertReloader(t config.TLS, log *slog.Logger) (*certReloader, error) {
+	c := &certReloader{log: log, files: t}
+	if err := c.load(); err != nil {
+		return nil, fmt.Errorf("tls: %w", err)
+	}
+	return c, nil
+}
+
+func (c *certReloader) setFiles(t config.TLS) {
+	c.mu.Lock()
+	c.files = t
+	c.checkedAt = time.Time{}
+	c.mu.Unlock()
+}
+
+// load reads the pair; it holds c.mu or runs before c is shared.
+func (c *certReloader) load() error {
+	certPEM, err := os.ReadFile(c.files.CertFile)
+	if err != nil {
+		return err
+	}
+	keyPEM, err := os.ReadFile(c.files.KeyFile)
+	if err != nil {
+		return err
+	}
+	stamp := [2][]byte{sha(certPEM), sha(keyPEM)}
+	if c.cert != nil && bytes.Equal(stamp[0], c.stamp[0]) && bytes.Equal(stamp[1], c.stamp[1]) {
+		return nil
+	}
+	pair, err := tls.X509KeyPair(certPEM, keyPEM)
+	if err != nil {
+		return errors.New("the certificate and key files do not load as a pair")
+	}
+	c.cert, c.stamp = &pair, stamp
+	return nil
+}
+
+func sha(b []byte) []byte {
+	s := sha256.Sum256(b)
+	return s[:]
+}
+
+// get is tls.Config.GetCertificate: it checks the files at most once a second.
+func (c *certReloader) get(*tls.ClientHelloInfo) (*tls.Certificate, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if time.Since(c.checkedAt) >= time.Second {
+		c.checkedAt = time.Now()
+		old := c.cert
+		if err := c.load(); err != nil {
+			c.log.Error("tls certificate reload failed; serving the previous certificate", "cert_file", c.files.CertFile, "error", err)
+		} else if c.cert != old {
+			c.log.Info("tls certificate reloaded", "cert_file", c.files.CertFile)
+		}
+	}
+	return c.cert, nil
+}
