@@ -499,3 +499,71 @@ func execCommand(ctx context.Context, args ...string) (string, error) {
 	out, err := exec.CommandContext(ctx, binPath, args...).CombinedOutput()
 	return string(out), err
 }
+
+// TestStreamingOutlivesTheWriteTimeout streams a response for four times write_timeout:
+// the deadline moves with each write, so the stream is not cut.
+func TestStreamingOutlivesTheWriteTimeout(t *testing.T) {
+	dir := t.TempDir()
+	up := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/event-stream")
+		for i := 0; i < 10; i++ {
+			fmt.Fprintf(w, "data: %d\n\n", i)
+			w.(http.Flusher).Flush()
+			time.Sleep(200 * time.Millisecond)
+		}
+	}), ReadHeaderTimeout: 5 * time.Second}
+	ul := listenLoopback(t)
+	go up.Serve(ul)
+	t.Cleanup(func() { up.Close() })
+	cfg := fmt.Sprintf("listen: 127.0.0.1:0\nadmin_listen: 127.0.0.1:0\nrealm: s\nwrite_timeout: 500ms\nroutes:\n  - match: {path_prefix: /}\n    upstream: http://%s\n    authenticate: anonymous\n", ul.Addr())
+	path := filepath.Join(dir, "gatehouse.yaml")
+	os.WriteFile(path, []byte(cfg), 0o600)
+	p := start(t, "serve", "--config", path)
+	m := p.waitFor(t, listeningRe)
+	resp, err := (&http.Client{Timeout: 10 * time.Second}).Get("http://" + m[1] + "/events")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatalf("stream cut after %q: %v", body, err)
+	}
+	if !strings.Contains(string(body), "data: 9") {
+		t.Fatalf("stream incomplete: %q", body)
+	}
+}
+
+// TestClientThatStopsReadingIsCutOff is the other half: a client that stops reading a
+// large response is disconnected once write_timeout passes without progress.
+func TestClientThatStopsReadingIsCutOff(t *testing.T) {
+	dir := t.TempDir()
+	const size = 256 << 20
+	up := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Length", fmt.Sprint(size))
+		chunk := make([]byte, 1<<20)
+		for i := 0; i < size/len(chunk); i++ {
+			if _, err := w.Write(chunk); err != nil {
+				return
+			}
+		}
+	}), ReadHeaderTimeout: 5 * time.Second}
+	ul := listenLoopback(t)
+	go up.Serve(ul)
+	t.Cleanup(func() { up.Close() })
+	cfg := fmt.Sprintf("listen: 127.0.0.1:0\nadmin_listen: 127.0.0.1:0\nrealm: s\nwrite_timeout: 300ms\nroutes:\n  - match: {path_prefix: /}\n    upstream: http://%s\n    authenticate: anonymous\n", ul.Addr())
+	path := filepath.Join(dir, "gatehouse.yaml")
+	os.WriteFile(path, []byte(cfg), 0o600)
+	p := start(t, "serve", "--config", path)
+	m := p.waitFor(t, listeningRe)
+	resp, err := (&http.Client{Timeout: 20 * time.Second}).Get("http://" + m[1] + "/big")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	time.Sleep(1500 * time.Millisecond) // stop reading while the gateway writes
+	n, err := io.Copy(io.Discard, resp.Body)
+	if err == nil && n == size {
+		t.Fatalf("a client that stopped reading for 5x write_timeout still got all %d bytes", n)
+	}
+}

@@ -70,12 +70,11 @@ func (s *Server) Serve(ctx context.Context, reload <-chan struct{}) error {
 	cfg := s.rt.Config()
 	errLog := slog.NewLogLogger(s.log.Handler(), slog.LevelWarn)
 	pub := &http.Server{
-		Handler:           s.rt,
+		Handler:           writeDeadline{s.rt},
 		ReadHeaderTimeout: 10 * time.Second,
-		// A whole request body must arrive within ReadTimeout; the response has no
-		// deadline of its own (WriteTimeout would cut streaming responses from
-		// upstreams), since upstream_timeout bounds the wait for the upstream and
-		// IdleTimeout reaps idle keep-alive connections.
+		// A whole request body must arrive within ReadTimeout. Responses get a write
+		// deadline that moves with each write (writeDeadline), not the fixed
+		// http.Server.WriteTimeout, which would cut long streaming responses.
 		ReadTimeout:    5 * time.Minute,
 		IdleTimeout:    120 * time.Second,
 		MaxHeaderBytes: cfg.MaxHeaderBytes,
@@ -189,6 +188,53 @@ func (s *Server) reload(why string) {
 	s.rt.Metrics.ConfigReload("ok")
 	s.log.Info("configuration reloaded", "trigger", why, "routes", len(cfg.Routes))
 }
+
+// writeDeadline gives each response a write deadline of write_timeout that moves
+// forward with every write: a client that stops reading is cut off, while a streaming
+// response (server-sent events, chunked downloads) that keeps writing is not.
+type writeDeadline struct{ rt *Runtime }
+
+func (h writeDeadline) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	d := h.rt.Config().WriteTimeout
+	rc := http.NewResponseController(w)
+	if d <= 0 || rc.SetWriteDeadline(time.Now().Add(d)) != nil {
+		h.rt.ServeHTTP(w, r)
+		return
+	}
+	h.rt.ServeHTTP(&deadlineWriter{ResponseWriter: w, rc: rc, d: d, extendAt: time.Now().Add(d / 4)}, r)
+}
+
+// deadlineWriter pushes the write deadline forward as the response is written. It
+// extends at most every quarter of the timeout, so a fast stream costs no more than a
+// few timer updates.
+type deadlineWriter struct {
+	http.ResponseWriter
+	rc       *http.ResponseController
+	d        time.Duration
+	extendAt time.Time
+}
+
+func (w *deadlineWriter) extend() {
+	if now := time.Now(); now.After(w.extendAt) {
+		w.rc.SetWriteDeadline(now.Add(w.d))
+		w.extendAt = now.Add(w.d / 4)
+	}
+}
+
+func (w *deadlineWriter) Write(b []byte) (int, error) {
+	w.extend()
+	return w.ResponseWriter.Write(b)
+}
+
+// Flush lets streaming responses through; ReverseProxy flushes after each chunk.
+func (w *deadlineWriter) Flush() {
+	w.extend()
+	w.rc.Flush()
+}
+
+// Unwrap exposes the underlying writer to http.ResponseController (hijacking for
+// upgraded connections, deadlines).
+func (w *deadlineWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
 func usesMTLS(cfg *config.Config) bool {
 	for _, a := range cfg.Authenticators {

@@ -20,6 +20,7 @@ const (
 	DefaultCORSMaxAge      = 10 * time.Minute
 	DefaultUpstreamTimeout = 30 * time.Second
 	DefaultShutdownTimeout = 15 * time.Second
+	DefaultWriteTimeout    = 60 * time.Second
 	DefaultLogLevel        = slog.LevelInfo
 	DefaultLogFormat       = LogJSON
 	DefaultErrorDetail     = DetailVerbose
@@ -125,6 +126,10 @@ type Config struct {
 	UpstreamTimeout time.Duration
 	// ShutdownTimeout bounds the graceful drain on shutdown (shutdown_timeout).
 	ShutdownTimeout time.Duration
+	// WriteTimeout is the longest a response may go without a successful write to the
+	// client (write_timeout): a client that stops reading is cut off, while a streaming
+	// response that keeps writing is not.
+	WriteTimeout time.Duration
 	// Log configures the structured logger (log).
 	Log Log
 	// FailureBudget bounds failed authentications before 429 (failure_budget).

@@ -126,6 +126,7 @@ func TestGoodFixtureLoadsEveryKey(t *testing.T) {
 		AuthorizationServers: []string{"https://id.example.com"},
 		UpstreamTimeout:      45 * time.Second,
 		ShutdownTimeout:      5 * time.Second,
+		WriteTimeout:         DefaultWriteTimeout,
 		Log:                  Log{Level: slog.LevelDebug, Format: LogText},
 		FailureBudget:        FailureBudget{PerClient: Rate{100, time.Minute}, PerCredential: Rate{5, time.Second}},
 		Authenticators: map[string]*Authenticator{
@@ -184,6 +185,7 @@ func TestMinimalConfigGetsEveryDefault(t *testing.T) {
 		MaxHeaderBytes:  65536,
 		UpstreamTimeout: 30 * time.Second,
 		ShutdownTimeout: 15 * time.Second,
+		WriteTimeout:    DefaultWriteTimeout,
 		Log:             Log{Level: slog.LevelInfo, Format: LogJSON},
 		FailureBudget:   FailureBudget{PerClient: Rate{30, time.Minute}, PerCredential: Rate{10, time.Minute}},
 		Authenticators:  map[string]*Authenticator{},
@@ -325,7 +327,7 @@ func TestValidateChecksConfigBuiltInCode(t *testing.T) {
 		Listen: "127.0.0.1:8080", AdminListen: "127.0.0.1:9090", Realm: "r", Environment: "live",
 		Store: Store{Driver: StoreSQLite, Path: "x.db"}, Errors: Errors{Detail: DetailVerbose},
 		ForwardAuth: ForwardAuth{Path: "/d"}, MaxHeaderBytes: DefaultMaxHeaderBytes,
-		UpstreamTimeout: time.Second, ShutdownTimeout: time.Second, Log: Log{Format: LogJSON},
+		UpstreamTimeout: time.Second, ShutdownTimeout: time.Second, WriteTimeout: time.Second, Log: Log{Format: LogJSON},
 		FailureBudget: FailureBudget{PerClient: Rate{1, time.Second}, PerCredential: Rate{1, time.Second}},
 		Routes:        []Route{{Name: "r", Match: Match{PathPrefix: "/"}, Authenticators: []string{"ghost"}}},
 	}

@@ -476,7 +476,7 @@ func (d *decoder) secret(byKey map[string]entry, key, block string) Secret {
 var topKeys = []string{
 	"listen", "admin_listen", "tls", "realm", "environment", "store", "errors", "cors",
 	"trusted_proxies", "forward_auth", "max_header_bytes", "resource",
-	"authorization_servers", "upstream_timeout", "shutdown_timeout", "log",
+	"authorization_servers", "upstream_timeout", "shutdown_timeout", "write_timeout", "log",
 	"failure_budget", "authenticators", "routes",
 }
 
@@ -494,6 +494,7 @@ func defaults(dir string) *Config {
 		MaxHeaderBytes:  DefaultMaxHeaderBytes,
 		UpstreamTimeout: DefaultUpstreamTimeout,
 		ShutdownTimeout: DefaultShutdownTimeout,
+		WriteTimeout:    DefaultWriteTimeout,
 		Log:             Log{Level: DefaultLogLevel, Format: DefaultLogFormat},
 		FailureBudget: FailureBudget{
 			PerClient:     Rate{Count: DefaultPerClientFailures, Per: DefaultFailureWindow},
@@ -584,6 +585,8 @@ func (d *decoder) root(n *yaml.Node, c *Config) {
 			d.setDuration(e.val, "upstream_timeout", &c.UpstreamTimeout)
 		case "shutdown_timeout":
 			d.setDuration(e.val, "shutdown_timeout", &c.ShutdownTimeout)
+		case "write_timeout":
+			d.setDuration(e.val, "write_timeout", &c.WriteTimeout)
 		case "log":
 			d.block(e, "log", []string{"level", "format"}, func(k entry, p string) {
 				switch k.key {
