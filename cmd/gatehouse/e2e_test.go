@@ -468,3 +468,25 @@ func shellFields(s string) []string {
 	}
 	return out
 }
+
+func TestOversizedHeadersGet431(t *testing.T) {
+	g := startGateway(t)
+	resp, _ := get(t, g.base+"/orders", "X-Padding", strings.Repeat("a", 80<<10))
+	if resp.StatusCode != http.StatusRequestHeaderFieldsTooLarge {
+		t.Fatalf("status %d, want 431", resp.StatusCode)
+	}
+	// The gateway is still serving.
+	if resp, _ := get(t, g.base+"/open/x"); resp.StatusCode != 200 {
+		t.Fatalf("after a 431: %d", resp.StatusCode)
+	}
+}
+
+func TestMalformedAuthorizationHeaders(t *testing.T) {
+	g := startGateway(t)
+	for _, v := range []string{"Bearer", "Bearer ", "Bearer  x", "Bearer Bearer x", "Token", "Bearer \xe9t\xe9", "Basic !!!", "Bearer a,b"} {
+		resp, body := get(t, g.base+"/orders", "Authorization", v)
+		if resp.StatusCode != 401 {
+			t.Errorf("Authorization %q: status %d, want 401: %s", v, resp.StatusCode, body)
+		}
+	}
+}
