@@ -52,6 +52,9 @@ type Options struct {
 	CORS        CORS
 	// TrustedProxies may name the client in X-Forwarded-For.
 	TrustedProxies []netip.Prefix
+	// ForwardAuthPath is where the forward-auth decision endpoint is served (see
+	// forward.go); only TrustedProxies may call it. Empty means no endpoint.
+	ForwardAuthPath string
 	// Resource is the RFC 9728 resource identifier; empty means derived from the request.
 	Resource             string
 	AuthorizationServers []string
