@@ -162,6 +162,10 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
+	if h.opts.ForwardAuthPath != "" && p == h.opts.ForwardAuthPath {
+		h.serveDecide(w, r, rid, started)
+		return
+	}
 
 	origin, corsOK := h.allowedOrigin(r)
 	if corsOK && r.Method == http.MethodOptions && r.Header.Get("Access-Control-Request-Method") != "" {

@@ -1,7 +1,6 @@
 package gateway
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"io"
@@ -64,13 +63,13 @@ func (basicAuth) Authenticate(context.Context, decision.Credential) (decision.Pr
 type fixture struct {
 	gw       *httptest.Server
 	upstream *httptest.Server
-	logs     *bytes.Buffer
+	logs     *syncBuffer
 	seen     chan http.Header
 }
 
 func newFixture(t *testing.T, mutate func(*Options)) *fixture {
 	t.Helper()
-	f := &fixture{logs: &bytes.Buffer{}, seen: make(chan http.Header, 16)}
+	f := &fixture{logs: &syncBuffer{}, seen: make(chan http.Header, 16)}
 	f.upstream = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		select {
 		case f.seen <- r.Header.Clone():
@@ -464,6 +463,11 @@ func TestEveryDecisionIsLoggedWithoutTheCredential(t *testing.T) {
 	secret := "Bearer s3cr3t-t0ken-value"
 	f.do(t, "GET", "/api/x", "Authorization", secret)
 	f.do(t, "GET", "/api/x", "Authorization", "Bearer good")
+	// The line of a proxied request is written after the response reaches the client.
+	deadline := time.Now().Add(5 * time.Second)
+	for strings.Count(f.logs.String(), "\n") < 2 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
 	logs := f.logs.String()
 	if strings.Contains(logs, "s3cr3t") {
 		t.Fatalf("credential in logs: %s", logs)

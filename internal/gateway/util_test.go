@@ -2,7 +2,27 @@ package gateway
 
 import (
 	"bufio"
+	"bytes"
 	"io"
+	"sync"
 )
+
+// syncBuffer is a bytes.Buffer safe for a logger writing while a test reads.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
 
 func bufioReader(r io.Reader) *bufio.Reader { return bufio.NewReader(r) }

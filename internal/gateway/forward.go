@@ -1,0 +1,352 @@
+package gateway
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/gatehouse-dev/gatehouse/internal/decision"
+	"github.com/gatehouse-dev/gatehouse/internal/proxy"
+)
+
+// The forward-auth endpoint (DESIGN.md section 4): a reverse proxy in front of the API
+// (nginx auth_request, Traefik ForwardAuth, ingress-nginx) asks Gatehouse about each
+// request it receives and acts on the answer. The original request is described by
+// headers the proxy sets; Gatehouse believes them only from a trusted proxy.
+
+// Headers a proxy uses to describe the original request.
+const (
+	headerForwardedMethod = "X-Forwarded-Method" // Traefik
+	headerForwardedURI    = "X-Forwarded-Uri"    // Traefik
+	headerOriginalMethod  = "X-Original-Method"  // nginx, ingress-nginx
+	headerOriginalURI     = "X-Original-URI"     // nginx
+	headerOriginalURL     = "X-Original-URL"     // ingress-nginx: scheme://host/path?query
+)
+
+// HeaderProblem carries, on a forward-auth denial, the same problem+json document as the
+// body, on one line of ASCII. nginx's auth_request discards the body of the answer it
+// gets, but can read its headers: the nginx example returns this header as the body of
+// the refusal, so clients behind nginx see the same document as clients of the gateway.
+const HeaderProblem = "X-Gatehouse-Problem"
+
+// maxProblemHeader bounds HeaderProblem: larger documents are left out of the header
+// (the body still carries them) rather than overflow a proxy's header buffer, which
+// nginx reports as a 502.
+const maxProblemHeader = 4 << 10
+
+// maxTarget bounds the original request target a proxy may describe.
+const maxTarget = 16 << 10
+
+// original is the request a proxy asks about.
+type original struct {
+	method string
+	path   string // cleaned, as the gateway matches it
+	query  string // raw query
+	scheme string // from X-Original-URL, when it names one
+	host   string // from X-Original-URL, when it names one
+}
+
+// serveDecide answers the forward-auth endpoint. Only a peer in trusted_proxies may ask;
+// the original request is read from the proxy's headers, matched against every route
+// (with or without an upstream) and decided with the credentials the proxy forwarded.
+// An allowed request gets 200 with the identity headers and no body; a refusal gets the
+// contract status, challenges and problem+json body of the gateway, with the problem
+// also in HeaderProblem and every challenge in one WWW-Authenticate field.
+func (h *Handler) serveDecide(w http.ResponseWriter, r *http.Request, rid string, started time.Time) {
+	peer := proxy.PeerAddr(r.RemoteAddr)
+	ev := Event{RequestID: rid, Started: started, Client: peer}
+	if !peer.IsValid() || !proxy.Trusted(peer, h.opts.TrustedProxies) {
+		// A caller that is not a trusted proxy could describe any request it likes and
+		// learn which credentials pass; it is told nothing but that it may not ask.
+		who := "this caller"
+		if peer.IsValid() {
+			who = peer.String()
+		}
+		d := decision.Decision{Reason: decision.Forbidden,
+			Detail: "only a trusted proxy may ask for forward-auth decisions; " + who + " is not in trusted_proxies"}
+		h.denyDecide(w, r, nil, d, &ev, "", false)
+		return
+	}
+	ev.Client = proxy.ClientAddr(r, h.opts.TrustedProxies)
+
+	o, err := readOriginal(r.Header)
+	if err != nil {
+		d := decision.Decision{Reason: decision.InvalidRequest, Detail: err.Error()}
+		h.denyDecide(w, r, nil, d, &ev, "", false)
+		return
+	}
+	// From here on r describes the original request: logs, challenges and the
+	// resource_metadata URL name what the client asked for, not the decide endpoint.
+	orig := r.WithContext(r.Context())
+	orig.Method = o.method
+	orig.URL = &url.URL{Path: o.path, RawQuery: o.query}
+	orig.RequestURI = ""
+	if o.host != "" && r.Header.Get("X-Forwarded-Host") == "" {
+		r.Header.Set("X-Forwarded-Host", o.host)
+	}
+	if o.scheme != "" && r.Header.Get("X-Forwarded-Proto") == "" {
+		r.Header.Set("X-Forwarded-Proto", o.scheme)
+	}
+
+	origin, corsOK := h.allowedOrigin(orig)
+	if corsOK && o.method == http.MethodOptions && orig.Header.Get("Access-Control-Request-Method") != "" {
+		bw := newDecideWriter(w)
+		h.preflight(bw, orig, origin, o.path)
+		bw.flush()
+		return
+	}
+
+	rt := h.findRoute(o.method, o.path)
+	if rt == nil {
+		d := decision.Decision{Reason: decision.RouteNotFound, Detail: "no route matches " + o.method + " " + o.path}
+		h.denyDecide(w, orig, nil, d, &ev, origin, corsOK)
+		return
+	}
+	ev.Route = rt.Name
+
+	// The decide request's own TLS connection, if any, is the proxy's: its certificate
+	// is not the client's, so the request is decided as one without a client certificate.
+	req := decision.Request{Method: o.method, Path: o.path, Header: r.Header, Client: ev.Client}
+	if o.query != "" {
+		var values url.Values
+		req.Query = func(name string) []string {
+			if values == nil {
+				// As url.URL.Query does for the gateway: malformed pairs are dropped.
+				values, _ = url.ParseQuery(o.query)
+			}
+			return values[name]
+		}
+	}
+	d := rt.Decide(r.Context(), &req)
+	ev.Decision = h.now().Sub(started)
+	if !d.Allow {
+		h.denyDecide(w, orig, rt, d, &ev, origin, corsOK)
+		return
+	}
+
+	hd := w.Header()
+	if !rt.Anonymous {
+		hd.Set(proxy.HeaderSubject, headerSafe(d.Principal.Subject))
+		hd.Set(proxy.HeaderScopes, headerSafe(strings.Join(d.Principal.Scopes, " ")))
+		hd.Set(proxy.HeaderAuthenticator, d.Authenticator)
+	}
+	hd.Set(proxy.HeaderRequestID, rid)
+	hd.Set("Cache-Control", "no-store")
+	if corsOK {
+		setCORS(hd, origin)
+	}
+	w.WriteHeader(http.StatusOK)
+	ev.Allow, ev.Status = true, http.StatusOK
+	ev.Authenticator, ev.Subject, ev.Fingerprint = d.Authenticator, d.Principal.Subject, d.Fingerprint
+	h.record(r.Context(), orig, &ev)
+}
+
+// denyDecide renders a refusal through deny, the one renderer, and adapts it for proxies.
+func (h *Handler) denyDecide(w http.ResponseWriter, r *http.Request, rt *Route, d decision.Decision, ev *Event, origin string, corsOK bool) {
+	bw := newDecideWriter(w)
+	h.deny(bw, r, rt, d, ev, origin, corsOK)
+	bw.flush()
+}
+
+// foldedHeaders are sent as one field on the decide endpoint's refusals and preflight
+// answers: nginx before 1.23 reads only the first field of a name into
+// $upstream_http_*, and auth_request passes on only the first WWW-Authenticate.
+var foldedHeaders = []string{"WWW-Authenticate", "Vary"}
+
+// decideWriter holds a response until it is complete, so the body can be copied into
+// HeaderProblem and the challenges folded into one field before anything is sent.
+type decideWriter struct {
+	w      http.ResponseWriter
+	status int
+	body   bytes.Buffer
+}
+
+func newDecideWriter(w http.ResponseWriter) *decideWriter {
+	return &decideWriter{w: w, status: http.StatusOK}
+}
+
+func (d *decideWriter) Header() http.Header { return d.w.Header() }
+
+func (d *decideWriter) WriteHeader(status int) { d.status = status }
+
+func (d *decideWriter) Write(b []byte) (int, error) { return d.body.Write(b) }
+
+// flush sends the held response.
+func (d *decideWriter) flush() {
+	hd := d.w.Header()
+	for _, name := range foldedHeaders {
+		if vs := hd.Values(name); len(vs) > 1 {
+			hd.Set(name, strings.Join(vs, ", "))
+		}
+	}
+	if strings.HasPrefix(hd.Get("Content-Type"), "application/problem+json") {
+		if p := asciiJSON(bytes.TrimSpace(d.body.Bytes())); p != "" && len(p) <= maxProblemHeader {
+			hd.Set(HeaderProblem, p)
+		}
+	}
+	d.w.WriteHeader(d.status)
+	_, _ = d.w.Write(d.body.Bytes())
+}
+
+// asciiJSON returns a JSON document with every non-ASCII character and DEL written as a
+// \u escape, so it can travel as a header value. b is valid UTF-8 (encoding/json
+// replaces invalid bytes) and DEL, like every byte outside ASCII, can only occur inside
+// a JSON string, where the escape means the same; encoding/json escapes the other
+// control characters itself.
+func asciiJSON(b []byte) string {
+	var sb strings.Builder
+	sb.Grow(len(b))
+	for len(b) > 0 {
+		c, size := utf8.DecodeRune(b)
+		b = b[size:]
+		switch {
+		case c == 0x7f:
+			// encoding/json leaves DEL raw; header values must not carry it.
+			sb.WriteString(`\u007f`)
+		case c < utf8.RuneSelf:
+			sb.WriteByte(byte(c))
+		case c > 0xFFFF:
+			c -= 0x10000
+			fmt.Fprintf(&sb, `\u%04x\u%04x`, 0xD800+(c>>10), 0xDC00+(c&0x3FF))
+		default:
+			fmt.Fprintf(&sb, `\u%04x`, c)
+		}
+	}
+	return sb.String()
+}
+
+// readOriginal reads the original request from the headers a trusted proxy sets:
+// X-Forwarded-Method and X-Forwarded-Uri (Traefik), X-Original-Method and X-Original-URI
+// (nginx), or X-Original-URL (ingress-nginx). Proxies pass the client's own headers on
+// to the decide endpoint, and each sets only its own family, so a client could add the
+// other family's headers to describe a request it is not making: every header present
+// must therefore agree, and any disagreement is a 400, never a guess.
+func readOriginal(hd http.Header) (original, error) {
+	var o original
+	method, err := agree(hd, "method", parseMethod, headerForwardedMethod, headerOriginalMethod)
+	if err != nil {
+		return o, err
+	}
+	target, err := agree(hd, "request target", parseTarget, headerForwardedURI, headerOriginalURI, headerOriginalURL)
+	if err != nil {
+		return o, err
+	}
+	o.method = method.method
+	o.path, o.query = target.path, target.query
+	// Only an absolute X-Original-URL names the scheme and host; the other headers
+	// agree with it on path and query, so they cannot contradict it.
+	if u := hd.Values(headerOriginalURL); len(u) == 1 {
+		t, _ := parseTarget(u[0])
+		o.scheme, o.host = t.scheme, t.host
+	}
+	return o, nil
+}
+
+// agree parses every header of names that is present and requires all of them to mean
+// the same thing. what names the value in errors.
+func agree(hd http.Header, what string, parse func(string) (original, error), names ...string) (original, error) {
+	var got original
+	first := ""
+	for _, name := range names {
+		vals := hd.Values(name)
+		switch {
+		case len(vals) == 0:
+			continue
+		case len(vals) > 1:
+			return original{}, fmt.Errorf("%s was sent more than once", name)
+		}
+		v, err := parse(vals[0])
+		if err != nil {
+			return original{}, fmt.Errorf("%s: %w", name, err)
+		}
+		if first == "" {
+			got, first = v, name
+			continue
+		}
+		if v.method != got.method || v.path != got.path || v.query != got.query {
+			return original{}, fmt.Errorf("%s and %s describe different requests; a proxy sets one of them, so the other came from the client", first, name)
+		}
+	}
+	if first == "" {
+		return original{}, fmt.Errorf("the proxy sent no %s: set %s", what, strings.Join(names, " or "))
+	}
+	return got, nil
+}
+
+// parseMethod accepts an HTTP method: a token of at most 32 characters, case-sensitive.
+func parseMethod(s string) (original, error) {
+	if s == "" {
+		return original{}, errors.New("the method is empty")
+	}
+	if len(s) > 32 {
+		return original{}, fmt.Errorf("the method is %d characters long; methods are short tokens such as GET", len(s))
+	}
+	for i := 0; i < len(s); i++ {
+		if !isTokenChar(s[i]) {
+			return original{}, fmt.Errorf("byte %d is not allowed in a method; methods are tokens such as GET or POST", i)
+		}
+	}
+	return original{method: s}, nil
+}
+
+// parseTarget accepts a request target in origin form ("/path?query") or an absolute
+// http(s) URL, and returns its path cleaned as the gateway cleans paths, so that
+// "/public/../admin" is decided as "/admin".
+func parseTarget(s string) (original, error) {
+	switch {
+	case s == "":
+		return original{}, errors.New("the request target is empty")
+	case len(s) > maxTarget:
+		return original{}, fmt.Errorf("the request target is %d bytes; at most %d are accepted", len(s), maxTarget)
+	}
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c <= ' ' || c == 0x7f {
+			return original{}, fmt.Errorf("the request target contains a space or control character at byte %d", i)
+		}
+	}
+	if strings.IndexByte(s, '#') >= 0 {
+		return original{}, errors.New("the request target contains a fragment (#); clients never send one")
+	}
+	abs := strings.HasPrefix(s, "http://") || strings.HasPrefix(s, "https://")
+	if !abs && s[0] != '/' {
+		return original{}, errors.New("the request target must start with / or be an absolute http or https URL")
+	}
+	u, err := url.ParseRequestURI(s)
+	if err != nil {
+		return original{}, fmt.Errorf("the request target does not parse: %w", unwrapURLError(err))
+	}
+	o := original{path: cleanPath(u.Path), query: u.RawQuery}
+	if abs {
+		if u.Host == "" || !validHost(u.Host) {
+			return original{}, errors.New("the URL has no valid host")
+		}
+		if u.User != nil {
+			return original{}, errors.New("the URL carries user information; a request target never does")
+		}
+		o.scheme, o.host = u.Scheme, u.Host
+	}
+	return o, nil
+}
+
+// unwrapURLError drops *url.Error's repetition of the whole input, which may hold a
+// credential in its query.
+func unwrapURLError(err error) error {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		return ue.Err
+	}
+	return err
+}
+
+// isTokenChar reports whether c may appear in an RFC 9110 token.
+func isTokenChar(c byte) bool {
+	if c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' {
+		return true
+	}
+	return strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0
+}
