@@ -30,7 +30,7 @@ var fixes = map[decision.Reason]string{
 	decision.CredentialsInvalid:          "Check the user name and password.",
 	decision.ClientCertificateMissing:    "Configure the client's certificate and key.",
 	decision.ClientCertificateInvalid:    "Use a certificate issued by the trusted CA.",
-	decision.InvalidRequest:              "Send exactly one credential, once.",
+	decision.InvalidRequest:              "Send exactly one credential, once; operators: check the proxy's X-Forwarded-*/X-Original-* headers.",
 	decision.InsufficientScope:           "Request a token with those scopes.",
 	decision.Forbidden:                   "Ask for access; check trusted_proxies.",
 	decision.TooManyFailures:             "Wait for Retry-After, then fix the credential.",
