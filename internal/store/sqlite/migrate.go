@@ -68,15 +68,13 @@ func SchemaVersion() int {
 func (s *Store) currentVersion(ctx context.Context, q interface {
 	QueryRowContext(context.Context, string, ...any) *sql.Row
 }) (int, error) {
-	var n int
-	if err := q.QueryRowContext(ctx, "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'schema_migrations'").Scan(&n); err != nil {
+	// One statement, one snapshot: two separate reads could straddle another process's
+	// migration and see its tables without its schema_migrations.
+	var n, tables int
+	if err := q.QueryRowContext(ctx, "SELECT (SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'schema_migrations'), (SELECT count(*) FROM sqlite_master WHERE type = 'table')").Scan(&n, &tables); err != nil {
 		return 0, s.opErr("read schema version", err)
 	}
 	if n == 0 {
-		var tables int
-		if err := q.QueryRowContext(ctx, "SELECT count(*) FROM sqlite_master WHERE type = 'table'").Scan(&tables); err != nil {
-			return 0, s.opErr("read schema version", err)
-		}
 		if tables > 0 {
 			return 0, fmt.Errorf("sqlite: open %s: the file is a SQLite database of another program (it has %d tables and no schema_migrations); refusing to use it as a gatehouse store", s.path, tables)
 		}

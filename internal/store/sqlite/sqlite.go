@@ -99,12 +99,13 @@ func ParseDSN(dsn string) (string, Options, error) {
 
 // Store is a credential store in one SQLite file. It implements store.Store.
 type Store struct {
-	db       *sql.DB
-	path     string
-	readOnly bool
-	getKey   *sql.Stmt
-	getUser  *sql.Stmt
-	latest   *sql.Stmt
+	db          *sql.DB
+	path        string
+	readOnly    bool
+	busyTimeout time.Duration
+	getKey      *sql.Stmt
+	getUser     *sql.Stmt
+	latest      *sql.Stmt
 }
 
 var _ store.Store = (*Store)(nil)
@@ -154,7 +155,7 @@ func Open(ctx context.Context, path string, o Options) (*Store, error) {
 	}
 	db.SetMaxOpenConns(o.MaxConns)
 	db.SetMaxIdleConns(o.MaxConns)
-	s := &Store{db: db, path: path, readOnly: o.ReadOnly}
+	s := &Store{db: db, path: path, readOnly: o.ReadOnly, busyTimeout: o.BusyTimeout}
 	if err := s.init(ctx, memory); err != nil {
 		db.Close()
 		if !memory && !o.ReadOnly {
@@ -190,13 +191,38 @@ func escapePath(p string) string {
 	return r.Replace(p)
 }
 
+// enableWAL switches the file to WAL. Changing the journal mode needs an exclusive lock
+// and SQLite answers SQLITE_BUSY at once, without its busy handler, when another process
+// opens the same new file at the same moment (serve starting while keys create runs), so
+// it is retried here for up to the busy timeout.
+func (s *Store) enableWAL(ctx context.Context) (string, error) {
+	deadline := time.Now().Add(s.busyTimeout)
+	for wait := 5 * time.Millisecond; ; wait = min(wait*2, 100*time.Millisecond) {
+		var mode string
+		err := s.db.QueryRowContext(ctx, "PRAGMA journal_mode=WAL").Scan(&mode)
+		if err == nil || !isBusy(err) || time.Now().After(deadline) {
+			return mode, err
+		}
+		select {
+		case <-ctx.Done():
+			return "", ctx.Err()
+		case <-time.After(wait):
+		}
+	}
+}
+
+func isBusy(err error) bool {
+	msg := err.Error()
+	return strings.Contains(msg, "SQLITE_BUSY") || strings.Contains(msg, "database is locked")
+}
+
 func (s *Store) init(ctx context.Context, memory bool) error {
 	if !memory && !s.readOnly {
 		// WAL is a property of the file: set it once here rather than on every
 		// connection. Readers then never block the writer, and the writer never
 		// blocks readers.
-		var mode string
-		if err := s.db.QueryRowContext(ctx, "PRAGMA journal_mode=WAL").Scan(&mode); err != nil {
+		mode, err := s.enableWAL(ctx)
+		if err != nil {
 			return s.opErr("open", err)
 		}
 		if !strings.EqualFold(mode, "wal") {
