@@ -29,6 +29,7 @@ var allowed = map[string][]string{
 	"internal/store/sqlite":      {"internal/store"},
 	"internal/store/storetest":   {"internal/store", "internal/secret"},
 	"internal/verify/jwt":        {"internal/decision", "internal/tokens"},
+	"internal/issuer":            {"internal/budget", "internal/challenge", "internal/secret", "internal/store", "internal/tokens"},
 	"internal/verify/apikey":     {"internal/decision", "internal/secret", "internal/store"},
 	"internal/verify/basic":      {"internal/decision", "internal/secret", "internal/store", "internal/challenge"},
 	"internal/verify/introspect": {"internal/decision", "internal/secret", "internal/tokens"},
@@ -42,7 +43,7 @@ var allowed = map[string][]string{
 	"internal/app": {"internal/config", "internal/decision", "internal/gateway", "internal/proxy", "internal/tokens",
 		"internal/verify/jwt", "internal/verify/apikey", "internal/verify/basic", "internal/verify/introspect",
 		"internal/store", "internal/store/sqlite", "internal/secret", "internal/budget",
-		"internal/verify/mtls", "internal/explain", "internal/metrics"},
+		"internal/verify/mtls", "internal/explain", "internal/metrics", "internal/issuer"},
 	"cmd/gatehouse": nil, // the command may import anything
 }
 

@@ -17,7 +17,9 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"net/url"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -27,6 +29,7 @@ import (
 	"github.com/gatehouse-dev/gatehouse/internal/decision"
 	"github.com/gatehouse-dev/gatehouse/internal/explain"
 	"github.com/gatehouse-dev/gatehouse/internal/gateway"
+	"github.com/gatehouse-dev/gatehouse/internal/issuer"
 	"github.com/gatehouse-dev/gatehouse/internal/metrics"
 	"github.com/gatehouse-dev/gatehouse/internal/proxy"
 	"github.com/gatehouse-dev/gatehouse/internal/secret"
@@ -69,9 +72,15 @@ type Runtime struct {
 	budget    *budget.Budget
 	budgetCfg config.FailureBudget
 	auths     map[string]*liveAuth // by config fingerprint
-	bg        context.Context      // set by Start; background work of authenticators
-	running   sync.WaitGroup
-	started   bool
+	// issuer is the token service, kept across reloads while token_service's settings
+	// (issuer, secret, algorithm, lifetime) stay the same; issuerCfg is what built it.
+	// issuerSubs unsubscribes each running token service from the change feed.
+	issuer     *issuer.Server
+	issuerCfg  *config.TokenService
+	issuerSubs map[*issuer.Server]func()
+	bg         context.Context // set by Start; background work of authenticators
+	running    sync.WaitGroup
+	started    bool
 }
 
 // liveAuth is one authenticator instance and what keeps it running.
@@ -87,8 +96,11 @@ type liveAuth struct {
 type Gateway struct {
 	Config  *config.Config
 	Handler *gateway.Handler
-	auths   map[string]*liveAuth // by authenticator name
-	fps     []string             // the fingerprints it holds a use of
+	// Issuer serves the token service's endpoints ahead of every route; nil without a
+	// token_service block.
+	Issuer *issuer.Server
+	auths  map[string]*liveAuth // by authenticator name
+	fps    []string             // the fingerprints it holds a use of
 }
 
 // Build compiles cfg into a new Runtime. It fails for problems validation cannot see (a
@@ -120,7 +132,12 @@ func (rt *Runtime) Config() *config.Config { return rt.current.Load().Config }
 // ServeHTTP serves r with the current configuration; it keeps that configuration to the
 // end of the request even if a reload swaps in another meanwhile.
 func (rt *Runtime) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	rt.current.Load().Handler.ServeHTTP(w, r)
+	g := rt.current.Load()
+	if g.Issuer != nil && g.Issuer.Owns(r.URL.Path) {
+		g.Issuer.Handler().ServeHTTP(w, r)
+		return
+	}
+	g.Handler.ServeHTTP(w, r)
 }
 
 // Reload compiles cfg and, if that succeeds, makes it the current configuration. On
@@ -187,6 +204,9 @@ func (rt *Runtime) activate(g *Gateway) {
 func (rt *Runtime) release(prev *Gateway) {
 	rt.mu.Lock()
 	defer rt.mu.Unlock()
+	if prev.Issuer != nil && prev.Issuer != rt.issuer && prev.Issuer != rt.current.Load().Issuer {
+		rt.dropIssuer(prev.Issuer)
+	}
 	for _, fp := range prev.fps {
 		la := rt.auths[fp]
 		if la == nil {
@@ -233,7 +253,10 @@ func (rt *Runtime) compile(cfg *config.Config) (*Gateway, error) {
 		rt.budgetCfg = cfg.FailureBudget
 	}
 
-	g := &Gateway{Config: cfg, auths: map[string]*liveAuth{}}
+	if err := rt.compileIssuer(cfg); err != nil {
+		return nil, err
+	}
+	g := &Gateway{Config: cfg, Issuer: rt.issuer, auths: map[string]*liveAuth{}}
 	var fresh []*liveAuth
 	var errs []error
 	for _, name := range cfg.AuthenticatorNames() {
@@ -301,7 +324,7 @@ func (rt *Runtime) compile(cfg *config.Config) (*Gateway, error) {
 		TrustedProxies:       cfg.TrustedProxies,
 		ForwardAuthPath:      cfg.ForwardAuth.Path,
 		Resource:             cfg.Resource,
-		AuthorizationServers: cfg.AuthorizationServers,
+		AuthorizationServers: authorizationServers(cfg),
 		Transport:            proxy.NewTransport(cfg.UpstreamTimeout),
 		Logger:               rt.log,
 		Observe: func(ev gateway.Event) {
@@ -310,11 +333,85 @@ func (rt *Runtime) compile(cfg *config.Config) (*Gateway, error) {
 		},
 		Now: rt.o.Now,
 	})
+	if g.Issuer != nil {
+		// What a reload may change on a running token service, applied only once the
+		// whole configuration compiled.
+		trusted := cfg.TrustedProxies
+		g.Issuer.SetPolicy(issuer.Policy{
+			Realm:      cfg.Realm,
+			Budget:     rt.budget,
+			ClientAddr: func(r *http.Request) netip.Addr { return proxy.ClientAddr(r, trusted) },
+		})
+	}
 	return g, nil
 }
 
-// needsStore reports whether any authenticator reads the credential store.
+// compileIssuer builds the token service when cfg has one and none with the same
+// settings runs yet. It holds rt.mu.
+func (rt *Runtime) compileIssuer(cfg *config.Config) error {
+	ts := cfg.TokenService
+	if ts == nil {
+		return nil
+	}
+	if rt.issuer == nil || !sameTokenService(rt.issuerCfg, ts) {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		srv, err := issuer.New(ctx, issuer.Options{
+			Issuer:           ts.Issuer,
+			Store:            rt.store,
+			SigningKeySecret: ts.SigningKeySecret.Reveal(),
+			Algorithm:        ts.SigningAlgorithm,
+			DefaultTTL:       ts.AccessTokenTTL,
+			Realm:            cfg.Realm,
+			Logger:           rt.log.With("component", "token_service"),
+			Now:              rt.o.Now,
+		})
+		cancel()
+		if err != nil {
+			return err
+		}
+		if old := rt.issuer; old != nil && (rt.current.Load() == nil || rt.current.Load().Issuer != old) {
+			rt.dropIssuer(old) // built by a reload that failed: no gateway uses it
+		}
+		rt.issuer, rt.issuerCfg = srv, ts
+		if rt.issuerSubs == nil {
+			rt.issuerSubs = map[*issuer.Server]func(){}
+		}
+		rt.issuerSubs[srv] = rt.watcher.Subscribe(srv.Invalidate)
+	}
+	return nil
+}
+
+// dropIssuer stops a token service no gateway uses from following the change feed. It
+// holds rt.mu.
+func (rt *Runtime) dropIssuer(srv *issuer.Server) {
+	if unsub := rt.issuerSubs[srv]; unsub != nil {
+		unsub()
+		delete(rt.issuerSubs, srv)
+	}
+}
+
+// sameTokenService reports whether a running token service built from a can serve b.
+func sameTokenService(a, b *config.TokenService) bool {
+	return a.Issuer == b.Issuer && a.SigningAlgorithm == b.SigningAlgorithm && a.AccessTokenTTL == b.AccessTokenTTL &&
+		secret.Equal(a.SigningKeySecret.Reveal(), b.SigningKeySecret.Reveal())
+}
+
+// authorizationServers are the issuers the RFC 9728 document names: the configured
+// ones, and the token service's own.
+func authorizationServers(cfg *config.Config) []string {
+	out := slices.Clone(cfg.AuthorizationServers)
+	if ts := cfg.TokenService; ts != nil && !slices.Contains(out, ts.Issuer) {
+		out = append(out, ts.Issuer)
+	}
+	return out
+}
+
+// needsStore reports whether any authenticator, or the token service, reads the
+// credential store.
 func needsStore(cfg *config.Config) bool {
+	if cfg.TokenService != nil {
+		return true
+	}
 	for _, a := range cfg.Authenticators {
 		if a.Type == config.TypeAPIKey || a.Type == config.TypeBasic {
 			return true
@@ -341,6 +438,23 @@ func (rt *Runtime) newAuthenticator(cfg *config.Config, a *config.Authenticator)
 		cacheSize := j.CacheSize
 		if cacheSize == 0 {
 			cacheSize = -1
+		}
+		if j.Issuer == config.IssuerSelf {
+			// Gatehouse's own tokens: the token service's live keys and revocations, in
+			// process (config validation guarantees a token_service block).
+			return jwtverify.NewSelf(jwtverify.SelfConfig{
+				Name:        a.Name,
+				Issuer:      rt.issuer.Issuer(),
+				Audience:    j.Audience,
+				Algorithms:  j.Algorithms,
+				Keys:        rt.issuer.KeyRing(),
+				Revocations: rt.issuer.Revocations(),
+				RefreshKeys: rt.issuer.RefreshKeys,
+				Leeway:      j.Leeway,
+				CacheSize:   cacheSize,
+				Now:         rt.o.Now,
+				Logger:      log,
+			})
 		}
 		m, name := rt.Metrics, a.Name
 		return jwtverify.New(jwtverify.Config{
@@ -455,6 +569,8 @@ func (rt *Runtime) startAuths(g *Gateway) {
 			rt.running.Go(func() { a.Run(ctx) }) // flushes last_used_at once more when ctx ends
 		case *basic.Authenticator:
 			la.unsubscribe = rt.watcher.Subscribe(a.Invalidate)
+		case *jwtverify.Self:
+			la.unsubscribe = a.Close // stop following the token service's revocations
 		}
 	}
 }

@@ -46,6 +46,13 @@ const (
 	DefaultIntrospectionTimeout     = 5 * time.Second
 
 	DefaultPrincipalFrom = PrincipalCN
+
+	// DefaultSigningAlgorithm signs the token service's access tokens unless
+	// token_service.signing_algorithm names another.
+	DefaultSigningAlgorithm = "ES256"
+	// DefaultAccessTokenTTL is token_service.access_token_ttl when absent: the lifetime
+	// of a new client's tokens unless `clients create --ttl` says otherwise.
+	DefaultAccessTokenTTL = 10 * time.Minute
 )
 
 // Limits enforced by validation.
@@ -67,6 +74,10 @@ const (
 	MaxPathPrefixBytes = 1024
 	// MaxRouteMethods bounds the methods a route lists.
 	MaxRouteMethods = 32
+	// MinSigningKeySecretBytes is the shortest token_service.signing_key_secret.
+	MinSigningKeySecretBytes = 32
+	// MaxAccessTokenTTL bounds token_service.access_token_ttl and every client's.
+	MaxAccessTokenTTL = 24 * time.Hour
 )
 
 // Reserved names.
@@ -139,6 +150,9 @@ type Config struct {
 	Authenticators map[string]*Authenticator
 	// Routes are tried in order; the first match wins (routes). At least one.
 	Routes []Route
+	// TokenService is Gatehouse's own OAuth 2.0 token service (token_service); nil when
+	// the block is absent.
+	TokenService *TokenService
 
 	// digests holds the SHA-256 of each file named by a path setting (ca_file, jwks_file)
 	// as read during validation, keyed by path, so Fingerprint notices a changed file.
@@ -270,7 +284,8 @@ type JWT struct {
 	// Audience lists accepted aud values; a token must carry at least one. Required.
 	Audience []string
 	// Algorithms is the allow-list of JWS algorithms. Required; never "none". HS256/384/512
-	// only with Secret, and then only HMAC algorithms.
+	// only with Secret, and then only HMAC algorithms. With IssuerSelf it defaults to
+	// the token service's signing algorithm.
 	Algorithms []string
 	// Exactly one key source, unless Issuer is IssuerSelf: JWKSURL (an http(s) JWK Set
 	// URL), JWKSFile (a JWK Set on disk, resolved against the config's folder), or Secret
@@ -388,6 +403,31 @@ type Require struct {
 	// Scopes must all be held by the principal, else 403 insufficient_scope.
 	Scopes []string
 }
+
+// TokenService is the token_service block: Gatehouse's own OAuth 2.0 authorization
+// server for machine clients (client credentials, introspection, revocation, JWKS and
+// metadata on the public listener), whose tokens `issuer: self` authenticators accept.
+type TokenService struct {
+	// Issuer is the iss of issued tokens and the base URL of the endpoints
+	// (issuer.../oauth2/token); https, or http on a loopback host; no query or fragment.
+	// Required.
+	Issuer string
+	// SigningKeySecret encrypts the private signing keys at rest in the store, from
+	// signing_key_secret or signing_key_secret_file; at least MinSigningKeySecretBytes.
+	// Required. Changing it makes the stored keys unreadable.
+	SigningKeySecret Secret
+	// SigningAlgorithm signs access tokens: ES256 (default), EdDSA or RS256.
+	SigningAlgorithm string
+	// Audience is the aud of the tokens of clients created without --audience; empty
+	// means every client must name one.
+	Audience string
+	// AccessTokenTTL is the lifetime of the tokens of clients created without --ttl
+	// (default DefaultAccessTokenTTL, at most MaxAccessTokenTTL).
+	AccessTokenTTL time.Duration
+}
+
+// IssuingAlgorithms returns the algorithms token_service.signing_algorithm may name.
+func IssuingAlgorithms() []string { return []string{"ES256", "EdDSA", "RS256"} }
 
 // SupportedAlgorithms returns the JWS algorithms a jwt authenticator may list.
 func SupportedAlgorithms() []string {

@@ -477,7 +477,7 @@ var topKeys = []string{
 	"listen", "admin_listen", "tls", "realm", "environment", "store", "errors", "cors",
 	"trusted_proxies", "forward_auth", "max_header_bytes", "resource",
 	"authorization_servers", "upstream_timeout", "shutdown_timeout", "write_timeout", "log",
-	"failure_budget", "authenticators", "routes",
+	"failure_budget", "authenticators", "routes", "token_service",
 }
 
 // defaults returns a Config holding every default, for the file to override.
@@ -613,6 +613,8 @@ func (d *decoder) root(n *yaml.Node, c *Config) {
 			d.authenticators(e.val, c)
 		case "routes":
 			d.routes(e.val, c)
+		case "token_service":
+			c.TokenService = d.tokenService(e)
 		default:
 			// x- keys are extension fields, as in Compose files: a home for anchors.
 			if !strings.HasPrefix(e.key, "x-") {
@@ -620,6 +622,7 @@ func (d *decoder) root(n *yaml.Node, c *Config) {
 			}
 		}
 	}
+	selfDefaults(c)
 }
 
 // block decodes a small fixed mapping, calling each for every known key.

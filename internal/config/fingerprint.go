@@ -48,6 +48,11 @@ func (c *Config) Fingerprint(name string) string {
 			settings(h, a.JWT)
 			field(h, "secret", a.JWT.Secret.b)
 			files = append(files, a.JWT.JWKSFile)
+			if a.JWT.Issuer == IssuerSelf && c.TokenService != nil {
+				// A self-issued verifier is bound to the token service it trusts.
+				settings(h, c.TokenService)
+				field(h, "signing_key_secret", c.TokenService.SigningKeySecret.b)
+			}
 		}
 	case TypeAPIKey:
 		if a.APIKey != nil {

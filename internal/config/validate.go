@@ -164,6 +164,7 @@ func (v *validator) run() {
 	}
 	v.rate("failure_budget.per_client", c.FailureBudget.PerClient)
 	v.rate("failure_budget.per_credential", c.FailureBudget.PerCredential)
+	v.tokenService()
 
 	names := c.AuthenticatorNames()
 	line := func(n string) int {
@@ -410,9 +411,7 @@ func (v *validator) jwt(path string, j *JWT) {
 		if len(sources) > 0 {
 			v.problemf(join(path, sources[0]), "issuer %q verifies with the token service's own keys: remove %s", IssuerSelf, strings.Join(sources, " and "))
 		}
-		// Until the token service exists there are no own keys to verify with; refuse
-		// here rather than let a validated config fail to build.
-		v.problemf(join(path, "issuer"), "issuer %q needs Gatehouse's token service, which this version does not include yet", IssuerSelf)
+		v.selfJWT(path, j)
 	case len(sources) == 0:
 		v.problemf(path, "needs a key source: jwks_url, jwks_file, or secret_file for HMAC")
 	case len(sources) > 1:
@@ -462,7 +461,9 @@ func (v *validator) jwt(path string, j *JWT) {
 func (v *validator) algorithms(path string, j *JWT) {
 	ap := join(path, "algorithms")
 	if len(j.Algorithms) == 0 {
-		v.problemf(ap, "required: the list of accepted algorithms, such as [ES256, RS256]")
+		if j.Issuer != IssuerSelf { // self defaults to the token service's algorithm
+			v.problemf(ap, "required: the list of accepted algorithms, such as [ES256, RS256]")
+		}
 		return
 	}
 	supported := SupportedAlgorithms()

@@ -1,5 +1,6 @@
 // Package store is Gatehouse's credential store: the records it keeps (API keys, Basic
-// users, the change sequence), the errors every backend returns, the Store interface the
+// users, the token service's OAuth clients, revoked tokens and signing keys, the change
+// sequence), the errors every backend returns, the Store interface the
 // CLI and the verifiers use, and the Watcher that turns committed changes into cache
 // invalidations.
 //
@@ -10,7 +11,8 @@
 // # Revocation at once
 //
 // Every mutation of a credential (a key created, revoked or rotated; a user added,
-// removed, re-passworded or imported) appends a Change to a monotonically increasing
+// removed, re-passworded or imported; a client created or removed; an access token
+// revoked; a signing key added) appends a Change to a monotonically increasing
 // change sequence in the same transaction as the mutation itself, so a change is visible
 // exactly when the data is. A Watcher follows the sequence: by polling LatestChange (one
 // indexed read) on SQLite, or, for a backend that implements Notifier (PostgreSQL with

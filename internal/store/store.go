@@ -21,6 +21,7 @@ import (
 type Store interface {
 	KeyStore
 	UserStore
+	TokenServiceStore
 	ChangeLog
 	// Ping checks that the store can be read, for readiness probes.
 	Ping(ctx context.Context) error

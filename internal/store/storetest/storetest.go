@@ -63,6 +63,22 @@ func Run(t *testing.T, open Opener) {
 		{"ConcurrentWritersAllCommit", s.concurrentWriters},
 		{"CanceledContextFails", s.canceledContext},
 		{"PingSucceedsOnOpenStore", s.ping},
+		{"ClientRoundTripsWithMicrosecondTimes", s.clientRoundTrip},
+		{"CreateClientWithTakenIDIsErrExists", s.createClientTaken},
+		{"CreateClientRefusesInvalidRecords", s.createClientInvalid},
+		{"ListClientsPagesInIDOrderWithRemoved", s.listClients},
+		{"RemoveClientForgetsSecretAndRecordsChange", s.removeClient},
+		{"RevokeTokenRecordsChangeOnce", s.revokeToken},
+		{"RevokeTokenPrunesExpiredRevocations", s.revokeTokenPrunes},
+		{"ListRevokedTokensSkipsExpiredAndPages", s.listRevokedTokens},
+		{"RevokeTokenRefusesInvalidRecords", s.revokeTokenInvalid},
+		{"SigningKeyRoundTrips", s.signingKeyRoundTrip},
+		{"AddSigningKeyRetiresTheSignerAtActivation", s.addSigningKeyRetires},
+		{"AddSigningKeyExpiresPendingKeyThatNeverSigns", s.addSigningKeyPending},
+		{"AddSigningKeyDeletesExpiredKeys", s.addSigningKeyDeletesExpired},
+		{"AddSigningKeyWithTakenKidChangesNothing", s.addSigningKeyTaken},
+		{"InitSigningKeyCreatesOnlyTheFirst", s.initSigningKey},
+		{"ConcurrentInitSigningKeyCreatesOne", s.initSigningKeyConcurrent},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, tc.fn)

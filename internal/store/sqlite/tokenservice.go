@@ -1,0 +1,323 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/gatehouse-dev/gatehouse/internal/store"
+)
+
+// revocationPruneMargin is how long past its token's expiry a revocation is kept: long
+// enough for any verifier's clock leeway.
+const revocationPruneMargin = time.Hour
+
+const clientColumns = "id, name, secret_hash, hash_alg, scopes, audience, access_token_ttl, created_at, removed_at"
+
+func scanClient(r rowScanner) (store.Client, error) {
+	var (
+		c       store.Client
+		scopes  string
+		ttl     int64
+		created int64
+		removed sql.NullInt64
+	)
+	if err := r.Scan(&c.ID, &c.Name, &c.SecretHash, &c.HashAlg, &scopes, &c.Audience, &ttl, &created, &removed); err != nil {
+		return c, err
+	}
+	c.Scopes = splitScopes(scopes)
+	c.AccessTokenTTL = time.Duration(ttl) * time.Microsecond
+	c.CreatedAt = time.UnixMicro(created).UTC()
+	c.RemovedAt = fromMicro(removed)
+	return c, nil
+}
+
+// CreateClient stores a new client and appends client_created.
+func (s *Store) CreateClient(ctx context.Context, c *store.Client) error {
+	if err := store.ValidateClient(c); err != nil {
+		return fmt.Errorf("sqlite: create client: %w: %v", store.ErrInvalid, err)
+	}
+	return s.tx(ctx, "create client", func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, "INSERT INTO oauth_clients ("+clientColumns+") VALUES (?, ?, ?, ?, ?, ?, ?, ?, NULL)",
+			c.ID, c.Name, c.SecretHash, c.HashAlg, joinScopes(c.Scopes), c.Audience,
+			c.AccessTokenTTL.Microseconds(), c.CreatedAt.UnixMicro())
+		if isUniqueViolation(err) {
+			return fmt.Errorf("sqlite: create client %s: %w", c.ID, store.ErrExists)
+		}
+		if err != nil {
+			return s.opErr("create client", err)
+		}
+		return s.appendChange(ctx, tx, store.ChangeClientCreated, c.ID, c.CreatedAt)
+	})
+}
+
+// Client returns the client with id, removed or not.
+func (s *Store) Client(ctx context.Context, id string) (store.Client, error) {
+	return s.clientFrom(ctx, s.db, id)
+}
+
+func (s *Store) clientFrom(ctx context.Context, q interface {
+	QueryRowContext(context.Context, string, ...any) *sql.Row
+}, id string) (store.Client, error) {
+	c, err := scanClient(q.QueryRowContext(ctx, "SELECT "+clientColumns+" FROM oauth_clients WHERE id = ?", id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return c, fmt.Errorf("sqlite: client %s: %w", id, store.ErrNotFound)
+	}
+	if err != nil {
+		return c, s.opErr("get client", err)
+	}
+	return c, nil
+}
+
+// ListClients returns up to limit clients with ids after `after`, in id order.
+func (s *Store) ListClients(ctx context.Context, after string, limit int) ([]store.Client, error) {
+	if limit <= 0 || limit > 10000 {
+		limit = 1000
+	}
+	rows, err := s.db.QueryContext(ctx, "SELECT "+clientColumns+" FROM oauth_clients WHERE id > ? ORDER BY id LIMIT ?", after, limit)
+	if err != nil {
+		return nil, s.opErr("list clients", err)
+	}
+	defer rows.Close()
+	var out []store.Client
+	for rows.Next() {
+		c, err := scanClient(rows)
+		if err != nil {
+			return nil, s.opErr("list clients", err)
+		}
+		out = append(out, c)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, s.opErr("list clients", err)
+	}
+	return out, nil
+}
+
+// RemoveClient marks the client removed and forgets its secret hash.
+func (s *Store) RemoveClient(ctx context.Context, id string, at time.Time) (store.Client, error) {
+	var out store.Client
+	err := s.tx(ctx, "remove client", func(tx *sql.Tx) error {
+		c, err := s.clientFrom(ctx, tx, id)
+		if err != nil {
+			return err
+		}
+		if c.Removed() {
+			return fmt.Errorf("sqlite: remove client %s: %w (already removed)", id, store.ErrNotFound)
+		}
+		if _, err := tx.ExecContext(ctx, "UPDATE oauth_clients SET removed_at = ?, secret_hash = x'' WHERE id = ?", at.UnixMicro(), id); err != nil {
+			return s.opErr("remove client", err)
+		}
+		out = c
+		return s.appendChange(ctx, tx, store.ChangeClientRemoved, id, at)
+	})
+	return out, err
+}
+
+// RevokeToken records a revoked token, once.
+func (s *Store) RevokeToken(ctx context.Context, t *store.RevokedToken) (bool, error) {
+	if err := store.ValidateRevokedToken(t); err != nil {
+		return false, fmt.Errorf("sqlite: revoke token: %w: %v", store.ErrInvalid, err)
+	}
+	var created bool
+	err := s.tx(ctx, "revoke token", func(tx *sql.Tx) error {
+		created = false
+		res, err := tx.ExecContext(ctx, "INSERT INTO revoked_tokens (jti, client_id, expires_at, revoked_at) VALUES (?, ?, ?, ?) ON CONFLICT (jti) DO NOTHING",
+			t.ID, t.ClientID, t.ExpiresAt.UnixMicro(), t.RevokedAt.UnixMicro())
+		if err != nil {
+			return s.opErr("revoke token", err)
+		}
+		n, err := res.RowsAffected()
+		if err != nil {
+			return s.opErr("revoke token", err)
+		}
+		if n == 0 {
+			return nil
+		}
+		created = true
+		if _, err := tx.ExecContext(ctx, "DELETE FROM revoked_tokens WHERE expires_at < ?", t.RevokedAt.Add(-revocationPruneMargin).UnixMicro()); err != nil {
+			return s.opErr("prune revoked tokens", err)
+		}
+		return s.appendChange(ctx, tx, store.ChangeTokenRevoked, t.ID, t.RevokedAt)
+	})
+	return created, err
+}
+
+const revokedColumns = "jti, client_id, expires_at, revoked_at"
+
+func scanRevoked(r rowScanner) (store.RevokedToken, error) {
+	var (
+		t                store.RevokedToken
+		expires, revoked int64
+	)
+	if err := r.Scan(&t.ID, &t.ClientID, &expires, &revoked); err != nil {
+		return t, err
+	}
+	t.ExpiresAt = time.UnixMicro(expires).UTC()
+	t.RevokedAt = time.UnixMicro(revoked).UTC()
+	return t, nil
+}
+
+// RevokedToken returns the revocation of the token with jti.
+func (s *Store) RevokedToken(ctx context.Context, jti string) (store.RevokedToken, error) {
+	t, err := scanRevoked(s.db.QueryRowContext(ctx, "SELECT "+revokedColumns+" FROM revoked_tokens WHERE jti = ?", jti))
+	if errors.Is(err, sql.ErrNoRows) {
+		return t, fmt.Errorf("sqlite: revoked token: %w", store.ErrNotFound)
+	}
+	if err != nil {
+		return t, s.opErr("get revoked token", err)
+	}
+	return t, nil
+}
+
+// ListRevokedTokens pages through the revocations still in force after expiringAfter.
+func (s *Store) ListRevokedTokens(ctx context.Context, expiringAfter time.Time, after string, limit int) ([]store.RevokedToken, error) {
+	if limit <= 0 || limit > 10000 {
+		limit = 1000
+	}
+	rows, err := s.db.QueryContext(ctx, "SELECT "+revokedColumns+" FROM revoked_tokens WHERE jti > ? AND expires_at > ? ORDER BY jti LIMIT ?",
+		after, expiringAfter.UnixMicro(), limit)
+	if err != nil {
+		return nil, s.opErr("list revoked tokens", err)
+	}
+	defer rows.Close()
+	var out []store.RevokedToken
+	for rows.Next() {
+		t, err := scanRevoked(rows)
+		if err != nil {
+			return nil, s.opErr("list revoked tokens", err)
+		}
+		out = append(out, t)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, s.opErr("list revoked tokens", err)
+	}
+	return out, nil
+}
+
+const signingKeyColumns = "kid, alg, public_jwk, private_key, created_at, activates_at, retires_at, expires_at"
+
+func scanSigningKey(r rowScanner) (store.SigningKey, error) {
+	var (
+		k                  store.SigningKey
+		created, activates int64
+		retires, expires   sql.NullInt64
+	)
+	if err := r.Scan(&k.ID, &k.Algorithm, &k.PublicJWK, &k.PrivateKey, &created, &activates, &retires, &expires); err != nil {
+		return k, err
+	}
+	k.CreatedAt = time.UnixMicro(created).UTC()
+	k.ActivatesAt = time.UnixMicro(activates).UTC()
+	k.RetiresAt = fromMicro(retires)
+	k.ExpiresAt = fromMicro(expires)
+	return k, nil
+}
+
+// SigningKeys returns every stored signing key in activation order.
+func (s *Store) SigningKeys(ctx context.Context) ([]store.SigningKey, error) {
+	return s.signingKeys(ctx, s.db)
+}
+
+func (s *Store) signingKeys(ctx context.Context, q interface {
+	QueryContext(context.Context, string, ...any) (*sql.Rows, error)
+}) ([]store.SigningKey, error) {
+	rows, err := q.QueryContext(ctx, "SELECT "+signingKeyColumns+" FROM signing_keys ORDER BY activates_at, created_at, kid")
+	if err != nil {
+		return nil, s.opErr("list signing keys", err)
+	}
+	defer rows.Close()
+	var out []store.SigningKey
+	for rows.Next() {
+		k, err := scanSigningKey(rows)
+		if err != nil {
+			return nil, s.opErr("list signing keys", err)
+		}
+		out = append(out, k)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, s.opErr("list signing keys", err)
+	}
+	return out, nil
+}
+
+// AddSigningKey stores k and retires the keys it replaces.
+func (s *Store) AddSigningKey(ctx context.Context, k *store.SigningKey, retain time.Duration) error {
+	if err := store.ValidateSigningKey(k); err != nil {
+		return fmt.Errorf("sqlite: add signing key: %w: %v", store.ErrInvalid, err)
+	}
+	if retain < 0 {
+		return fmt.Errorf("sqlite: add signing key: %w: negative retention", store.ErrInvalid)
+	}
+	return s.tx(ctx, "add signing key", func(tx *sql.Tx) error {
+		return s.addSigningKey(ctx, tx, k, retain)
+	})
+}
+
+// InitSigningKey stores k unless a key already signs at or after k.ActivatesAt.
+func (s *Store) InitSigningKey(ctx context.Context, k *store.SigningKey) (bool, error) {
+	if err := store.ValidateSigningKey(k); err != nil {
+		return false, fmt.Errorf("sqlite: init signing key: %w: %v", store.ErrInvalid, err)
+	}
+	var created bool
+	err := s.tx(ctx, "init signing key", func(tx *sql.Tx) error {
+		created = false
+		keys, err := s.signingKeys(ctx, tx)
+		if err != nil {
+			return err
+		}
+		at := store.Micro(k.ActivatesAt)
+		for i := range keys {
+			if keys[i].RetiresAt.IsZero() || keys[i].RetiresAt.After(at) {
+				return nil // a key signs now or will: nothing to initialise
+			}
+		}
+		created = true
+		return s.addSigningKey(ctx, tx, k, 0)
+	})
+	if err != nil {
+		return false, err
+	}
+	return created, nil
+}
+
+func (s *Store) addSigningKey(ctx context.Context, tx *sql.Tx, k *store.SigningKey, retain time.Duration) error {
+	keys, err := s.signingKeys(ctx, tx)
+	if err != nil {
+		return err
+	}
+	at := store.Micro(k.ActivatesAt)
+	created := store.Micro(k.CreatedAt)
+	for _, old := range keys {
+		if !old.ExpiresAt.IsZero() && !old.ExpiresAt.After(created) {
+			// Expired: no token it signed is valid, so its private key is only a liability.
+			if _, err := tx.ExecContext(ctx, "DELETE FROM signing_keys WHERE kid = ?", old.ID); err != nil {
+				return s.opErr("add signing key", err)
+			}
+			continue
+		}
+		if !old.RetiresAt.IsZero() && !old.RetiresAt.After(at) {
+			continue // already stops signing before the new key starts
+		}
+		expires := at.Add(retain)
+		if !old.ActivatesAt.Before(at) {
+			// It never gets to sign a token: nothing it signed needs verifying.
+			expires = created
+		} else if !old.ExpiresAt.IsZero() && old.ExpiresAt.Before(expires) {
+			expires = old.ExpiresAt
+		}
+		if _, err := tx.ExecContext(ctx, "UPDATE signing_keys SET retires_at = ?, expires_at = ? WHERE kid = ?",
+			at.UnixMicro(), expires.UnixMicro(), old.ID); err != nil {
+			return s.opErr("add signing key", err)
+		}
+	}
+	_, err = tx.ExecContext(ctx, "INSERT INTO signing_keys ("+signingKeyColumns+") VALUES (?, ?, ?, ?, ?, ?, NULL, NULL)",
+		k.ID, k.Algorithm, k.PublicJWK, k.PrivateKey, created.UnixMicro(), at.UnixMicro())
+	if isUniqueViolation(err) {
+		return fmt.Errorf("sqlite: add signing key %s: %w", k.ID, store.ErrExists)
+	}
+	if err != nil {
+		return s.opErr("add signing key", err)
+	}
+	return s.appendChange(ctx, tx, store.ChangeSigningKeyAdded, k.ID, created)
+}
