@@ -414,21 +414,21 @@ func TestDemoShowsEveryOutcome(t *testing.T) {
 	sc := bufio.NewScanner(strings.NewReader(out))
 	for sc.Scan() {
 		line := strings.TrimSpace(sc.Text())
-		for _, name := range []string{"VALID", "EXPIRED", "READONLY", "APIKEY"} {
+		for _, name := range []string{"VALID", "EXPIRED", "READONLY", "APIKEY", "CLIENT_ID", "CLIENT_SECRET"} {
 			if v, ok := strings.CutPrefix(line, name+"="); ok {
 				vars[name], _, _ = strings.Cut(v, " ")
 			}
 		}
 	}
-	if len(vars) != 4 {
+	if len(vars) != 6 {
 		t.Fatalf("demo printed tokens %v:\n%s", vars, out)
 	}
 	// Run every curl line the demo printed, with its variables, and check the outcome the
 	// comment above it promises.
 	re := regexp.MustCompile(`(?m)^  # (\d{3})[^\n]*\n  (curl [^\n]+)$`)
 	ms := re.FindAllStringSubmatch(out, -1)
-	if len(ms) != 7 {
-		t.Fatalf("want 7 curl examples, found %d:\n%s", len(ms), out)
+	if len(ms) != 8 {
+		t.Fatalf("want 8 curl examples, found %d:\n%s", len(ms), out)
 	}
 	for _, m := range ms {
 		want := m[1]
@@ -442,7 +442,22 @@ func TestDemoShowsEveryOutcome(t *testing.T) {
 			t.Errorf("%s -> %d, want %s:\n%s", m[2], code, want, resp)
 		}
 	}
-	_ = base
+
+	// The client-credentials flow the demo describes, end to end with curl.
+	code, resp := curl(t, base+"/oauth2/token", "-u", vars["CLIENT_ID"]+":"+vars["CLIENT_SECRET"], "-d", "grant_type=client_credentials", "-d", "scope=orders:read")
+	tok := regexp.MustCompile(`"access_token":\s*"([^"]+)"`).FindStringSubmatch(resp)
+	if code != 200 || tok == nil {
+		t.Fatalf("token endpoint: %d\n%s", code, resp)
+	}
+	if code, resp := curl(t, base+"/orders", "-H", "Authorization: Bearer "+tok[1]); code != 200 {
+		t.Fatalf("issued token refused: %d\n%s", code, resp)
+	}
+	if code, resp := curl(t, base+"/oauth2/revoke", "-u", vars["CLIENT_ID"]+":"+vars["CLIENT_SECRET"], "-d", "token="+tok[1]); code != 200 {
+		t.Fatalf("revoke: %d\n%s", code, resp)
+	}
+	if code, resp := curl(t, base+"/orders", "-H", "Authorization: Bearer "+tok[1]); code != 401 || !strings.Contains(resp, "token_revoked") {
+		t.Fatalf("revoked token: %d\n%s", code, resp)
+	}
 }
 
 // shellFields splits a curl line the demo printed: words, and double-quoted strings.

@@ -385,7 +385,10 @@ func (r *Route) Decide(ctx context.Context, req *Request) Decision {
 			if !errors.As(err, &f) {
 				f = &Failure{Reason: AuthenticatorUnavailable, Detail: "the authenticator could not decide", Cause: err.Error()}
 			}
-			if first == nil {
+			// The first failure answers, unless it only says "not my token" (another
+			// issuer's, or a key this authenticator does not know) and a later
+			// authenticator recognised the token and says what is wrong with it.
+			if first == nil || (notMine(first.Reason) && !notMine(f.Reason)) {
 				first, firstAuth = f, a
 			}
 		}
@@ -416,6 +419,12 @@ func (r *Route) Decide(ctx context.Context, req *Request) Decision {
 		d = r.charge(req, firstAuth, cred, d)
 	}
 	return d
+}
+
+// notMine reports whether a failure only says the credential belongs to some other
+// authenticator, so that a more specific answer from another one on the route wins.
+func notMine(r Reason) bool {
+	return r == TokenIssuerMismatch || r == TokenKeyUnknown
 }
 
 // charge records a failed authentication against the budget.
