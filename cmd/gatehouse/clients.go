@@ -41,23 +41,11 @@ Exit status: 0 done, 1 failed, 2 bad usage.
 `
 
 func runClients(ctx context.Context, env *cliEnv, args []string) int {
-	if len(args) == 0 {
-		fmt.Fprint(env.stderr, clientsUsage)
-		return 2
-	}
-	switch args[0] {
-	case "-h", "-help", "--help", "help":
-		fmt.Fprint(env.stdout, clientsUsage)
-		return 0
-	case "create":
-		return clientsCreate(ctx, env, args[1:])
-	case "list":
-		return clientsList(ctx, env, args[1:])
-	case "remove":
-		return clientsRemove(ctx, env, args[1:])
-	}
-	fmt.Fprintf(env.stderr, "gatehouse clients: unknown subcommand %q\n\n%s", args[0], clientsUsage)
-	return 2
+	return dispatch(ctx, env, "clients", clientsUsage, map[string]subcommand{
+		"create": clientsCreate,
+		"list":   clientsList,
+		"remove": clientsRemove,
+	}, args)
 }
 
 // createdClient is the JSON of `clients create` (fixed: scripts rely on it).

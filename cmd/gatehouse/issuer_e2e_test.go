@@ -226,4 +226,3 @@ func kidOfJWT(t *testing.T, tok string) string {
 	json.Unmarshal(raw, &hdr)
 	return hdr.KID
 }
-

@@ -51,25 +51,12 @@ Exit status: 0 done, 1 failed, 2 bad usage.
 const defaultGrace = time.Hour
 
 func runKeys(ctx context.Context, env *cliEnv, args []string) int {
-	if len(args) == 0 {
-		fmt.Fprint(env.stderr, keysUsage)
-		return 2
-	}
-	switch args[0] {
-	case "-h", "-help", "--help", "help":
-		fmt.Fprint(env.stdout, keysUsage)
-		return 0
-	case "create":
-		return keysCreate(ctx, env, args[1:])
-	case "list":
-		return keysList(ctx, env, args[1:])
-	case "revoke":
-		return keysRevoke(ctx, env, args[1:])
-	case "rotate":
-		return keysRotate(ctx, env, args[1:])
-	}
-	fmt.Fprintf(env.stderr, "gatehouse keys: unknown subcommand %q\n\n%s", args[0], keysUsage)
-	return 2
+	return dispatch(ctx, env, "keys", keysUsage, map[string]subcommand{
+		"create": keysCreate,
+		"list":   keysList,
+		"revoke": keysRevoke,
+		"rotate": keysRotate,
+	}, args)
 }
 
 // storeFlags are the flags every store command takes.

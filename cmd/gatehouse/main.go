@@ -68,6 +68,28 @@ func run(ctx context.Context, env *cliEnv, args []string) int {
 	return c.run(ctx, env, args[1:])
 }
 
+// subcommand is one verb of a command group ("keys create").
+type subcommand func(ctx context.Context, env *cliEnv, args []string) int
+
+// dispatch runs the verb args[0] of the command group name: its usage on -h (exit 0)
+// or when the verb is missing or unknown (exit 2).
+func dispatch(ctx context.Context, env *cliEnv, name, usage string, verbs map[string]subcommand, args []string) int {
+	if len(args) == 0 {
+		fmt.Fprint(env.stderr, usage)
+		return 2
+	}
+	switch args[0] {
+	case "-h", "-help", "--help", "help":
+		fmt.Fprint(env.stdout, usage)
+		return 0
+	}
+	if run, ok := verbs[args[0]]; ok {
+		return run(ctx, env, args[1:])
+	}
+	fmt.Fprintf(env.stderr, "gatehouse %s: unknown subcommand %q\n\n%s", name, args[0], usage)
+	return 2
+}
+
 // version is set at build time with -ldflags "-X main.version=...".
 var version = "dev"
 

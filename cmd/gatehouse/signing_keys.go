@@ -37,21 +37,10 @@ Exit status: 0 done, 1 failed, 2 bad usage.
 `
 
 func runSigningKeys(ctx context.Context, env *cliEnv, args []string) int {
-	if len(args) == 0 {
-		fmt.Fprint(env.stderr, signingKeysUsage)
-		return 2
-	}
-	switch args[0] {
-	case "-h", "-help", "--help", "help":
-		fmt.Fprint(env.stdout, signingKeysUsage)
-		return 0
-	case "rotate":
-		return signingKeysRotate(ctx, env, args[1:])
-	case "list":
-		return signingKeysList(ctx, env, args[1:])
-	}
-	fmt.Fprintf(env.stderr, "gatehouse signing-keys: unknown subcommand %q\n\n%s", args[0], signingKeysUsage)
-	return 2
+	return dispatch(ctx, env, "signing-keys", signingKeysUsage, map[string]subcommand{
+		"rotate": signingKeysRotate,
+		"list":   signingKeysList,
+	}, args)
 }
 
 // listedSigningKey is the JSON of one key in `signing-keys list` and `rotate`.

@@ -45,25 +45,12 @@ Exit status: 0 done, 1 failed, 2 bad usage.
 const maxHtpasswdFile = 16 << 20
 
 func runUsers(ctx context.Context, env *cliEnv, args []string) int {
-	if len(args) == 0 {
-		fmt.Fprint(env.stderr, usersUsage)
-		return 2
-	}
-	switch args[0] {
-	case "-h", "-help", "--help", "help":
-		fmt.Fprint(env.stdout, usersUsage)
-		return 0
-	case "add":
-		return usersAdd(ctx, env, args[1:])
-	case "passwd":
-		return usersPasswd(ctx, env, args[1:])
-	case "remove":
-		return usersRemove(ctx, env, args[1:])
-	case "import":
-		return usersImport(ctx, env, args[1:])
-	}
-	fmt.Fprintf(env.stderr, "gatehouse users: unknown subcommand %q\n\n%s", args[0], usersUsage)
-	return 2
+	return dispatch(ctx, env, "users", usersUsage, map[string]subcommand{
+		"add":    usersAdd,
+		"passwd": usersPasswd,
+		"remove": usersRemove,
+		"import": usersImport,
+	}, args)
 }
 
 // userJSON is the JSON of users add, passwd and remove.
