@@ -14,6 +14,32 @@ const keyColumns = "id, name, env, scopes, secret_hash, hash_alg, created_at, ex
 
 type rowScanner interface{ Scan(dest ...any) error }
 
+// queryer runs a query on the database or inside a transaction.
+type queryer interface {
+	QueryContext(context.Context, string, ...any) (*sql.Rows, error)
+}
+
+// queryAll runs query and scans every row with scan; op names the operation in errors.
+func queryAll[T any](ctx context.Context, s *Store, q queryer, op string, scan func(rowScanner) (T, error), query string, args ...any) ([]T, error) {
+	rows, err := q.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, s.opErr(op, err)
+	}
+	defer rows.Close()
+	var out []T
+	for rows.Next() {
+		v, err := scan(rows)
+		if err != nil {
+			return nil, s.opErr(op, err)
+		}
+		out = append(out, v)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, s.opErr(op, err)
+	}
+	return out, nil
+}
+
 func scanKey(r rowScanner) (store.APIKey, error) {
 	var (
 		k                          store.APIKey
@@ -88,23 +114,7 @@ func (s *Store) ListKeys(ctx context.Context, after string, limit int) ([]store.
 	if limit <= 0 || limit > 10000 {
 		limit = 1000
 	}
-	rows, err := s.db.QueryContext(ctx, "SELECT "+keyColumns+" FROM api_keys WHERE id > ? ORDER BY id LIMIT ?", after, limit)
-	if err != nil {
-		return nil, s.opErr("list keys", err)
-	}
-	defer rows.Close()
-	var out []store.APIKey
-	for rows.Next() {
-		k, err := scanKey(rows)
-		if err != nil {
-			return nil, s.opErr("list keys", err)
-		}
-		out = append(out, k)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, s.opErr("list keys", err)
-	}
-	return out, nil
+	return queryAll(ctx, s, s.db, "list keys", scanKey, "SELECT "+keyColumns+" FROM api_keys WHERE id > ? ORDER BY id LIMIT ?", after, limit)
 }
 
 // RevokeKey revokes the key at at, unless it already was.

@@ -76,23 +76,7 @@ func (s *Store) ListClients(ctx context.Context, after string, limit int) ([]sto
 	if limit <= 0 || limit > 10000 {
 		limit = 1000
 	}
-	rows, err := s.db.QueryContext(ctx, "SELECT "+clientColumns+" FROM oauth_clients WHERE id > ? ORDER BY id LIMIT ?", after, limit)
-	if err != nil {
-		return nil, s.opErr("list clients", err)
-	}
-	defer rows.Close()
-	var out []store.Client
-	for rows.Next() {
-		c, err := scanClient(rows)
-		if err != nil {
-			return nil, s.opErr("list clients", err)
-		}
-		out = append(out, c)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, s.opErr("list clients", err)
-	}
-	return out, nil
+	return queryAll(ctx, s, s.db, "list clients", scanClient, "SELECT "+clientColumns+" FROM oauth_clients WHERE id > ? ORDER BY id LIMIT ?", after, limit)
 }
 
 // RemoveClient marks the client removed and forgets its secret hash.
@@ -176,24 +160,8 @@ func (s *Store) ListRevokedTokens(ctx context.Context, expiringAfter time.Time, 
 	if limit <= 0 || limit > 10000 {
 		limit = 1000
 	}
-	rows, err := s.db.QueryContext(ctx, "SELECT "+revokedColumns+" FROM revoked_tokens WHERE jti > ? AND expires_at > ? ORDER BY jti LIMIT ?",
-		after, expiringAfter.UnixMicro(), limit)
-	if err != nil {
-		return nil, s.opErr("list revoked tokens", err)
-	}
-	defer rows.Close()
-	var out []store.RevokedToken
-	for rows.Next() {
-		t, err := scanRevoked(rows)
-		if err != nil {
-			return nil, s.opErr("list revoked tokens", err)
-		}
-		out = append(out, t)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, s.opErr("list revoked tokens", err)
-	}
-	return out, nil
+	return queryAll(ctx, s, s.db, "list revoked tokens", scanRevoked,
+		"SELECT "+revokedColumns+" FROM revoked_tokens WHERE jti > ? AND expires_at > ? ORDER BY jti LIMIT ?", after, expiringAfter.UnixMicro(), limit)
 }
 
 const signingKeyColumns = "kid, alg, public_jwk, private_key, created_at, activates_at, retires_at, expires_at"
@@ -219,26 +187,8 @@ func (s *Store) SigningKeys(ctx context.Context) ([]store.SigningKey, error) {
 	return s.signingKeys(ctx, s.db)
 }
 
-func (s *Store) signingKeys(ctx context.Context, q interface {
-	QueryContext(context.Context, string, ...any) (*sql.Rows, error)
-}) ([]store.SigningKey, error) {
-	rows, err := q.QueryContext(ctx, "SELECT "+signingKeyColumns+" FROM signing_keys ORDER BY activates_at, created_at, kid")
-	if err != nil {
-		return nil, s.opErr("list signing keys", err)
-	}
-	defer rows.Close()
-	var out []store.SigningKey
-	for rows.Next() {
-		k, err := scanSigningKey(rows)
-		if err != nil {
-			return nil, s.opErr("list signing keys", err)
-		}
-		out = append(out, k)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, s.opErr("list signing keys", err)
-	}
-	return out, nil
+func (s *Store) signingKeys(ctx context.Context, q queryer) ([]store.SigningKey, error) {
+	return queryAll(ctx, s, q, "list signing keys", scanSigningKey, "SELECT "+signingKeyColumns+" FROM signing_keys ORDER BY activates_at, created_at, kid")
 }
 
 // AddSigningKey stores k and retires the keys it replaces.
