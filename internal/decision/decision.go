@@ -12,6 +12,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unsafe"
 )
 
 // Source says where a credential was found in the request.
@@ -55,8 +56,17 @@ func (c Credential) Fingerprint() string { return Fingerprint(c.Value) }
 
 // Fingerprint returns the first 8 hex digits of the SHA-256 of s.
 func Fingerprint(s string) string {
-	sum := sha256.Sum256([]byte(s))
-	return hex.EncodeToString(sum[:4])
+	sum := sum256(s)
+	var buf [8]byte
+	hex.Encode(buf[:], sum[:4])
+	return string(buf[:])
+}
+
+// sum256 is the SHA-256 of s without a copy of s: a []byte conversion allocates for
+// anything longer than 32 bytes, and credentials are hashed on every request.
+// sha256.Sum256 neither keeps nor modifies its argument.
+func sum256(s string) [sha256.Size]byte {
+	return sha256.Sum256(unsafe.Slice(unsafe.StringData(s), len(s)))
 }
 
 // Match is how well an authenticator claims a credential.
@@ -334,8 +344,10 @@ func credentialID(a Authenticator, c Credential) string {
 			return id
 		}
 	}
-	sum := sha256.Sum256([]byte(c.Value))
-	return hex.EncodeToString(sum[:])
+	sum := sum256(c.Value)
+	var buf [2 * sha256.Size]byte
+	hex.Encode(buf[:], sum[:])
+	return string(buf[:])
 }
 
 // Decide runs the pipeline of DESIGN.md section 1 for req on route r: extract the
@@ -558,20 +570,52 @@ func splitAuthorization(v string) (scheme, rest, malformed string) {
 		}
 		return "", "", "the Authorization header has no scheme: expected \"<scheme> <credentials>\""
 	}
-	scheme = strings.ToLower(v[:i])
-	for j := 0; j < len(scheme); j++ {
-		if !isTokenChar(scheme[j]) {
+	for j := 0; j < i; j++ {
+		if !isTokenChar(v[j]) {
 			return "", "", "the Authorization scheme is not a valid token"
 		}
 	}
+	scheme = lowerScheme(v[:i])
 	rest = v[i+1:]
 	if rest == "" {
 		return scheme, "", "the Authorization header has a scheme but no credentials"
 	}
-	if rest[0] == ' ' || rest[len(rest)-1] == ' ' || strings.HasPrefix(rest, scheme+" ") || strings.HasPrefix(strings.ToLower(rest), scheme+" ") {
+	if rest[0] == ' ' || rest[len(rest)-1] == ' ' || repeatsScheme(rest, scheme) {
 		return scheme, "", "the Authorization header has extra spaces or a repeated scheme"
 	}
 	return scheme, rest, ""
+}
+
+// lowerScheme lower-cases a scheme (token characters only) without allocating for the
+// common ones: every request carries one, and strings.ToLower copies.
+func lowerScheme(s string) string {
+	switch {
+	case s == "Bearer" || s == "bearer":
+		return "bearer"
+	case s == "Basic" || s == "basic":
+		return "basic"
+	}
+	for j := 0; j < len(s); j++ {
+		if c := s[j]; c >= 'A' && c <= 'Z' {
+			return strings.ToLower(s)
+		}
+	}
+	return s
+}
+
+// repeatsScheme reports whether rest starts with scheme and a space, case-insensitively
+// ("Bearer Bearer x"). It reads only the first len(scheme)+1 bytes: lower-casing the
+// whole credential to compare its start cost a copy of every token on every request.
+// A start holding non-ASCII bytes (which Unicode case folding may shorten or lengthen,
+// such as the Kelvin sign folding to k) takes the exact, slower comparison.
+func repeatsScheme(rest, scheme string) bool {
+	n := len(scheme)
+	for j := 0; j < len(rest) && j <= n; j++ {
+		if rest[j] >= 0x80 {
+			return strings.HasPrefix(strings.ToLower(rest), scheme+" ")
+		}
+	}
+	return len(rest) > n && rest[n] == ' ' && strings.EqualFold(rest[:n], scheme)
 }
 
 func isTokenChar(c byte) bool {

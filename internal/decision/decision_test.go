@@ -237,3 +237,41 @@ func BenchmarkDecideAllow(b *testing.B) {
 		}
 	}
 }
+
+// TestRepeatedSchemeIsMalformedInAnyCase guards the allocation-free comparison of the
+// credential's start with the scheme, including a start with non-ASCII bytes that
+// Unicode case folding maps onto the scheme.
+func TestRepeatedSchemeIsMalformedInAnyCase(t *testing.T) {
+	tests := []struct {
+		value     string
+		malformed bool
+	}{
+		{"Bearer abc", false},
+		{"Bearer Bearer abc", true},
+		{"bearer BEARER abc", true},
+		{"Bearer bearerabc", false},
+		{"Bearer bearer", false},
+		{"Kerberos \u212Aerberos abc", true}, // the Kelvin sign folds to k
+		{"Basic basic", false},
+		{"Basic Basic dXNlcjpwYXNz", true},
+		{"\u212A abc", true}, // a Kelvin sign is not a token character, even if it lower-cases to k
+	}
+	for _, tt := range tests {
+		t.Run(tt.value, func(t *testing.T) {
+			_, _, malformed := splitAuthorization(tt.value)
+			if got := malformed != ""; got != tt.malformed {
+				t.Fatalf("malformed %v (%q), want %v", got, malformed, tt.malformed)
+			}
+		})
+	}
+}
+
+// TestSplitAuthorizationAllocatesNothingForCommonSchemes: the extraction runs on every
+// request, so the usual schemes in their usual spellings must not allocate.
+func TestSplitAuthorizationAllocatesNothingForCommonSchemes(t *testing.T) {
+	for _, v := range []string{"Bearer eyJhbGciOiJFUzI1NiJ9.eyJzdWIiOiJhIn0.c2ln", "Basic dXNlcjpwYXNz", "bearer gk_live_x"} {
+		if n := testing.AllocsPerRun(100, func() { splitAuthorization(v) }); n != 0 {
+			t.Errorf("%q: %v allocations", v, n)
+		}
+	}
+}

@@ -162,3 +162,18 @@ func TestClaimHelpers(t *testing.T) {
 		}
 	})
 }
+
+// TestLooksLikeJWTAcceptsExactlyTheBase64URLAlphabet checks the byte table against the
+// alphabet, byte by byte.
+func TestLooksLikeJWTAcceptsExactlyTheBase64URLAlphabet(t *testing.T) {
+	for c := 0; c < 256; c++ {
+		b := byte(c)
+		want := b >= 'a' && b <= 'z' || b >= 'A' && b <= 'Z' || b >= '0' && b <= '9' || b == '-' || b == '_'
+		if got := LooksLikeJWT("eyJ" + string([]byte{b}) + "x.eyJ.sig"); got != want {
+			t.Errorf("byte %#x: LooksLikeJWT = %v, want %v", b, got, want)
+		}
+	}
+	if LooksLikeJWT("eyJx.eyJ.s.ig") || LooksLikeJWT("eyJx.eyJsig") {
+		t.Error("a token with other than two dots looks like a JWT")
+	}
+}
