@@ -42,6 +42,7 @@ type Cache[K comparable, V any] struct {
 	gen     uint64 // bumped by Forget and Purge
 	hits    atomic.Uint64
 	misses  atomic.Uint64
+	evicted atomic.Uint64 // live entries dropped to make room
 }
 
 type cacheEntry[K comparable, V any] struct {
@@ -190,6 +191,9 @@ func (c *Cache[K, V]) insertLocked(k K, v V, ttl time.Duration) {
 		c.hand = (c.hand + 1) % len(c.ring)
 	}
 	old := c.ring[c.hand]
+	if now < old.expires {
+		c.evicted.Add(1)
+	}
 	delete(c.m, old.key)
 	e.slot = c.hand
 	c.ring[c.hand] = e
@@ -238,6 +242,11 @@ func (c *Cache[K, V]) Len() int {
 
 // Stats returns the numbers of hits and misses so far.
 func (c *Cache[K, V]) Stats() (hits, misses uint64) { return c.hits.Load(), c.misses.Load() }
+
+// Evictions returns how many live (unexpired) entries were dropped to make room for new
+// ones so far: a cache too small for its working set shows here. Expired entries
+// replaced, Forget and Purge do not count.
+func (c *Cache[K, V]) Evictions() uint64 { return c.evicted.Load() }
 
 // Keyer derives cache keys from credentials with HMAC-SHA256 under a random key made
 // when the process starts, so a cache key is useless outside this process and a memory

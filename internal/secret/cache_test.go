@@ -240,3 +240,43 @@ func BenchmarkCacheGetParallel(b *testing.B) {
 		}
 	})
 }
+
+// TestCacheCountsEvictionsOfLiveEntriesOnly: an entry dropped to make room while still
+// valid is an eviction (the metric that says the cache is too small); an expired entry
+// replaced, or one removed by Forget or Purge, is not.
+func TestCacheCountsEvictionsOfLiveEntriesOnly(t *testing.T) {
+	ctx := context.Background()
+	t.Run("live entries dropped for room", func(t *testing.T) {
+		c, _ := newTestCache(10, time.Hour)
+		for i := range 25 {
+			c.Do(ctx, fmt.Sprint(i), load(i, time.Hour))
+		}
+		if got := c.Evictions(); got != 15 {
+			t.Fatalf("Evictions = %d, want 15", got)
+		}
+	})
+	t.Run("expired entries replaced", func(t *testing.T) {
+		c, clk := newTestCache(10, time.Hour)
+		for i := range 10 {
+			c.Do(ctx, fmt.Sprint(i), load(i, time.Minute))
+		}
+		clk.add(2 * time.Minute)
+		for i := range 10 {
+			c.Do(ctx, fmt.Sprint(100+i), load(i, time.Minute))
+		}
+		if got := c.Evictions(); got != 0 {
+			t.Fatalf("Evictions = %d, want 0", got)
+		}
+	})
+	t.Run("forget and purge", func(t *testing.T) {
+		c, _ := newTestCache(10, time.Hour)
+		for i := range 10 {
+			c.Do(ctx, fmt.Sprint(i), load(i, time.Hour))
+		}
+		c.Forget("3")
+		c.Purge()
+		if got := c.Evictions(); got != 0 {
+			t.Fatalf("Evictions = %d, want 0", got)
+		}
+	})
+}

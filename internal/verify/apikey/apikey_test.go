@@ -594,3 +594,29 @@ func BenchmarkCachedRouteDecide(b *testing.B) {
 		route.Decide(context.Background(), req)
 	}
 }
+
+// TestCacheStatsCountHitsMissesAndEvictions: the counters behind
+// gatehouse_cache_requests_total and gatehouse_cache_evictions_total. With room for two
+// records, five keys used once each evict three; using the last one again is a hit.
+func TestCacheStatsCountHitsMissesAndEvictions(t *testing.T) {
+	f := newFixture(t, func(c *Config) { c.CacheSize = 2 })
+	var keys []string
+	for range 5 {
+		k, _ := f.add(t, "live", nil)
+		keys = append(keys, k)
+	}
+	ctx := context.Background()
+	for _, k := range keys {
+		if _, err := f.a.Authenticate(ctx, header(k)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := f.a.Authenticate(ctx, header(keys[4])); err != nil {
+		t.Fatal(err)
+	}
+	hits, misses, evictions := f.a.CacheStats()
+	// Each miss is counted twice: by the lookup and by the single-flight load's own.
+	if hits != 1 || evictions != 3 || misses == 0 {
+		t.Fatalf("hits %d misses %d evictions %d, want 1 hit and 3 evictions", hits, misses, evictions)
+	}
+}

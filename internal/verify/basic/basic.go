@@ -222,3 +222,10 @@ func (a *Authenticator) Invalidate(c store.Change) {
 
 // Purge drops every cached verification.
 func (a *Authenticator) Purge() { a.cache.Purge() }
+
+// CacheStats reports the verification cache's counters since New, for the
+// gatehouse_cache_requests_total and gatehouse_cache_evictions_total metrics.
+func (a *Authenticator) CacheStats() (hits, misses, evictions uint64) {
+	hits, misses = a.cache.Stats()
+	return hits, misses, a.cache.Evictions()
+}

@@ -439,3 +439,26 @@ func BenchmarkBasicUncachedBcrypt(b *testing.B) {
 		}
 	}
 }
+
+// TestCacheStatsCountHitsMissesAndEvictions: the counters behind
+// gatehouse_cache_requests_total and gatehouse_cache_evictions_total.
+func TestCacheStatsCountHitsMissesAndEvictions(t *testing.T) {
+	users := &fakeUsers{users: map[string]store.User{}}
+	for _, name := range []string{"ann", "bob", "cat"} {
+		users.set(store.User{Name: name, PasswordHash: mustHash(t, "pw-"+name)})
+	}
+	a, err := New(Config{Name: "staff", Store: users, DummyHash: mustHash(t, "dummy"), CacheSize: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	for _, name := range []string{"ann", "bob", "cat", "cat"} {
+		if _, err := a.Authenticate(ctx, cred(name, "pw-"+name)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	hits, misses, evictions := a.CacheStats()
+	if hits != 1 || evictions != 1 || misses == 0 {
+		t.Fatalf("hits %d misses %d evictions %d, want 1 hit and 1 eviction", hits, misses, evictions)
+	}
+}
