@@ -631,11 +631,15 @@ func (rt *Runtime) Close() error {
 	return nil
 }
 
-// NewLogger builds the process logger from the log block.
+// NewLogger builds the process logger from the log block. Lines are batched (see
+// batchWriter): under load, one write carries many decision lines; FlushLogs writes
+// what is left.
 func NewLogger(w io.Writer, l config.Log) *slog.Logger {
 	opts := &slog.HandlerOptions{Level: l.Level}
+	bw := newBatchWriter(w)
+	var h slog.Handler = slog.NewJSONHandler(bw, opts)
 	if l.Format == config.LogText {
-		return slog.New(slog.NewTextHandler(w, opts))
+		h = slog.NewTextHandler(bw, opts)
 	}
-	return slog.New(slog.NewJSONHandler(w, opts))
+	return slog.New(&flushHandler{Handler: h, w: bw})
 }

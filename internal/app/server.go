@@ -155,6 +155,7 @@ loop:
 		err = nil
 	}
 	s.log.Info("gatehouse stopped")
+	FlushLogs(s.log)
 	return err
 }
 
