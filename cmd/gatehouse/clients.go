@@ -2,12 +2,9 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"strings"
-	"text/tabwriter"
 	"time"
 	"unicode/utf8"
 
@@ -198,60 +195,18 @@ func clientsList(ctx context.Context, env *cliEnv, args []string) int {
 		return cliFail(env, "clients list", err)
 	}
 	defer sess.Close()
-	var tw *tabwriter.Writer
-	if sf.json {
-		io.WriteString(env.stdout, "[")
-	} else {
-		tw = tabwriter.NewWriter(env.stdout, 0, 0, 2, ' ', 0)
-		fmt.Fprintln(tw, "CLIENT ID\tNAME\tSCOPES\tAUDIENCE\tTOKEN TTL\tCREATED")
-	}
-	n := 0
-	for after := ""; ; {
-		page, err := sess.store.ListClients(ctx, after, 1000)
-		if err != nil {
-			if sf.json {
-				io.WriteString(env.stdout, "\n]\n")
-			}
-			return cliFail(env, "clients list", err)
-		}
-		if len(page) == 0 {
-			break
-		}
-		for _, c := range page {
-			if c.Removed() {
-				continue
-			}
-			if sf.json {
-				b, _ := json.Marshal(listedClient{
+	return listPaged(env, "clients list", sf.json, "CLIENT ID\tNAME\tSCOPES\tAUDIENCE\tTOKEN TTL\tCREATED",
+		"No clients yet; create one with: gatehouse clients create --config "+sf.config+" --name NAME --scopes a,b",
+		func(after string) ([]store.Client, error) { return sess.store.ListClients(ctx, after, 1000) },
+		func(c store.Client) string { return c.ID },
+		func(c store.Client) (any, string, bool) {
+			return listedClient{
 					ClientID: c.ID, Name: c.Name, Scopes: nonNil(c.Scopes), Audience: c.Audience,
 					AccessTokenTTL: ttlSeconds(c.AccessTokenTTL), CreatedAt: jsonTime(c.CreatedAt),
-				})
-				sep := ","
-				if n == 0 {
-					sep = ""
-				}
-				fmt.Fprintf(env.stdout, "%s\n  %s", sep, b)
-			} else {
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", c.ID, sanitize(c.Name), orDash(strings.Join(c.Scopes, ",")),
-					c.Audience, c.AccessTokenTTL, humanTime(c.CreatedAt, "-"))
-			}
-			n++
-		}
-		after = page[len(page)-1].ID
-	}
-	if sf.json {
-		if n > 0 {
-			io.WriteString(env.stdout, "\n")
-		}
-		io.WriteString(env.stdout, "]\n")
-		return 0
-	}
-	if n == 0 {
-		fmt.Fprintln(env.stdout, "No clients yet; create one with: gatehouse clients create --config", sf.config, "--name NAME --scopes a,b")
-		return 0
-	}
-	tw.Flush()
-	return 0
+				}, fmt.Sprintf("%s\t%s\t%s\t%s\t%s\t%s", c.ID, sanitize(c.Name), orDash(strings.Join(c.Scopes, ",")),
+					c.Audience, c.AccessTokenTTL, humanTime(c.CreatedAt, "-")),
+				!c.Removed()
+		})
 }
 
 func clientsRemove(ctx context.Context, env *cliEnv, args []string) int {

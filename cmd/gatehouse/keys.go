@@ -294,6 +294,63 @@ type listedKey struct {
 	LastUsedAt jsonTime `json:"last_used_at"`
 }
 
+// listPaged prints every record of a paged store listing, a page at a time so a million
+// records are never held at once: a JSON array (for scripts) or a table. row gives a
+// record's JSON value and table line, and false to leave it out.
+func listPaged[T any](env *cliEnv, op string, asJSON bool, header, empty string, page func(after string) ([]T, error), id func(T) string, row func(T) (any, string, bool)) int {
+	var tw *tabwriter.Writer
+	if asJSON {
+		io.WriteString(env.stdout, "[")
+	} else {
+		tw = tabwriter.NewWriter(env.stdout, 0, 0, 2, ' ', 0)
+		fmt.Fprintln(tw, header)
+	}
+	n := 0
+	for after := ""; ; {
+		records, err := page(after)
+		if err != nil {
+			if asJSON {
+				io.WriteString(env.stdout, "\n]\n")
+			}
+			return cliFail(env, op, err)
+		}
+		if len(records) == 0 {
+			break
+		}
+		for _, r := range records {
+			v, line, ok := row(r)
+			if !ok {
+				continue
+			}
+			if asJSON {
+				b, _ := json.Marshal(v)
+				sep := ","
+				if n == 0 {
+					sep = ""
+				}
+				fmt.Fprintf(env.stdout, "%s\n  %s", sep, b)
+			} else {
+				fmt.Fprintln(tw, line)
+			}
+			n++
+		}
+		after = id(records[len(records)-1])
+	}
+	if asJSON {
+		if n > 0 {
+			io.WriteString(env.stdout, "\n")
+		}
+		io.WriteString(env.stdout, "]\n")
+		return 0
+	}
+	if n == 0 {
+		fmt.Fprintln(env.stdout, empty)
+		return 0
+	}
+	tw.Flush()
+	return 0
+}
+
 func writeJSON(w io.Writer, v any) error {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
@@ -416,63 +473,23 @@ func keysList(ctx context.Context, env *cliEnv, args []string) int {
 	}
 	defer sess.Close()
 	now := time.Now()
-	var tw *tabwriter.Writer
-	if sf.json {
-		io.WriteString(env.stdout, "[")
-	} else {
-		tw = tabwriter.NewWriter(env.stdout, 0, 0, 2, ' ', 0)
-		fmt.Fprintln(tw, "ID\tNAME\tENV\tSTATUS\tSCOPES\tCREATED\tEXPIRES\tLAST USED")
-	}
-	n := 0
-	// Page through the store: a million keys are listed without holding them all.
-	for after := ""; ; {
-		page, err := sess.store.ListKeys(ctx, after, 1000)
-		if err != nil {
-			if sf.json {
-				io.WriteString(env.stdout, "\n]\n")
-			}
-			return cliFail(env, "keys list", err)
-		}
-		if len(page) == 0 {
-			break
-		}
-		for _, k := range page {
+	return listPaged(env, "keys list", sf.json, "ID\tNAME\tENV\tSTATUS\tSCOPES\tCREATED\tEXPIRES\tLAST USED",
+		"No API keys yet; create one with: gatehouse keys create --config "+sf.config+" --name NAME",
+		func(after string) ([]store.APIKey, error) { return sess.store.ListKeys(ctx, after, 1000) },
+		func(k store.APIKey) string { return k.ID },
+		func(k store.APIKey) (any, string, bool) {
 			status := k.Status(now)
-			if sf.json {
-				b, _ := json.Marshal(listedKey{
+			st := string(status)
+			if status == store.KeyActive && !k.RevokedAt.IsZero() {
+				st = "active (rotated; ends " + humanTime(k.RevokedAt, "") + ")"
+			}
+			return listedKey{
 					ID: k.ID, Name: k.Name, Env: k.Env, Scopes: nonNil(k.Scopes), Status: string(status),
 					CreatedAt: jsonTime(k.CreatedAt), ExpiresAt: jsonTime(k.ExpiresAt), LastUsedAt: jsonTime(k.LastUsedAt),
-				})
-				sep := ","
-				if n == 0 {
-					sep = ""
-				}
-				fmt.Fprintf(env.stdout, "%s\n  %s", sep, b)
-			} else {
-				st := string(status)
-				if status == store.KeyActive && !k.RevokedAt.IsZero() {
-					st = "active (rotated; ends " + humanTime(k.RevokedAt, "") + ")"
-				}
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", k.ID, sanitize(k.Name), k.Env, st,
-					orDash(strings.Join(k.Scopes, ",")), humanTime(k.CreatedAt, "-"), humanTime(k.ExpiresAt, "never"), humanTime(k.LastUsedAt, "never"))
-			}
-			n++
-		}
-		after = page[len(page)-1].ID
-	}
-	if sf.json {
-		if n > 0 {
-			io.WriteString(env.stdout, "\n")
-		}
-		io.WriteString(env.stdout, "]\n")
-		return 0
-	}
-	if n == 0 {
-		fmt.Fprintln(env.stdout, "No API keys yet; create one with: gatehouse keys create --config", sf.config, "--name NAME")
-		return 0
-	}
-	tw.Flush()
-	return 0
+				}, fmt.Sprintf("%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s", k.ID, sanitize(k.Name), k.Env, st,
+					orDash(strings.Join(k.Scopes, ",")), humanTime(k.CreatedAt, "-"), humanTime(k.ExpiresAt, "never"), humanTime(k.LastUsedAt, "never")),
+				true
+		})
 }
 
 func orDash(s string) string {
