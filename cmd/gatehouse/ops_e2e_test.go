@@ -39,13 +39,14 @@ type opsEnv struct {
 	proc         *proc
 	signer       *tokens.Signer
 	jwksHits     *atomic.Int64
+	upstreamHits *atomic.Int64 // requests that reached the upstream
 	upstream     string
 	jwksURL      string
 }
 
 func startOpsGateway(t *testing.T, upstreamDelay time.Duration) *opsEnv {
 	t.Helper()
-	e := &opsEnv{dir: t.TempDir(), jwksHits: &atomic.Int64{}}
+	e := &opsEnv{dir: t.TempDir(), jwksHits: &atomic.Int64{}, upstreamHits: &atomic.Int64{}}
 	key, err := tokens.GenerateES256()
 	if err != nil {
 		t.Fatal(err)
@@ -64,6 +65,7 @@ func startOpsGateway(t *testing.T, upstreamDelay time.Duration) *opsEnv {
 	e.jwksURL = "http://" + jl.Addr().String() + "/jwks.json"
 
 	up := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		e.upstreamHits.Add(1)
 		time.Sleep(upstreamDelay)
 		io.WriteString(w, "ok "+r.URL.Path)
 	}), ReadHeaderTimeout: 5 * time.Second}
@@ -301,7 +303,11 @@ func TestSIGTERMDrainsInFlightRequests(t *testing.T) {
 			}
 		})
 	}
-	time.Sleep(500 * time.Millisecond) // the requests are now waiting on the upstream
+	// Wait until all 20 are waiting on the upstream, so they are truly in flight.
+	deadline := time.Now().Add(10 * time.Second)
+	for e.upstreamHits.Load() < 20 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
 	if err := e.proc.cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
