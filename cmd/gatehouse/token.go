@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/gatehouse-dev/gatehouse/internal/decision"
 	"github.com/gatehouse-dev/gatehouse/internal/tokens"
 )
 
@@ -214,7 +215,7 @@ func buildTokenInspection(d *tokens.Decoded, now time.Time) *tokenInspection {
 // relative says how a token time relates to now, in the words a person would use.
 func tokenTimeRelative(claim string, t, now time.Time) string {
 	d := t.Sub(now)
-	ago, ahead := tokens.FormatDuration(-d), tokens.FormatDuration(d)
+	ago, ahead := decision.FormatDuration(-d), decision.FormatDuration(d)
 	past := d < 0
 	if d.Abs() < time.Second/2 {
 		switch claim {

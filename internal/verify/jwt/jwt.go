@@ -450,17 +450,17 @@ func (a *Authenticator) check(t *tokens.Token, sum *[32]byte, now time.Time) (p 
 	}
 	if !now.Before(cl.Expiry.Add(a.leeway)) {
 		return p, notBefore, notAfter, a.fail(sum, decision.TokenExpired, "expired",
-			"expired "+tokens.FormatDuration(now.Sub(cl.Expiry))+" ago")
+			"expired "+decision.FormatDuration(now.Sub(cl.Expiry))+" ago")
 	}
 	if !cl.NotBefore.IsZero() && now.Add(a.leeway).Before(cl.NotBefore) {
 		return p, notBefore, notAfter, a.fail(sum, decision.TokenNotYetValid, "nbf_future",
 			fmt.Sprintf("not valid before %s, %s from now; check the clocks of the issuer and of this API",
-				cl.NotBefore.UTC().Format(time.RFC3339), tokens.FormatDuration(cl.NotBefore.Sub(now))))
+				cl.NotBefore.UTC().Format(time.RFC3339), decision.FormatDuration(cl.NotBefore.Sub(now))))
 	}
 	if !cl.IssuedAt.IsZero() && now.Add(a.leeway).Before(cl.IssuedAt) {
 		return p, notBefore, notAfter, a.fail(sum, decision.TokenNotYetValid, "iat_future",
 			fmt.Sprintf("issued %s in the future by this API's clock; check the clocks of the issuer and of this API",
-				tokens.FormatDuration(cl.IssuedAt.Sub(now))))
+				decision.FormatDuration(cl.IssuedAt.Sub(now))))
 	}
 	subject := cl.Subject
 	for _, alt := range []string{cl.ClientID, cl.AuthorizedParty} {

@@ -513,10 +513,10 @@ func issuerIn(c *x509.Certificate, candidates []*x509.Certificate) *x509.Certifi
 func (a *Authenticator) timeFailure(fp, who string, c *x509.Certificate, now time.Time) *decision.Failure {
 	if now.Before(c.NotBefore) {
 		return a.invalid(fp, "not_yet_valid", "%s is not valid yet: it becomes valid in %s (%s)",
-			who, formatDuration(c.NotBefore.Sub(now)), c.NotBefore.UTC().Format(time.RFC3339))
+			who, decision.FormatDuration(c.NotBefore.Sub(now)), c.NotBefore.UTC().Format(time.RFC3339))
 	}
 	return a.invalid(fp, "expired", "%s expired %s ago (%s)",
-		who, formatDuration(now.Sub(c.NotAfter)), c.NotAfter.UTC().Format(time.RFC3339))
+		who, decision.FormatDuration(now.Sub(c.NotAfter)), c.NotAfter.UTC().Format(time.RFC3339))
 }
 
 // describe names a CA or intermediate in a detail: its CN, or its whole subject.
@@ -541,43 +541,6 @@ func invalidReason(r x509.InvalidReason) string {
 		return "no valid chain to a trusted CA"
 	}
 	return "invalid reason " + strconv.Itoa(int(r))
-}
-
-// formatDuration renders a distance in time for people at the precision that matters
-// for its size ("42s", "4m12s", "3h4m", "2d3h"), the same shape as the token
-// verifiers' details.
-func formatDuration(d time.Duration) string {
-	if d < 0 {
-		d = -d
-	}
-	s := int64((d + time.Second/2) / time.Second)
-	if s < 60 {
-		return strconv.FormatInt(s, 10) + "s"
-	}
-	var b []byte
-	part := func(n int64, unit byte) {
-		if n > 0 {
-			b = strconv.AppendInt(b, n, 10)
-			b = append(b, unit)
-		}
-	}
-	switch {
-	case s < 3600:
-		part(s/60, 'm')
-		part(s%60, 's')
-	case s < 86400:
-		m := (s + 30) / 60
-		if m >= 24*60 {
-			return "1d"
-		}
-		part(m/60, 'h')
-		part(m%60, 'm')
-	default:
-		h := (s + 1800) / 3600
-		part(h/24, 'd')
-		part(h%24, 'h')
-	}
-	return string(b)
 }
 
 // chainKey is the cache key of a presented chain: the SHA-256 of each certificate's DER,

@@ -377,24 +377,6 @@ func TestNewRefusesBadConfigs(t *testing.T) {
 	}
 }
 
-func TestFormatDurationMatchesTheTokenDetails(t *testing.T) {
-	tests := map[time.Duration]string{
-		0:                              "0s",
-		42 * time.Second:               "42s",
-		4*time.Minute + 12*time.Second: "4m12s",
-		3 * time.Hour:                  "3h",
-		3*time.Hour + 4*time.Minute:    "3h4m",
-		-3 * time.Hour:                 "3h",
-		50*time.Hour + 10*time.Minute:  "2d2h",
-		23*time.Hour + 59*time.Minute + 50*time.Second: "1d",
-	}
-	for d, want := range tests {
-		if got := formatDuration(d); got != want {
-			t.Errorf("formatDuration(%v) = %q, want %q", d, got, want)
-		}
-	}
-}
-
 func TestExpiredTrustedCAIsNamed(t *testing.T) {
 	old := newCA(t, "Retired Root", nil, validity(testNow.Add(-48*time.Hour), testNow.Add(-5*time.Minute)))
 	a, err := New(Config{Name: "clients", CAPEM: pemOf(old), Now: (&fixedClock{testNow}).now})
