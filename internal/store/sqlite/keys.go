@@ -19,6 +19,26 @@ type queryer interface {
 	QueryContext(context.Context, string, ...any) (*sql.Rows, error)
 }
 
+// one finishes a single-row read: no row is what (ErrNotFound), any other error the
+// operation's. what names the record without a secret ("key gk1", "user").
+func one[T any](s *Store, v T, err error, op, what string) (T, error) {
+	if errors.Is(err, sql.ErrNoRows) {
+		return v, fmt.Errorf("sqlite: %s: %w", what, store.ErrNotFound)
+	}
+	if err != nil {
+		return v, s.opErr(op, err)
+	}
+	return v, nil
+}
+
+// pageSize bounds the page of a list query: 1000 when absent or over 10000.
+func pageSize(limit int) int {
+	if limit <= 0 || limit > 10000 {
+		return 1000
+	}
+	return limit
+}
+
 // queryAll runs query and scans every row with scan; op names the operation in errors.
 func queryAll[T any](ctx context.Context, s *Store, q queryer, op string, scan func(rowScanner) (T, error), query string, args ...any) ([]T, error) {
 	rows, err := q.QueryContext(ctx, query, args...)
@@ -89,32 +109,17 @@ func (s *Store) insertKey(ctx context.Context, tx *sql.Tx, k *store.APIKey) erro
 // Key returns the key with id.
 func (s *Store) Key(ctx context.Context, id string) (store.APIKey, error) {
 	k, err := scanKey(s.getKey.QueryRowContext(ctx, id))
-	if errors.Is(err, sql.ErrNoRows) {
-		return k, fmt.Errorf("sqlite: key %s: %w", id, store.ErrNotFound)
-	}
-	if err != nil {
-		return k, s.opErr("get key", err)
-	}
-	return k, nil
+	return one(s, k, err, "get key", "key "+id)
 }
 
 func (s *Store) keyTx(ctx context.Context, tx *sql.Tx, id string) (store.APIKey, error) {
 	k, err := scanKey(tx.QueryRowContext(ctx, "SELECT "+keyColumns+" FROM api_keys WHERE id = ?", id))
-	if errors.Is(err, sql.ErrNoRows) {
-		return k, fmt.Errorf("sqlite: key %s: %w", id, store.ErrNotFound)
-	}
-	if err != nil {
-		return k, s.opErr("get key", err)
-	}
-	return k, nil
+	return one(s, k, err, "get key", "key "+id)
 }
 
 // ListKeys returns up to limit keys with ids after `after`, in id order.
 func (s *Store) ListKeys(ctx context.Context, after string, limit int) ([]store.APIKey, error) {
-	if limit <= 0 || limit > 10000 {
-		limit = 1000
-	}
-	return queryAll(ctx, s, s.db, "list keys", scanKey, "SELECT "+keyColumns+" FROM api_keys WHERE id > ? ORDER BY id LIMIT ?", after, limit)
+	return queryAll(ctx, s, s.db, "list keys", scanKey, "SELECT "+keyColumns+" FROM api_keys WHERE id > ? ORDER BY id LIMIT ?", after, pageSize(limit))
 }
 
 // RevokeKey revokes the key at at, unless it already was.

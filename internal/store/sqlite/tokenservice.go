@@ -3,7 +3,6 @@ package sqlite
 import (
 	"context"
 	"database/sql"
-	"errors"
 	"fmt"
 	"time"
 
@@ -62,21 +61,12 @@ func (s *Store) clientFrom(ctx context.Context, q interface {
 	QueryRowContext(context.Context, string, ...any) *sql.Row
 }, id string) (store.Client, error) {
 	c, err := scanClient(q.QueryRowContext(ctx, "SELECT "+clientColumns+" FROM oauth_clients WHERE id = ?", id))
-	if errors.Is(err, sql.ErrNoRows) {
-		return c, fmt.Errorf("sqlite: client %s: %w", id, store.ErrNotFound)
-	}
-	if err != nil {
-		return c, s.opErr("get client", err)
-	}
-	return c, nil
+	return one(s, c, err, "get client", "client "+id)
 }
 
 // ListClients returns up to limit clients with ids after `after`, in id order.
 func (s *Store) ListClients(ctx context.Context, after string, limit int) ([]store.Client, error) {
-	if limit <= 0 || limit > 10000 {
-		limit = 1000
-	}
-	return queryAll(ctx, s, s.db, "list clients", scanClient, "SELECT "+clientColumns+" FROM oauth_clients WHERE id > ? ORDER BY id LIMIT ?", after, limit)
+	return queryAll(ctx, s, s.db, "list clients", scanClient, "SELECT "+clientColumns+" FROM oauth_clients WHERE id > ? ORDER BY id LIMIT ?", after, pageSize(limit))
 }
 
 // RemoveClient marks the client removed and forgets its secret hash.
@@ -146,22 +136,13 @@ func scanRevoked(r rowScanner) (store.RevokedToken, error) {
 // RevokedToken returns the revocation of the token with jti.
 func (s *Store) RevokedToken(ctx context.Context, jti string) (store.RevokedToken, error) {
 	t, err := scanRevoked(s.db.QueryRowContext(ctx, "SELECT "+revokedColumns+" FROM revoked_tokens WHERE jti = ?", jti))
-	if errors.Is(err, sql.ErrNoRows) {
-		return t, fmt.Errorf("sqlite: revoked token: %w", store.ErrNotFound)
-	}
-	if err != nil {
-		return t, s.opErr("get revoked token", err)
-	}
-	return t, nil
+	return one(s, t, err, "get revoked token", "revoked token")
 }
 
 // ListRevokedTokens pages through the revocations still in force after expiringAfter.
 func (s *Store) ListRevokedTokens(ctx context.Context, expiringAfter time.Time, after string, limit int) ([]store.RevokedToken, error) {
-	if limit <= 0 || limit > 10000 {
-		limit = 1000
-	}
 	return queryAll(ctx, s, s.db, "list revoked tokens", scanRevoked,
-		"SELECT "+revokedColumns+" FROM revoked_tokens WHERE jti > ? AND expires_at > ? ORDER BY jti LIMIT ?", after, expiringAfter.UnixMicro(), limit)
+		"SELECT "+revokedColumns+" FROM revoked_tokens WHERE jti > ? AND expires_at > ? ORDER BY jti LIMIT ?", after, expiringAfter.UnixMicro(), pageSize(limit))
 }
 
 const signingKeyColumns = "kid, alg, public_jwk, private_key, created_at, activates_at, retires_at, expires_at"

@@ -65,13 +65,7 @@ func (s *Store) AddUser(ctx context.Context, u *store.User) error {
 // User returns the user called name.
 func (s *Store) User(ctx context.Context, name string) (store.User, error) {
 	u, err := scanUser(s.getUser.QueryRowContext(ctx, name))
-	if errors.Is(err, sql.ErrNoRows) {
-		return u, fmt.Errorf("sqlite: user: %w", store.ErrNotFound)
-	}
-	if err != nil {
-		return u, s.opErr("get user", err)
-	}
-	return u, nil
+	return one(s, u, err, "get user", "user")
 }
 
 // SetPassword replaces a user's password hash and appends user_password.
