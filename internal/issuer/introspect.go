@@ -31,15 +31,7 @@ type introspection struct {
 }
 
 func (s *Server) serveIntrospect(w http.ResponseWriter, r *http.Request) {
-	ev := &event{endpoint: "introspect", started: s.now()}
-	defer s.logEvent(r, ev)
-	resp, oe := s.introspect(w, r, ev)
-	if oe != nil {
-		ev.err = oe
-		s.writeError(w, oe)
-		return
-	}
-	writeJSON(w, resp)
+	serveEndpoint(s, w, r, "introspect", s.introspect, nil)
 }
 
 func (s *Server) introspect(w http.ResponseWriter, r *http.Request, ev *event) (*introspection, *oauthError) {

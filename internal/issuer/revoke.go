@@ -7,16 +7,14 @@ import (
 )
 
 func (s *Server) serveRevoke(w http.ResponseWriter, r *http.Request) {
-	ev := &event{endpoint: "revoke", started: s.now()}
-	defer s.logEvent(r, ev)
-	if oe := s.revoke(w, r, ev); oe != nil {
-		ev.err = oe
-		s.writeError(w, oe)
-		return
+	run := func(w http.ResponseWriter, r *http.Request, ev *event) (struct{}, *oauthError) {
+		return struct{}{}, s.revoke(w, r, ev)
 	}
-	// RFC 7009 2.2: 200, whether or not the token was valid; the body is ignored.
-	noStore(w.Header())
-	w.WriteHeader(http.StatusOK)
+	serveEndpoint(s, w, r, "revoke", run, func(w http.ResponseWriter, _ struct{}) {
+		// RFC 7009 2.2: 200, whether or not the token was valid; the body is ignored.
+		noStore(w.Header())
+		w.WriteHeader(http.StatusOK)
+	})
 }
 
 // revoke implements RFC 7009: the client authenticates, and a token issued to it is

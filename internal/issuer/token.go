@@ -36,15 +36,26 @@ type tokenResponse struct {
 }
 
 func (s *Server) serveToken(w http.ResponseWriter, r *http.Request) {
-	ev := &event{endpoint: "token", started: s.now()}
+	serveEndpoint(s, w, r, "token", s.token, nil)
+}
+
+// serveEndpoint runs one OAuth endpoint: it logs the event and renders either the RFC
+// 6749 error or the result, with write (as JSON when write is nil).
+func serveEndpoint[T any](s *Server, w http.ResponseWriter, r *http.Request, endpoint string,
+	run func(http.ResponseWriter, *http.Request, *event) (T, *oauthError), write func(http.ResponseWriter, T)) {
+	ev := &event{endpoint: endpoint, started: s.now()}
 	defer s.logEvent(r, ev)
-	resp, oe := s.token(w, r, ev)
+	resp, oe := run(w, r, ev)
 	if oe != nil {
 		ev.err = oe
 		s.writeError(w, oe)
 		return
 	}
-	writeJSON(w, resp)
+	if write == nil {
+		writeJSON(w, resp)
+		return
+	}
+	write(w, resp)
 }
 
 // token runs the client credentials grant (RFC 6749 4.4): a well-formed request, a
