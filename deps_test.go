@@ -24,6 +24,7 @@ var allowed = map[string][]string{
 	"internal/budget":            {},
 	"internal/proxy":             {},
 	"internal/config":            {},
+	"internal/logline":           {},
 	"internal/doctor/finding":    {},
 	"internal/store":             {"internal/decision"},
 	"internal/store/sqlite":      {"internal/store"},
@@ -36,14 +37,14 @@ var allowed = map[string][]string{
 	"internal/verify/mtls":       {"internal/decision"},
 	"internal/explain":           {"internal/gateway", "internal/decision"},
 	"internal/metrics":           {"internal/gateway", "internal/decision"},
-	"internal/gateway":           {"internal/decision", "internal/proxy", "internal/challenge", "internal/budget"},
+	"internal/gateway":           {"internal/decision", "internal/proxy", "internal/challenge", "internal/budget", "internal/logline"},
 	"internal/doctor/lint":       {"internal/doctor/finding", "internal/challenge", "internal/tokens", "internal/secret"},
 	"internal/doctor/har":        {"internal/doctor/finding", "internal/doctor/lint", "internal/challenge", "internal/tokens"},
 	"internal/doctor":            {"internal/doctor/finding", "internal/doctor/lint", "internal/doctor/har", "internal/challenge", "internal/tokens", "internal/decision"},
 	"internal/app": {"internal/config", "internal/decision", "internal/gateway", "internal/proxy", "internal/tokens",
 		"internal/verify/jwt", "internal/verify/apikey", "internal/verify/basic", "internal/verify/introspect",
 		"internal/store", "internal/store/sqlite", "internal/secret", "internal/budget",
-		"internal/verify/mtls", "internal/explain", "internal/metrics", "internal/issuer"},
+		"internal/verify/mtls", "internal/explain", "internal/metrics", "internal/issuer", "internal/logline"},
 	"cmd/gatehouse": nil, // the command may import anything
 }
 

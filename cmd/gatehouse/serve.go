@@ -12,6 +12,7 @@ import (
 
 	"github.com/gatehouse-dev/gatehouse/internal/app"
 	"github.com/gatehouse-dev/gatehouse/internal/config"
+	"github.com/gatehouse-dev/gatehouse/internal/logline"
 )
 
 func init() {
@@ -60,7 +61,7 @@ func runServe(ctx context.Context, env *cliEnv, args []string) int {
 // addresses once both listeners are up.
 func serveConfig(ctx context.Context, env *cliEnv, cfg *config.Config, ready func(s *app.Server)) int {
 	log := app.NewLogger(env.stderr, cfg.Log)
-	defer app.FlushLogs(log) // every line out before the process exits, on every path
+	defer logline.Flush(log) // every line out before the process exits, on every path
 	rt, err := app.Build(cfg, app.Options{Logger: log})
 	if err != nil {
 		fmt.Fprintf(env.stderr, "gatehouse: %v\n", err)

@@ -30,6 +30,7 @@ import (
 	"github.com/gatehouse-dev/gatehouse/internal/explain"
 	"github.com/gatehouse-dev/gatehouse/internal/gateway"
 	"github.com/gatehouse-dev/gatehouse/internal/issuer"
+	"github.com/gatehouse-dev/gatehouse/internal/logline"
 	"github.com/gatehouse-dev/gatehouse/internal/metrics"
 	"github.com/gatehouse-dev/gatehouse/internal/proxy"
 	"github.com/gatehouse-dev/gatehouse/internal/secret"
@@ -631,15 +632,9 @@ func (rt *Runtime) Close() error {
 	return nil
 }
 
-// NewLogger builds the process logger from the log block. Lines are batched (see
-// batchWriter): under load, one write carries many decision lines; FlushLogs writes
-// what is left.
+// NewLogger builds the process logger from the log block (see package logline): lines
+// are batched, so under load one write carries many decision lines; logline.Flush
+// writes what is left.
 func NewLogger(w io.Writer, l config.Log) *slog.Logger {
-	opts := &slog.HandlerOptions{Level: l.Level}
-	bw := newBatchWriter(w)
-	var h slog.Handler = slog.NewJSONHandler(bw, opts)
-	if l.Format == config.LogText {
-		h = slog.NewTextHandler(bw, opts)
-	}
-	return slog.New(&flushHandler{Handler: h, w: bw})
+	return logline.New(w, l.Level, l.Format == config.LogText)
 }

@@ -17,6 +17,7 @@ import (
 
 	"github.com/gatehouse-dev/gatehouse/internal/config"
 	"github.com/gatehouse-dev/gatehouse/internal/explain"
+	"github.com/gatehouse-dev/gatehouse/internal/logline"
 )
 
 // Server runs a Runtime's public and admin listeners.
@@ -155,7 +156,7 @@ loop:
 		err = nil
 	}
 	s.log.Info("gatehouse stopped")
-	FlushLogs(s.log)
+	logline.Flush(s.log)
 	return err
 }
 

@@ -143,7 +143,7 @@ func (h *Handler) serveDecide(w http.ResponseWriter, r *http.Request, rid string
 	w.WriteHeader(http.StatusOK)
 	ev.Allow, ev.Status = true, http.StatusOK
 	ev.Authenticator, ev.Subject, ev.Fingerprint = d.Authenticator, d.Principal.Subject, d.Fingerprint
-	h.record(r.Context(), orig, &ev)
+	h.record(r.Context(), o.method, o.path, &ev)
 }
 
 // denyDecide renders a refusal through deny, the one renderer, and adapts it for proxies.

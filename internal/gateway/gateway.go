@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/gatehouse-dev/gatehouse/internal/decision"
+	"github.com/gatehouse-dev/gatehouse/internal/logline"
 	"github.com/gatehouse-dev/gatehouse/internal/proxy"
 )
 
@@ -232,7 +233,7 @@ func (h *Handler) allow(w http.ResponseWriter, r *http.Request, rt *Route, d dec
 	} else {
 		rt.Proxy.ServeHTTP(w, r)
 	}
-	h.record(r.Context(), r, ev)
+	h.record(r.Context(), r.Method, r.URL.Path, ev)
 }
 
 // headerSafe drops bytes that cannot appear in a header value, so an issuer's odd
@@ -291,42 +292,45 @@ func requestID(in string) string {
 	return hex.EncodeToString(b[:])
 }
 
-func (h *Handler) record(ctx context.Context, r *http.Request, ev *Event) {
+// record writes the decision's log line and hands ev to Observe. method and path are
+// the request's as the gateway decided it (for the forward-auth endpoint, the original
+// request's).
+func (h *Handler) record(ctx context.Context, method, path string, ev *Event) {
 	lvl := slog.LevelInfo
 	if !ev.Allow && ev.Status >= 500 {
 		lvl = slog.LevelWarn
 	}
-	if h.log.Enabled(ctx, lvl) {
-		attrs := []slog.Attr{
-			slog.String("request_id", ev.RequestID),
-			slog.String("method", r.Method),
-			slog.String("path", r.URL.Path),
-			slog.String("route", ev.Route),
-			slog.Int("status", ev.Status),
-			slog.String("client", ev.Client.String()),
-		}
-		if ev.Authenticator != "" {
-			attrs = append(attrs, slog.String("authenticator", ev.Authenticator))
-		}
-		if ev.Reason != "" {
-			attrs = append(attrs, slog.String("reason", string(ev.Reason)))
-		}
-		if ev.Cause != "" {
-			attrs = append(attrs, slog.String("cause", ev.Cause))
-		}
-		if ev.Subject != "" {
-			attrs = append(attrs, slog.String("subject", ev.Subject))
-		}
-		if ev.Fingerprint != "" {
-			attrs = append(attrs, slog.String("fingerprint", ev.Fingerprint))
-		}
-		attrs = append(attrs, slog.Int64("decision_us", ev.Decision.Microseconds()))
-		msg := "allow"
-		if !ev.Allow {
-			msg = "deny"
-		}
-		h.log.LogAttrs(ctx, lvl, msg, attrs...)
+	msg := "allow"
+	if !ev.Allow {
+		msg = "deny"
 	}
+	// Built on the stack and written by logline without slog's generic path: this line
+	// is written for every request (see package logline).
+	var fields [12]logline.Field
+	f := append(fields[:0],
+		logline.String("request_id", ev.RequestID),
+		logline.String("method", method),
+		logline.String("path", path),
+		logline.String("route", ev.Route),
+		logline.Int("status", int64(ev.Status)),
+		logline.Addr("client", ev.Client))
+	if ev.Authenticator != "" {
+		f = append(f, logline.String("authenticator", ev.Authenticator))
+	}
+	if ev.Reason != "" {
+		f = append(f, logline.String("reason", string(ev.Reason)))
+	}
+	if ev.Cause != "" {
+		f = append(f, logline.String("cause", ev.Cause))
+	}
+	if ev.Subject != "" {
+		f = append(f, logline.String("subject", ev.Subject))
+	}
+	if ev.Fingerprint != "" {
+		f = append(f, logline.String("fingerprint", ev.Fingerprint))
+	}
+	f = append(f, logline.Int("decision_us", ev.Decision.Microseconds()))
+	logline.Log(ctx, h.log, h.now(), lvl, msg, f...)
 	if h.opts.Observe != nil {
 		h.opts.Observe(*ev)
 	}

@@ -1,4 +1,4 @@
-package app
+package logline
 
 import (
 	"bufio"
@@ -13,15 +13,13 @@ import (
 	"syscall"
 	"testing"
 	"time"
-
-	"github.com/gatehouse-dev/gatehouse/internal/config"
 )
 
 // TestBatchedLogKeepsEveryLineInOrder logs from many goroutines and checks that every
-// line arrives, whole, each goroutine's lines in order, once FlushLogs returns.
+// line arrives, whole, each goroutine's lines in order, once Flush returns.
 func TestBatchedLogKeepsEveryLineInOrder(t *testing.T) {
 	var out lockedBuffer
-	log := NewLogger(&out, config.Log{Level: slog.LevelInfo, Format: config.LogJSON})
+	log := New(&out, slog.LevelInfo, false)
 	const workers, lines = 8, 2000
 	var wg sync.WaitGroup
 	for w := range workers {
@@ -35,7 +33,7 @@ func TestBatchedLogKeepsEveryLineInOrder(t *testing.T) {
 		})
 	}
 	wg.Wait()
-	FlushLogs(log)
+	Flush(log)
 	next := make([]int, workers)
 	sc := bufio.NewScanner(strings.NewReader(out.String()))
 	sc.Buffer(nil, 1<<20)
@@ -60,10 +58,10 @@ func TestBatchedLogKeepsEveryLineInOrder(t *testing.T) {
 }
 
 // TestADecisionLineIsWrittenWithoutFlush: a decision line logged on an idle gateway
-// reaches the destination within the flush delay, without anyone calling FlushLogs.
+// reaches the destination within the flush delay, without anyone calling Flush.
 func TestADecisionLineIsWrittenWithoutFlush(t *testing.T) {
 	var out lockedBuffer
-	log := NewLogger(&out, config.Log{Level: slog.LevelInfo, Format: config.LogText})
+	log := New(&out, slog.LevelInfo, true)
 	log.Info("allow", "request_id", "r1")
 	deadline := time.Now().Add(5 * time.Second)
 	for !strings.Contains(out.String(), "request_id=r1") {
@@ -79,7 +77,7 @@ func TestADecisionLineIsWrittenWithoutFlush(t *testing.T) {
 // the decision lines buffered before them, in order; so are lines of derived loggers.
 func TestOtherLinesAreWrittenAtOnce(t *testing.T) {
 	var out lockedBuffer
-	log := NewLogger(&out, config.Log{Level: slog.LevelInfo, Format: config.LogText})
+	log := New(&out, slog.LevelInfo, true)
 	log.Info("allow", "request_id", "r1")
 	log.Info("configuration reloaded")
 	if got := out.String(); !strings.Contains(got, "request_id=r1") || !strings.Contains(got, "configuration reloaded") || strings.Index(got, "r1") > strings.Index(got, "reloaded") {
@@ -115,7 +113,7 @@ func (l *lockedBuffer) String() string {
 
 // BenchmarkDecisionLogLine logs a decision line like the gateway's to a pipe (drained by
 // a reader, as journald or a container runtime would), writing each line itself
-// (direct) or through NewLogger's batching writer. cpu-ns/op is the whole process's
+// (direct) or through New's batching writer. cpu-ns/op is the whole process's
 // CPU time per line, the pipe's reader included.
 func BenchmarkDecisionLogLine(b *testing.B) {
 	for _, mode := range []string{"direct", "batched"} {
@@ -130,7 +128,7 @@ func BenchmarkDecisionLogLine(b *testing.B) {
 			if mode == "direct" {
 				log = slog.New(slog.NewJSONHandler(w, nil))
 			} else {
-				log = NewLogger(w, config.Log{Level: slog.LevelInfo, Format: config.LogJSON})
+				log = New(w, slog.LevelInfo, false)
 			}
 			ctx := context.Background()
 			start := processCPU()
@@ -144,7 +142,7 @@ func BenchmarkDecisionLogLine(b *testing.B) {
 						slog.String("subject", "user-1"), slog.String("fingerprint", "kid=abc jti=t1"), slog.Int64("decision_us", 3))
 				}
 			})
-			FlushLogs(log)
+			Flush(log)
 			b.ReportMetric(float64(processCPU()-start)/float64(b.N), "cpu-ns/op")
 			w.Close()
 			<-done

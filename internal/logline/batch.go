@@ -1,16 +1,14 @@
-package app
+package logline
 
 import (
-	"context"
 	"io"
-	"log/slog"
 	"sync"
 	"time"
 )
 
 // batchWriter takes the write of each decision line off the request path: Write appends
 // the line to a buffer, and the buffer is written to w in one write at most flushDelay
-// after its first line, or at once when it holds flushSize bytes (flushHandler flushes
+// after its first line, or at once when it holds flushSize bytes (the handler flushes
 // at once after any line that must not wait). A write(2) per decision line to a pipe
 // (journald, a container runtime) also wakes the reader; it was about a third of the
 // forward-auth endpoint's CPU. Under load one write now carries hundreds of lines.
@@ -39,6 +37,14 @@ func newBatchWriter(w io.Writer) *batchWriter { return &batchWriter{w: w} }
 func (b *batchWriter) Write(p []byte) (int, error) {
 	b.mu.Lock()
 	b.buf = append(b.buf, p...)
+	b.queuedUnlock()
+	return len(p), nil
+}
+
+// queuedUnlock is called with b.mu held after a line was appended to b.buf: it
+// schedules the delayed write of the batch, or writes it at once when it is full, and
+// releases b.mu.
+func (b *batchWriter) queuedUnlock() {
 	full := len(b.buf) >= flushSize
 	if !full && !b.scheduled {
 		b.scheduled = true
@@ -48,7 +54,6 @@ func (b *batchWriter) Write(p []byte) (int, error) {
 	if full {
 		b.Flush()
 	}
-	return len(p), nil
 }
 
 // Flush writes everything buffered.
@@ -66,45 +71,5 @@ func (b *batchWriter) Flush() {
 		b.mu.Lock()
 		b.spare = out[:0]
 		b.mu.Unlock()
-	}
-}
-
-// batched are the messages whose lines may wait in the buffer: the per-decision lines of
-// gateway.Handler.record, which come once per request. Every other line (startup,
-// reloads, certificate and store problems), and any line at Warn or above, is written
-// at once with what is buffered before it, so an operator or a test reading the log
-// right after an event sees it.
-var batched = map[string]bool{"allow": true, "deny": true}
-
-// flushHandler is the logger's handler: it writes lines through a batchWriter and
-// flushes it after every line that must not wait, and lets the server flush the log
-// when it stops (FlushLogs). Derived handlers (With, WithGroup) share its writer.
-type flushHandler struct {
-	slog.Handler
-	w *batchWriter
-}
-
-// Handle writes r, and flushes unless r is a decision line below Warn.
-func (h *flushHandler) Handle(ctx context.Context, r slog.Record) error {
-	err := h.Handler.Handle(ctx, r)
-	if r.Level >= slog.LevelWarn || !batched[r.Message] {
-		h.w.Flush()
-	}
-	return err
-}
-
-func (h *flushHandler) WithAttrs(attrs []slog.Attr) slog.Handler {
-	return &flushHandler{Handler: h.Handler.WithAttrs(attrs), w: h.w}
-}
-
-func (h *flushHandler) WithGroup(name string) slog.Handler {
-	return &flushHandler{Handler: h.Handler.WithGroup(name), w: h.w}
-}
-
-// FlushLogs writes every line l has logged so far, when l was built by NewLogger; the
-// server calls it last, before the process exits.
-func FlushLogs(l *slog.Logger) {
-	if h, ok := l.Handler().(*flushHandler); ok {
-		h.w.Flush()
 	}
 }
