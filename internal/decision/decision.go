@@ -48,15 +48,30 @@ type Credential struct {
 	Value string
 	// Certificates are the client's certificates, leaf first, for FromTLS.
 	Certificates []*x509.Certificate
+	// sum is the SHA-256 of Value, set by Route.Decide before the budget or any
+	// authenticator sees the credential, so that the budget key, the fingerprint and
+	// the caches keyed by it (the verified-token cache) hash each credential once.
+	// Unexported, so that nothing outside this package can pair a Value with another
+	// value's digest; zero in a Credential built elsewhere.
+	sum [sha256.Size]byte
+}
+
+// Sum returns the SHA-256 of c.Value, computed once per request by Route.Decide.
+func (c *Credential) Sum() [sha256.Size]byte {
+	if c.sum == ([sha256.Size]byte{}) {
+		return sum256(c.Value)
+	}
+	return c.sum
 }
 
 // Fingerprint is the first 8 hex digits of the SHA-256 of the credential value: enough to
 // correlate log lines, useless to an attacker.
-func (c Credential) Fingerprint() string { return Fingerprint(c.Value) }
+func (c Credential) Fingerprint() string { return fingerprint(c.Sum()) }
 
 // Fingerprint returns the first 8 hex digits of the SHA-256 of s.
-func Fingerprint(s string) string {
-	sum := sum256(s)
+func Fingerprint(s string) string { return fingerprint(sum256(s)) }
+
+func fingerprint(sum [sha256.Size]byte) string {
 	var buf [8]byte
 	hex.Encode(buf[:], sum[:4])
 	return string(buf[:])
@@ -344,7 +359,7 @@ func credentialID(a Authenticator, c Credential) string {
 			return id
 		}
 	}
-	sum := sum256(c.Value)
+	sum := c.Sum()
 	var buf [2 * sha256.Size]byte
 	hex.Encode(buf[:], sum[:])
 	return string(buf[:])
@@ -370,6 +385,7 @@ func (r *Route) Decide(ctx context.Context, req *Request) Decision {
 		d.Fingerprint = "oversized"
 		return r.charge(req, nil, Credential{}, d)
 	}
+	cred.sum = sum256(cred.Value)
 	// Authenticators that recognise the credential's shape go first, then those that
 	// only read its scheme; the first success wins, else the first failure answers.
 	var first *Failure

@@ -2,6 +2,7 @@ package decision
 
 import (
 	"context"
+	"crypto/sha256"
 	"errors"
 	"net/http"
 	"net/netip"
@@ -211,6 +212,40 @@ func TestFailureBudget(t *testing.T) {
 			t.Fatalf("reason %s retry %s calls %d", d.Reason, d.RetryAfter, g.calls)
 		}
 	})
+}
+
+// TestAuthenticatorsSeeTheCredentialsDigest: Decide hashes the credential once and the
+// authenticator reads that digest (a cache key for the JWT authenticator); it must be
+// the SHA-256 of the very value the authenticator receives, for every source.
+func TestAuthenticatorsSeeTheCredentialsDigest(t *testing.T) {
+	var seen []Credential
+	a := &fakeAuth{name: "any", scheme: "Bearer", locs: []Location{{Source: FromHeader, Name: "X-API-Key"}},
+		claim: func(c Credential) Match { return SchemeMatch }}
+	rt := &Route{Authenticators: []Authenticator{&recordingAuth{fakeAuth: a, seen: &seen}}, Budget: &fakeBudget{allow: true}}
+	for _, h := range []http.Header{hdr("Authorization", "Bearer one"), hdr("Authorization", "Bearer two"), hdr("X-API-Key", "three")} {
+		rt.Decide(context.Background(), &Request{Header: h})
+	}
+	if len(seen) != 3 {
+		t.Fatalf("authenticated %d credentials, want 3", len(seen))
+	}
+	for _, c := range seen {
+		if c.sum == ([32]byte{}) || c.Sum() != sha256.Sum256([]byte(c.Value)) {
+			t.Errorf("credential %q carries digest %x", c.Value, c.sum)
+		}
+	}
+	if (&Credential{Value: "x"}).Sum() != sha256.Sum256([]byte("x")) {
+		t.Error("Sum of a credential built outside Decide is not its SHA-256")
+	}
+}
+
+type recordingAuth struct {
+	*fakeAuth
+	seen *[]Credential
+}
+
+func (r *recordingAuth) Authenticate(ctx context.Context, c Credential) (Principal, error) {
+	*r.seen = append(*r.seen, c)
+	return r.fakeAuth.Authenticate(ctx, c)
 }
 
 func TestUnrecognisedCredentialOfAnAcceptedScheme(t *testing.T) {
