@@ -19,14 +19,23 @@ import (
 // request it receives and acts on the answer. The original request is described by
 // headers the proxy sets; Gatehouse believes them only from a trusted proxy.
 
-// Headers a proxy uses to describe the original request.
-const (
-	headerForwardedMethod = "X-Forwarded-Method" // Traefik
-	headerForwardedURI    = "X-Forwarded-Uri"    // Traefik
-	headerOriginalMethod  = "X-Original-Method"  // nginx, ingress-nginx
-	headerOriginalURI     = "X-Original-URI"     // nginx
-	headerOriginalURL     = "X-Original-URL"     // ingress-nginx: scheme://host/path?query
+// Headers a proxy uses to describe the original request, as the proxies document them
+// (the names errors use) and in canonical form (the header map's keys: looking a
+// name such as X-Original-URI up with Header.Values would allocate its canonical form
+// on every request).
+var (
+	headerForwardedMethod = forwardHeader{"X-Forwarded-Method", "X-Forwarded-Method"} // Traefik
+	headerForwardedURI    = forwardHeader{"X-Forwarded-Uri", "X-Forwarded-Uri"}       // Traefik
+	headerOriginalMethod  = forwardHeader{"X-Original-Method", "X-Original-Method"}   // nginx, ingress-nginx
+	headerOriginalURI     = forwardHeader{"X-Original-URI", "X-Original-Uri"}         // nginx
+	headerOriginalURL     = forwardHeader{"X-Original-URL", "X-Original-Url"}         // ingress-nginx: scheme://host/path?query
+
+	methodHeaders = []forwardHeader{headerForwardedMethod, headerOriginalMethod}
+	targetHeaders = []forwardHeader{headerForwardedURI, headerOriginalURI, headerOriginalURL}
 )
+
+// forwardHeader is a header name as documented and its canonical form.
+type forwardHeader struct{ name, key string }
 
 // HeaderProblem carries, on a forward-auth denial, the same problem+json document as the
 // body, on one line of ASCII. nginx's auth_request discards the body of the answer it
@@ -130,13 +139,13 @@ func (h *Handler) serveDecide(w http.ResponseWriter, r *http.Request, rid string
 	}
 
 	hd := w.Header()
-	if !rt.Anonymous {
-		hd.Set(proxy.HeaderSubject, headerSafe(d.Principal.Subject))
-		hd.Set(proxy.HeaderScopes, headerSafe(strings.Join(d.Principal.Scopes, " ")))
-		hd.Set(proxy.HeaderAuthenticator, d.Authenticator)
+	if rt.Anonymous {
+		setHeaders(hd, proxy.HeaderRequestID, rid, "Cache-Control", "no-store")
+	} else {
+		setHeaders(hd, proxy.HeaderSubject, headerSafe(d.Principal.Subject),
+			proxy.HeaderScopes, headerSafe(strings.Join(d.Principal.Scopes, " ")),
+			proxy.HeaderAuthenticator, d.Authenticator, proxy.HeaderRequestID, rid, "Cache-Control", "no-store")
 	}
-	hd.Set(proxy.HeaderRequestID, rid)
-	hd.Set("Cache-Control", "no-store")
 	if corsOK {
 		setCORS(hd, origin)
 	}
@@ -228,11 +237,11 @@ func asciiJSON(b []byte) string {
 // must therefore agree, and any disagreement is a 400, never a guess.
 func readOriginal(hd http.Header) (original, error) {
 	var o original
-	method, err := agree(hd, "method", parseMethod, headerForwardedMethod, headerOriginalMethod)
+	method, err := agree(hd, "method", parseMethod, methodHeaders)
 	if err != nil {
 		return o, err
 	}
-	target, err := agree(hd, "request target", parseTarget, headerForwardedURI, headerOriginalURI, headerOriginalURL)
+	target, err := agree(hd, "request target", parseTarget, targetHeaders)
 	if err != nil {
 		return o, err
 	}
@@ -240,7 +249,7 @@ func readOriginal(hd http.Header) (original, error) {
 	o.path, o.query = target.path, target.query
 	// Only an absolute X-Original-URL names the scheme and host; the other headers
 	// agree with it on path and query, so they cannot contradict it.
-	if u := hd.Values(headerOriginalURL); len(u) == 1 {
+	if u := hd[headerOriginalURL.key]; len(u) == 1 {
 		t, _ := parseTarget(u[0])
 		o.scheme, o.host = t.scheme, t.host
 	}
@@ -249,30 +258,34 @@ func readOriginal(hd http.Header) (original, error) {
 
 // agree parses every header of names that is present and requires all of them to mean
 // the same thing. what names the value in errors.
-func agree(hd http.Header, what string, parse func(string) (original, error), names ...string) (original, error) {
+func agree(hd http.Header, what string, parse func(string) (original, error), headers []forwardHeader) (original, error) {
 	var got original
 	first := ""
-	for _, name := range names {
-		vals := hd.Values(name)
+	for _, fh := range headers {
+		vals := hd[fh.key]
 		switch {
 		case len(vals) == 0:
 			continue
 		case len(vals) > 1:
-			return original{}, fmt.Errorf("%s was sent more than once", name)
+			return original{}, fmt.Errorf("%s was sent more than once", fh.name)
 		}
 		v, err := parse(vals[0])
 		if err != nil {
-			return original{}, fmt.Errorf("%s: %w", name, err)
+			return original{}, fmt.Errorf("%s: %w", fh.name, err)
 		}
 		if first == "" {
-			got, first = v, name
+			got, first = v, fh.name
 			continue
 		}
 		if v.method != got.method || v.path != got.path || v.query != got.query {
-			return original{}, fmt.Errorf("%s and %s describe different requests; a proxy sets one of them, so the other came from the client", first, name)
+			return original{}, fmt.Errorf("%s and %s describe different requests; a proxy sets one of them, so the other came from the client", first, fh.name)
 		}
 	}
 	if first == "" {
+		names := make([]string, len(headers))
+		for i, fh := range headers {
+			names[i] = fh.name
+		}
 		return original{}, fmt.Errorf("the proxy sent no %s: set %s", what, strings.Join(names, " or "))
 	}
 	return got, nil
@@ -312,6 +325,17 @@ func parseTarget(s string) (original, error) {
 	if strings.IndexByte(s, '#') >= 0 {
 		return original{}, errors.New("the request target contains a fragment (#); clients never send one")
 	}
+	if path, query, _ := strings.Cut(s, "?"); s[0] == '/' && strings.IndexByte(path, '%') < 0 {
+		// The common case, an origin-form target with nothing escaped in its path:
+		// url.ParseRequestURI would only split it, at the cost of a url.URL per
+		// request (FuzzParseTargetFastPath holds the two to each other).
+		return original{path: cleanPath(path), query: query}, nil
+	}
+	return parseTargetURL(s)
+}
+
+// parseTargetURL is parseTarget for any target, with url.ParseRequestURI.
+func parseTargetURL(s string) (original, error) {
 	abs := strings.HasPrefix(s, "http://") || strings.HasPrefix(s, "https://")
 	if !abs && s[0] != '/' {
 		return original{}, errors.New("the request target must start with / or be an absolute http or https URL")

@@ -605,6 +605,34 @@ func TestDecideProblemHeaderEscapes(t *testing.T) {
 	}
 }
 
+// FuzzParseTargetFastPath: parseTarget's shortcut for plain origin-form targets reads
+// them exactly as url.ParseRequestURI does (parseTargetURL).
+func FuzzParseTargetFastPath(f *testing.F) {
+	for _, s := range []string{"/api/orders", "/a?b=c&d", "/a?", "//x//y/./z/", "/public/../admin?x=%2F", "/a/%2e%2e/b", "/?", "/a?b?c", "/é/ü?ö", "http://h/x"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		fast, ferr := parseTarget(s)
+		if ferr != nil || s == "" || s[0] != '/' {
+			return
+		}
+		slow, serr := parseTargetURL(s)
+		if serr != nil || fast != slow {
+			t.Fatalf("%q: parseTarget %+v, url.ParseRequestURI %+v (%v)", s, fast, slow, serr)
+		}
+	})
+}
+
+// TestForwardHeaderKeysAreCanonical: the keys readOriginal looks up are the canonical
+// forms of the names, as net/http stores request headers.
+func TestForwardHeaderKeysAreCanonical(t *testing.T) {
+	for _, fh := range append(append([]forwardHeader{}, methodHeaders...), targetHeaders...) {
+		if k := http.CanonicalHeaderKey(fh.name); k != fh.key {
+			t.Errorf("%s: key %q, canonical %q", fh.name, fh.key, k)
+		}
+	}
+}
+
 // FuzzDecideOriginalRequest feeds the headers a proxy sets to the parser of the original request:
 // it must never panic, and what it accepts must be a token method and a clean absolute
 // path, the same whichever of the agreeing headers carried it.
@@ -618,11 +646,11 @@ func FuzzDecideOriginalRequest(f *testing.F) {
 	f.Fuzz(func(t *testing.T, method, fwdURI, origURI, origURL string) {
 		hd := http.Header{}
 		if method != "" {
-			hd.Set(headerForwardedMethod, method)
+			hd.Set(headerForwardedMethod.name, method)
 		}
-		for name, v := range map[string]string{headerForwardedURI: fwdURI, headerOriginalURI: origURI, headerOriginalURL: origURL} {
+		for fh, v := range map[forwardHeader]string{headerForwardedURI: fwdURI, headerOriginalURI: origURI, headerOriginalURL: origURL} {
 			if v != "" {
-				hd[name] = []string{v}
+				hd[fh.key] = []string{v}
 			}
 		}
 		o, err := readOriginal(hd)

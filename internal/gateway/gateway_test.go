@@ -15,6 +15,7 @@ import (
 
 	"github.com/gatehouse-dev/gatehouse/internal/challenge"
 	"github.com/gatehouse-dev/gatehouse/internal/decision"
+	"github.com/gatehouse-dev/gatehouse/internal/proxy"
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
 )
@@ -491,5 +492,37 @@ func TestRequestIDValidation(t *testing.T) {
 		if (got == in) != keep {
 			t.Errorf("requestID(%q) = %q", in, got)
 		}
+	}
+}
+
+// TestGeneratedRequestIDs are 24 lower-case hex digits and do not repeat.
+func TestGeneratedRequestIDs(t *testing.T) {
+	seen := map[string]bool{}
+	for range 10000 {
+		id := requestID("")
+		if len(id) != 24 || strings.Trim(id, "0123456789abcdef") != "" {
+			t.Fatalf("generated id %q", id)
+		}
+		if seen[id] {
+			t.Fatalf("id %q generated twice", id)
+		}
+		seen[id] = true
+	}
+}
+
+// TestSetHeaders: every value lands under its key, the keys used are canonical (as
+// Header.Get expects), and adding to one header leaves the others alone.
+func TestSetHeaders(t *testing.T) {
+	for _, k := range []string{proxy.HeaderSubject, proxy.HeaderScopes, proxy.HeaderAuthenticator, proxy.HeaderRequestID, "Cache-Control"} {
+		if http.CanonicalHeaderKey(k) != k {
+			t.Errorf("%q is not canonical", k)
+		}
+	}
+	hd := http.Header{"X-Gatehouse-Subject": {"spoofed"}}
+	setHeaders(hd, proxy.HeaderSubject, "alice", proxy.HeaderScopes, "a b", "Cache-Control", "no-store")
+	hd.Add(proxy.HeaderSubject, "second")
+	want := http.Header{"X-Gatehouse-Subject": {"alice", "second"}, "X-Gatehouse-Scopes": {"a b"}, "Cache-Control": {"no-store"}}
+	if diff := cmp.Diff(want, hd); diff != "" {
+		t.Fatalf("headers (-want +got):\n%s", diff)
 	}
 }
