@@ -48,14 +48,15 @@ type Entry struct {
 	Fix string `json:"fix"`
 }
 
-// Ring keeps the last N decisions by request id. It is safe for concurrent use;
-// Observe and Lookup are O(1) and take one short mutex section. The zero value is not
-// usable; call New.
+// Ring keeps the last N decisions by request id. It is safe for concurrent use. Observe,
+// which runs for every request, only copies the event into the next slot under a short
+// mutex section; Lookup, which runs when an operator asks, scans the ring from the
+// newest decision back (tens of microseconds for DefaultSize), so that no index has to
+// be kept up to date on the request path. The zero value is not usable; call New.
 type Ring struct {
 	mu    sync.Mutex
 	slots []gateway.Event
-	next  int            // the slot the next event overwrites (the oldest)
-	index map[string]int // request id -> slot
+	next  int // the slot the next event overwrites (the oldest)
 }
 
 // DefaultSize is a reasonable N for New: at a few hundred bytes an event, 10000
@@ -67,64 +68,70 @@ func New(n int) *Ring {
 	if n < 1 {
 		n = 1
 	}
-	return &Ring{slots: make([]gateway.Event, n), index: make(map[string]int, n)}
+	return &Ring{slots: make([]gateway.Event, n)}
 }
 
 // Size is the number of decisions the ring keeps.
 func (r *Ring) Size() int { return len(r.slots) }
 
 // Observe records ev, evicting the oldest decision when the ring is full. A request id
-// seen before keeps only its latest decision. Events without a request id are ignored.
-// Its signature fits gateway.Options.Observe.
+// seen before is looked up as its latest decision (the older one stays in its slot,
+// shadowed, until it is evicted). Events without a request id are ignored. Its
+// signature fits gateway.Options.Observe.
 func (r *Ring) Observe(ev gateway.Event) {
-	if ev.RequestID == "" {
+	if ev.RequestID == "" || len(ev.RequestID) > 128 {
+		// The gateway only issues 1-128 character ids; a longer one can never be looked
+		// up through the admin API, so it is not worth a slot.
 		return
 	}
 	ev.Detail = truncate(ev.Detail)
 	ev.Cause = truncate(ev.Cause)
 	ev.Subject = truncate(ev.Subject)
 	ev.Fingerprint = truncate(ev.Fingerprint)
-	if len(ev.RequestID) > 128 {
-		// The gateway only issues 1-128 character ids; a longer one can never be looked
-		// up through the admin API, so it is not worth a slot.
-		return
-	}
 	r.mu.Lock()
-	defer r.mu.Unlock()
-	if old, ok := r.index[ev.RequestID]; ok {
-		// A repeated id (a client reusing X-Request-Id) keeps only the latest decision,
-		// which moves to the newest position like any other.
-		r.slots[old] = gateway.Event{}
-	}
-	slot := r.next
-	if evicted := r.slots[slot].RequestID; evicted != "" && r.index[evicted] == slot {
-		delete(r.index, evicted)
-	}
-	r.slots[slot] = ev
-	r.index[ev.RequestID] = slot
-	r.next = (slot + 1) % len(r.slots)
-}
-
-// Lookup returns the kept decision for request id, with its fix.
-func (r *Ring) Lookup(id string) (Entry, bool) {
-	r.mu.Lock()
-	slot, ok := r.index[id]
-	var ev gateway.Event
-	if ok {
-		ev = r.slots[slot]
+	r.slots[r.next] = ev
+	r.next++
+	if r.next == len(r.slots) {
+		r.next = 0
 	}
 	r.mu.Unlock()
-	if !ok {
+}
+
+// Lookup returns the latest kept decision for request id, with its fix.
+func (r *Ring) Lookup(id string) (Entry, bool) {
+	if id == "" {
+		return Entry{}, false
+	}
+	r.mu.Lock()
+	var ev gateway.Event
+	found := false
+	for i, n := r.next-1, len(r.slots); n > 0; i, n = i-1, n-1 {
+		if i < 0 {
+			i = len(r.slots) - 1
+		}
+		if r.slots[i].RequestID == id {
+			ev, found = r.slots[i], true
+			break
+		}
+	}
+	r.mu.Unlock()
+	if !found {
 		return Entry{}, false
 	}
 	return entryOf(ev), true
 }
 
-// Len reports how many decisions the ring holds now.
+// Len reports how many slots hold a decision (at most Size).
 func (r *Ring) Len() int {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return len(r.index)
+	n := 0
+	for i := range r.slots {
+		if r.slots[i].RequestID != "" {
+			n++
+		}
+	}
+	return n
 }
 
 func entryOf(ev gateway.Event) Entry {
