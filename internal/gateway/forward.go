@@ -60,6 +60,17 @@ type original struct {
 	host   string // from X-Original-URL, when it names one
 }
 
+// request is r as if it were the original request, for what renders a refusal or a
+// preflight answer: logs, challenges and the resource_metadata URL name what the client
+// asked for, not the decide endpoint.
+func (o *original) request(r *http.Request) *http.Request {
+	orig := r.WithContext(r.Context())
+	orig.Method = o.method
+	orig.URL = &url.URL{Path: o.path, RawQuery: o.query}
+	orig.RequestURI = ""
+	return orig
+}
+
 // serveDecide answers the forward-auth endpoint. Only a peer in trusted_proxies may ask;
 // the original request is read from the proxy's headers, matched against every route
 // (with or without an upstream) and decided with the credentials the proxy forwarded.
@@ -89,12 +100,6 @@ func (h *Handler) serveDecide(w http.ResponseWriter, r *http.Request, rid string
 		h.denyDecide(w, r, nil, d, &ev, "", false)
 		return
 	}
-	// From here on r describes the original request: logs, challenges and the
-	// resource_metadata URL name what the client asked for, not the decide endpoint.
-	orig := r.WithContext(r.Context())
-	orig.Method = o.method
-	orig.URL = &url.URL{Path: o.path, RawQuery: o.query}
-	orig.RequestURI = ""
 	if o.host != "" && r.Header.Get("X-Forwarded-Host") == "" {
 		r.Header.Set("X-Forwarded-Host", o.host)
 	}
@@ -102,10 +107,10 @@ func (h *Handler) serveDecide(w http.ResponseWriter, r *http.Request, rid string
 		r.Header.Set("X-Forwarded-Proto", o.scheme)
 	}
 
-	origin, corsOK := h.allowedOrigin(orig)
-	if corsOK && o.method == http.MethodOptions && orig.Header.Get("Access-Control-Request-Method") != "" {
+	origin, corsOK := h.allowedOrigin(r)
+	if corsOK && o.method == http.MethodOptions && r.Header.Get("Access-Control-Request-Method") != "" {
 		bw := newDecideWriter(w)
-		h.preflight(bw, orig, origin, o.path)
+		h.preflight(bw, o.request(r), origin, o.path)
 		bw.flush()
 		return
 	}
@@ -113,7 +118,7 @@ func (h *Handler) serveDecide(w http.ResponseWriter, r *http.Request, rid string
 	rt := h.findRoute(o.method, o.path)
 	if rt == nil {
 		d := decision.Decision{Reason: decision.RouteNotFound, Detail: "no route matches " + o.method + " " + o.path}
-		h.denyDecide(w, orig, nil, d, &ev, origin, corsOK)
+		h.denyDecide(w, o.request(r), nil, d, &ev, origin, corsOK)
 		return
 	}
 	ev.Route = rt.Name
@@ -134,7 +139,7 @@ func (h *Handler) serveDecide(w http.ResponseWriter, r *http.Request, rid string
 	d := rt.Decide(r.Context(), &req)
 	ev.Decision = h.now().Sub(started)
 	if !d.Allow {
-		h.denyDecide(w, orig, rt, d, &ev, origin, corsOK)
+		h.denyDecide(w, o.request(r), rt, d, &ev, origin, corsOK)
 		return
 	}
 

@@ -19,6 +19,7 @@
 package metrics
 
 import (
+	"maps"
 	"net/http"
 	"slices"
 	"sync"
@@ -91,6 +92,14 @@ type Metrics struct {
 	// known holds the configured names once SetNames was called.
 	known atomic.Pointer[knownNames]
 
+	// observers caches, per distinct event (route, authenticator, reason, result), the
+	// counter and histogram Observe updates, so that a request costs one map lookup
+	// instead of resolving and hashing four label values twice. Copy on write: read
+	// without locking, replaced under observersMu; emptied by SetNames, which changes
+	// how names map to label values.
+	observers   atomic.Pointer[map[observerKey]observer]
+	observersMu sync.Mutex
+
 	// One bound per label of each metric: the same route name may be admitted for one
 	// metric and not another only when a metric's own set is full.
 	routes, reasons, authenticators *bound
@@ -162,7 +171,12 @@ func (m *Metrics) SetNames(routes, authenticators []string) {
 	for _, a := range authenticators {
 		k.authenticators[a] = true
 	}
+	// Under observersMu, so that no observer resolved with the old names is cached
+	// after the new ones.
+	m.observersMu.Lock()
 	m.known.Store(k)
+	m.observers.Store(nil)
+	m.observersMu.Unlock()
 }
 
 func (m *Metrics) route(b *bound, v string) string {
@@ -209,13 +223,65 @@ func (m *Metrics) Observe(ev gateway.Event) {
 	if m == nil {
 		return
 	}
+	k := observerKey{route: ev.Route, authenticator: ev.Authenticator, reason: ev.Reason, allow: ev.Allow}
+	o, ok := observer{}, false
+	if cached := m.observers.Load(); cached != nil {
+		o, ok = (*cached)[k]
+	}
+	if !ok {
+		o = m.observer(k)
+	}
+	o.decisions.Inc()
+	o.duration.Observe(ev.Decision.Seconds())
+}
+
+// observerKey is what Observe's label values are made of.
+type observerKey struct {
+	route, authenticator string
+	reason               decision.Reason
+	allow                bool
+}
+
+// observer is the counter and histogram of one observerKey.
+type observer struct {
+	decisions prometheus.Counter
+	duration  prometheus.Observer
+}
+
+// maxObservers bounds the observer cache. Routes and authenticators are configured
+// names and reasons a fixed set, so a deployment has far fewer; past the bound events
+// are still recorded, only not cached.
+const maxObservers = 4096
+
+// observer resolves k's label values and caches the result.
+func (m *Metrics) observer(k observerKey) observer {
+	m.observersMu.Lock()
+	defer m.observersMu.Unlock()
+	old := m.observers.Load()
+	if old != nil {
+		if o, ok := (*old)[k]; ok {
+			return o
+		}
+	}
 	result := ResultDeny
-	if ev.Allow {
+	if k.allow {
 		result = ResultAllow
 	}
-	m.decisions.WithLabelValues(m.route(m.routes, ev.Route), result, m.reasons.reason(ev.Reason),
-		m.authenticator(m.authenticators, ev.Authenticator)).Inc()
-	m.duration.WithLabelValues(m.route(m.durationRoutes, ev.Route)).Observe(ev.Decision.Seconds())
+	o := observer{
+		decisions: m.decisions.WithLabelValues(m.route(m.routes, k.route), result, m.reasons.reason(k.reason),
+			m.authenticator(m.authenticators, k.authenticator)),
+		duration: m.duration.WithLabelValues(m.route(m.durationRoutes, k.route)),
+	}
+	if old != nil && len(*old) >= maxObservers {
+		return o
+	}
+	next := make(map[observerKey]observer, 1)
+	if old != nil {
+		next = maps.Clone(*old)
+	}
+	next[k] = o
+	m.observers.Store(&next)
+	return o
 }
 
 // JWKSFetch counts one JWK Set fetch by the named authenticator; result is FetchOK,

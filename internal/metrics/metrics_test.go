@@ -244,6 +244,25 @@ func TestBeforeSetNamesOnlyNameShapedValuesPass(t *testing.T) {
 	}
 }
 
+// TestObserveFollowsSetNames: the label values Observe caches for an event are
+// resolved again after SetNames (a reload), which may make a name "other".
+func TestObserveFollowsSetNames(t *testing.T) {
+	m := New()
+	m.Observe(ev("legacy", true, "", "corp_jwt", time.Microsecond))
+	m.SetNames([]string{"orders"}, []string{"corp_jwt"})
+	m.Observe(ev("legacy", true, "", "corp_jwt", time.Microsecond))
+	m.Observe(ev("legacy", true, "", "corp_jwt", time.Microsecond))
+	got := samples(scrape(t, m))
+	for name, want := range map[string]float64{
+		"gatehouse_decisions_total{authenticator=corp_jwt,reason=,result=allow,route=legacy}": 1,
+		"gatehouse_decisions_total{authenticator=corp_jwt,reason=,result=allow,route=other}":  2,
+	} {
+		if got[name] != want {
+			t.Errorf("%s = %v, want %v", name, got[name], want)
+		}
+	}
+}
+
 func TestLabelValuesAreCappedPerLabel(t *testing.T) {
 	m := New()
 	for i := range MaxLabelValues + 50 {
