@@ -14,6 +14,7 @@ import (
 	"math/big"
 	"net"
 	"net/http"
+	"net/http/httptrace"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -537,6 +538,53 @@ func TestStreamingOutlivesTheWriteTimeout(t *testing.T) {
 	}
 	if !strings.Contains(string(body), "data: 9") {
 		t.Fatalf("stream incomplete: %q", body)
+	}
+}
+
+// TestKeepAliveRequestsGetAFreshWriteDeadline: the write deadline an HTTP/1
+// connection's first request set has long passed when its next request comes; that
+// request is answered (and streams past write_timeout) all the same.
+func TestKeepAliveRequestsGetAFreshWriteDeadline(t *testing.T) {
+	dir := t.TempDir()
+	up := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		for i := 0; i < 4; i++ {
+			fmt.Fprintf(w, "data: %d\n\n", i)
+			w.(http.Flusher).Flush()
+			time.Sleep(150 * time.Millisecond)
+		}
+	}), ReadHeaderTimeout: 5 * time.Second}
+	ul := listenLoopback(t)
+	go up.Serve(ul)
+	t.Cleanup(func() { up.Close() })
+	cfg := fmt.Sprintf("listen: 127.0.0.1:0\nadmin_listen: 127.0.0.1:0\nrealm: s\nwrite_timeout: 300ms\nroutes:\n  - match: {path_prefix: /}\n    upstream: http://%s\n    authenticate: anonymous\n", ul.Addr())
+	path := filepath.Join(dir, "gatehouse.yaml")
+	os.WriteFile(path, []byte(cfg), 0o600)
+	p := start(t, "serve", "--config", path)
+	m := p.waitFor(t, listeningRe)
+	tr := &http.Transport{MaxIdleConnsPerHost: 1}
+	defer tr.CloseIdleConnections()
+	client := &http.Client{Transport: tr, Timeout: 10 * time.Second}
+	conns := map[string]bool{}
+	for i := range 3 {
+		var local string
+		ctx := httptrace.WithClientTrace(context.Background(), &httptrace.ClientTrace{
+			GotConn: func(c httptrace.GotConnInfo) { local = c.Conn.LocalAddr().String() },
+		})
+		req, _ := http.NewRequestWithContext(ctx, "GET", "http://"+m[1]+"/events", nil)
+		resp, err := client.Do(req)
+		if err != nil {
+			t.Fatalf("request %d: %v", i, err)
+		}
+		body, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if err != nil || !strings.Contains(string(body), "data: 3") {
+			t.Fatalf("request %d cut after %q: %v", i, body, err)
+		}
+		conns[local] = true
+		time.Sleep(700 * time.Millisecond) // more than twice write_timeout, idle
+	}
+	if len(conns) != 1 {
+		t.Fatalf("the requests used %d connections; the test needs one kept alive", len(conns))
 	}
 }
 

@@ -72,6 +72,7 @@ func (s *Server) Serve(ctx context.Context, reload <-chan struct{}) error {
 	errLog := slog.NewLogLogger(s.log.Handler(), slog.LevelWarn)
 	pub := &http.Server{
 		Handler:           writeDeadline{s.rt},
+		ConnContext:       connContext,
 		ReadHeaderTimeout: 10 * time.Second,
 		// A whole request body must arrive within ReadTimeout. Responses get a write
 		// deadline that moves with each write (writeDeadline), not the fixed
@@ -194,33 +195,78 @@ func (s *Server) reload(why string) {
 // writeDeadline gives each response a write deadline of write_timeout that moves
 // forward with every write: a client that stops reading is cut off, while a streaming
 // response (server-sent events, chunked downloads) that keeps writing is not.
+//
+// The deadline is re-armed only when less than three quarters of write_timeout is left
+// (every write starts with at least that much time, and a stalled write is cut off
+// within write_timeout). An HTTP/1 connection's requests are sequential and share its
+// deadline, so the connection's state (connState, from http.Server.ConnContext)
+// remembers it: on a keep-alive connection most requests find it far enough away and
+// do not touch the connection's timer at all. HTTP/2 streams, which run concurrently
+// on one connection, set their own deadline through http.ResponseController.
 type writeDeadline struct{ rt *Runtime }
+
+// connState is what writeDeadline keeps per HTTP/1 connection.
+type connState struct {
+	conn     net.Conn
+	deadline time.Time // the write deadline last set on conn
+}
+
+type connStateKey struct{}
+
+// connContext is the public server's ConnContext: it gives each connection its
+// connState.
+func connContext(ctx context.Context, c net.Conn) context.Context {
+	return context.WithValue(ctx, connStateKey{}, &connState{conn: c})
+}
 
 func (h writeDeadline) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	d := h.rt.Config().WriteTimeout
-	rc := http.NewResponseController(w)
-	if d <= 0 || rc.SetWriteDeadline(time.Now().Add(d)) != nil {
+	if d <= 0 {
 		h.rt.ServeHTTP(w, r)
 		return
 	}
-	h.rt.ServeHTTP(&deadlineWriter{ResponseWriter: w, rc: rc, d: d, extendAt: time.Now().Add(d / 4)}, r)
+	dw := &deadlineWriter{ResponseWriter: w, d: d}
+	if cs, ok := r.Context().Value(connStateKey{}).(*connState); ok && r.ProtoMajor == 1 {
+		dw.conn = cs
+	}
+	if !dw.extend() {
+		// The deadline cannot be set (a writer that does not support it): serve without.
+		h.rt.ServeHTTP(w, r)
+		return
+	}
+	h.rt.ServeHTTP(dw, r)
 }
 
-// deadlineWriter pushes the write deadline forward as the response is written. It
-// extends at most every quarter of the timeout, so a fast stream costs no more than a
-// few timer updates.
+// deadlineWriter pushes the write deadline forward as the response is written.
 type deadlineWriter struct {
 	http.ResponseWriter
-	rc       *http.ResponseController
 	d        time.Duration
-	extendAt time.Time
+	conn     *connState // HTTP/1: the connection's deadline; nil for HTTP/2
+	deadline time.Time  // HTTP/2: the stream's deadline
 }
 
-func (w *deadlineWriter) extend() {
-	if now := time.Now(); now.After(w.extendAt) {
-		w.rc.SetWriteDeadline(now.Add(w.d))
-		w.extendAt = now.Add(w.d / 4)
+// extend re-arms the write deadline when less than three quarters of d is left, and
+// reports whether the deadline is set.
+func (w *deadlineWriter) extend() bool {
+	at := &w.deadline
+	if w.conn != nil {
+		at = &w.conn.deadline
 	}
+	now := time.Now()
+	if at.Sub(now) >= w.d-w.d/4 {
+		return true
+	}
+	var err error
+	if w.conn != nil {
+		err = w.conn.conn.SetWriteDeadline(now.Add(w.d))
+	} else {
+		err = http.NewResponseController(w.ResponseWriter).SetWriteDeadline(now.Add(w.d))
+	}
+	if err != nil {
+		return false
+	}
+	*at = now.Add(w.d)
+	return true
 }
 
 func (w *deadlineWriter) Write(b []byte) (int, error) {
@@ -231,7 +277,7 @@ func (w *deadlineWriter) Write(b []byte) (int, error) {
 // Flush lets streaming responses through; ReverseProxy flushes after each chunk.
 func (w *deadlineWriter) Flush() {
 	w.extend()
-	w.rc.Flush()
+	http.NewResponseController(w.ResponseWriter).Flush()
 }
 
 // Unwrap exposes the underlying writer to http.ResponseController (hijacking for
