@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/gatehouse-dev/gatehouse/internal/challenge"
 	"github.com/gatehouse-dev/gatehouse/internal/decision"
@@ -48,7 +49,7 @@ func (h *Handler) deny(w http.ResponseWriter, r *http.Request, rt *Route, d deci
 	ev.Status, ev.Reason, ev.Detail, ev.Cause = status, d.Reason, d.Detail, d.Cause
 	ev.Authenticator, ev.Fingerprint, ev.Subject = d.Authenticator, d.Fingerprint, d.Principal.Subject
 	h.writeProblem(w, status, string(d.Reason), d.Reason.Title(), h.detail(d.Detail), ev.RequestID)
-	h.record(r.Context(), r.Method, r.URL.Path, ev)
+	h.record(r.Context(), time.Time{}, r.Method, r.URL.Path, ev)
 }
 
 func (h *Handler) detail(s string) string {

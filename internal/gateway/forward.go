@@ -137,7 +137,8 @@ func (h *Handler) serveDecide(w http.ResponseWriter, r *http.Request, rid string
 		}
 	}
 	d := rt.Decide(r.Context(), &req)
-	ev.Decision = h.now().Sub(started)
+	decided := h.now()
+	ev.Decision = decided.Sub(started)
 	if !d.Allow {
 		h.denyDecide(w, o.request(r), rt, d, &ev, origin, corsOK)
 		return
@@ -157,7 +158,7 @@ func (h *Handler) serveDecide(w http.ResponseWriter, r *http.Request, rid string
 	w.WriteHeader(http.StatusOK)
 	ev.Allow, ev.Status = true, http.StatusOK
 	ev.Authenticator, ev.Subject, ev.Fingerprint = d.Authenticator, d.Principal.Subject, d.Fingerprint
-	h.record(r.Context(), o.method, o.path, &ev)
+	h.record(r.Context(), decided, o.method, o.path, &ev)
 }
 
 // denyDecide renders a refusal through deny, the one renderer, and adapts it for proxies.

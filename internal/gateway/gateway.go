@@ -233,7 +233,7 @@ func (h *Handler) allow(w http.ResponseWriter, r *http.Request, rt *Route, d dec
 	} else {
 		rt.Proxy.ServeHTTP(w, r)
 	}
-	h.record(r.Context(), r.Method, r.URL.Path, ev)
+	h.record(r.Context(), time.Time{}, r.Method, r.URL.Path, ev)
 }
 
 // headerSafe drops bytes that cannot appear in a header value, so an issuer's odd
@@ -315,10 +315,13 @@ func setHeaders(hd http.Header, kv ...string) {
 	}
 }
 
-// record writes the decision's log line and hands ev to Observe. method and path are
-// the request's as the gateway decided it (for the forward-auth endpoint, the original
-// request's).
-func (h *Handler) record(ctx context.Context, method, path string, ev *Event) {
+// record writes the decision's log line, dated t (zero: now), and hands ev to Observe.
+// method and path are the request's as the gateway decided it (for the forward-auth
+// endpoint, the original request's).
+func (h *Handler) record(ctx context.Context, t time.Time, method, path string, ev *Event) {
+	if t.IsZero() {
+		t = h.now()
+	}
 	lvl := slog.LevelInfo
 	if !ev.Allow && ev.Status >= 500 {
 		lvl = slog.LevelWarn
@@ -353,7 +356,7 @@ func (h *Handler) record(ctx context.Context, method, path string, ev *Event) {
 		f = append(f, logline.String("fingerprint", ev.Fingerprint))
 	}
 	f = append(f, logline.Int("decision_us", ev.Decision.Microseconds()))
-	logline.Log(ctx, h.log, h.now(), lvl, msg, f...)
+	logline.Log(ctx, h.log, t, lvl, msg, f...)
 	if h.opts.Observe != nil {
 		h.opts.Observe(*ev)
 	}
