@@ -92,7 +92,7 @@ func (h *Handler) serveDecide(w http.ResponseWriter, r *http.Request, rid string
 		h.denyDecide(w, r, nil, d, &ev, "", false)
 		return
 	}
-	ev.Client = proxy.ClientAddr(r, h.opts.TrustedProxies)
+	ev.Client = proxy.ClientAddrOf(peer, r.Header, h.opts.TrustedProxies)
 
 	o, err := readOriginal(r.Header)
 	if err != nil {

@@ -196,11 +196,15 @@ func Trusted(addr netip.Addr, prefixes []netip.Prefix) bool {
 // peer, or, when the peer is a trusted proxy, the right-most untrusted address it names
 // in X-Forwarded-For.
 func ClientAddr(r *http.Request, trusted []netip.Prefix) netip.Addr {
-	peer := PeerAddr(r.RemoteAddr)
+	return ClientAddrOf(PeerAddr(r.RemoteAddr), r.Header, trusted)
+}
+
+// ClientAddrOf is ClientAddr for a request whose peer address is already parsed.
+func ClientAddrOf(peer netip.Addr, h http.Header, trusted []netip.Prefix) netip.Addr {
 	if !peer.IsValid() || !Trusted(peer, trusted) {
 		return peer
 	}
-	vals := r.Header.Values("X-Forwarded-For")
+	vals := h["X-Forwarded-For"]
 	for i := len(vals) - 1; i >= 0; i-- {
 		parts := strings.Split(vals[i], ",")
 		for j := len(parts) - 1; j >= 0; j-- {
