@@ -66,7 +66,7 @@ func main() {
 	flag.DurationVar(&o.duration, "d", 5*time.Second, "duration of each wrk run")
 	flag.IntVar(&o.threads, "t", 2, "wrk threads")
 	flag.IntVar(&o.connections, "c", 32, "wrk connections")
-	flag.StringVar(&o.only, "only", "", "run only rows whose key matches this `REGEXP` (keys: direct, plain, nginx, caddy, caddy-basic, oauth2-proxy, anon, jwt-es256, jwt-rs256, api-key, basic, decide, jwt-50pct-invalid, bad-signature, unknown-kid)")
+	flag.StringVar(&o.only, "only", "", "run only rows whose key matches this `REGEXP` (keys: direct, direct-token, plain, nginx, caddy, caddy-basic, oauth2-proxy, anon, jwt-es256, jwt-rs256, api-key, basic, decide, jwt-50pct-invalid, bad-signature, unknown-kid)")
 	flag.IntVar(&o.memRequests, "mem-requests", 1_000_000, "requests of the bounded-memory run; 0 skips it")
 	flag.IntVar(&o.memTokens, "mem-tokens", 100_000, "distinct valid tokens (and as many invalid ones) of the bounded-memory run")
 	flag.StringVar(&o.peersDir, "peers-dir", defaultPeersDir(), "where to look for caddy and oauth2-proxy besides PATH")
@@ -261,8 +261,13 @@ func runBench(ctx context.Context, o options) error {
 	}
 
 	basicAuth := "Basic " + b64("bench:"+gw.password)
+	// What a proxy sends the decide endpoint: the client's request headers (its token)
+	// and the original method and path. The upstream gets the same headers in the
+	// "direct-token" row: with forward auth, each client request reaches both.
+	decideHeaders := []string{"Authorization: Bearer " + esTok, "X-Forwarded-Method: GET", "X-Forwarded-Uri: /es/orders"}
 	rows := []*row{
 		{key: "direct", name: "upstream direct", url: upstream + "/", expect: 200, pid: up.pid},
+		{key: "direct-token", name: "upstream direct, with the decide row's headers", url: upstream + "/es/orders", headers: decideHeaders, expect: 200, pid: up.pid},
 		{key: "plain", name: "plain ReverseProxy (default transport)", url: plainURL + "/", expect: 200, pid: pp.pid},
 	}
 	if np, nurl, err := startNginx(work, upstream); err != nil {
@@ -279,7 +284,7 @@ func runBench(ctx context.Context, o options) error {
 		&row{key: "api-key", name: "gatehouse API key", url: gw.base + "/key/orders", headers: []string{"X-API-Key: " + gw.apiKey}, expect: 200, pid: g.pid, auth: true, gate: true},
 		&row{key: "basic", name: "gatehouse Basic (cached)", url: gw.base + "/basic/orders", headers: []string{"Authorization: " + basicAuth}, expect: 200, pid: g.pid, auth: true, gate: true},
 		&row{key: "decide", name: "gatehouse forward-auth decide (JWT ES256)", url: gw.base + "/_gatehouse/decide",
-			headers: []string{"Authorization: Bearer " + esTok, "X-Forwarded-Method: GET", "X-Forwarded-Uri: /es/orders"}, expect: 200, pid: g.pid, auth: true, gate: true},
+			headers: decideHeaders, expect: 200, pid: g.pid, auth: true, gate: true},
 		&row{key: "jwt-50pct-invalid", name: "gatehouse JWT ES256, 50% invalid (5k+5k distinct)", url: gw.base + "/es/orders", tokens: mixedFile, pid: g.pid, gate: true},
 		&row{key: "bad-signature", name: "gatehouse JWT ES256, all bad signature", url: gw.base + "/es/orders", tokens: badSigFile, pid: g.pid, gate: true},
 		&row{key: "unknown-kid", name: "gatehouse JWT ES256, all unknown kid", url: gw.base + "/es/orders", tokens: unknownFile, pid: g.pid, gate: true},
