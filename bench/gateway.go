@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -132,6 +133,80 @@ func (g *gateway) metricLabel(name, label string) (float64, error) {
 		return 0, err
 	}
 	return sumMetric(string(b), name, label), nil
+}
+
+// decisionBuckets scrapes the decision-latency histogram
+// (gatehouse_decision_duration_seconds), summed over routes: the cumulative count of
+// decisions at or under each upper bound, in seconds (+Inf included).
+func (g *gateway) decisionBuckets() (map[float64]float64, error) {
+	client := &http.Client{Timeout: 10 * time.Second}
+	resp, err := client.Get(g.admin + "/metrics")
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return nil, err
+	}
+	return histogramBuckets(string(b), "gatehouse_decision_duration_seconds"), nil
+}
+
+// histogramBuckets reads a histogram's buckets from a Prometheus text exposition,
+// summing the series of every label set: upper bound -> cumulative count.
+func histogramBuckets(text, name string) map[float64]float64 {
+	out := map[float64]float64{}
+	prefix := name + "_bucket{"
+	for _, line := range strings.Split(text, "\n") {
+		if !strings.HasPrefix(line, prefix) {
+			continue
+		}
+		_, le, ok := strings.Cut(line, `le="`)
+		if !ok {
+			continue
+		}
+		bound, rest, ok := strings.Cut(le, `"`)
+		if !ok {
+			continue
+		}
+		f := strings.Fields(rest[strings.IndexByte(rest, '}')+1:])
+		ub, err1 := strconv.ParseFloat(bound, 64) // "+Inf" parses as +Inf
+		n, err2 := strconv.ParseFloat(firstOr(f, ""), 64)
+		if err1 == nil && err2 == nil {
+			out[ub] += n
+		}
+	}
+	return out
+}
+
+func firstOr(f []string, def string) string {
+	if len(f) == 0 {
+		return def
+	}
+	return f[0]
+}
+
+// bucketQuantile is the upper bound of the first bucket holding quantile q of the
+// decisions counted between two scrapes (before, after), or 0 when there were none.
+func bucketQuantile(before, after map[float64]float64, q float64) float64 {
+	bounds := make([]float64, 0, len(after))
+	for ub := range after {
+		bounds = append(bounds, ub)
+	}
+	sort.Float64s(bounds)
+	if len(bounds) == 0 {
+		return 0
+	}
+	total := after[bounds[len(bounds)-1]] - before[bounds[len(bounds)-1]]
+	if total <= 0 {
+		return 0
+	}
+	for _, ub := range bounds {
+		if after[ub]-before[ub] >= q*total {
+			return ub
+		}
+	}
+	return bounds[len(bounds)-1]
 }
 
 // sumMetric adds up the samples of name in a Prometheus text exposition whose labels

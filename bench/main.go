@@ -139,6 +139,10 @@ type row struct {
 
 	res []wrkResult
 	cpu []time.Duration
+	// decisionP99 is, per round, the 99th percentile of the gateway's own decision
+	// time (gatehouse_decision_duration_seconds, read before and after the round), as
+	// the upper bound of its histogram bucket.
+	decisionP99 []time.Duration
 }
 
 func (r *row) failed() string {
@@ -319,6 +323,10 @@ func runBench(ctx context.Context, o options) error {
 				prof = startProfile(gw.pprof, o.profileDir, r.key, o.duration)
 			}
 			pid := r.pid()
+			var hist0 map[float64]float64
+			if r.gate {
+				hist0, _ = gw.decisionBuckets()
+			}
 			cpu0 := treeCPU(pid)
 			res, err := wrkRun{URL: r.url, Threads: o.threads, Connections: o.connections, Duration: o.duration,
 				Script: script, Headers: r.headers, Tokens: r.tokens, TokenHeader: "Authorization", Expect: r.expect}.run(ctx)
@@ -332,6 +340,11 @@ func runBench(ctx context.Context, o options) error {
 			}
 			r.res = append(r.res, res)
 			r.cpu = append(r.cpu, cpu1-cpu0)
+			if hist0 != nil {
+				if hist1, err := gw.decisionBuckets(); err == nil {
+					r.decisionP99 = append(r.decisionP99, time.Duration(bucketQuantile(hist0, hist1, 0.99)*float64(time.Second)))
+				}
+			}
 		}
 	}
 	hwm, _ := statusKB(g.pid(), "VmHWM")

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"fmt"
+	"math"
 	"testing"
 	"time"
 )
@@ -31,5 +33,34 @@ func TestAddedP99PairsTheRounds(t *testing.T) {
 	}
 	if _, _, ok := addedP99(rows, "basic"); ok {
 		t.Fatal("a row that did not run has no added p99")
+	}
+}
+
+// TestDecisionQuantileFromTwoScrapes reads the decision histogram before and after a
+// round and finds the bucket holding the 99th percentile of that round's decisions.
+func TestDecisionQuantileFromTwoScrapes(t *testing.T) {
+	scrape := func(n1, n5, n10, inf int) string {
+		return "# TYPE gatehouse_decision_duration_seconds histogram\n" +
+			fmt.Sprintf("gatehouse_decision_duration_seconds_bucket{route=\"es\",le=\"1e-06\"} %d\n", n1) +
+			fmt.Sprintf("gatehouse_decision_duration_seconds_bucket{route=\"es\",le=\"5e-06\"} %d\n", n5) +
+			fmt.Sprintf("gatehouse_decision_duration_seconds_bucket{route=\"es\",le=\"1e-05\"} %d\n", n10) +
+			fmt.Sprintf("gatehouse_decision_duration_seconds_bucket{route=\"es\",le=\"+Inf\"} %d\n", inf) +
+			"gatehouse_decision_duration_seconds_bucket{route=\"anon\",le=\"+Inf\"} 7\n" +
+			"gatehouse_decision_duration_seconds_sum{route=\"es\"} 0.5\n"
+	}
+	before := histogramBuckets(scrape(10, 10, 10, 10), "gatehouse_decision_duration_seconds")
+	if before[math.Inf(1)] != 17 || before[1e-6] != 10 {
+		t.Fatalf("buckets %v", before)
+	}
+	// 1000 decisions in the round: 900 under 1 µs, 985 under 5 µs, 995 under 10 µs.
+	after := histogramBuckets(scrape(910, 995, 1005, 1010), "gatehouse_decision_duration_seconds")
+	if q := bucketQuantile(before, after, 0.99); q != 1e-5 {
+		t.Fatalf("p99 bucket %v, want 1e-05", q)
+	}
+	if q := bucketQuantile(before, after, 0.5); q != 1e-6 {
+		t.Fatalf("p50 bucket %v, want 1e-06", q)
+	}
+	if q := bucketQuantile(after, after, 0.99); q != 0 {
+		t.Fatalf("no decisions: %v, want 0", q)
 	}
 }
