@@ -140,7 +140,7 @@ func report(o options, f facts, rows []*row, hwmKB, rssKB int64, mem *memResult)
 	}
 	plain := sums["plain"].rps
 	w("## Gatehouse load harness\n\n")
-	w("wrk -t%d -c%d, %d interleaved rounds of %s per row; req/s and latencies are the median of the rounds, spread is (max-min)/median, CPU is the serving process's (and its children's) user+system time from /proc/PID/stat over all rounds divided by the requests.\n\n",
+	w("wrk -t%d -c%d, %d interleaved rounds of %s per row (every other round in reverse order); req/s and latencies are the median of the rounds, spread is (max-min)/median, CPU is the serving process's (and its children's) user+system time from /proc/PID/stat over all rounds divided by the requests.\n\n",
 		o.threads, o.connections, o.rounds, o.duration)
 	w("| row | req/s | spread | × plain proxy | p50 | p99 | CPU/req | responses |\n")
 	w("|---|---:|---:|---:|---:|---:|---:|---|\n")
@@ -264,8 +264,9 @@ func report(o options, f facts, rows []*row, hwmKB, rssKB int64, mem *memResult)
 
 // addedP99 is the latency authentication adds at the 99th percentile for row key: the
 // median over the rounds of the difference between its p99 and the anonymous route's
-// p99 in the same round. Rows run one after the other in each round, so a difference
-// within a round compares the two under the same neighbours; differences of medians
+// p99 in the same round. Rows run one after the other in each round (every other
+// round in reverse order), so a difference within a round compares the two under the
+// same neighbours; differences of medians
 // taken over different minutes mostly measured the machine's noise. rounds lists the
 // per-round differences.
 func addedP99(rows []*row, key string) (add time.Duration, rounds string, ok bool) {
