@@ -507,27 +507,38 @@ func execCommand(ctx context.Context, args ...string) (string, error) {
 	return string(out), err
 }
 
-// TestStreamingOutlivesTheWriteTimeout streams a response for four times write_timeout:
-// the deadline moves with each write, so the stream is not cut.
-func TestStreamingOutlivesTheWriteTimeout(t *testing.T) {
-	dir := t.TempDir()
-	up := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "text/event-stream")
-		for i := 0; i < 10; i++ {
-			fmt.Fprintf(w, "data: %d\n\n", i)
-			w.(http.Flusher).Flush()
-			time.Sleep(200 * time.Millisecond)
-		}
-	}), ReadHeaderTimeout: 5 * time.Second}
+// gatewayWithWriteTimeout starts an upstream serving h and a Gatehouse in front of it
+// (one anonymous route) with write_timeout d, and returns the gateway's address.
+func gatewayWithWriteTimeout(t *testing.T, d string, h http.HandlerFunc) string {
+	t.Helper()
+	up := &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second}
 	ul := listenLoopback(t)
 	go up.Serve(ul)
 	t.Cleanup(func() { up.Close() })
-	cfg := fmt.Sprintf("listen: 127.0.0.1:0\nadmin_listen: 127.0.0.1:0\nrealm: s\nwrite_timeout: 500ms\nroutes:\n  - match: {path_prefix: /}\n    upstream: http://%s\n    authenticate: anonymous\n", ul.Addr())
-	path := filepath.Join(dir, "gatehouse.yaml")
+	cfg := fmt.Sprintf("listen: 127.0.0.1:0\nadmin_listen: 127.0.0.1:0\nrealm: s\nwrite_timeout: %s\nroutes:\n  - match: {path_prefix: /}\n    upstream: http://%s\n    authenticate: anonymous\n", d, ul.Addr())
+	path := filepath.Join(t.TempDir(), "gatehouse.yaml")
 	os.WriteFile(path, []byte(cfg), 0o600)
 	p := start(t, "serve", "--config", path)
-	m := p.waitFor(t, listeningRe)
-	resp, err := (&http.Client{Timeout: 10 * time.Second}).Get("http://" + m[1] + "/events")
+	return p.waitFor(t, listeningRe)[1]
+}
+
+// streamEvents writes n server-sent events, one every gap.
+func streamEvents(n int, gap time.Duration) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/event-stream")
+		for i := 0; i < n; i++ {
+			fmt.Fprintf(w, "data: %d\n\n", i)
+			w.(http.Flusher).Flush()
+			time.Sleep(gap)
+		}
+	}
+}
+
+// TestStreamingOutlivesTheWriteTimeout streams a response for four times write_timeout:
+// the deadline moves with each write, so the stream is not cut.
+func TestStreamingOutlivesTheWriteTimeout(t *testing.T) {
+	addr := gatewayWithWriteTimeout(t, "500ms", streamEvents(10, 200*time.Millisecond))
+	resp, err := (&http.Client{Timeout: 10 * time.Second}).Get("http://" + addr + "/events")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -545,22 +556,7 @@ func TestStreamingOutlivesTheWriteTimeout(t *testing.T) {
 // connection's first request set has long passed when its next request comes; that
 // request is answered (and streams past write_timeout) all the same.
 func TestKeepAliveRequestsGetAFreshWriteDeadline(t *testing.T) {
-	dir := t.TempDir()
-	up := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		for i := 0; i < 4; i++ {
-			fmt.Fprintf(w, "data: %d\n\n", i)
-			w.(http.Flusher).Flush()
-			time.Sleep(150 * time.Millisecond)
-		}
-	}), ReadHeaderTimeout: 5 * time.Second}
-	ul := listenLoopback(t)
-	go up.Serve(ul)
-	t.Cleanup(func() { up.Close() })
-	cfg := fmt.Sprintf("listen: 127.0.0.1:0\nadmin_listen: 127.0.0.1:0\nrealm: s\nwrite_timeout: 300ms\nroutes:\n  - match: {path_prefix: /}\n    upstream: http://%s\n    authenticate: anonymous\n", ul.Addr())
-	path := filepath.Join(dir, "gatehouse.yaml")
-	os.WriteFile(path, []byte(cfg), 0o600)
-	p := start(t, "serve", "--config", path)
-	m := p.waitFor(t, listeningRe)
+	addr := gatewayWithWriteTimeout(t, "300ms", streamEvents(4, 150*time.Millisecond))
 	tr := &http.Transport{MaxIdleConnsPerHost: 1}
 	defer tr.CloseIdleConnections()
 	client := &http.Client{Transport: tr, Timeout: 10 * time.Second}
@@ -570,7 +566,7 @@ func TestKeepAliveRequestsGetAFreshWriteDeadline(t *testing.T) {
 		ctx := httptrace.WithClientTrace(context.Background(), &httptrace.ClientTrace{
 			GotConn: func(c httptrace.GotConnInfo) { local = c.Conn.LocalAddr().String() },
 		})
-		req, _ := http.NewRequestWithContext(ctx, "GET", "http://"+m[1]+"/events", nil)
+		req, _ := http.NewRequestWithContext(ctx, "GET", "http://"+addr+"/events", nil)
 		resp, err := client.Do(req)
 		if err != nil {
 			t.Fatalf("request %d: %v", i, err)
@@ -591,9 +587,8 @@ func TestKeepAliveRequestsGetAFreshWriteDeadline(t *testing.T) {
 // TestClientThatStopsReadingIsCutOff is the other half: a client that stops reading a
 // large response is disconnected once write_timeout passes without progress.
 func TestClientThatStopsReadingIsCutOff(t *testing.T) {
-	dir := t.TempDir()
 	const size = 256 << 20
-	up := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	addr := gatewayWithWriteTimeout(t, "300ms", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Length", fmt.Sprint(size))
 		chunk := make([]byte, 1<<20)
 		for i := 0; i < size/len(chunk); i++ {
@@ -601,16 +596,8 @@ func TestClientThatStopsReadingIsCutOff(t *testing.T) {
 				return
 			}
 		}
-	}), ReadHeaderTimeout: 5 * time.Second}
-	ul := listenLoopback(t)
-	go up.Serve(ul)
-	t.Cleanup(func() { up.Close() })
-	cfg := fmt.Sprintf("listen: 127.0.0.1:0\nadmin_listen: 127.0.0.1:0\nrealm: s\nwrite_timeout: 300ms\nroutes:\n  - match: {path_prefix: /}\n    upstream: http://%s\n    authenticate: anonymous\n", ul.Addr())
-	path := filepath.Join(dir, "gatehouse.yaml")
-	os.WriteFile(path, []byte(cfg), 0o600)
-	p := start(t, "serve", "--config", path)
-	m := p.waitFor(t, listeningRe)
-	resp, err := (&http.Client{Timeout: 20 * time.Second}).Get("http://" + m[1] + "/big")
+	})
+	resp, err := (&http.Client{Timeout: 20 * time.Second}).Get("http://" + addr + "/big")
 	if err != nil {
 		t.Fatal(err)
 	}
