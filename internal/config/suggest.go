@@ -1,6 +1,10 @@
 package config
 
-import "strings"
+import (
+	"strings"
+
+	"github.com/gatehouse-dev/gatehouse/internal/editdist"
+)
 
 // suggest returns the candidate closest to s by edit distance (case-insensitive), when it
 // is close enough to be a likely typo, or "".
@@ -12,7 +16,7 @@ func suggest(s string, candidates []string) string {
 	best, bestD := "", -1
 	ls := strings.ToLower(s)
 	for _, c := range candidates {
-		d := editDistance(ls, strings.ToLower(c))
+		d := editdist.Levenshtein(ls, strings.ToLower(c))
 		if bestD < 0 || d < bestD {
 			best, bestD = c, d
 		}
@@ -40,25 +44,4 @@ func didYouMean(s string, candidates []string) string {
 		return ` (did you mean "` + c + `"?)`
 	}
 	return ""
-}
-
-// editDistance is the Levenshtein distance between a and b, counting bytes.
-func editDistance(a, b string) int {
-	prev := make([]int, len(b)+1)
-	cur := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		cur[0] = i
-		for j := 1; j <= len(b); j++ {
-			cost := 1
-			if a[i-1] == b[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-		}
-		prev, cur = cur, prev
-	}
-	return prev[len(b)]
 }

@@ -11,6 +11,7 @@ import (
 	"unicode"
 
 	"github.com/gatehouse-dev/gatehouse/internal/doctor/finding"
+	"github.com/gatehouse-dev/gatehouse/internal/editdist"
 )
 
 // EnvReading is how a variable in a .env file reads.
@@ -783,8 +784,8 @@ func nearMisses(want string, names []string) []string {
 		switch {
 		case nu == wu:
 			rank = 0
-		case levenshtein(nu, wu) <= max(2, len(wu)/4):
-			rank = 1 + levenshtein(nu, wu)
+		case editdist.Levenshtein(nu, wu) <= max(2, len(wu)/4):
+			rank = 1 + editdist.Levenshtein(nu, wu)
 		case strings.HasSuffix(nu, "_"+wu) || strings.HasSuffix(wu, "_"+nu) || strings.HasPrefix(nu, wu+"_") || strings.HasPrefix(wu, nu+"_"):
 			rank = 5
 		default:
@@ -806,28 +807,4 @@ func nearMisses(want string, names []string) []string {
 		out = append(out, c.name)
 	}
 	return out
-}
-
-// levenshtein is the edit distance between two short ASCII names.
-func levenshtein(a, b string) int {
-	if len(a) > 256 || len(b) > 256 {
-		return max(len(a), len(b))
-	}
-	prev := make([]int, len(b)+1)
-	cur := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		cur[0] = i
-		for j := 1; j <= len(b); j++ {
-			cost := 1
-			if a[i-1] == b[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-		}
-		prev, cur = cur, prev
-	}
-	return prev[len(b)]
 }
