@@ -677,9 +677,10 @@ func FuzzDecideProblemHeader(f *testing.F) {
 	f.Add("plain")
 	f.Add("clé 🔑 \u2028 \x00 \xff")
 	f.Fuzz(func(t *testing.T, s string) {
+		// encoding/json replaces invalid UTF-8; marshalling a map of strings cannot fail.
 		b, err := json.Marshal(map[string]string{"detail": s})
 		if err != nil {
-			t.Skip()
+			t.Fatal(err)
 		}
 		a := asciiJSON(b)
 		for i := 0; i < len(a); i++ {
