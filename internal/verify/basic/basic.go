@@ -52,6 +52,11 @@ type Config struct {
 	// CacheTTL is how long a verified password is trusted without hashing again; 5m when
 	// zero; below zero, nothing is cached.
 	CacheTTL time.Duration
+	// Outage follows the store's reachability (shared by every store-backed
+	// authenticator). While the store is down, verified passwords keep being served from
+	// the cache for the outage's grace period, even past CacheTTL; then, and for
+	// credentials not cached, the answer is 503. Nil treats the store as always up.
+	Outage *store.Outage
 	// Now is the clock; time.Now when nil.
 	Now func() time.Time
 }
@@ -65,6 +70,7 @@ type Authenticator struct {
 	keyer  *secret.Keyer
 	cache  *secret.Cache[[32]byte, decision.Principal]
 	ttl    time.Duration
+	outage *store.Outage
 }
 
 var _ decision.Authenticator = (*Authenticator)(nil)
@@ -74,7 +80,7 @@ func New(cfg Config) (*Authenticator, error) {
 	if cfg.Name == "" || cfg.Store == nil {
 		return nil, fmt.Errorf("basic authenticator %q: a name and a store are required", cfg.Name)
 	}
-	a := &Authenticator{name: cfg.Name, store: cfg.Store, hasher: cfg.Hasher, dummy: cfg.DummyHash, ttl: cfg.CacheTTL, keyer: secret.NewKeyer()}
+	a := &Authenticator{name: cfg.Name, store: cfg.Store, hasher: cfg.Hasher, dummy: cfg.DummyHash, ttl: cfg.CacheTTL, keyer: secret.NewKeyer(), outage: cfg.Outage}
 	if a.hasher == nil {
 		a.hasher = secret.NewPasswordVerifier(0)
 	}
@@ -145,11 +151,25 @@ func (a *Authenticator) Authenticate(ctx context.Context, c decision.Credential)
 	}
 	key := a.keyer.Key(user, pass)
 	if p, ok := a.cache.Get(key); ok {
+		if f := a.outage.Refusal(); f != nil {
+			return decision.Principal{}, f // the store is down past its grace period
+		}
 		return p, nil
 	}
-	return a.cache.Do(ctx, key, func() (decision.Principal, time.Duration, error) {
+	p, err := a.cache.Do(ctx, key, func() (decision.Principal, time.Duration, error) {
 		return a.verify(ctx, user, pass)
 	})
+	if store.IsOutage(err) {
+		// The store cannot answer: the last verification known, within the outage's
+		// grace period, else 503 (never 401: the password may well be right).
+		if stale, ok := a.cache.GetStale(key); ok && a.outage.InGrace() {
+			return stale, nil
+		}
+		f := a.outage.Unavailable(err)
+		f.Fingerprint = fingerprint(user)
+		return decision.Principal{}, f
+	}
+	return p, err
 }
 
 func (a *Authenticator) verify(ctx context.Context, user, pass string) (decision.Principal, time.Duration, error) {
@@ -159,6 +179,7 @@ func (a *Authenticator) verify(ctx context.Context, user, pass string) (decision
 	err := store.ValidateUserName(user)
 	if err == nil {
 		u, err = a.store.User(ctx, user)
+		a.outage.Report(err)
 		if err != nil && !errors.Is(err, store.ErrNotFound) {
 			return decision.Principal{}, 0, fmt.Errorf("basic: look up user: %w", err)
 		}
