@@ -30,7 +30,7 @@ const OutageRetryAfter = 5 * time.Second
 // are safe for concurrent use and cost one atomic load on the request path. A nil
 // *Outage reports the store as always up.
 type Outage struct {
-	grace time.Duration
+	grace atomic.Int64 // nanoseconds
 	now   func() time.Time
 	since atomic.Int64 // unix nanoseconds of the first failure of this outage; 0: up
 
@@ -45,8 +45,13 @@ func NewOutage(grace time.Duration, now func() time.Time) *Outage {
 	if now == nil {
 		now = time.Now
 	}
-	return &Outage{grace: max(grace, 0), now: now}
+	o := &Outage{now: now}
+	o.SetGrace(grace)
+	return o
 }
+
+// SetGrace changes the grace period (a reload may); below zero counts as zero.
+func (o *Outage) SetGrace(grace time.Duration) { o.grace.Store(int64(max(grace, 0))) }
 
 // Report records the outcome of a store operation: nil is a success; an error that
 // matches ErrUnavailable (or a context deadline, which is how an unreachable server
@@ -91,7 +96,7 @@ func (o *Outage) Grace() time.Duration {
 	if o == nil {
 		return 0
 	}
-	return o.grace
+	return time.Duration(o.grace.Load())
 }
 
 // Refusal returns nil while cached answers may be served: the store is up, or down for
@@ -101,7 +106,7 @@ func (o *Outage) Refusal() *decision.Failure {
 		return nil
 	}
 	s := o.since.Load()
-	if s == 0 || o.now().UnixNano()-s < int64(o.grace) {
+	if s == 0 || o.now().UnixNano()-s < o.grace.Load() {
 		return nil
 	}
 	return o.failure()
@@ -114,7 +119,7 @@ func (o *Outage) InGrace() bool {
 		return false
 	}
 	s := o.since.Load()
-	return s != 0 && o.now().UnixNano()-s < int64(o.grace)
+	return s != 0 && o.now().UnixNano()-s < o.grace.Load()
 }
 
 // Failure is the 503 an authenticator answers when the store cannot be read and nothing
