@@ -367,6 +367,9 @@ func TestNewRefusesBadConfig(t *testing.T) {
 		{"FTP", Config{Name: "o", URL: "ftp://x/y", ClientID: "a", ClientSecret: "b"}, "absolute http"},
 		{"CredentialsInURL", Config{Name: "o", URL: "https://u:p@x/y", ClientID: "a", ClientSecret: "b"}, "must not contain credentials"},
 		{"NoSecret", Config{Name: "o", URL: "https://x/y", ClientID: "a"}, "client_secret"},
+		{"PlainHTTPToRemoteHost", Config{Name: "o", URL: "http://id.example/introspect", ClientID: "a", ClientSecret: "b"}, "must be an https URL"},
+		{"PlainHTTPToPrivateAddress", Config{Name: "o", URL: "http://10.1.2.3:8080/introspect", ClientID: "a", ClientSecret: "b"}, "must be an https URL"},
+		{"PlainHTTPToLocalhostLookalike", Config{Name: "o", URL: "http://localhost.id.example/introspect", ClientID: "a", ClientSecret: "b"}, "must be an https URL"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -375,6 +378,15 @@ func TestNewRefusesBadConfig(t *testing.T) {
 				t.Errorf("New = %v, want an error containing %q", err, tc.want)
 			}
 		})
+	}
+}
+
+func TestNewAcceptsHTTPSAndLoopbackHTTP(t *testing.T) {
+	for _, u := range []string{"https://id.example/introspect", "http://127.0.0.1:8081/introspect",
+		"http://[::1]:8081/introspect", "http://localhost/introspect", "http://LOCALHOST:9/i", "http://127.9.9.9/i"} {
+		if _, err := New(Config{Name: "o", URL: u, ClientID: "a", ClientSecret: "b"}); err != nil {
+			t.Errorf("New(%s): %v", u, err)
+		}
 	}
 }
 
