@@ -22,6 +22,7 @@ import (
 	"io"
 	"mime"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"strconv"
 	"strings"
@@ -37,7 +38,8 @@ const MaxResponseBytes = 1 << 20
 // Config configures an Authenticator. Name, URL, ClientID and ClientSecret are required.
 type Config struct {
 	Name string
-	// URL is the introspection endpoint (https, or http for loopback and tests).
+	// URL is the introspection endpoint: https, or http only on a loopback host
+	// (localhost, 127.0.0.0/8, ::1); New refuses plain http to any other host.
 	URL          string
 	ClientID     string
 	ClientSecret string
@@ -98,6 +100,10 @@ func New(cfg Config) (*Authenticator, error) {
 		problems = append(problems, errors.New("url must be an absolute http(s) URL"))
 	case u.User != nil:
 		problems = append(problems, errors.New("url must not contain credentials; use client_id and client_secret"))
+	case u.Scheme != "https" && !isLoopback(u.Hostname()):
+		// Each call carries a client's token and our client secret, and the answer decides
+		// who gets in: over plain http, anyone on the path reads both and can say "active".
+		problems = append(problems, errors.New("url must be an https URL (http only on a loopback host)"))
 	}
 	if cfg.ClientID == "" || cfg.ClientSecret == "" {
 		problems = append(problems, errors.New("client_id and client_secret are required"))
@@ -317,6 +323,15 @@ func numericDate(n json.Number) (time.Time, error) {
 	}
 	sec := int64(f)
 	return time.Unix(sec, int64((f-float64(sec))*1e9)).UTC(), nil
+}
+
+// isLoopback reports whether host is localhost or a loopback IP literal.
+func isLoopback(host string) bool {
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	a, err := netip.ParseAddr(host)
+	return err == nil && a.IsLoopback()
 }
 
 // CredentialID returns the per-credential budget key for a token: a prefix of its
