@@ -149,8 +149,8 @@ func New(cfg Config) (*Authenticator, error) {
 		tr.MaxIdleConnsPerHost = 32
 		tr.ResponseHeaderTimeout = timeout
 		a.client = &http.Client{
-			Transport: tr,
-			Timeout:   timeout,
+			Transport:     tr,
+			Timeout:       timeout,
 			CheckRedirect: noRedirects,
 		}
 	}
