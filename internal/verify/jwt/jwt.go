@@ -8,7 +8,9 @@
 //   - iss must equal Config.Issuer exactly; aud must contain one of Config.Audience.
 //   - Leeway applies to exp, nbf and iat alike.
 //   - The subject is sub, or, for client-credentials tokens without sub, client_id, then
-//     azp. A token with none of them is refused as credentials_malformed.
+//     azp. A token with none of them is refused as credentials_malformed, and so is one
+//     whose sub, client_id, azp or scopes hold text that could turn into another name on
+//     the way upstream (control characters, invalid UTF-8; see tokens.NameProblem).
 //   - A JWKS outage never produces a 401: without a key set recent enough to decide
 //     (fetched within MaxStale), the answer is authenticator_unavailable (503).
 //   - Verified tokens stay valid in the cache until exp (plus leeway) even if the JWKS
