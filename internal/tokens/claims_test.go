@@ -229,6 +229,8 @@ func TestNameAndScopeProblems(t *testing.T) {
 		{"\xc0\x80", true, true}, // overlong NUL
 		{" admin", true, false},
 		{"admin ", true, false},
+		{"admin\u00a0", true, true},
+		{"\u3000admin", true, true},
 		{"a\u00a0b", false, true},
 		{"a\u2028b", false, true},
 		{"a\u3000b", false, true},
@@ -243,5 +245,8 @@ func TestNameAndScopeProblems(t *testing.T) {
 	}
 	if ScopeProblem("a b", true) == "" {
 		t.Error(`ScopeProblem("a b", single) accepted a space inside one scope`)
+	}
+	if ScopeProblem("", true) == "" {
+		t.Error(`ScopeProblem("", single) accepted an empty scope`)
 	}
 }

@@ -12,7 +12,8 @@ import (
 //     "ad\xfemin" would both arrive as "ad\uFFFDmin");
 //   - control characters: C0 (tab, CR and LF included), DEL and C1, which header
 //     sanitizers drop (so "ad\x00min" would reach the upstream as "admin");
-//   - a space at either end, which HTTP field parsing trims (" admin" would be "admin").
+//   - white space at either end, which HTTP field parsing (or the application reading
+//     the header) trims: " admin" would be "admin".
 //
 // Any other Unicode text is accepted. The empty string has no problem here: whether a
 // name is required is the caller's rule.
@@ -20,8 +21,10 @@ func NameProblem(s string) string {
 	if p := textProblem(s, false); p != "" {
 		return p
 	}
-	if s != "" && (s[0] == ' ' || s[len(s)-1] == ' ') {
-		return "begins or ends with a space"
+	first, _ := utf8.DecodeRuneInString(s)
+	last, _ := utf8.DecodeLastRuneInString(s)
+	if s != "" && (unicode.IsSpace(first) || unicode.IsSpace(last)) {
+		return "begins or ends with white space"
 	}
 	return ""
 }
@@ -30,13 +33,16 @@ func NameProblem(s string) string {
 // member, or one entry of an "scp" array), or returns "" when it can: invalid UTF-8,
 // U+FFFD and control characters as for NameProblem, and any white space other than the
 // ASCII space that separates scopes (the scope list would be split on it here and not at
-// the issuer, or the other way round). With single, s is one scope and may hold no space
-// at all.
+// the issuer, or the other way round). With single, s is one scope (an "scp" entry): it
+// may hold no space at all, and may not be empty.
 func ScopeProblem(s string, single bool) string {
 	if p := textProblem(s, true); p != "" {
 		return p
 	}
 	if single {
+		if s == "" {
+			return "holds an empty scope"
+		}
 		for i := 0; i < len(s); i++ {
 			if s[i] == ' ' {
 				return "holds a space inside one scope"
