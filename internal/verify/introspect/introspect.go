@@ -69,8 +69,8 @@ type Config struct {
 	// RetryAfter is suggested to clients when the endpoint is down; 5s when zero.
 	RetryAfter time.Duration
 	// HTTPClient replaces the default client (its own transport, Timeout). It is used
-	// through a copy that never follows redirects: one would replay the token and the
-	// client secret elsewhere.
+	// through a copy that never follows redirects (one would replay the token and the
+	// client secret elsewhere) and that has Timeout when it has none of its own.
 	HTTPClient *http.Client
 	// Now is the clock; time.Now when nil.
 	Now func() time.Time
@@ -143,6 +143,9 @@ func New(cfg Config) (*Authenticator, error) {
 	if a.client != nil {
 		c := *a.client
 		c.CheckRedirect = noRedirects
+		if c.Timeout <= 0 {
+			c.Timeout = timeout // a call may serve many waiting requests: it must end
+		}
 		a.client = &c
 	} else {
 		tr := http.DefaultTransport.(*http.Transport).Clone()

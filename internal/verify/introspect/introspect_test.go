@@ -250,6 +250,11 @@ func TestEndpointFailuresAreUnavailableNeverUnauthorized(t *testing.T) {
 			jsonReply(w, `{"active":true}`)
 		},
 			func(c *Config) { c.Timeout = 100 * time.Millisecond }, "introspect at"},
+		{"TimeoutWithACallersClient", func(w http.ResponseWriter, _ string) {
+			time.Sleep(600 * time.Millisecond)
+			jsonReply(w, `{"active":true}`)
+		},
+			func(c *Config) { c.Timeout, c.HTTPClient = 100*time.Millisecond, &http.Client{} }, "introspect at"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
