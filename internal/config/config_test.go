@@ -349,3 +349,17 @@ var caPEM = func() string {
 	}
 	return string(b)
 }()
+
+// TestIntrospectionCacheMaxTTLZeroMeansNoCache: an explicit 0s is kept as 0 (the
+// verifier then caches nothing), not replaced by the 5m default.
+func TestIntrospectionCacheMaxTTLZeroMeansNoCache(t *testing.T) {
+	c, err := Parse([]byte(minimal+`authenticators:
+  i: {type: introspection, url: https://id.example/i, client_id: gw, client_secret: s, cache_max_ttl: 0s}
+`), t.TempDir(), noEnv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := c.Authenticators["i"].Introspection.CacheMaxTTL; got != 0 {
+		t.Errorf("cache_max_ttl: 0s decoded as %s, want 0", got)
+	}
+}

@@ -569,6 +569,10 @@ func (v *validator) introspection(path string, in *Introspection) {
 		v.problemf(up, "required: the RFC 7662 introspection endpoint")
 	} else if err := checkURL(in.URL, true); err != nil {
 		v.problemf(up, "%v", err)
+	} else if u, _ := url.Parse(in.URL); u.Scheme != "https" && !isLoopbackHost(u.Hostname()) {
+		// Every call carries a client's token and Gatehouse's own client secret; over
+		// plain http anyone on the path reads both, and can answer "active" for any token.
+		v.problemf(up, "must be an https:// URL (http:// only for a loopback host such as 127.0.0.1): each call carries a token and the client secret")
 	}
 	if in.ClientID == "" {
 		v.problemf(join(path, "client_id"), "required: the client id Gatehouse authenticates to the endpoint with")
