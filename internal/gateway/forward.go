@@ -43,6 +43,15 @@ type forwardHeader struct{ name, key string }
 // the refusal, so clients behind nginx see the same document as clients of the gateway.
 const HeaderProblem = "X-Gatehouse-Problem"
 
+// HeaderPreflight marks the decide endpoint's answer to a CORS preflight from an allowed
+// origin, with the value PreflightAnswer. That answer is a 403 carrying the preflight's
+// Access-Control-* headers, never a 2xx: the proxy must answer the client itself (204
+// with those headers) and never pass the preflight to the upstream.
+const (
+	HeaderPreflight = "X-Gatehouse-Preflight"
+	PreflightAnswer = "answer"
+)
+
 // maxProblemHeader bounds HeaderProblem: larger documents are left out of the header
 // (the body still carries them) rather than overflow a proxy's header buffer, which
 // nginx reports as a 502.
@@ -111,6 +120,15 @@ func (h *Handler) serveDecide(w http.ResponseWriter, r *http.Request, rid string
 	if corsOK && o.method == http.MethodOptions && r.Header.Get("Access-Control-Request-Method") != "" {
 		bw := newDecideWriter(w)
 		h.preflight(bw, o.request(r), origin, o.path)
+		if bw.status == http.StatusNoContent {
+			// A proxy passes any 2xx on to the upstream, and a preflight passed on reaches
+			// the API with whatever body it carries and no identity. The answer is a 403
+			// the proxy can tell apart from a refusal: it answers the client 204 with the
+			// Access-Control-* headers itself (the nginx example does); a proxy that does
+			// not know the marker refuses the preflight, which fails closed.
+			bw.Header().Set(HeaderPreflight, PreflightAnswer)
+			bw.status = http.StatusForbidden
+		}
 		bw.flush()
 		return
 	}

@@ -407,13 +407,15 @@ func TestDecideLogsTheOriginalRequest(t *testing.T) {
 
 func TestDecidePreflight(t *testing.T) {
 	f := newDecideFixture(t, nil)
-	t.Run("allowed origin: 204 with CORS headers, no credentials needed", func(t *testing.T) {
+	t.Run("allowed origin: never a 2xx, a marked 403 with CORS headers, no credentials needed", func(t *testing.T) {
 		w := f.decide(t, proxyPeer, traefik("OPTIONS", "/api/orders",
 			"Origin", "http://localhost:3000", "Access-Control-Request-Method", "POST", "Access-Control-Request-Headers", "authorization")...)
-		if w.Code != 204 {
-			t.Fatalf("status %d body %s", w.Code, w.Body)
+		// A 2xx tells the proxy to pass the preflight, body and all, to the upstream.
+		if w.Code != 403 || w.Body.Len() != 0 {
+			t.Fatalf("status %d body %s, want 403 and no body", w.Code, w.Body)
 		}
 		want := map[string]string{
+			HeaderPreflight:                PreflightAnswer,
 			"Access-Control-Allow-Origin":  "http://localhost:3000",
 			"Access-Control-Allow-Methods": "POST",
 			"Access-Control-Allow-Headers": "Authorization",
