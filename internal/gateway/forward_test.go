@@ -665,7 +665,7 @@ func FuzzDecideOriginalRequest(f *testing.F) {
 		if _, err := parseMethod(o.method); err != nil {
 			t.Fatalf("accepted method %q: %v", o.method, err)
 		}
-		if !strings.HasPrefix(o.path, "/") || cleanPath(o.path) != o.path {
+		if !strings.HasPrefix(o.path, "/") || !cleanAlready(o.path) {
 			t.Fatalf("accepted path %q is not clean", o.path)
 		}
 		if strings.ContainsAny(o.query, " \r\n#") {
@@ -701,4 +701,10 @@ func FuzzDecideProblemHeader(f *testing.F) {
 			t.Fatalf("%q became %q", x["detail"], y["detail"])
 		}
 	})
+}
+
+// cleanAlready reports whether p is its own clean form.
+func cleanAlready(p string) bool {
+	c, err := decision.CleanPath(p)
+	return err == nil && c == p
 }
