@@ -53,9 +53,10 @@ func (f *fixture) upstreamHit() bool {
 // route that takes only GET with a scope, and an anonymous catch-all behind them all:
 // the weaker route a path or method trick would reach.
 func withPathRoutes(o *Options) {
-	admin := *o.Routes[0].Route
-	admin.CaseInsensitive = true
-	o.Routes[0] = &Route{Route: &admin, Upstream: o.Routes[0].Upstream, ForwardAuthorization: true}
+	old := o.Routes[0].Route
+	admin := &decision.Route{Name: old.Name, PathPrefix: old.PathPrefix, Authenticators: old.Authenticators,
+		RequiredScopes: old.RequiredScopes, CaseInsensitive: true}
+	o.Routes[0] = &Route{Route: admin, Upstream: o.Routes[0].Upstream, ForwardAuthorization: true}
 	jwt := admin.Authenticators[0]
 	o.Routes = append(o.Routes,
 		&Route{Route: &decision.Route{Name: "reports", PathPrefix: "/reports", Methods: []string{"GET"},
