@@ -76,15 +76,14 @@ func checkPath(p string) error {
 	return nil
 }
 
-func pathError(msg string) error {
-	return &pathErr{msg}
-}
+// pathError is a refusal of CleanPath: msg alone as its text (the gateway puts it in the
+// problem's detail), ErrPathRejected for errors.Is.
+func pathError(msg string) error { return &pathErr{msg} }
 
 type pathErr struct{ msg string }
 
-func (e *pathErr) Error() string        { return e.msg }
-func (e *pathErr) Unwrap() error        { return ErrPathRejected }
-func (e *pathErr) Is(target error) bool { return target == ErrPathRejected }
+func (e *pathErr) Error() string { return e.msg }
+func (e *pathErr) Unwrap() error { return ErrPathRejected }
 
 func isHex(c byte) bool {
 	return c >= '0' && c <= '9' || c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F'
