@@ -45,6 +45,26 @@ func TestConfigCheckCountsInTheSingular(t *testing.T) {
 	}
 }
 
+func TestConfigCheckWarnsOfAMethodRestrictedRouteInFrontOfABroaderOne(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "gatehouse.yaml")
+	writeConfigFile(t, file, `realm: r
+authenticators: {b: {type: basic}}
+routes:
+  - name: reports
+    match: {path_prefix: /reports, methods: [GET]}
+    authenticate: [b]
+  - name: all
+    match: {path_prefix: /}
+    authenticate: anonymous
+`)
+	code, stdout, stderr := runConfigCmd(t, nil, "config", "check", file)
+	want := file + `:5: warning: routes[0].match.methods: route "reports" takes only GET, HEAD: other methods under /reports get 405 method_not_allowed, not route "all" (line 7); list them here, or set methods_fallthrough: true to have route "all" decide them` + "\n"
+	if code != 0 || stderr != want || !strings.HasSuffix(stdout, ": ok (2 routes, 1 authenticator)\n") {
+		t.Errorf("exit %d\nstdout %q\nstderr %q\nwant stderr %q", code, stdout, stderr, want)
+	}
+}
+
 // TestConfigCheckListsEveryProblem checks the output shape scripts and editors rely on:
 // one "FILE:LINE: message" per problem on stderr, the .env file named for its own.
 func TestConfigCheckListsEveryProblem(t *testing.T) {

@@ -295,12 +295,14 @@ func (rt *Runtime) compile(cfg *config.Config) (*Gateway, error) {
 	for _, rc := range cfg.Routes {
 		r := &gateway.Route{
 			Route: &decision.Route{
-				Name:           rc.Name,
-				PathPrefix:     rc.Match.PathPrefix,
-				Methods:        rc.Match.Methods,
-				Anonymous:      rc.Anonymous,
-				RequiredScopes: rc.Require.Scopes,
-				Budget:         rt.budget,
+				Name:               rc.Name,
+				PathPrefix:         rc.Match.PathPrefix,
+				Methods:            rc.Match.Methods,
+				CaseInsensitive:    rc.Match.CaseInsensitive,
+				MethodsFallthrough: rc.Match.MethodsFallthrough,
+				Anonymous:          rc.Anonymous,
+				RequiredScopes:     rc.Require.Scopes,
+				Budget:             rt.budget,
 			},
 			ForwardAuthorization: rc.ForwardAuthorization,
 		}

@@ -96,6 +96,9 @@ type Config struct {
 	// File is the path the configuration was loaded from, as given to Load; empty after
 	// Parse.
 	File string
+	// Warnings are what validation found questionable but not wrong, ordered by line
+	// ("gatehouse config check" prints them). Load, Parse and Validate set them.
+	Warnings []Problem
 	// Dir is the folder relative paths were resolved against (absolute after Load).
 	Dir string
 
@@ -394,8 +397,16 @@ type Match struct {
 	// PathPrefix matches whole path segments: /admin matches /admin and /admin/x, never
 	// /administrator. Required.
 	PathPrefix string
-	// Methods are upper-case method names; empty means every method.
+	// Methods are upper-case method names; empty means every method. HEAD is taken
+	// wherever GET is. A request under PathPrefix with a method not listed gets 405
+	// method_not_allowed rather than a later, broader route, unless MethodsFallthrough.
 	Methods []string
+	// CaseInsensitive matches PathPrefix without regard to case (case_insensitive), for
+	// upstreams that read /ADMIN as /admin.
+	CaseInsensitive bool
+	// MethodsFallthrough (methods_fallthrough) lets a request under PathPrefix whose
+	// method is not in Methods go on to later routes, to be decided by their policy.
+	MethodsFallthrough bool
 }
 
 // Require is a route's require block.

@@ -222,7 +222,7 @@ func (d *decoder) mtls(byKey map[string]entry, block string) *MTLS {
 
 var (
 	routeKeys   = []string{"name", "match", "upstream", "authenticate", "require", "forward_authorization"}
-	matchKeys   = []string{"path_prefix", "methods"}
+	matchKeys   = []string{"path_prefix", "methods", "case_insensitive", "methods_fallthrough"}
 	requireKeys = []string{"scopes"}
 )
 
@@ -281,6 +281,10 @@ func (d *decoder) route(n *yaml.Node, i int) Route {
 						methods[j] = strings.ToUpper(strings.TrimSpace(methods[j]))
 					}
 					rt.Match.Methods = methods
+				case "case_insensitive":
+					d.setBool(k.val, kp, &rt.Match.CaseInsensitive)
+				case "methods_fallthrough":
+					d.setBool(k.val, kp, &rt.Match.MethodsFallthrough)
 				}
 			})
 		case "upstream":

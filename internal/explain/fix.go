@@ -36,6 +36,8 @@ var fixes = map[decision.Reason]string{
 	decision.TooManyFailures:             "Wait for Retry-After, then fix the credential.",
 	decision.AuthenticatorUnavailable:    "Retry after Retry-After; operators: check the gateway's logs and /readyz.",
 	decision.RouteNotFound:               "Check the URL; operators: check routes.",
+	decision.MethodNotAllowed:            "Use a method from Allow; operators: add the method to the route, or set match.methods_fallthrough.",
+	decision.PathRejected:                "Send the plain path: resolve .. yourself, use /, encode once.",
 	// Not decision reasons, but the gateway reports them for allowed requests whose
 	// upstream failed (docs/reasons.md lists them too).
 	"upstream_unavailable": "Operators: check the upstream.",

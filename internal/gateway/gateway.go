@@ -12,7 +12,6 @@ import (
 	"net/http"
 	"net/netip"
 	"net/url"
-	"path"
 	"strings"
 	"time"
 
@@ -92,6 +91,7 @@ type Event struct {
 type Handler struct {
 	opts     Options
 	routes   []*Route
+	policies []*decision.Route // routes[i].Route, for decision.Select
 	log      *slog.Logger
 	now      func() time.Time
 	scopes   []string // union of required scopes, for the RFC 9728 document
@@ -115,6 +115,7 @@ func New(o Options) *Handler {
 	}
 	seen := map[string]bool{}
 	for _, rt := range h.routes {
+		h.policies = append(h.policies, rt.Route)
 		for _, s := range rt.RequiredScopes {
 			if !seen[s] {
 				seen[s] = true
@@ -150,7 +151,15 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	proxy.StripIdentityHeaders(r.Header)
 	w.Header().Set("X-Request-Id", rid)
 
-	p := cleanPath(r.URL.Path)
+	p, err := decision.CleanPath(r.URL.Path)
+	if err != nil {
+		// Refused before anything else reads the path: the metadata and decide paths
+		// are clean, so no request for them is lost here.
+		ev := Event{RequestID: rid, Started: started, Client: proxy.ClientAddr(r, h.opts.TrustedProxies)}
+		origin, corsOK := h.allowedOrigin(r)
+		h.deny(w, r, nil, decision.Decision{Reason: decision.PathRejected, Detail: err.Error()}, &ev, origin, corsOK)
+		return
+	}
 	if p != r.URL.Path {
 		// Match and forward the same path: an upstream that resolves "/public/../admin"
 		// itself must not receive a path the routes never saw.
@@ -173,10 +182,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
-	rt := h.findRoute(r.Method, p)
+	rt, d := h.findRoute(w.Header(), r.Method, p)
 	ev := Event{RequestID: rid, Started: started, Client: proxy.ClientAddr(r, h.opts.TrustedProxies)}
 	if rt == nil {
-		d := decision.Decision{Reason: decision.RouteNotFound, Detail: "no route matches " + r.Method + " " + p}
 		h.deny(w, r, nil, d, &ev, origin, corsOK)
 		return
 	}
@@ -189,7 +197,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if r.URL.RawQuery != "" {
 		req.Query = func(name string) []string { return r.URL.Query()[name] }
 	}
-	d := rt.Decide(r.Context(), &req)
+	d = rt.Decide(r.Context(), &req)
 	ev.Decision = h.now().Sub(started)
 	if !d.Allow {
 		h.deny(w, r, rt, d, &ev, origin, corsOK)
@@ -198,13 +206,21 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h.allow(w, r, rt, d, &ev, rid, origin, corsOK)
 }
 
-func (h *Handler) findRoute(method, p string) *Route {
-	for _, rt := range h.routes {
-		if rt.Matches(method, p) {
-			return rt
-		}
+// findRoute returns the route decision.Select chooses for method and the clean path p,
+// or nil and the refusal: 404 route_not_found, or 405 method_not_allowed when a route
+// claims the path but not the method, with the methods it takes set in hd's Allow.
+func (h *Handler) findRoute(hd http.Header, method, p string) (*Route, decision.Decision) {
+	sel := decision.Select(h.policies, method, p)
+	if sel.Index >= 0 {
+		return h.routes[sel.Index], decision.Decision{}
 	}
-	return nil
+	if len(sel.Allow) > 0 {
+		allow := strings.Join(sel.Allow, ", ")
+		hd.Set("Allow", allow)
+		return nil, decision.Decision{Reason: decision.MethodNotAllowed,
+			Detail: method + " is not allowed for " + p + "; the routes for it take " + allow}
+	}
+	return nil, decision.Decision{Reason: decision.RouteNotFound, Detail: "no route matches " + method + " " + p}
 }
 
 func (h *Handler) allow(w http.ResponseWriter, r *http.Request, rt *Route, d decision.Decision, ev *Event, rid, origin string, corsOK bool) {
@@ -250,25 +266,6 @@ func headerSafe(s string) string {
 		}
 	}
 	return s
-}
-
-// cleanPath returns the canonical form of p: "." and ".." segments resolved and repeated
-// slashes collapsed, keeping a trailing slash.
-func cleanPath(p string) string {
-	if p == "" {
-		return "/"
-	}
-	if p[0] != '/' {
-		p = "/" + p
-	}
-	if !strings.Contains(p, "//") && !strings.Contains(p, "/.") {
-		return p
-	}
-	np := path.Clean(p)
-	if strings.HasSuffix(p, "/") && np != "/" {
-		np += "/"
-	}
-	return np
 }
 
 // requestID returns the client's X-Request-Id when it is 1-128 characters of
