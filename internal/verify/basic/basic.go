@@ -16,6 +16,7 @@ package basic
 
 import (
 	"context"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"strings"
@@ -63,8 +64,11 @@ type Authenticator struct {
 	hasher PasswordHasher
 	dummy  string
 	keyer  *secret.Keyer
-	cache  *secret.Cache[[32]byte, decision.Principal]
-	ttl    time.Duration
+	// fpKeyer keys the log fingerprints of unknown user names; a separate key, so a
+	// fingerprint never equals a cache key.
+	fpKeyer *secret.Keyer
+	cache   *secret.Cache[[32]byte, decision.Principal]
+	ttl     time.Duration
 }
 
 var _ decision.Authenticator = (*Authenticator)(nil)
@@ -74,7 +78,7 @@ func New(cfg Config) (*Authenticator, error) {
 	if cfg.Name == "" || cfg.Store == nil {
 		return nil, fmt.Errorf("basic authenticator %q: a name and a store are required", cfg.Name)
 	}
-	a := &Authenticator{name: cfg.Name, store: cfg.Store, hasher: cfg.Hasher, dummy: cfg.DummyHash, ttl: cfg.CacheTTL, keyer: secret.NewKeyer()}
+	a := &Authenticator{name: cfg.Name, store: cfg.Store, hasher: cfg.Hasher, dummy: cfg.DummyHash, ttl: cfg.CacheTTL, keyer: secret.NewKeyer(), fpKeyer: secret.NewKeyer()}
 	if a.hasher == nil {
 		a.hasher = secret.NewPasswordVerifier(0)
 	}
@@ -163,8 +167,8 @@ func (a *Authenticator) verify(ctx context.Context, user, pass string) (decision
 			return decision.Principal{}, 0, fmt.Errorf("basic: look up user: %w", err)
 		}
 	}
-	fp := fingerprint(user)
 	if err != nil {
+		fp := a.unknownFingerprint(user)
 		if _, herr := a.hasher.Verify(ctx, a.dummy, pass); herr != nil && ctx.Err() != nil {
 			return decision.Principal{}, 0, fmt.Errorf("basic: %w", herr)
 		}
@@ -173,6 +177,7 @@ func (a *Authenticator) verify(ctx context.Context, user, pass string) (decision
 			Fingerprint: fp, CredentialID: user,
 		}
 	}
+	fp := fingerprint(u.Name)
 	ok, err := a.hasher.Verify(ctx, u.PasswordHash, pass)
 	if err != nil {
 		// The stored hash is unusable (or the wait for a hashing slot ended): a server
@@ -188,13 +193,26 @@ func (a *Authenticator) verify(ctx context.Context, user, pass string) (decision
 	return decision.Principal{Subject: u.Name, Scopes: u.Scopes, Authenticator: a.name, Fingerprint: fp}, a.ttl, nil
 }
 
-// fingerprint identifies a Basic credential in logs by its user name (never the
-// password, nor a hash of it that could be tested offline).
+// fingerprint identifies a Basic credential of a known user in logs by the user name
+// (never the password, nor a hash of it that could be tested offline). Only names
+// found in the store are logged: they were chosen by an operator, not typed by a
+// client.
 func fingerprint(user string) string {
 	if len(user) > 64 {
 		user = user[:64]
 	}
 	return "user:" + strings.ToValidUTF8(user, "?")
+}
+
+// unknownFingerprint identifies a Basic credential whose user name is not in the store.
+// Such a name is whatever the client typed, and clients paste passwords into the user
+// field ("hunter2", "alice hunter2", a token): it is logged only as "user?" and 8 hex
+// digits of an HMAC under a per-process key. Repeated attempts with one name share a
+// fingerprint within a process, and the fingerprint cannot be tested offline against
+// guessed passwords.
+func (a *Authenticator) unknownFingerprint(user string) string {
+	k := a.fpKeyer.Key("basic-user", user)
+	return "user?" + hex.EncodeToString(k[:4])
 }
 
 // CredentialID returns the user name of Basic credentials, for the per-credential
