@@ -62,12 +62,51 @@ func introspect(t *testing.T, e *env, id, secret, tok string) map[string]any {
 	return r.json
 }
 
+// TestClientCannotIntrospectAnotherClientsToken guards against one client learning
+// whether (and as whom) another client's token is live: without the introspect
+// permission, only its own tokens are answered; the rest are inactive, exactly like a
+// token that does not exist.
+func TestClientCannotIntrospectAnotherClientsToken(t *testing.T) {
+	e := newEnv(t)
+	alice, aliceSecret := e.newClient("orders:read")
+	bob, bobSecret := e.newClient("orders:read")
+	rs, rsSecret := e.newResourceServer()
+	aliceTok := e.token(alice, aliceSecret, "orders:read")
+	bobTok := e.token(bob, bobSecret, "orders:read")
+	inactive := map[string]any{"active": false}
+	tests := []struct {
+		name           string
+		caller, secret string
+		tok            string
+		wantActive     bool
+	}{
+		{"OwnToken", alice, aliceSecret, aliceTok, true},
+		{"AnotherClientsToken", alice, aliceSecret, bobTok, false},
+		{"AnotherClientsTokenTheOtherWay", bob, bobSecret, aliceTok, false},
+		{"ResourceServerWithPermission", rs, rsSecret, aliceTok, true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			got := introspect(t, e, tc.caller, tc.secret, tc.tok)
+			if !tc.wantActive {
+				if diff := cmp.Diff(inactive, got); diff != "" {
+					t.Errorf("(-want +got):\n%s", diff)
+				}
+				return
+			}
+			if got["active"] != true || got["client_id"] != alice {
+				t.Errorf("got %v, want active for client %s", got, alice)
+			}
+		})
+	}
+}
+
 // TestIntrospectionAnswersRFC7662 covers active and inactive tokens and the client
 // authentication the endpoint requires.
 func TestIntrospectionAnswersRFC7662(t *testing.T) {
 	e := newEnv(t)
 	id, secret := e.newClient("orders:read", "orders:write")
-	rs, rsSecret := e.newClient("introspect") // a resource server introspecting others' tokens
+	rs, rsSecret := e.newResourceServer() // a resource server introspecting others' tokens
 	tok := e.token(id, secret, "orders:read")
 	_, claims := segments(t, tok)
 	got := introspect(t, e, rs, rsSecret, tok)

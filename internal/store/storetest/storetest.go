@@ -64,6 +64,7 @@ func Run(t *testing.T, open Opener) {
 		{"CanceledContextFails", s.canceledContext},
 		{"PingSucceedsOnOpenStore", s.ping},
 		{"ClientRoundTripsWithMicrosecondTimes", s.clientRoundTrip},
+		{"ClientIntrospectPermissionRoundTrips", s.clientIntrospectPermission},
 		{"CreateClientWithTakenIDIsErrExists", s.createClientTaken},
 		{"CreateClientRefusesInvalidRecords", s.createClientInvalid},
 		{"ListClientsPagesInIDOrderWithRemoved", s.listClients},
