@@ -6,6 +6,8 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -325,7 +327,7 @@ func rotate(t *testing.T, e *env, delay time.Duration) store.SigningKey {
 		t.Fatal(err)
 	}
 	rec, err := issuer.RotateSigningKey(testCtx(t), issuer.RotateOptions{
-		Store: e.st, Sealer: sealer, PublicationDelay: delay, DefaultTTL: 10 * time.Minute, Now: e.clock.Now,
+		Store: e.st, Sealer: sealer, PublicationDelay: delay, Immediate: delay == 0, DefaultTTL: 10 * time.Minute, Now: e.clock.Now,
 	})
 	if err != nil {
 		t.Fatalf("RotateSigningKey: %v", err)
@@ -395,6 +397,55 @@ func TestRotationKeepsOldTokensValidUntilTheyExpire(t *testing.T) {
 		if k.ID == oldKid {
 			t.Errorf("the expired key %s is still stored", oldKid)
 		}
+	}
+}
+
+// TestRotationByDefaultPublishesForTheAdvertisedJWKSCacheLifetimeBeforeSigning guards
+// against a rotation whose key signs before verifiers with a cached JWKS can know it:
+// with no delay given, the new key is in the JWKS at once and signs only after the
+// max-age the JWKS endpoint advertises.
+func TestRotationByDefaultPublishesForTheAdvertisedJWKSCacheLifetimeBeforeSigning(t *testing.T) {
+	e := newEnv(t)
+	id, secret := e.newClient("a")
+	oldKid := kidOf(t, e.token(id, secret, ""))
+	r := e.get("/.well-known/jwks.json")
+	maxAge, err := strconv.Atoi(strings.TrimPrefix(r.header.Get("Cache-Control"), "public, max-age="))
+	if err != nil || maxAge <= 0 {
+		t.Fatalf("JWKS Cache-Control = %q", r.header.Get("Cache-Control"))
+	}
+	sealer, err := tokens.NewSealer(testSecret)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec, err := issuer.RotateSigningKey(testCtx(t), issuer.RotateOptions{Store: e.st, Sealer: sealer, DefaultTTL: 10 * time.Minute, Now: e.clock.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.srv.Invalidate(changeOf("signing_key_added", rec.ID))
+	if got, want := rec.ActivatesAt.Sub(e.clock.Now()), time.Duration(maxAge)*time.Second; got < want {
+		t.Errorf("the new key signs %v after the rotation; the JWKS may be cached for %v", got, want)
+	}
+	if diff := cmp.Diff(sorted(oldKid, rec.ID), jwksKids(t, e)); diff != "" {
+		t.Errorf("JWKS right after the rotation (-want +got):\n%s", diff)
+	}
+	e.clock.Advance(time.Duration(maxAge)*time.Second - time.Second)
+	if kid := kidOf(t, e.token(id, secret, "")); kid != oldKid {
+		t.Errorf("a second before the cache lifetime is over, tokens are signed by %s, want the old key %s", kid, oldKid)
+	}
+	e.clock.Advance(time.Second)
+	if kid := kidOf(t, e.token(id, secret, "")); kid != rec.ID {
+		t.Errorf("after the cache lifetime tokens are signed by %s, want the new key %s", kid, rec.ID)
+	}
+}
+
+// TestImmediateRotationSignsAtOnce: Immediate (signing-keys rotate --now) is for
+// replacing a compromised key.
+func TestImmediateRotationSignsAtOnce(t *testing.T) {
+	e := newEnv(t)
+	id, secret := e.newClient("a")
+	rec := rotate(t, e, 0)
+	if kid := kidOf(t, e.token(id, secret, "")); kid != rec.ID {
+		t.Errorf("tokens are signed by %s, want the new key %s", kid, rec.ID)
 	}
 }
 
