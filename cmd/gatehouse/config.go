@@ -30,7 +30,9 @@ Loads FILE exactly as "gatehouse serve" would: the .env file beside it, ${VAR}
 expansion from the environment, <key>_file secrets, every default. Files the
 configuration names (secret files, jwks_file, ca_file) must be readable.
 
-On success prints "FILE: ok (N routes, M authenticators)" and exits 0.
+On success prints "FILE: ok (N routes, M authenticators)", then a line
+"FILE: note: ..." for each setting whose default changed in a way that may
+matter (an mtls authenticator without principal_from), and exits 0.
 Otherwise prints every problem, one per line, as FILE:LINE: message on stderr
 (a problem in the .env file names that file) and exits 1. Secret values are
 never printed. Bad usage exits 2.
@@ -77,6 +79,9 @@ func runConfigCheck(env *cliEnv, args []string) int {
 	}
 	fmt.Fprintf(env.stdout, "%s: ok (%s, %s)\n", file,
 		plural(len(c.Routes), "route", "routes"), plural(len(c.Authenticators), "authenticator", "authenticators"))
+	for _, n := range c.Notices() {
+		fmt.Fprintf(env.stdout, "%s: note: %s\n", file, n)
+	}
 	return 0
 }
 

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"fmt"
 	"log/slog"
 	"net/netip"
 	"slices"
@@ -45,7 +46,9 @@ const (
 	DefaultIntrospectionCacheMaxTTL = 5 * time.Minute
 	DefaultIntrospectionTimeout     = 5 * time.Second
 
-	DefaultPrincipalFrom = PrincipalCN
+	// DefaultPrincipalFrom is a SAN, not the CN: CA name constraints govern SANs and
+	// never the CN. (Before, the default was cn; see MTLS.PrincipalFromDefaulted.)
+	DefaultPrincipalFrom = PrincipalSANDNS
 
 	// DefaultSigningAlgorithm signs the token service's access tokens unless
 	// token_service.signing_algorithm names another.
@@ -167,6 +170,23 @@ func (c *Config) AuthenticatorNames() []string {
 	}
 	slices.Sort(names)
 	return names
+}
+
+// Notices returns what a valid configuration should still be told about, one sentence
+// each, in authenticator name order: today, mtls authenticators that rely on the
+// default principal_from, whose value changed from cn to san_dns.
+func (c *Config) Notices() []string {
+	var out []string
+	for _, name := range c.AuthenticatorNames() {
+		a := c.Authenticators[name]
+		if a == nil || a.MTLS == nil || !a.MTLS.principalFromDefaulted {
+			continue
+		}
+		out = append(out, fmt.Sprintf("authenticators.%s.principal_from is not set: the principal now comes from the certificate's first DNS SAN (%s); "+
+			"earlier versions took the CN. Set principal_from to say which field you mean (cn is refused under CAs with name constraints)",
+			name, DefaultPrincipalFrom))
+	}
+	return out
 }
 
 // TLS is the tls block: the public listener's certificate. The files are read again
@@ -364,7 +384,16 @@ type MTLS struct {
 	CAFile string
 	// PrincipalFrom names the certificate field that becomes the subject.
 	PrincipalFrom PrincipalSource
+	// principalFromDefaulted is true when the file did not set principal_from. It is
+	// not a setting (it changes nothing at run time), so it is unexported and outside
+	// the fingerprint.
+	principalFromDefaulted bool
 }
+
+// PrincipalFromDefaulted reports whether the file left principal_from out, so
+// PrincipalFrom is DefaultPrincipalFrom. The default changed from cn to san_dns;
+// `config check` says so for such authenticators (see Notices).
+func (m *MTLS) PrincipalFromDefaulted() bool { return m.principalFromDefaulted }
 
 // Route is one entry of routes.
 type Route struct {
