@@ -5,6 +5,8 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -50,6 +52,34 @@ func (f *fakeUsers) User(ctx context.Context, name string) (store.User, error) {
 		return u, fmt.Errorf("fake: %w", store.ErrNotFound)
 	}
 	return u, nil
+}
+
+func (f *fakeUsers) ListUsers(ctx context.Context, after string, limit int) ([]store.User, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.err != nil {
+		return nil, f.err
+	}
+	names := slices.Sorted(maps.Keys(f.users))
+	var out []store.User
+	for _, n := range names {
+		if n > after && len(out) < limit {
+			out = append(out, f.users[n])
+		}
+	}
+	return out, nil
+}
+
+func (f *fakeUsers) SetPassword(ctx context.Context, name, hash string, at time.Time) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	u, ok := f.users[name]
+	if !ok {
+		return fmt.Errorf("fake: %w", store.ErrNotFound)
+	}
+	u.PasswordHash, u.UpdatedAt = hash, at
+	f.users[name] = u
+	return nil
 }
 
 func (f *fakeUsers) set(u store.User) {
