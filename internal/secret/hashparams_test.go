@@ -81,3 +81,36 @@ func TestNeedsRehash(t *testing.T) {
 		}
 	}
 }
+
+// FuzzParseHashParams: a stored hash (an imported htpasswd line) never panics the
+// parser, and every hash it accepts yields a dummy of the same parameters that
+// verifies without error and matches nothing.
+func FuzzParseHashParams(f *testing.F) {
+	f.Add("$2y$04$abcdefghijklmnopqrstuuJ0VvJ0oQpZ1vJrWvnYz0m3qJ2x8mWmy")
+	f.Add("$argon2id$v=19$m=64,t=1,p=1$c2FsdHNhbHRzYWx0$aGFzaGhhc2hoYXNoaGFzaA")
+	f.Add("$argon2id$v=19$m=99999999,t=1,p=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNoaGFzaA")
+	f.Add("$apr1$salt$hash")
+	f.Fuzz(func(t *testing.T, h string) {
+		p, err := ParseHashParams(h)
+		if err != nil {
+			return
+		}
+		if p.Family == "argon2id" && p.Work() > 64*1024 {
+			return // verifying would be slow; the parameters were checked
+		}
+		d, err := p.DummyHash()
+		if err != nil {
+			t.Fatalf("DummyHash of accepted %s: %v", p, err)
+		}
+		q, err := ParseHashParams(d)
+		if err != nil || q.Family != p.Family || q.Work() != p.Work() {
+			t.Fatalf("dummy %q of %s parses as %s, %v", d, p, q, err)
+		}
+		if p.Family == "bcrypt" && p.BcryptCost > 6 {
+			return
+		}
+		if ok, err := VerifyPassword(d, "pw"); ok || err != nil {
+			t.Fatalf("VerifyPassword(dummy) = %v, %v", ok, err)
+		}
+	})
+}
