@@ -33,7 +33,8 @@ configuration names (secret files, jwks_file, ca_file) must be readable.
 On success prints "FILE: ok (N routes, M authenticators)" and exits 0,
 after any warnings, one per line as FILE:LINE: warning: message on stderr
 (such as a method-restricted route in front of a broader one: other methods
-get 405 there). Otherwise prints every problem, one per line, as FILE:LINE: message on stderr
+get 405 there, or an mtls authenticator without principal_from, whose default
+changed). Otherwise prints every problem, one per line, as FILE:LINE: message on stderr
 (a problem in the .env file names that file) and exits 1. Secret values are
 never printed. Bad usage exits 2.
 `

@@ -133,3 +133,44 @@ func writeConfigFile(t *testing.T, path, content string) {
 		t.Fatal(err)
 	}
 }
+
+// TestConfigCheckNotesTheChangedMTLSPrincipalDefault: an mtls authenticator without
+// principal_from used to take the CN and now takes the DNS SAN; config check says so,
+// and says nothing once the field is set.
+func TestConfigCheckNotesTheChangedMTLSPrincipalDefault(t *testing.T) {
+	ca, err := os.ReadFile(filepath.Join("..", "..", "internal", "config", "testdata", "ca.pem"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name, mtls string
+		wantNote   bool
+	}{
+		{"Unset", "{type: mtls, ca_file: ca.pem}", true},
+		{"SetToCN", "{type: mtls, ca_file: ca.pem, principal_from: cn}", false},
+		{"SetToDNSSAN", "{type: mtls, ca_file: ca.pem, principal_from: san_dns}", false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			writeConfigFile(t, filepath.Join(dir, "ca.pem"), string(ca))
+			for _, f := range []string{"tls.crt", "tls.key"} {
+				b, err := os.ReadFile(filepath.Join("..", "..", "internal", "config", "testdata", f))
+				if err != nil {
+					t.Fatal(err)
+				}
+				writeConfigFile(t, filepath.Join(dir, f), string(b))
+			}
+			file := filepath.Join(dir, "gatehouse.yaml")
+			writeConfigFile(t, file, "realm: r\ntls: {cert_file: tls.crt, key_file: tls.key}\nauthenticators: {partners: "+tc.mtls+"}\nroutes: [{match: {path_prefix: /}, authenticate: [partners]}]\n")
+			code, stdout, stderr := runConfigCmd(t, nil, "config", "check", file)
+			if code != 0 {
+				t.Fatalf("exit %d: %s", code, stderr)
+			}
+			note := ": warning: authenticators.partners: principal_from is not set: the principal now comes from the certificate's first DNS SAN (san_dns); earlier versions took the CN."
+			if got := strings.Contains(stderr, note); got != tc.wantNote {
+				t.Errorf("stdout = %q, stderr = %q; warning present %v, want %v", stdout, stderr, got, tc.wantNote)
+			}
+		})
+	}
+}

@@ -504,6 +504,7 @@ func (rt *Runtime) newAuthenticator(cfg *config.Config, a *config.Authenticator)
 			Store:     rt.store,
 			CacheSize: a.Basic.CacheSize,
 			CacheTTL:  ttl,
+			Logger:    log,
 			Now:       rt.o.Now,
 		})
 	case config.TypeIntrospection:
@@ -572,6 +573,7 @@ func (rt *Runtime) startAuths(g *Gateway) {
 			rt.running.Go(func() { a.Run(ctx) }) // flushes last_used_at once more when ctx ends
 		case *basic.Authenticator:
 			la.unsubscribe = rt.watcher.Subscribe(a.Invalidate)
+			rt.running.Go(func() { a.Run(ctx) }) // sizes the unknown-user dummy hash, rehashes
 		case *jwtverify.Self:
 			la.unsubscribe = a.Close // stop following the token service's revocations
 		}

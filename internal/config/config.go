@@ -45,7 +45,9 @@ const (
 	DefaultIntrospectionCacheMaxTTL = 5 * time.Minute
 	DefaultIntrospectionTimeout     = 5 * time.Second
 
-	DefaultPrincipalFrom = PrincipalCN
+	// DefaultPrincipalFrom is a SAN, not the CN: CA name constraints govern SANs and
+	// never the CN. (Before, the default was cn; see MTLS.PrincipalFromDefaulted.)
+	DefaultPrincipalFrom = PrincipalSANDNS
 
 	// DefaultSigningAlgorithm signs the token service's access tokens unless
 	// token_service.signing_algorithm names another.
@@ -367,7 +369,16 @@ type MTLS struct {
 	CAFile string
 	// PrincipalFrom names the certificate field that becomes the subject.
 	PrincipalFrom PrincipalSource
+	// principalFromDefaulted is true when the file did not set principal_from. It is
+	// not a setting (it changes nothing at run time), so it is unexported and outside
+	// the fingerprint.
+	principalFromDefaulted bool
 }
+
+// PrincipalFromDefaulted reports whether the file left principal_from out, so
+// PrincipalFrom is DefaultPrincipalFrom. The default changed from cn to san_dns;
+// `config check` says so for such authenticators (see Notices).
+func (m *MTLS) PrincipalFromDefaulted() bool { return m.principalFromDefaulted }
 
 // Route is one entry of routes.
 type Route struct {

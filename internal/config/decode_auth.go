@@ -204,7 +204,7 @@ func (d *decoder) introspection(byKey map[string]entry, block string) *Introspec
 }
 
 func (d *decoder) mtls(byKey map[string]entry, block string) *MTLS {
-	m := &MTLS{PrincipalFrom: DefaultPrincipalFrom}
+	m := &MTLS{PrincipalFrom: DefaultPrincipalFrom, principalFromDefaulted: true}
 	each(byKey, block, typeKeys[TypeMTLS], func(key string, val *yaml.Node, p string) {
 		switch key {
 		case "ca_file":
@@ -213,7 +213,7 @@ func (d *decoder) mtls(byKey map[string]entry, block string) *MTLS {
 			var s string
 			d.setString(val, p, &s)
 			if s != "" {
-				m.PrincipalFrom = PrincipalSource(s)
+				m.PrincipalFrom, m.principalFromDefaulted = PrincipalSource(s), false
 			}
 		}
 	})

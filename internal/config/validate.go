@@ -651,6 +651,11 @@ func (v *validator) mtls(path string, m *MTLS) {
 		all := []string{string(PrincipalCN), string(PrincipalSANURI), string(PrincipalSANDNS), string(PrincipalSANEmail)}
 		v.problemf(pp, "%s is not a certificate field: use %s%s", v.show(pp, string(m.PrincipalFrom)), strings.Join(all, ", "), didYouMean(string(m.PrincipalFrom), all))
 	}
+	if m.principalFromDefaulted {
+		v.warnf(path, "principal_from is not set: the principal now comes from the certificate's first DNS SAN (%s); "+
+			"earlier versions took the CN. Set principal_from to say which field you mean (cn is refused under CAs with name constraints)",
+			DefaultPrincipalFrom)
+	}
 }
 
 func (v *validator) routes() {
