@@ -136,7 +136,7 @@ func (h *Handler) serveDecide(w http.ResponseWriter, r *http.Request, rid string
 			return values[name]
 		}
 	}
-	d := rt.Decide(r.Context(), &req)
+	d := h.decide(r.Context(), rt, &req)
 	decided := h.now()
 	ev.Decision = decided.Sub(started)
 	if !d.Allow {

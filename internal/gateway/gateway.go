@@ -29,7 +29,9 @@ type Route struct {
 	Upstream *url.URL
 	// Proxy forwards allowed requests to Upstream; set by New when nil.
 	Proxy http.Handler
-	// ForwardAuthorization keeps the client's Authorization header for the upstream.
+	// ForwardAuthorization keeps the client's credentials for the upstream: the
+	// Authorization header and the headers and query parameters the route's
+	// authenticators read. When false they are all removed, and so is access_token.
 	ForwardAuthorization bool
 }
 
@@ -122,9 +124,12 @@ func New(o Options) *Handler {
 			}
 		}
 		if rt.Upstream != nil && rt.Proxy == nil {
+			credHeaders, credQuery := credentialPlaces(rt.Route)
 			rt.Proxy = proxy.New(proxy.Options{
 				Upstream:             rt.Upstream,
 				ForwardAuthorization: rt.ForwardAuthorization,
+				CredentialHeaders:    credHeaders,
+				CredentialQuery:      credQuery,
 				TrustedProxies:       o.TrustedProxies,
 				Transport:            o.Transport,
 				ErrorHandler:         h.upstreamFailed,
@@ -189,13 +194,43 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if r.URL.RawQuery != "" {
 		req.Query = func(name string) []string { return r.URL.Query()[name] }
 	}
-	d := rt.Decide(r.Context(), &req)
+	d := h.decide(r.Context(), rt, &req)
 	ev.Decision = h.now().Sub(started)
 	if !d.Allow {
 		h.deny(w, r, rt, d, &ev, origin, corsOK)
 		return
 	}
 	h.allow(w, r, rt, d, &ev, rid, origin, corsOK)
+}
+
+// credentialPlaces lists the headers and query parameters, besides Authorization, where
+// the route's authenticators read credentials: a route that does not forward
+// credentials removes all of them before the upstream.
+func credentialPlaces(rt *decision.Route) (headers, query []string) {
+	for _, a := range rt.Authenticators {
+		for _, loc := range a.Locations() {
+			switch loc.Source {
+			case decision.FromHeader:
+				headers = append(headers, loc.Name)
+			case decision.FromQuery:
+				query = append(query, loc.Name)
+			}
+		}
+	}
+	return headers, query
+}
+
+// decide asks rt for a decision on req, after refusing what must not reach any
+// authenticator: an access_token query parameter next to an Authorization header is two
+// methods in one request (RFC 6750 section 2), refused whether or not the route reads
+// tokens from the query, so that the upstream never has to guess which one counted.
+func (h *Handler) decide(ctx context.Context, rt *Route, req *decision.Request) decision.Decision {
+	if !rt.Anonymous && req.Query != nil && req.Header != nil &&
+		len(req.Header.Values("Authorization")) > 0 && len(req.Query(proxy.AccessTokenParam)) > 0 {
+		return decision.Decision{Presented: true, Reason: decision.InvalidRequest,
+			Detail: "credentials were sent in more than one place: Authorization and the access_token query parameter; send one"}
+	}
+	return rt.Decide(ctx, req)
 }
 
 func (h *Handler) findRoute(method, p string) *Route {
