@@ -13,6 +13,7 @@ import (
 	"net/netip"
 	"net/url"
 	"path"
+	"strconv"
 	"strings"
 	"time"
 
@@ -69,24 +70,33 @@ type Options struct {
 	Observe func(Event)
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+	// MaxHeaderBytes is the most bytes a request's header section may have (the request
+	// line and every field line, as HeaderBytes counts them); a larger one is refused
+	// with 431 headers_too_large and a problem body. 0 means no limit. The server's own
+	// limit must be set above it, or net/http answers first, without the problem body.
+	MaxHeaderBytes int
 }
 
 // Event is what Observe receives for each decided request: no credential, only its
 // fingerprint.
 type Event struct {
-	RequestID     string
-	Route         string
-	Authenticator string
-	Allow         bool
-	Status        int
-	Reason        decision.Reason
-	Detail        string
-	Cause         string
-	Subject       string
-	Fingerprint   string
-	Client        netip.Addr
-	Started       time.Time
-	Decision      time.Duration
+	// RequestID is the gateway's own id for the request, unique per request; the client
+	// cannot choose it. ClientRequestID is the X-Request-Id the client sent, when it had
+	// the accepted shape, kept for correlation only.
+	RequestID       string
+	ClientRequestID string
+	Route           string
+	Authenticator   string
+	Allow           bool
+	Status          int
+	Reason          decision.Reason
+	Detail          string
+	Cause           string
+	Subject         string
+	Fingerprint     string
+	Client          netip.Addr
+	Started         time.Time
+	Decision        time.Duration
 }
 
 // Handler is the gateway's http.Handler. It is immutable once built; a configuration
@@ -149,11 +159,21 @@ func New(o Options) *Handler {
 // ServeHTTP runs the request flow of DESIGN.md section 1.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	started := h.now()
-	rid := requestID(r.Header.Get("X-Request-Id"))
+	// The request is named by the gateway, whatever the client calls it: a client's
+	// X-Request-Id is only repeated (in problem bodies, logs and explain) beside ours, so
+	// that no client can reuse another request's id and take its place in explain.
+	rid := newRequestID()
+	clientRID := clientRequestID(r.Header.Get("X-Request-Id"))
 	// Identity headers are ours alone: remove whatever the client sent before anything
 	// else looks at the request, on every path including anonymous routes and errors.
 	proxy.StripIdentityHeaders(r.Header)
 	w.Header().Set("X-Request-Id", rid)
+	if max := h.opts.MaxHeaderBytes; max > 0 {
+		if n := HeaderBytes(r); n > max {
+			h.headersTooLarge(w, r, rid, clientRID, started, n, max)
+			return
+		}
+	}
 
 	p := cleanPath(r.URL.Path)
 	if p != r.URL.Path {
@@ -168,7 +188,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	if h.opts.ForwardAuthPath != "" && p == h.opts.ForwardAuthPath {
-		h.serveDecide(w, r, rid, started)
+		h.serveDecide(w, r, rid, clientRID, started)
 		return
 	}
 
@@ -179,7 +199,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 
 	rt := h.findRoute(r.Method, p)
-	ev := Event{RequestID: rid, Started: started, Client: proxy.ClientAddr(r, h.opts.TrustedProxies)}
+	ev := Event{RequestID: rid, ClientRequestID: clientRID, Started: started, Client: proxy.ClientAddr(r, h.opts.TrustedProxies)}
 	if rt == nil {
 		d := decision.Decision{Reason: decision.RouteNotFound, Detail: "no route matches " + r.Method + " " + p}
 		h.deny(w, r, nil, d, &ev, origin, corsOK)
@@ -266,9 +286,47 @@ func (h *Handler) allow(w http.ResponseWriter, r *http.Request, rt *Route, d dec
 		w.WriteHeader(http.StatusNoContent)
 		ev.Status = http.StatusNoContent
 	} else {
-		rt.Proxy.ServeHTTP(w, r)
+		// The decision recorded is what the client got: the upstream's status, or the
+		// 502/504 upstreamFailed turns ev into.
+		uw := upstreamWriters.Get().(*upstreamWriter)
+		uw.ResponseWriter, uw.ev, uw.status = w, ev, 0
+		rt.Proxy.ServeHTTP(uw, r)
+		if uw.status != 0 {
+			ev.Status = uw.status
+		}
+		*uw = upstreamWriter{}
+		upstreamWriters.Put(uw)
 	}
 	h.record(r.Context(), time.Time{}, r.Method, r.URL.Path, ev)
+}
+
+// headersTooLarge refuses a request whose header section is larger than MaxHeaderBytes.
+func (h *Handler) headersTooLarge(w http.ResponseWriter, r *http.Request, rid, clientRID string, started time.Time, n, max int) {
+	ev := Event{RequestID: rid, ClientRequestID: clientRID, Started: started, Client: proxy.ClientAddr(r, h.opts.TrustedProxies)}
+	origin, corsOK := h.allowedOrigin(r)
+	d := decision.Decision{Reason: HeadersTooLarge,
+		Detail: "the request's header fields are " + strconv.Itoa(n) + " bytes; at most " + strconv.Itoa(max) + " are accepted"}
+	// The connection is not reused: what follows a request this large is not worth
+	// reading.
+	w.Header().Set("Connection", "close")
+	h.deny(w, r, nil, d, &ev, origin, corsOK)
+}
+
+// HeaderBytes is the size of r's header section as HTTP/1.1 sends it: the request line,
+// the Host field and every other field line, each with its CRLF, and the empty line that
+// ends them. It is what max_header_bytes limits, net/http's own measure, computed the
+// same way for HTTP/2 requests.
+func HeaderBytes(r *http.Request) int {
+	n := len(r.Method) + 1 + len(r.RequestURI) + 1 + len(r.Proto) + 2 + 2
+	if r.Host != "" {
+		n += len("Host: ") + len(r.Host) + 2
+	}
+	for name, vals := range r.Header {
+		for _, v := range vals {
+			n += len(name) + 2 + len(v) + 2
+		}
+	}
+	return n
 }
 
 // headerSafe drops bytes that cannot appear in a header value, so an issuer's odd
@@ -306,25 +364,28 @@ func cleanPath(p string) string {
 	return np
 }
 
-// requestID returns the client's X-Request-Id when it is 1-128 characters of
-// [A-Za-z0-9._-], else a fresh random id.
-func requestID(in string) string {
-	if n := len(in); n >= 1 && n <= 128 {
-		ok := true
-		for i := 0; i < n; i++ {
-			c := in[i]
-			if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '_' || c == '-') {
-				ok = false
-				break
-			}
-		}
-		if ok {
-			return in
+// clientRequestID returns the client's X-Request-Id when it is 1-128 characters of
+// [A-Za-z0-9._-], else "".
+func clientRequestID(in string) string {
+	n := len(in)
+	if n < 1 || n > 128 {
+		return ""
+	}
+	for i := 0; i < n; i++ {
+		c := in[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '_' || c == '-') {
+			return ""
 		}
 	}
-	// Request ids name requests, they guard nothing (a client may choose its own), so
+	return in
+}
+
+// newRequestID returns a fresh request id: 24 lower-case hex digits.
+func newRequestID() string {
+	// Request ids name requests in logs and explain, they guard nothing, so
 	// math/rand/v2's generator (ChaCha8, seeded from the operating system, no system
-	// call per id) is enough.
+	// call per id) is enough: 96 bits do not repeat by chance, and a client that cannot
+	// see the generator's state cannot predict the next one.
 	var b [24]byte
 	x, y := rand.Uint64(), rand.Uint32()
 	for i := range 16 {
@@ -367,7 +428,7 @@ func (h *Handler) record(ctx context.Context, t time.Time, method, path string, 
 	}
 	// Built on the stack and written by logline without slog's generic path: this line
 	// is written for every request (see package logline).
-	var fields [12]logline.Field
+	var fields [13]logline.Field
 	f := append(fields[:0],
 		logline.String("request_id", ev.RequestID),
 		logline.String("method", method),
@@ -375,6 +436,9 @@ func (h *Handler) record(ctx context.Context, t time.Time, method, path string, 
 		logline.String("route", ev.Route),
 		logline.Int("status", int64(ev.Status)),
 		logline.Addr("client", ev.Client))
+	if ev.ClientRequestID != "" {
+		f = append(f, logline.String("client_request_id", ev.ClientRequestID))
+	}
 	if ev.Authenticator != "" {
 		f = append(f, logline.String("authenticator", ev.Authenticator))
 	}

@@ -2,12 +2,15 @@ package gateway
 
 import (
 	"context"
+	"encoding/json"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -227,4 +230,196 @@ func TestAccessTokenNextToAuthorizationIsInvalidRequest(t *testing.T) {
 		t.Fatalf("access_token without Authorization: status %d", resp.StatusCode)
 	}
 	receive(t, seen)
+}
+
+// observed collects the events a Handler records.
+type observed struct {
+	mu     sync.Mutex
+	events []Event
+}
+
+func (o *observed) observe(ev Event) {
+	o.mu.Lock()
+	o.events = append(o.events, ev)
+	o.mu.Unlock()
+}
+
+// byID waits for the event of request id (Observe runs after the response is written).
+func (o *observed) byID(t *testing.T, id string) Event {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		o.mu.Lock()
+		for _, ev := range o.events {
+			if ev.RequestID == id {
+				o.mu.Unlock()
+				return ev
+			}
+		}
+		o.mu.Unlock()
+		if time.Now().After(deadline) {
+			t.Fatalf("no event recorded for request %s", id)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// logLine returns the decision log line of request id.
+func logLine(t *testing.T, logs *syncBuffer, id string) map[string]any {
+	t.Helper()
+	for line := range strings.SplitSeq(logs.String(), "\n") {
+		var m map[string]any
+		if json.Unmarshal([]byte(line), &m) == nil && m["request_id"] == id && (m["msg"] == "allow" || m["msg"] == "deny") {
+			return m
+		}
+	}
+	t.Fatalf("no decision line for %s in %s", id, logs)
+	return nil
+}
+
+// TestRecordedDecisionIsWhatTheClientGot: a proxied request whose upstream fails is
+// logged, observed and explained as the 502/504 the client got, with its reason, not as
+// an allow with 200; an upstream's own status is recorded as it was sent.
+func TestRecordedDecisionIsWhatTheClientGot(t *testing.T) {
+	obs := &observed{}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	closedUp := "http://" + ln.Addr().String()
+	ln.Close() // nothing listens here any more: connections are refused
+	f := newFixture(t, func(o *Options) {
+		o.Observe = obs.observe
+		dead, _ := url.Parse(closedUp)
+		o.Routes = append(o.Routes, &Route{Route: &decision.Route{Name: "dead", PathPrefix: "/dead", Authenticators: o.Routes[4].Authenticators}, Upstream: dead, ForwardAuthorization: true})
+	})
+	teapot := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusTeapot) }))
+	t.Cleanup(teapot.Close)
+	tests := []struct {
+		name       string
+		path       string
+		wantStatus int
+		wantReason decision.Reason
+		wantAllow  bool
+		wantLevel  string
+	}{
+		{"unreachable", "/dead/x", 502, UpstreamUnavailable, false, "WARN"},
+		{"slow", "/api/slow", 504, UpstreamTimeout, false, "WARN"},
+		{"answered", "/api/x", 200, "", true, "INFO"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			resp, body := f.do(t, "GET", tt.path, "Authorization", "Bearer good", "X-Request-Id", "mine")
+			if resp.StatusCode != tt.wantStatus {
+				t.Fatalf("status %d, want %d: %s", resp.StatusCode, tt.wantStatus, body)
+			}
+			id := resp.Header.Get("X-Request-Id")
+			if !tt.wantAllow {
+				p := problemOf(t, resp, body)
+				if p.Reason != string(tt.wantReason) || p.RequestID != id || p.ClientRequestID != "mine" {
+					t.Errorf("problem %+v, want reason %s, request_id %s, client_request_id mine", p, tt.wantReason, id)
+				}
+			}
+			ev := obs.byID(t, id)
+			got := []any{ev.Allow, ev.Status, ev.Reason, ev.Subject, ev.ClientRequestID}
+			want := []any{tt.wantAllow, tt.wantStatus, tt.wantReason, "alice", "mine"}
+			if diff := cmp.Diff(want, got); diff != "" {
+				t.Errorf("event [allow status reason subject client_request_id] (-want +got):\n%s", diff)
+			}
+			line := logLine(t, f.logs, id)
+			if line["status"] != float64(tt.wantStatus) || line["level"] != tt.wantLevel || (tt.wantReason != "" && line["reason"] != string(tt.wantReason)) {
+				t.Errorf("log line %v", line)
+			}
+		})
+	}
+	t.Run("upstream's own status", func(t *testing.T) {
+		up, _ := url.Parse(teapot.URL)
+		g := httptest.NewServer(New(Options{Realm: "r", Observe: obs.observe, Logger: slog.New(slog.NewJSONHandler(io.Discard, nil)),
+			Routes: []*Route{{Route: &decision.Route{Name: "pub", PathPrefix: "/", Anonymous: true}, Upstream: up}}}))
+		t.Cleanup(g.Close)
+		resp, err := http.Get(g.URL + "/x")
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if ev := obs.byID(t, resp.Header.Get("X-Request-Id")); resp.StatusCode != 418 || ev.Status != 418 || !ev.Allow {
+			t.Errorf("client got %d, recorded %d (allow %v)", resp.StatusCode, ev.Status, ev.Allow)
+		}
+	})
+}
+
+// TestClientRequestIDCannotTakeAnotherRequestsPlace: two requests with the same
+// X-Request-Id get ids of their own from the gateway, each recorded under its own; the
+// problem body gives both ids.
+func TestClientRequestIDCannotTakeAnotherRequestsPlace(t *testing.T) {
+	obs := &observed{}
+	f := newFixture(t, func(o *Options) { o.Observe = obs.observe })
+	first, body1 := f.do(t, "GET", "/api/x", "Authorization", "Bearer nope", "X-Request-Id", "victim-1")
+	second, body2 := f.do(t, "GET", "/api/x", "Authorization", "Bearer good", "X-Request-Id", "victim-1")
+	id1, id2 := first.Header.Get("X-Request-Id"), second.Header.Get("X-Request-Id")
+	if id1 == id2 || id1 == "victim-1" || id2 == "victim-1" {
+		t.Fatalf("ids %q and %q: the client's id named a request", id1, id2)
+	}
+	p := problemOf(t, first, body1)
+	if p.RequestID != id1 || p.ClientRequestID != "victim-1" {
+		t.Errorf("problem ids request_id %q client_request_id %q, want %q and victim-1", p.RequestID, p.ClientRequestID, id1)
+	}
+	if string(body2) != "upstream /api/x" {
+		t.Fatalf("second request: %d %s", second.StatusCode, body2)
+	}
+	if ev := obs.byID(t, id1); ev.Allow || ev.Reason != decision.TokenSignatureInvalid || ev.ClientRequestID != "victim-1" {
+		t.Errorf("first request recorded as %+v", ev)
+	}
+	if ev := obs.byID(t, id2); !ev.Allow || ev.ClientRequestID != "victim-1" {
+		t.Errorf("second request recorded as %+v", ev)
+	}
+	// A malformed client id is not repeated anywhere.
+	resp, body := f.do(t, "GET", "/api/x", "X-Request-Id", "<script>")
+	if p := problemOf(t, resp, body); p.ClientRequestID != "" || strings.Contains(string(body), "script") {
+		t.Errorf("malformed client id repeated: %s", body)
+	}
+}
+
+// TestOversizedHeadersGetAProblemBody: above MaxHeaderBytes the gateway itself answers
+// 431 headers_too_large with the problem body, before any route; at the limit the
+// request passes. HeaderBytes counts what net/http counts against its own limit.
+func TestOversizedHeadersGetAProblemBody(t *testing.T) {
+	obs := &observed{}
+	const limit = 4096
+	f := newFixture(t, func(o *Options) { o.MaxHeaderBytes, o.Observe = limit, obs.observe })
+	head := "GET /api/x HTTP/1.1\r\nHost: gw\r\nAuthorization: Bearer good\r\nX-Pad: "
+	fill := limit - len(head) - len("\r\n\r\n")
+	t.Run("at the limit", func(t *testing.T) {
+		resp := rawRequest(t, f.gw, head+strings.Repeat("a", fill)+"\r\n\r\n")
+		if resp.StatusCode != 200 {
+			t.Fatalf("a request of exactly %d header bytes: status %d", limit, resp.StatusCode)
+		}
+	})
+	t.Run("one byte over", func(t *testing.T) {
+		conn, err := net.Dial("tcp", strings.TrimPrefix(f.gw.URL, "http://"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close()
+		conn.SetDeadline(time.Now().Add(5 * time.Second))
+		io.WriteString(conn, head+strings.Repeat("a", fill+1)+"\r\nOrigin: http://localhost:3000\r\nX-Request-Id: big-1\r\n\r\n")
+		resp, err := http.ReadResponse(bufioReader(conn), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		if resp.StatusCode != 431 {
+			t.Fatalf("status %d: %s", resp.StatusCode, body)
+		}
+		p := problemOf(t, resp, body)
+		if p.Reason != string(HeadersTooLarge) || p.Status != 431 || p.ClientRequestID != "big-1" || p.RequestID != resp.Header.Get("X-Request-Id") {
+			t.Errorf("problem %+v", p)
+		}
+		if resp.Header.Get("Access-Control-Allow-Origin") != "http://localhost:3000" || !resp.Close {
+			t.Errorf("headers %v (close %v): want CORS for the allowed origin and the connection closed", resp.Header, resp.Close)
+		}
+		if ev := obs.byID(t, p.RequestID); ev.Status != 431 || ev.Reason != HeadersTooLarge {
+			t.Errorf("recorded %+v", ev)
+		}
+	})
 }
