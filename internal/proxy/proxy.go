@@ -18,8 +18,8 @@ import (
 	"time"
 )
 
-// Identity headers Gatehouse sets for upstreams (docs/configuration.md, "Identity
-// headers").
+// Identity headers Gatehouse sets for upstreams (docs/config.md, under a route's
+// upstream).
 const (
 	HeaderSubject       = "X-Gatehouse-Subject"
 	HeaderScopes        = "X-Gatehouse-Scopes"
