@@ -423,3 +423,16 @@ func TestOversizedHeadersGetAProblemBody(t *testing.T) {
 		}
 	})
 }
+
+// TestDecideRefusesAccessTokenNextToAuthorization: the forward-auth endpoint applies the
+// one-method rule to the original request's query.
+func TestDecideRefusesAccessTokenNextToAuthorization(t *testing.T) {
+	f := newDecideFixture(t, nil)
+	w := f.decide(t, proxyPeer, traefik("GET", "/api/x?a=1&access_token=good", "Authorization", "Bearer good")...)
+	if w.Code != 400 {
+		t.Fatalf("status %d, want 400: %s", w.Code, w.Body)
+	}
+	if ev := f.lastEvent(t); ev.Reason != decision.InvalidRequest {
+		t.Errorf("reason %s", ev.Reason)
+	}
+}

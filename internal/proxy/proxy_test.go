@@ -308,3 +308,39 @@ func FuzzStripQuery(f *testing.F) {
 		}
 	})
 }
+
+// TestConnectionCannotDropForwardedCredentials: on a proxy that forwards credentials,
+// a client naming them in Connection still has them forwarded; on one that does not,
+// none arrives, in whatever spelling the route configured the header.
+func TestConnectionCannotDropForwardedCredentials(t *testing.T) {
+	got := make(chan *http.Request, 1)
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { got <- r }))
+	defer up.Close()
+	u, _ := url.Parse(up.URL)
+	for _, forward := range []bool{true, false} {
+		gw := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			StripIdentityHeaders(r.Header)
+			r.Header.Set(HeaderSubject, "alice")
+			New(Options{Upstream: u, ForwardAuthorization: forward, CredentialHeaders: []string{"x-api-key"}, CredentialQuery: []string{"key"}}).ServeHTTP(w, r)
+		}))
+		req, _ := http.NewRequest("GET", gw.URL+"/x?key=k1&b=%41", nil)
+		req.Header.Set("Authorization", "Bearer secret")
+		req.Header.Set("X-API-Key", "k1")
+		req.Header["Connection"] = []string{"X-API-Key, authorization", "X-Gatehouse-Subject"}
+		resp, err := (&http.Client{Timeout: 5 * time.Second}).Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		r := <-got
+		gw.Close()
+		wantQuery, wantAuthz, wantKey := "b=%41", "", ""
+		if forward {
+			wantQuery, wantAuthz, wantKey = "key=k1&b=%41", "Bearer secret", "k1"
+		}
+		if diff := cmp.Diff([]string{wantQuery, wantAuthz, wantKey, "alice"},
+			[]string{r.URL.RawQuery, r.Header.Get("Authorization"), r.Header.Get("X-API-Key"), r.Header.Get(HeaderSubject)}); diff != "" {
+			t.Errorf("forward=%v: upstream [query authorization key subject] (-want +got):\n%s", forward, diff)
+		}
+	}
+}
