@@ -171,20 +171,21 @@ func (h *Handler) challenges(r *http.Request, rt *Route, d decision.Decision) []
 }
 
 // upstreamFailed renders an unreachable or slow upstream as 502/504 with a problem body:
-// never a 401, since the credential was fine. The request's Event, reached through the
-// upstreamWriter it is served with, is turned into the refusal the client got, so that
-// the log line, the metrics and explain record a 502/504 and its reason, not the allow.
+// never a 401, since the credential was fine. It notes the failure on the upstreamWriter
+// the request is served through, and allow turns the request's Event into the refusal
+// the client got, so that the log line, the metrics and explain record a 502/504 and its
+// reason, not the allow.
 func (h *Handler) upstreamFailed(w http.ResponseWriter, r *http.Request, status int, err error) {
 	reason, detail := UpstreamUnavailable, "the upstream could not be reached"
 	if status == http.StatusGatewayTimeout {
 		reason, detail = UpstreamTimeout, "the upstream did not answer in time"
 	}
-	ev := &Event{RequestID: r.Header.Get(proxy.HeaderRequestID)}
+	ids := Event{RequestID: r.Header.Get(proxy.HeaderRequestID)}
 	if uw, ok := w.(*upstreamWriter); ok {
-		ev = uw.ev
+		uw.reason, uw.detail, uw.cause = reason, detail, upstreamCause(r.Context(), err)
+		ids.RequestID, ids.ClientRequestID = uw.rid, uw.clientRID
 	}
-	ev.Allow, ev.Status, ev.Reason, ev.Detail, ev.Cause = false, status, reason, detail, upstreamCause(r.Context(), err)
-	h.writeProblem(w, status, reason, h.detail(detail), ev)
+	h.writeProblem(w, status, reason, h.detail(detail), &ids)
 }
 
 // upstreamCause classifies an upstream failure for the log: the error's text is left
@@ -213,13 +214,16 @@ func upstreamCause(ctx context.Context, err error) string {
 }
 
 // upstreamWriter is the ResponseWriter a proxied request is served through. It keeps
-// the status the client was sent (so the decision is recorded with it) and carries the
-// request's Event to upstreamFailed. Flushing and hijacking reach the server's writer
-// through Unwrap (http.ResponseController).
+// the status the client was sent and, when the upstream failed, why, so that the decision
+// is recorded as what the client got. Flushing and hijacking reach the server's writer
+// through Unwrap (http.ResponseController). It holds copies, not the request's Event,
+// which can then stay on the stack.
 type upstreamWriter struct {
 	http.ResponseWriter
-	ev     *Event
-	status int
+	rid, clientRID string
+	status         int
+	reason         decision.Reason // set by upstreamFailed
+	detail, cause  string
 }
 
 var upstreamWriters = sync.Pool{New: func() any { return new(upstreamWriter) }}

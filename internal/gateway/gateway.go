@@ -287,12 +287,15 @@ func (h *Handler) allow(w http.ResponseWriter, r *http.Request, rt *Route, d dec
 		ev.Status = http.StatusNoContent
 	} else {
 		// The decision recorded is what the client got: the upstream's status, or the
-		// 502/504 upstreamFailed turns ev into.
+		// 502/504 upstreamFailed noted.
 		uw := upstreamWriters.Get().(*upstreamWriter)
-		uw.ResponseWriter, uw.ev, uw.status = w, ev, 0
+		uw.ResponseWriter, uw.rid, uw.clientRID = w, ev.RequestID, ev.ClientRequestID
 		rt.Proxy.ServeHTTP(uw, r)
 		if uw.status != 0 {
 			ev.Status = uw.status
+		}
+		if uw.reason != "" {
+			ev.Allow, ev.Reason, ev.Detail, ev.Cause = false, uw.reason, uw.detail, uw.cause
 		}
 		*uw = upstreamWriter{}
 		upstreamWriters.Put(uw)
