@@ -168,9 +168,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// else looks at the request, on every path including anonymous routes and errors.
 	proxy.StripIdentityHeaders(r.Header)
 	w.Header().Set("X-Request-Id", rid)
-	if max := h.opts.MaxHeaderBytes; max > 0 {
-		if n := HeaderBytes(r); n > max {
-			h.headersTooLarge(w, r, rid, clientRID, started, n, max)
+	if limit := h.opts.MaxHeaderBytes; limit > 0 {
+		if n := HeaderBytes(r); n > limit {
+			h.headersTooLarge(w, r, rid, clientRID, started, n, limit)
 			return
 		}
 	}
@@ -304,11 +304,11 @@ func (h *Handler) allow(w http.ResponseWriter, r *http.Request, rt *Route, d dec
 }
 
 // headersTooLarge refuses a request whose header section is larger than MaxHeaderBytes.
-func (h *Handler) headersTooLarge(w http.ResponseWriter, r *http.Request, rid, clientRID string, started time.Time, n, max int) {
+func (h *Handler) headersTooLarge(w http.ResponseWriter, r *http.Request, rid, clientRID string, started time.Time, n, limit int) {
 	ev := Event{RequestID: rid, ClientRequestID: clientRID, Started: started, Client: proxy.ClientAddr(r, h.opts.TrustedProxies)}
 	origin, corsOK := h.allowedOrigin(r)
 	d := decision.Decision{Reason: HeadersTooLarge,
-		Detail: "the request's header fields are " + strconv.Itoa(n) + " bytes; at most " + strconv.Itoa(max) + " are accepted"}
+		Detail: "the request's header fields are " + strconv.Itoa(n) + " bytes; at most " + strconv.Itoa(limit) + " are accepted"}
 	// The connection is not reused: what follows a request this large is not worth
 	// reading.
 	w.Header().Set("Connection", "close")
