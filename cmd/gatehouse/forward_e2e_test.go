@@ -467,8 +467,8 @@ func TestForwardAuthBehindRealNginx(t *testing.T) {
 	t.Run("missing credentials: 401 with Gatehouse's challenge and body", func(t *testing.T) {
 		resp, body := send(t, "127.0.0.12", "GET", base+"/api/orders", "", "X-Request-Id", "e2e-missing-1")
 		p := wantProblem(t, resp, body, 401, "credentials_missing")
-		if p.RequestID != "e2e-missing-1" {
-			t.Errorf("request id %q, want the client's e2e-missing-1", p.RequestID)
+		if p.ClientRequestID != "e2e-missing-1" || len(p.RequestID) != 24 {
+			t.Errorf("request id %q, client request id %q; want the gateway's own and the client's e2e-missing-1", p.RequestID, p.ClientRequestID)
 		}
 		c := onlyChallenge(t, resp, "Bearer")
 		if param(c, "realm") != "orders-api" || param(c, "resource_metadata") != metadata {
@@ -667,15 +667,18 @@ func TestDecideEndpointReadsTraefikHeaders(t *testing.T) {
 		}
 		want := map[string]string{
 			"X-Gatehouse-Subject": "alice", "X-Gatehouse-Scopes": "orders:read",
-			"X-Gatehouse-Authenticator": "corp_jwt", "X-Gatehouse-Request-Id": "traefik-1",
+			"X-Gatehouse-Authenticator": "corp_jwt", "X-Gatehouse-Request-Id": resp.Header.Get("X-Request-Id"),
+		}
+		if rid := resp.Header.Get("X-Request-Id"); len(rid) != 24 {
+			t.Errorf("X-Request-Id %q, want the gateway's own id, not the client's traefik-1", rid)
 		}
 		for k, v := range want {
 			if got := resp.Header.Get(k); got != v {
 				t.Errorf("%s = %q, want %q", k, got, v)
 			}
 		}
-		if line := g.logLine(t, "traefik-1"); line["client"] != "203.0.113.7" || line["path"] != "/api/orders" {
-			t.Errorf("logged %v, want the client Traefik named and the original path", line)
+		if line := g.logLine(t, resp.Header.Get("X-Request-Id")); line["client"] != "203.0.113.7" || line["path"] != "/api/orders" || line["client_request_id"] != "traefik-1" {
+			t.Errorf("logged %v, want the client Traefik named, the original path and the client's request id", line)
 		}
 	})
 	t.Run("refused: Traefik passes status, challenge and body on as they are", func(t *testing.T) {

@@ -334,7 +334,8 @@ func (rt *Runtime) compile(cfg *config.Config) (*Gateway, error) {
 			ring.Observe(ev)
 			m.Observe(ev)
 		},
-		Now: rt.o.Now,
+		Now:            rt.o.Now,
+		MaxHeaderBytes: cfg.MaxHeaderBytes,
 	})
 	if g.Issuer != nil {
 		// What a reload may change on a running token service, applied only once the

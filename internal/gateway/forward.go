@@ -86,9 +86,9 @@ func (o *original) request(r *http.Request) *http.Request {
 // An allowed request gets 200 with the identity headers and no body; a refusal gets the
 // contract status, challenges and problem+json body of the gateway, with the problem
 // also in HeaderProblem and every challenge in one WWW-Authenticate field.
-func (h *Handler) serveDecide(w http.ResponseWriter, r *http.Request, rid string, started time.Time) {
+func (h *Handler) serveDecide(w http.ResponseWriter, r *http.Request, rid, clientRID string, started time.Time) {
 	peer := proxy.PeerAddr(r.RemoteAddr)
-	ev := Event{RequestID: rid, Started: started, Client: peer}
+	ev := Event{RequestID: rid, ClientRequestID: clientRID, Started: started, Client: peer}
 	if !peer.IsValid() || !proxy.Trusted(peer, h.opts.TrustedProxies) {
 		// A caller that is not a trusted proxy could describe any request it likes and
 		// learn which credentials pass; it is told nothing but that it may not ask.
@@ -157,7 +157,7 @@ func (h *Handler) serveDecide(w http.ResponseWriter, r *http.Request, rid string
 			return values[name]
 		}
 	}
-	d = rt.Decide(r.Context(), &req)
+	d = h.decide(r.Context(), rt, &req)
 	decided := h.now()
 	ev.Decision = decided.Sub(started)
 	if !d.Allow {

@@ -394,7 +394,10 @@ func TestDecideLogsTheOriginalRequest(t *testing.T) {
 	if err := json.Unmarshal(f.logs.Bytes(), &line); err != nil {
 		t.Fatal(err)
 	}
-	want := map[string]any{"method": "DELETE", "path": "/api/orders/7", "route": "api", "request_id": "rid-1", "status": float64(200)}
+	want := map[string]any{"method": "DELETE", "path": "/api/orders/7", "route": "api", "client_request_id": "rid-1", "status": float64(200)}
+	if id, _ := line["request_id"].(string); len(id) != 24 {
+		t.Errorf("log request_id = %q, want the gateway's own id", id)
+	}
 	for k, v := range want {
 		if line[k] != v {
 			t.Errorf("log %s = %v, want %v (line %v)", k, line[k], v, line)

@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"net/netip"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
@@ -28,7 +29,9 @@ type Route struct {
 	Upstream *url.URL
 	// Proxy forwards allowed requests to Upstream; set by New when nil.
 	Proxy http.Handler
-	// ForwardAuthorization keeps the client's Authorization header for the upstream.
+	// ForwardAuthorization keeps the client's credentials for the upstream: the
+	// Authorization header and the headers and query parameters the route's
+	// authenticators read. When false they are all removed, and so is access_token.
 	ForwardAuthorization bool
 }
 
@@ -66,24 +69,33 @@ type Options struct {
 	Observe func(Event)
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+	// MaxHeaderBytes is the most bytes a request's header section may have (the request
+	// line and every field line, as HeaderBytes counts them); a larger one is refused
+	// with 431 headers_too_large and a problem body. 0 means no limit. The server's own
+	// limit must be set above it, or net/http answers first, without the problem body.
+	MaxHeaderBytes int
 }
 
 // Event is what Observe receives for each decided request: no credential, only its
 // fingerprint.
 type Event struct {
-	RequestID     string
-	Route         string
-	Authenticator string
-	Allow         bool
-	Status        int
-	Reason        decision.Reason
-	Detail        string
-	Cause         string
-	Subject       string
-	Fingerprint   string
-	Client        netip.Addr
-	Started       time.Time
-	Decision      time.Duration
+	// RequestID is the gateway's own id for the request, unique per request; the client
+	// cannot choose it. ClientRequestID is the X-Request-Id the client sent, when it had
+	// the accepted shape, kept for correlation only.
+	RequestID       string
+	ClientRequestID string
+	Route           string
+	Authenticator   string
+	Allow           bool
+	Status          int
+	Reason          decision.Reason
+	Detail          string
+	Cause           string
+	Subject         string
+	Fingerprint     string
+	Client          netip.Addr
+	Started         time.Time
+	Decision        time.Duration
 }
 
 // Handler is the gateway's http.Handler. It is immutable once built; a configuration
@@ -123,9 +135,12 @@ func New(o Options) *Handler {
 			}
 		}
 		if rt.Upstream != nil && rt.Proxy == nil {
+			credHeaders, credQuery := credentialPlaces(rt.Route)
 			rt.Proxy = proxy.New(proxy.Options{
 				Upstream:             rt.Upstream,
 				ForwardAuthorization: rt.ForwardAuthorization,
+				CredentialHeaders:    credHeaders,
+				CredentialQuery:      credQuery,
 				TrustedProxies:       o.TrustedProxies,
 				Transport:            o.Transport,
 				ErrorHandler:         h.upstreamFailed,
@@ -145,11 +160,21 @@ func New(o Options) *Handler {
 // ServeHTTP runs the request flow of DESIGN.md section 1.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	started := h.now()
-	rid := requestID(r.Header.Get("X-Request-Id"))
+	// The request is named by the gateway, whatever the client calls it: a client's
+	// X-Request-Id is only repeated (in problem bodies, logs and explain) beside ours, so
+	// that no client can reuse another request's id and take its place in explain.
+	rid := newRequestID()
+	clientRID := clientRequestID(r.Header.Get("X-Request-Id"))
 	// Identity headers are ours alone: remove whatever the client sent before anything
 	// else looks at the request, on every path including anonymous routes and errors.
 	proxy.StripIdentityHeaders(r.Header)
 	w.Header().Set("X-Request-Id", rid)
+	if limit := h.opts.MaxHeaderBytes; limit > 0 {
+		if n := HeaderBytes(r); n > limit {
+			h.headersTooLarge(w, r, rid, clientRID, started, n, limit)
+			return
+		}
+	}
 
 	p, err := decision.CleanPath(r.URL.Path)
 	if err != nil {
@@ -172,7 +197,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	if h.opts.ForwardAuthPath != "" && p == h.opts.ForwardAuthPath {
-		h.serveDecide(w, r, rid, started)
+		h.serveDecide(w, r, rid, clientRID, started)
 		return
 	}
 
@@ -183,7 +208,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 
 	rt, d := h.findRoute(w.Header(), r.Method, p)
-	ev := Event{RequestID: rid, Started: started, Client: proxy.ClientAddr(r, h.opts.TrustedProxies)}
+	ev := Event{RequestID: rid, ClientRequestID: clientRID, Started: started, Client: proxy.ClientAddr(r, h.opts.TrustedProxies)}
 	if rt == nil {
 		h.deny(w, r, nil, d, &ev, origin, corsOK)
 		return
@@ -197,13 +222,43 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if r.URL.RawQuery != "" {
 		req.Query = func(name string) []string { return r.URL.Query()[name] }
 	}
-	d = rt.Decide(r.Context(), &req)
+	d = h.decide(r.Context(), rt, &req)
 	ev.Decision = h.now().Sub(started)
 	if !d.Allow {
 		h.deny(w, r, rt, d, &ev, origin, corsOK)
 		return
 	}
 	h.allow(w, r, rt, d, &ev, rid, origin, corsOK)
+}
+
+// credentialPlaces lists the headers and query parameters, besides Authorization, where
+// the route's authenticators read credentials: a route that does not forward
+// credentials removes all of them before the upstream.
+func credentialPlaces(rt *decision.Route) (headers, query []string) {
+	for _, a := range rt.Authenticators {
+		for _, loc := range a.Locations() {
+			switch loc.Source {
+			case decision.FromHeader:
+				headers = append(headers, loc.Name)
+			case decision.FromQuery:
+				query = append(query, loc.Name)
+			}
+		}
+	}
+	return headers, query
+}
+
+// decide asks rt for a decision on req, after refusing what must not reach any
+// authenticator: an access_token query parameter next to an Authorization header is two
+// methods in one request (RFC 6750 section 2), refused whether or not the route reads
+// tokens from the query, so that the upstream never has to guess which one counted.
+func (h *Handler) decide(ctx context.Context, rt *Route, req *decision.Request) decision.Decision {
+	if !rt.Anonymous && req.Query != nil && req.Header != nil &&
+		len(req.Header.Values("Authorization")) > 0 && len(req.Query(proxy.AccessTokenParam)) > 0 {
+		return decision.Decision{Presented: true, Reason: decision.InvalidRequest,
+			Detail: "credentials were sent in more than one place: Authorization and the access_token query parameter; send one"}
+	}
+	return rt.Decide(ctx, req)
 }
 
 // findRoute returns the route decision.Select chooses for method and the clean path p,
@@ -247,9 +302,50 @@ func (h *Handler) allow(w http.ResponseWriter, r *http.Request, rt *Route, d dec
 		w.WriteHeader(http.StatusNoContent)
 		ev.Status = http.StatusNoContent
 	} else {
-		rt.Proxy.ServeHTTP(w, r)
+		// The decision recorded is what the client got: the upstream's status, or the
+		// 502/504 upstreamFailed noted.
+		uw := upstreamWriters.Get().(*upstreamWriter)
+		uw.ResponseWriter, uw.rid, uw.clientRID = w, ev.RequestID, ev.ClientRequestID
+		rt.Proxy.ServeHTTP(uw, r)
+		if uw.status != 0 {
+			ev.Status = uw.status
+		}
+		if uw.reason != "" {
+			ev.Allow, ev.Reason, ev.Detail, ev.Cause = false, uw.reason, uw.detail, uw.cause
+		}
+		*uw = upstreamWriter{}
+		upstreamWriters.Put(uw)
 	}
 	h.record(r.Context(), time.Time{}, r.Method, r.URL.Path, ev)
+}
+
+// headersTooLarge refuses a request whose header section is larger than MaxHeaderBytes.
+func (h *Handler) headersTooLarge(w http.ResponseWriter, r *http.Request, rid, clientRID string, started time.Time, n, limit int) {
+	ev := Event{RequestID: rid, ClientRequestID: clientRID, Started: started, Client: proxy.ClientAddr(r, h.opts.TrustedProxies)}
+	origin, corsOK := h.allowedOrigin(r)
+	d := decision.Decision{Reason: HeadersTooLarge,
+		Detail: "the request's header fields are " + strconv.Itoa(n) + " bytes; at most " + strconv.Itoa(limit) + " are accepted"}
+	// The connection is not reused: what follows a request this large is not worth
+	// reading.
+	w.Header().Set("Connection", "close")
+	h.deny(w, r, nil, d, &ev, origin, corsOK)
+}
+
+// HeaderBytes is the size of r's header section as HTTP/1.1 sends it: the request line,
+// the Host field and every other field line, each with its CRLF, and the empty line that
+// ends them. It is what max_header_bytes limits, net/http's own measure, computed the
+// same way for HTTP/2 requests.
+func HeaderBytes(r *http.Request) int {
+	n := len(r.Method) + 1 + len(r.RequestURI) + 1 + len(r.Proto) + 2 + 2
+	if r.Host != "" {
+		n += len("Host: ") + len(r.Host) + 2
+	}
+	for name, vals := range r.Header {
+		for _, v := range vals {
+			n += len(name) + 2 + len(v) + 2
+		}
+	}
+	return n
 }
 
 // headerSafe drops bytes that cannot appear in a header value, so an issuer's odd
@@ -268,25 +364,28 @@ func headerSafe(s string) string {
 	return s
 }
 
-// requestID returns the client's X-Request-Id when it is 1-128 characters of
-// [A-Za-z0-9._-], else a fresh random id.
-func requestID(in string) string {
-	if n := len(in); n >= 1 && n <= 128 {
-		ok := true
-		for i := 0; i < n; i++ {
-			c := in[i]
-			if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '_' || c == '-') {
-				ok = false
-				break
-			}
-		}
-		if ok {
-			return in
+// clientRequestID returns the client's X-Request-Id when it is 1-128 characters of
+// [A-Za-z0-9._-], else "".
+func clientRequestID(in string) string {
+	n := len(in)
+	if n < 1 || n > 128 {
+		return ""
+	}
+	for i := 0; i < n; i++ {
+		c := in[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '_' || c == '-') {
+			return ""
 		}
 	}
-	// Request ids name requests, they guard nothing (a client may choose its own), so
+	return in
+}
+
+// newRequestID returns a fresh request id: 24 lower-case hex digits.
+func newRequestID() string {
+	// Request ids name requests in logs and explain, they guard nothing, so
 	// math/rand/v2's generator (ChaCha8, seeded from the operating system, no system
-	// call per id) is enough.
+	// call per id) is enough: 96 bits do not repeat by chance, and a client that cannot
+	// see the generator's state cannot predict the next one.
 	var b [24]byte
 	x, y := rand.Uint64(), rand.Uint32()
 	for i := range 16 {
@@ -329,7 +428,7 @@ func (h *Handler) record(ctx context.Context, t time.Time, method, path string, 
 	}
 	// Built on the stack and written by logline without slog's generic path: this line
 	// is written for every request (see package logline).
-	var fields [12]logline.Field
+	var fields [13]logline.Field
 	f := append(fields[:0],
 		logline.String("request_id", ev.RequestID),
 		logline.String("method", method),
@@ -337,6 +436,9 @@ func (h *Handler) record(ctx context.Context, t time.Time, method, path string, 
 		logline.String("route", ev.Route),
 		logline.Int("status", int64(ev.Status)),
 		logline.Addr("client", ev.Client))
+	if ev.ClientRequestID != "" {
+		f = append(f, logline.String("client_request_id", ev.ClientRequestID))
+	}
 	if ev.Authenticator != "" {
 		f = append(f, logline.String("authenticator", ev.Authenticator))
 	}
