@@ -4,6 +4,7 @@ package app
 
 import (
 	"bytes"
+	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -69,5 +70,27 @@ func TestWorldReadableStoreIsWarnedAtStart(t *testing.T) {
 		if !strings.Contains(line, want) {
 			t.Errorf("warning %s lacks %s", line, want)
 		}
+	}
+}
+
+// TestAdminListenerNeverBindsEveryInterface: whatever validation let through, the admin
+// listener is refused when the address it actually bound is the wildcard.
+func TestAdminListenerNeverBindsEveryInterface(t *testing.T) {
+	for _, addr := range []string{"[::ffff:0.0.0.0]:0", "[::]:0", ":0"} {
+		cfg := storeConfig(t, t.TempDir())
+		cfg.AdminListen = addr // bypasses validation, as a Config built in code could
+		rt, err := Build(cfg, Options{Logger: NewLogger(io.Discard, config.Log{Level: slog.LevelInfo, Format: config.LogJSON})})
+		if err != nil {
+			t.Fatal(err)
+		}
+		srv, err := Listen(rt, slog.New(slog.NewTextHandler(io.Discard, nil)))
+		if err == nil {
+			t.Errorf("admin listen %s: bound %s, want a refusal", addr, srv.AdminAddr())
+			srv.public.Close()
+			srv.admin.Close()
+		} else if !strings.Contains(err.Error(), "every interface") {
+			t.Errorf("admin listen %s: %v, want it to say every interface", addr, err)
+		}
+		rt.Close()
 	}
 }
