@@ -37,8 +37,12 @@ const clipMark = "…"
 // secrets holds every credential value the doctor knows of, in each form a server or a
 // renderer may show it. The zero value scrubs nothing; a nil *secrets too.
 type secrets struct {
-	set      map[string]bool
-	replacer *strings.Replacer
+	set   map[string]bool
+	built bool
+	// byStart indexes the forms by their first minSecretLen bytes, longest form first,
+	// so that scrubbing costs one map look-up per byte of output whatever the number of
+	// values (a HAR may hold a distinct signed URL per entry).
+	byStart map[string][]string
 	// byHead and byTail index the forms by their first and last minFragmentLen bytes,
 	// to find a value cut by a clip.
 	byHead, byTail map[string][]string
@@ -75,7 +79,7 @@ func (s *secrets) addForms(v string) {
 	for _, f := range forms {
 		if len(f) >= minSecretLen && !s.set[f] {
 			s.set[f] = true
-			s.replacer = nil
+			s.built = false
 		}
 	}
 }
@@ -184,25 +188,26 @@ func (s *secrets) addFacts(f *Facts) {
 }
 
 func (s *secrets) build() {
-	if s.replacer != nil || len(s.set) == 0 {
+	if s.built {
 		return
 	}
+	s.built = true
 	forms := make([]string, 0, len(s.set))
 	for f := range s.set {
 		forms = append(forms, f)
 	}
-	// Longest first: the replacer tries its patterns in order at each position, so
-	// "Bearer abc…" is replaced whole rather than leaving "Bearer ".
+	// Longest first, so that "Bearer abc…" is replaced whole rather than leaving
+	// "Bearer " before the mark.
 	sort.Slice(forms, func(i, j int) bool {
 		if len(forms[i]) != len(forms[j]) {
 			return len(forms[i]) > len(forms[j])
 		}
 		return forms[i] < forms[j]
 	})
-	pairs := make([]string, 0, 2*len(forms))
+	s.byStart = map[string][]string{}
 	s.byHead, s.byTail = map[string][]string{}, map[string][]string{}
 	for _, f := range forms {
-		pairs = append(pairs, f, scrubMark)
+		s.byStart[f[:minSecretLen]] = append(s.byStart[f[:minSecretLen]], f)
 		// A value with a space is a header value with its scheme ("Bearer eyJ…"): its
 		// token is a form of its own, and the scheme followed by the token's first
 		// characters is how redact shows it on purpose.
@@ -211,7 +216,37 @@ func (s *secrets) build() {
 			s.byTail[f[len(f)-minFragmentLen:]] = append(s.byTail[f[len(f)-minFragmentLen:]], f)
 		}
 	}
-	s.replacer = strings.NewReplacer(pairs...)
+}
+
+// replaceAll replaces every whole known form in text, scanning left to right.
+func (s *secrets) replaceAll(text string) string {
+	var b strings.Builder
+	done := 0 // text[:done] is written
+	for i := 0; i+minSecretLen <= len(text); {
+		n := 0
+		for _, f := range s.byStart[text[i:i+minSecretLen]] {
+			if strings.HasPrefix(text[i:], f) {
+				n = len(f)
+				break
+			}
+		}
+		if n == 0 {
+			i++
+			continue
+		}
+		if done == 0 {
+			b.Grow(len(text))
+		}
+		b.WriteString(text[done:i])
+		b.WriteString(scrubMark)
+		i += n
+		done = i
+	}
+	if done == 0 {
+		return text
+	}
+	b.WriteString(text[done:])
+	return b.String()
 }
 
 // scrub replaces every known credential value in text, and every piece of one that a
@@ -222,7 +257,7 @@ func (s *secrets) scrub(text string) string {
 		return text
 	}
 	s.build()
-	text = s.replacer.Replace(text)
+	text = s.replaceAll(text)
 	if !strings.Contains(text, clipMark) {
 		return text
 	}
