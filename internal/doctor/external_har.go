@@ -26,6 +26,7 @@ func AnalyzeHAR(ctx context.Context, r io.Reader, o Options) (*HARReport, error)
 		return nil, fmt.Errorf("%w: %w", ErrUsage, err)
 	}
 	out := &HARReport{Entries: []HAREntryReport{}, Verdict: VerdictOK, Creator: l.Creator, Total: len(l.Entries), secrets: harSecrets(l)}
+	analyzer := har.NewAnalyzer(l) // Failing lists entries in order, so one pass serves all
 	for _, i := range har.Failing(l) {
 		if ctx.Err() != nil {
 			return nil, ctx.Err()
@@ -46,7 +47,7 @@ func AnalyzeHAR(ctx context.Context, r io.Reader, o Options) (*HARReport, error)
 		if err != nil {
 			continue
 		}
-		rep := buildReport(f, evaluateHAR(f, har.Analyze(l, i), e.Error))
+		rep := buildReport(f, evaluateHAR(f, analyzer.Analyze(i), e.Error))
 		rep.secrets = out.secrets
 		rep.Verdict = verdict(f, rep.Findings)
 		if rep.Verdict == VerdictOK && len(rep.Findings) > 0 {
