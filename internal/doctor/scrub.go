@@ -124,6 +124,9 @@ func (s *secrets) addHeader(name, value string) {
 			s.addBasic(user, pass)
 		}
 	}
+	if scheme == "" || strings.EqualFold(scheme, "Bearer") || strings.EqualFold(scheme, "Basic") {
+		return // a token68: its "=" is padding, not a parameter
+	}
 	// Digest, AWS4-HMAC-SHA256 and friends carry their secret in a parameter.
 	for _, p := range strings.Split(rest, ",") {
 		if _, val, ok := strings.Cut(p, "="); ok {
