@@ -3,6 +3,7 @@ package config
 import (
 	"context"
 	"errors"
+	"net"
 	"net/netip"
 	"strings"
 	"sync"
@@ -120,4 +121,37 @@ func TestAdminListenMappedWildcardIsAConfigProblem(t *testing.T) {
 			t.Errorf("admin_listen %s: got %v, want a problem at line 3 saying it listens on every interface", addr, err)
 		}
 	}
+}
+
+// wildResolver answers every name with the IPv4 wildcard, so that only an address
+// literal can pass.
+type wildResolver struct{}
+
+func (wildResolver) LookupNetIP(context.Context, string, string) ([]netip.Addr, error) {
+	return []netip.Addr{netip.IPv4Unspecified()}, nil
+}
+
+// FuzzCheckAdminListen: whatever the text, CheckAdminListen never panics, and what it
+// accepts (with every name resolving to the wildcard) is an address literal that is not
+// the unspecified address in any spelling. Seeds are in testdata/fuzz/FuzzCheckAdminListen.
+func FuzzCheckAdminListen(f *testing.F) {
+	for _, s := range []string{"127.0.0.1:9090", "[::ffff:0.0.0.0]:9090", "0:1", "[::%eth0]:0", "0x7f.1:80", "localhost:9090"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, addr string) {
+		if CheckAdminListen(context.Background(), addr, wildResolver{}) != nil {
+			return
+		}
+		host, _, err := net.SplitHostPort(addr)
+		if err != nil {
+			t.Fatalf("accepted %q, which is not host:port", addr)
+		}
+		ip, err := netip.ParseAddr(host)
+		if err != nil {
+			t.Fatalf("accepted %q: the host is neither an address nor a name that was resolved", addr)
+		}
+		if ip.WithZone("").Unmap().IsUnspecified() {
+			t.Fatalf("accepted %q, the unspecified address", addr)
+		}
+	})
 }
