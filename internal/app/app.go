@@ -35,7 +35,7 @@ import (
 	"github.com/gatehouse-dev/gatehouse/internal/proxy"
 	"github.com/gatehouse-dev/gatehouse/internal/secret"
 	"github.com/gatehouse-dev/gatehouse/internal/store"
-	_ "github.com/gatehouse-dev/gatehouse/internal/store/sqlite" // the sqlite:// backend
+	"github.com/gatehouse-dev/gatehouse/internal/store/sqlite" // also the sqlite:// backend
 	"github.com/gatehouse-dev/gatehouse/internal/verify/apikey"
 	"github.com/gatehouse-dev/gatehouse/internal/verify/basic"
 	"github.com/gatehouse-dev/gatehouse/internal/verify/introspect"
@@ -231,6 +231,7 @@ func (rt *Runtime) compile(cfg *config.Config) (*Gateway, error) {
 	rt.mu.Lock()
 	defer rt.mu.Unlock()
 	if needsStore(cfg) && rt.store == nil {
+		warnExposedStore(rt.log, cfg.Store)
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		st, err := OpenStore(ctx, cfg.Store)
 		cancel()
@@ -422,6 +423,21 @@ func needsStore(cfg *config.Config) bool {
 		}
 	}
 	return false
+}
+
+// warnExposedStore logs, for each file of a SQLite store that other local users may read
+// or write, its path, its mode and the command that fixes it. New stores are created
+// private; an older one keeps its mode until the operator changes it, since silently
+// changing the mode of an operator's file could break a deliberate setup (a backup user
+// in the file's group, say).
+func warnExposedStore(log *slog.Logger, s config.Store) {
+	if s.Driver != config.StoreSQLite {
+		return
+	}
+	for _, f := range sqlite.Exposed(s.Path) {
+		log.Warn("credential store file is readable by other users: it holds password hashes, key hashes and sealed signing keys",
+			"path", f.Path, "mode", fmt.Sprintf("%#o", f.Mode), "fix", "chmod 600 "+f.Path)
+	}
 }
 
 // OpenStore opens the credential store the configuration names.

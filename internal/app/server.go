@@ -53,6 +53,14 @@ func Listen(rt *Runtime, log *slog.Logger) (*Server, error) {
 		pub.Close()
 		return nil, fmt.Errorf("admin listen %s: %w", cfg.AdminListen, err)
 	}
+	if a, ok := adm.Addr().(*net.TCPAddr); ok && a.IP.IsUnspecified() {
+		// Validation refuses every spelling of the wildcard it can see; this catches the
+		// rest (a host name whose answer changed since, a Config built in code), since
+		// the admin listener serves /metrics and decisions without authentication.
+		adm.Close()
+		pub.Close()
+		return nil, fmt.Errorf("admin listen %s: bound %s, every interface: the admin listener must name an explicit address", cfg.AdminListen, a)
+	}
 	s.public, s.admin = pub, adm
 	return s, nil
 }

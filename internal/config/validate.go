@@ -1,6 +1,7 @@
 package config
 
 import (
+	"context"
 	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
@@ -197,7 +198,7 @@ func (v *validator) run() {
 }
 
 func (v *validator) listen(path, addr string, admin bool) {
-	host, port, err := net.SplitHostPort(addr)
+	_, port, err := net.SplitHostPort(addr)
 	if err != nil {
 		v.problemf(path, "%s is not host:port; write an address such as 127.0.0.1:8080", v.show(path, addr))
 		return
@@ -209,11 +210,13 @@ func (v *validator) listen(path, addr string, admin bool) {
 	if !admin {
 		return
 	}
-	ip, ipErr := netip.ParseAddr(host)
-	if host == "" || (ipErr == nil && ip.IsUnspecified()) {
-		v.problemf(path, "%s listens on every interface; name a loopback or other explicit address (the admin API must never be public)", v.show(path, addr))
+	if err := CheckAdminListen(context.Background(), addr, systemResolver); err != nil {
+		v.problemf(path, "%s %s", v.show(path, addr), err)
 	}
 }
+
+// systemResolver resolves an admin_listen host name during validation.
+var systemResolver Resolver = net.DefaultResolver
 
 func (v *validator) realm() {
 	r := v.c.Realm
