@@ -86,7 +86,7 @@ func (s *Store) currentVersion(ctx context.Context, q queryRower) (int, error) {
 	}
 	if !has {
 		if tables > 0 {
-			return 0, fmt.Errorf("postgres: %w: %s already holds %d tables of another program and no gatehouse schema; refusing to use it as a gatehouse store (give gatehouse its own database)", store.ErrUnavailable, s.where, tables)
+			return 0, unavailablef("postgres: %s already holds %d tables of another program and no gatehouse schema; refusing to use it as a gatehouse store (give gatehouse its own database)", s.where, tables)
 		}
 		return 0, nil
 	}
@@ -104,8 +104,7 @@ func (s *Store) currentVersion(ctx context.Context, q queryRower) (int, error) {
 func (s *Store) rightsErr(op string, err error) error {
 	var pe *pgconn.PgError
 	if errors.As(err, &pe) && pe.Code == "42501" {
-		return fmt.Errorf("postgres: %w: role %q lacks the rights gatehouse needs in %s (%s): make it the owner of the database, or GRANT USAGE, CREATE ON SCHEMA public and ALL ON ALL TABLES IN SCHEMA public TO it",
-			store.ErrUnavailable, s.connCfg.User, s.where, pe.Message)
+		return unavailablef("postgres: role %q lacks the rights gatehouse needs in %s (%s): make it the owner of the database, or GRANT USAGE, CREATE ON SCHEMA public and ALL ON ALL TABLES IN SCHEMA public TO it", s.connCfg.User, s.where, pe.Message)
 	}
 	return s.opErr(op, err)
 }
@@ -127,7 +126,7 @@ func (s *Store) migrate(ctx context.Context, noMigrate bool) error {
 	case v == len(ms):
 		return nil
 	case noMigrate:
-		return fmt.Errorf("postgres: %w: the schema of %s is at version %d and this build needs %d: run `gatehouse store migrate`", store.ErrUnavailable, s.where, v, len(ms))
+		return unavailablef("postgres: the schema of %s is at version %d and this build needs %d: run `gatehouse store migrate`", s.where, v, len(ms))
 	}
 	conn, err := s.pool.Acquire(ctx)
 	if err != nil {
@@ -148,7 +147,7 @@ func (s *Store) migrate(ctx context.Context, noMigrate bool) error {
 	if err != nil {
 		return err
 	}
-	s.migratedFrom = v
+	s.migratedFrom, s.migratedTo = v, v
 	if v > len(ms) {
 		return fmt.Errorf("postgres: %s: %w (schema version %d, this build knows %d): upgrade gatehouse", s.where, store.ErrSchemaTooNew, v, len(ms))
 	}

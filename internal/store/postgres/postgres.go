@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"strconv"
 	"strings"
 	"sync"
@@ -218,7 +219,7 @@ func urlPassword(dsn string) string {
 func Open(ctx context.Context, c Config) (*Store, error) {
 	pc, err := ParseConfig(c)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %w", store.ErrUnavailable, err)
+		return nil, unavailable{err}
 	}
 	s := &Store{
 		where:    describe(pc.ConnConfig),
@@ -249,6 +250,16 @@ func Open(ctx context.Context, c Config) (*Store, error) {
 	return s, nil
 }
 
+// unavailable is an error that reads as err and also matches store.ErrUnavailable.
+type unavailable struct{ err error }
+
+func (u unavailable) Error() string   { return u.err.Error() }
+func (u unavailable) Unwrap() []error { return []error{u.err, store.ErrUnavailable} }
+
+func unavailablef(format string, args ...any) error {
+	return unavailable{fmt.Errorf(format, args...)}
+}
+
 // describe names the database and server of cc for messages: never the password.
 func describe(cc *pgx.ConnConfig) string {
 	host := cc.Host
@@ -275,33 +286,32 @@ func (s *Store) connectErr(err error, c Config) error {
 	case errors.As(err, &pe):
 		switch pe.Code {
 		case "3D000":
-			return fmt.Errorf("postgres: %w: %s does not exist: create it (CREATE DATABASE %s OWNER %s) or fix the store URL",
-				store.ErrUnavailable, s.where, pgx.Identifier{s.connCfg.Database}.Sanitize(), pgx.Identifier{user}.Sanitize())
+			return unavailablef("postgres: %s does not exist: create it (CREATE DATABASE %s OWNER %s) or fix the store URL", s.where, pgx.Identifier{s.connCfg.Database}.Sanitize(), pgx.Identifier{user}.Sanitize())
 		case "28P01", "28000":
-			return fmt.Errorf("postgres: %w: %s refused the login of role %q (%s): check the user and password of the store",
-				store.ErrUnavailable, s.where, user, scrub(pe.Message, c))
+			return unavailablef("postgres: %s refused the login of role %q (%s): check the user and password of the store", s.where, user, scrub(pe.Message, c))
 		case "42501":
-			return fmt.Errorf("postgres: %w: role %q may not connect to %s (%s): GRANT CONNECT ON DATABASE %s TO %s",
-				store.ErrUnavailable, user, s.where, scrub(pe.Message, c), pgx.Identifier{s.connCfg.Database}.Sanitize(), pgx.Identifier{user}.Sanitize())
+			return unavailablef("postgres: role %q may not connect to %s (%s): GRANT CONNECT ON DATABASE %s TO %s", user, s.where, scrub(pe.Message, c), pgx.Identifier{s.connCfg.Database}.Sanitize(), pgx.Identifier{user}.Sanitize())
 		}
-		return fmt.Errorf("postgres: %w: %s refused the connection: %s (SQLSTATE %s)", store.ErrUnavailable, s.where, scrub(pe.Message, c), pe.Code)
+		return unavailablef("postgres: %s refused the connection: %s (SQLSTATE %s)", s.where, scrub(pe.Message, c), pe.Code)
 	case errors.Is(err, context.Canceled):
 		return fmt.Errorf("postgres: connect to %s: %w: %w", s.where, store.ErrUnavailable, err)
 	case pgconn.Timeout(err) || errors.Is(err, context.DeadlineExceeded):
-		return fmt.Errorf("postgres: %w: the server of %s did not answer within %s: check the host and port, and that the server is up and reachable",
-			store.ErrUnavailable, s.where, s.connCfg.ConnectTimeout)
+		return unavailablef("postgres: the server of %s did not answer within %s: check the host and port, and that the server is up and reachable", s.where, s.connCfg.ConnectTimeout)
 	}
 	reason := lastCause(err)
 	if strings.Contains(reason, "server refused TLS") || strings.Contains(reason, "tls:") || strings.Contains(reason, "x509:") {
-		return fmt.Errorf("postgres: %w: the TLS handshake with the server of %s failed (%s): check sslmode and the certificates", store.ErrUnavailable, s.where, scrub(reason, c))
+		return unavailablef("postgres: the TLS handshake with the server of %s failed (%s): check sslmode and the certificates", s.where, scrub(reason, c))
 	}
-	return fmt.Errorf("postgres: %w: cannot reach the server of %s (%s): check the host and port, and that the server is up and reachable",
-		store.ErrUnavailable, s.where, scrub(reason, c))
+	return unavailablef("postgres: cannot reach the server of %s (%s): check the host and port, and that the server is up and reachable", s.where, scrub(reason, c))
 }
 
 // lastCause is the innermost message of err: "connect: connection refused" rather than
 // pgconn's whole chain.
 func lastCause(err error) string {
+	var op *net.OpError
+	if errors.As(err, &op) && op.Err != nil {
+		return op.Err.Error()
+	}
 	for {
 		next := errors.Unwrap(err)
 		if next == nil {
