@@ -46,7 +46,7 @@ var allowed = map[string][]string{
 	"internal/doctor":                {"internal/doctor/finding", "internal/doctor/lint", "internal/doctor/har", "internal/challenge", "internal/tokens", "internal/decision"},
 	"internal/app": {"internal/config", "internal/decision", "internal/gateway", "internal/proxy", "internal/tokens",
 		"internal/verify/jwt", "internal/verify/apikey", "internal/verify/basic", "internal/verify/introspect",
-		"internal/store", "internal/store/sqlite", "internal/secret", "internal/budget",
+		"internal/store", "internal/store/sqlite", "internal/store/postgres", "internal/secret", "internal/budget",
 		"internal/verify/mtls", "internal/explain", "internal/metrics", "internal/issuer", "internal/logline"},
 	"cmd/gatehouse": nil, // the command may import anything
 }

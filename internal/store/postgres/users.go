@@ -150,3 +150,9 @@ func (s *Store) ImportUsers(ctx context.Context, users []store.User) (store.Impo
 	}
 	return res, nil
 }
+
+// ListUsers returns up to limit users with names greater than after, in name order (for
+// `gatehouse store copy`).
+func (s *Store) ListUsers(ctx context.Context, after string, limit int) ([]store.User, error) {
+	return queryAll(ctx, s, s.pool, "list users", scanUser, "SELECT "+userColumns+" FROM users WHERE name > $1 ORDER BY name LIMIT $2", after, pageSize(limit))
+}
