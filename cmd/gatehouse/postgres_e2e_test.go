@@ -23,8 +23,8 @@ import (
 	"github.com/gatehouse-dev/gatehouse/internal/store/sqlite"
 )
 
-// pgConfig is a configuration whose store is a new PostgreSQL database; the URL is given
-// without its password role part beyond the test server's (trust auth on loopback).
+// pgConfig is a configuration whose store is a PostgreSQL database given as a store
+// block with pool settings (the test server trusts loopback, so no password).
 const pgConfig = `listen: 127.0.0.1:0
 admin_listen: 127.0.0.1:0
 realm: orders

@@ -149,7 +149,12 @@ func storeCopy(ctx context.Context, env *cliEnv, args []string) int {
 		// empty store copied over.
 		srcDSN += "?mode=ro"
 	}
-	opened, err := store.Open(ctx, srcDSN)
+	var opened store.Store
+	if strings.HasPrefix(srcDSN, "postgres://") || strings.HasPrefix(srcDSN, "postgresql://") {
+		opened, err = postgres.Open(ctx, postgres.Config{DSN: srcDSN, NoMigrate: true})
+	} else {
+		opened, err = store.Open(ctx, srcDSN)
+	}
 	if err != nil {
 		return cliFail(env, "store copy", fmt.Errorf("open the source: %w", err))
 	}

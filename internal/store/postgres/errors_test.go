@@ -116,6 +116,9 @@ func TestEachConnectionFailureIsOneClearSentenceWithoutThePassword(t *testing.T)
 		{"role without rights", func(t *testing.T) postgres.Config {
 			return postgres.Config{DSN: withUserPassword(t, fresh, newRole(t, "LOGIN"))}
 		}, "lacks the rights gatehouse needs"},
+		{"server certificate not trusted", func(t *testing.T) postgres.Config {
+			return postgres.Config{DSN: withSSLMode(t, withUserPassword(t, fresh, ""), "verify-full")}
+		}, "the TLS handshake with the server of"},
 		{"no server at the socket", func(t *testing.T) postgres.Config {
 			return postgres.Config{DSN: "postgres://gh:" + password + "@/gatehouse?host=/nonexistent-gatehouse-socket-dir"}
 		}, "cannot reach the server of database \"gatehouse\" on socket /nonexistent-gatehouse-socket-dir"},
@@ -145,6 +148,35 @@ func TestEachConnectionFailureIsOneClearSentenceWithoutThePassword(t *testing.T)
 				t.Errorf("Open = %v, want ErrUnavailable", err)
 			}
 		})
+	}
+}
+
+func withSSLMode(t *testing.T, dsn, mode string) string {
+	t.Helper()
+	u, err := url.Parse(dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	q := u.Query()
+	q.Set("sslmode", mode)
+	u.RawQuery = q.Encode()
+	return u.String()
+}
+
+// TestSSLModeIsHonoured connects with sslmode=require and checks the session is
+// encrypted (the test server has TLS on; verify-full with its untrusted certificate is
+// refused above).
+func TestSSLModeIsHonoured(t *testing.T) {
+	dsn := pgtest.NewDatabase(t)
+	for mode, want := range map[string]bool{"require": true, "disable": false} {
+		s := openDSN(t, postgres.Config{DSN: withSSLMode(t, dsn, mode)})
+		var ssl bool
+		if err := s.Pool().QueryRow(testCtx(t), "SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()").Scan(&ssl); err != nil {
+			t.Fatal(err)
+		}
+		if ssl != want {
+			t.Errorf("sslmode=%s: the session's ssl = %v, want %v", mode, ssl, want)
+		}
 	}
 }
 

@@ -300,6 +300,12 @@ func (s *Store) connectErr(err error, c Config) error {
 	}
 	reason := lastCause(err)
 	if strings.Contains(reason, "server refused TLS") || strings.Contains(reason, "tls:") || strings.Contains(reason, "x509:") {
+		for _, p := range []string{"x509: ", "tls: ", "server refused TLS"} {
+			if i := strings.Index(reason, p); i >= 0 {
+				reason = reason[i:]
+				break
+			}
+		}
 		return unavailablef("postgres: the TLS handshake with the server of %s failed (%s): check sslmode and the certificates", s.where, scrub(reason, c))
 	}
 	return unavailablef("postgres: cannot reach the server of %s (%s): check the host and port, and that the server is up and reachable", s.where, scrub(reason, c))
