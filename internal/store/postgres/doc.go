@@ -59,6 +59,11 @@
 // sequence instead, and on reconnect the Watcher catches up from its cursor. No
 // invalidation is lost by a lost notification, only delayed by at most the fallback.
 //
+// Behind a connection pooler in transaction mode (PgBouncer's default) notifications do
+// not reliably reach the listening session, and only the Watcher's own fallback poll
+// (every 5s by default) bounds the delay. Point Gatehouse at the server, or at a
+// session-mode pool.
+//
 // Changes are pruned as on SQLite: a Watcher that falls 100000 changes behind gets
 // store.ErrChangesPruned and drops its caches.
 //
