@@ -178,24 +178,28 @@ var sslModes = []string{"disable", "allow", "prefer", "require", "verify-ca", "v
 // (and `gatehouse store migrate`) at start.
 func (v *validator) postgresStore() {
 	s := v.c.Store
+	at := "store"
+	if _, mapping := v.src["store.url"]; mapping {
+		at = "store.url"
+	}
 	u, err := url.Parse(s.DSN)
 	if err != nil {
-		v.problemf("store", "the postgres URL does not parse")
+		v.problemf(at, "the postgres URL does not parse")
 		return
 	}
 	q := u.Query()
 	if strings.Trim(u.Path, "/") == "" && q.Get("dbname") == "" {
-		v.problemf("store", "the postgres URL names no database: write postgres://USER@HOST/DATABASE")
+		v.problemf(at, "the postgres URL names no database: write postgres://USER@HOST/DATABASE")
 	}
 	for _, hp := range strings.Split(u.Host, ",") {
 		if i := strings.LastIndex(hp, ":"); i >= 0 && !strings.HasSuffix(hp, "]") {
 			if p, err := strconv.Atoi(hp[i+1:]); err != nil || p < 1 || p > 65535 {
-				v.problemf("store", "the postgres URL has a port that is not a number from 1 to 65535")
+				v.problemf(at, "the postgres URL has a port that is not a number from 1 to 65535")
 			}
 		}
 	}
 	if m := q.Get("sslmode"); q.Has("sslmode") && !slices.Contains(sslModes, m) {
-		v.problemf("store", "sslmode %q is not one of %s", m, strings.Join(sslModes, ", "))
+		v.problemf(at, "sslmode %q is not one of %s", m, strings.Join(sslModes, ", "))
 	}
 	_, urlHasPassword := u.User.Password()
 	if !s.Password.IsZero() && (urlHasPassword || q.Has("password")) {
