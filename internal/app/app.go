@@ -35,6 +35,7 @@ import (
 	"github.com/gatehouse-dev/gatehouse/internal/proxy"
 	"github.com/gatehouse-dev/gatehouse/internal/secret"
 	"github.com/gatehouse-dev/gatehouse/internal/store"
+	"github.com/gatehouse-dev/gatehouse/internal/store/postgres"
 	"github.com/gatehouse-dev/gatehouse/internal/store/sqlite" // also the sqlite:// backend
 	"github.com/gatehouse-dev/gatehouse/internal/verify/apikey"
 	"github.com/gatehouse-dev/gatehouse/internal/verify/basic"
@@ -145,7 +146,7 @@ func (rt *Runtime) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // error the current configuration keeps serving untouched.
 func (rt *Runtime) Reload(cfg *config.Config) error {
 	old := rt.current.Load().Config
-	if cfg.Store != old.Store && rt.store != nil {
+	if !cfg.Store.Equal(old.Store) && rt.store != nil {
 		return fmt.Errorf("store changed from %s to %s: the credential store cannot change without a restart", old.Store, cfg.Store)
 	}
 	g, err := rt.compile(cfg)
@@ -233,7 +234,7 @@ func (rt *Runtime) compile(cfg *config.Config) (*Gateway, error) {
 	if needsStore(cfg) && rt.store == nil {
 		warnExposedStore(rt.log, cfg.Store)
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		st, err := OpenStore(ctx, cfg.Store)
+		st, err := openStore(ctx, cfg.Store, rt.log.With("component", "store"))
 		cancel()
 		if err != nil {
 			return nil, fmt.Errorf("open the credential store %s: %w", cfg.Store, err)
@@ -440,13 +441,36 @@ func warnExposedStore(log *slog.Logger, s config.Store) {
 	}
 }
 
-// OpenStore opens the credential store the configuration names.
+// OpenStore opens the credential store the configuration names. A PostgreSQL store is
+// connected, checked and migrated (see store/postgres); its listener logs to
+// slog.Default().
 func OpenStore(ctx context.Context, s config.Store) (store.Store, error) {
-	dsn := s.DSN
-	if s.Driver == config.StoreSQLite {
-		dsn = "sqlite://" + s.Path
+	return openStore(ctx, s, nil)
+}
+
+func openStore(ctx context.Context, s config.Store, log *slog.Logger) (store.Store, error) {
+	switch s.Driver {
+	case config.StoreSQLite:
+		return store.Open(ctx, "sqlite://"+s.Path)
+	case config.StorePostgres:
+		return postgres.Open(ctx, PostgresConfig(s, log))
 	}
-	return store.Open(ctx, dsn)
+	return nil, fmt.Errorf("open store: unknown driver %q", s.Driver)
+}
+
+// PostgresConfig turns the store settings into the backend's configuration.
+func PostgresConfig(s config.Store, log *slog.Logger) postgres.Config {
+	return postgres.Config{
+		DSN:             s.DSN,
+		Password:        string(s.Password.Reveal()),
+		MaxConns:        int32(s.MaxConns),
+		MinConns:        int32(s.MinConns),
+		ConnectTimeout:  s.ConnectTimeout,
+		QueryTimeout:    s.QueryTimeout,
+		MaxConnLifetime: s.MaxConnLifetime,
+		MaxConnIdleTime: s.MaxConnIdleTime,
+		Logger:          log,
+	}
 }
 
 func (rt *Runtime) newAuthenticator(cfg *config.Config, a *config.Authenticator) (decision.Authenticator, error) {

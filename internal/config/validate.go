@@ -243,10 +243,13 @@ func (v *validator) store() {
 		if s.Path == "" {
 			v.problemf("store", "the sqlite store needs a file path")
 		}
+		v.sqliteStoreHasNoPool()
 	case StorePostgres:
 		if s.DSN == "" {
 			v.problemf("store", "the postgres store needs a connection URL")
+			return
 		}
+		v.postgresStore()
 	default:
 		v.problemf("store", "unknown store driver; use sqlite:// or postgres://")
 	}

@@ -1,7 +1,7 @@
 // Package storetest is the conformance suite every credential store backend runs: one
 // set of behaviours (records round-trip, errors classify, revocations and rotations are
 // atomic with their change records, the change sequence is ordered) checked the same way
-// against SQLite today and PostgreSQL later.
+// against SQLite and PostgreSQL.
 //
 // A backend's test calls
 //
