@@ -58,7 +58,7 @@ func problemsOf(t *testing.T, err error) []Problem {
 var cmpConfig = cmp.Options{
 	cmp.Comparer(func(a, b Secret) bool { return bytes.Equal(a.b, b.b) }),
 	cmp.Comparer(func(a, b netip.Prefix) bool { return a == b }),
-	cmpopts.IgnoreUnexported(Config{}),
+	cmpopts.IgnoreUnexported(Config{}, MTLS{}),
 	cmpopts.EquateEmpty(),
 }
 
@@ -225,10 +225,13 @@ func TestAuthenticatorDefaultsPerType(t *testing.T) {
 		"b": Basic{CacheTTL: 5 * time.Minute, CacheSize: 10000},
 		"i": Introspection{URL: "https://id.example/i", ClientID: "gw", ClientSecret: NewSecret([]byte("client-secret")),
 			CacheMaxTTL: 5 * time.Minute, Timeout: 5 * time.Second},
-		"m": MTLS{CAFile: filepath.Join(dir, "ca.pem"), PrincipalFrom: PrincipalCN},
+		"m": MTLS{CAFile: filepath.Join(dir, "ca.pem"), PrincipalFrom: PrincipalSANDNS},
 	}
 	if diff := cmp.Diff(want, got, cmpConfig); diff != "" {
 		t.Errorf("authenticator defaults (-want +got):\n%s", diff)
+	}
+	if !c.Authenticators["m"].MTLS.PrincipalFromDefaulted() {
+		t.Error("an mtls authenticator without principal_from does not report the default")
 	}
 }
 
@@ -351,3 +354,17 @@ var caPEM = func() string {
 	}
 	return string(b)
 }()
+
+// TestIntrospectionCacheMaxTTLZeroMeansNoCache: an explicit 0s is kept as 0 (the
+// verifier then caches nothing), not replaced by the 5m default.
+func TestIntrospectionCacheMaxTTLZeroMeansNoCache(t *testing.T) {
+	c, err := Parse([]byte(minimal+`authenticators:
+  i: {type: introspection, url: https://id.example/i, client_id: gw, client_secret: s, cache_max_ttl: 0s}
+`), t.TempDir(), noEnv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := c.Authenticators["i"].Introspection.CacheMaxTTL; got != 0 {
+		t.Errorf("cache_max_ttl: 0s decoded as %s, want 0", got)
+	}
+}

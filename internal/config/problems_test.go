@@ -158,6 +158,10 @@ func TestProblemsCarryLineAndMessage(t *testing.T) {
 		{"introspection requirements", base + "authenticators:\n  i:\n    type: introspection\n", nil, nil, []want{
 			{4, "authenticators.i.url: required"}, {4, "authenticators.i.client_id: required"}, {4, "authenticators.i.client_secret: required: give client_secret or client_secret_file"}}},
 		{"introspection url", base + "authenticators:\n  i: {type: introspection, url: /introspect, client_id: a, client_secret: b}\n", nil, nil, []want{{4, "url: must be an http:// or https:// URL"}}},
+		{"introspection over plain http to a remote host", base + "authenticators:\n  i: {type: introspection, url: http://id.example/introspect, client_id: a, client_secret: b}\n", nil, nil, []want{{4, "authenticators.i.url: must be an https:// URL (http:// only for a loopback host"}}},
+		{"introspection over plain http to loopback", base + "authenticators:\n  i: {type: introspection, url: \"http://127.0.0.1:8081/introspect\", client_id: a, client_secret: b}\n", nil, nil, nil},
+		{"introspection over plain http to localhost", base + "authenticators:\n  i:\n    type: introspection\n    client_id: a\n    client_secret: b\n    url: http://localhost/introspect\n", nil, nil, nil},
+		{"introspection over plain http to a private address, block style", base + "authenticators:\n  i:\n    type: introspection\n    client_id: a\n    client_secret: b\n    url: http://10.0.0.1/introspect\n", nil, nil, []want{{8, "authenticators.i.url: must be an https:// URL"}}},
 		{"mtls ca_file unreadable", base + "authenticators:\n  m: {type: mtls, ca_file: ca.pem}\n", nil, nil, []want{{4, "authenticators.m.ca_file: cannot read"}}},
 		{"mtls ca_file not PEM", base + "authenticators:\n  m: {type: mtls, ca_file: ca.pem}\n", nil, map[string]string{"ca.pem": "not a certificate"}, []want{{4, "holds no PEM certificate"}}},
 		{"mtls principal_from", base + "authenticators:\n  m: {type: mtls, ca_file: ca.pem, principal_from: dn}\n", nil, map[string]string{"ca.pem": caPEM}, []want{{4, `authenticators.m.principal_from: "dn" is not a certificate field`}}},

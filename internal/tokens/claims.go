@@ -148,17 +148,55 @@ func decodeClaims(payload []byte, c *Claims) *VerifyError {
 		if !ok {
 			return malformed("claim_type", "%s", typeProblem(key))
 		}
+		if e := unsafeClaim(key, val, c); e != nil {
+			return e
+		}
 	}
 	if scpRaw != nil {
 		scopes, ok := stringsValue(scpRaw, true)
 		if !ok {
 			return malformed("claim_type", "%s", typeProblem("scp"))
 		}
+		if scpRaw[0] == '"' {
+			if s, _ := stringValue(scpRaw); ScopeProblem(s, false) != "" {
+				return unsafeText("scp", ScopeProblem(s, false))
+			}
+		}
+		for _, s := range scopes {
+			if p := ScopeProblem(s, true); p != "" {
+				return unsafeText("scp", p)
+			}
+		}
 		if seen&seenScope == 0 {
 			c.Scopes = scopes
 		}
 	}
 	return nil
+}
+
+// unsafeClaim refuses a name or scope claim that NameProblem or ScopeProblem rejects: a
+// principal built from it could collapse into another one on its way upstream.
+func unsafeClaim(key string, val []byte, c *Claims) *VerifyError {
+	var p string
+	switch key {
+	case "sub":
+		p = NameProblem(c.Subject)
+	case "client_id":
+		p = NameProblem(c.ClientID)
+	case "azp":
+		p = NameProblem(c.AuthorizedParty)
+	case "scope":
+		s, _ := stringValue(val)
+		p = ScopeProblem(s, false)
+	}
+	if p == "" {
+		return nil
+	}
+	return unsafeText(key, p)
+}
+
+func unsafeText(key, problem string) *VerifyError {
+	return malformed("claim_unsafe_text", "the %q claim %s; it is refused so that two identities cannot become one", key, problem)
 }
 
 func typeProblem(claim string) string {

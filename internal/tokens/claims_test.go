@@ -87,7 +87,18 @@ func referenceClaims(payload []byte) (c Claims, ok bool) {
 		if _, hasScope := m["scope"]; !hasScope {
 			c.Scopes = scp
 		}
+		if s, isStr := v.(string); isStr && ScopeProblem(s, false) != "" {
+			ok = false
+		}
+		for _, s := range scp {
+			ok = ok && ScopeProblem(s, true) == ""
+		}
 	}
+	// Names and scopes that could collapse into others upstream are refused.
+	for _, n := range []string{c.Subject, c.ClientID, c.AuthorizedParty} {
+		ok = ok && NameProblem(n) == ""
+	}
+	ok = ok && ScopeProblem(scope, false) == ""
 	return c, ok
 }
 
@@ -185,4 +196,57 @@ var claimSeeds = []string{
 	`{"sub":"u",}`,
 	`{"exp":01}`,
 	"{\"sub\":\"\xff\"}",
+	`{"sub":"ad\u0000min"}`,
+	`{"sub":"admin\r\n"}`,
+	"{\"sub\":\"ad\x7fmin\"}",
+	`{"sub":"ad\u0085min"}`,
+	`{"azp":"w\u009b"}`,
+	`{"client_id":" c"}`,
+	`{"sub":"Zoë 山田","scope":"a b"}`,
+	`{"scope":"a\tb"}`,
+	"{\"scope\":\"a\u00a0b\"}",
+	`{"scp":["a b"]}`,
+	`{"scp":"a\u2028b"}`,
+}
+
+func TestNameAndScopeProblems(t *testing.T) {
+	tests := []struct {
+		in          string
+		name, scope bool // refused as a name, as a scope list
+	}{
+		{"admin", false, false},
+		{"Zoë 山田", false, false},
+		{"a b", false, false},
+		{"", false, false},
+		{"ad\x00min", true, true},
+		{"admin\r\n", true, true},
+		{"a\tb", true, true},
+		{"ad\x7fmin", true, true},
+		{"ad\u0085min", true, true},
+		{"ad\u009fmin", true, true},
+		{"ad\xffmin", true, true},
+		{"ad\ufffdmin", true, true},
+		{"\xc0\x80", true, true}, // overlong NUL
+		{" admin", true, false},
+		{"admin ", true, false},
+		{"admin\u00a0", true, true},
+		{"\u3000admin", true, true},
+		{"a\u00a0b", false, true},
+		{"a\u2028b", false, true},
+		{"a\u3000b", false, true},
+	}
+	for _, tc := range tests {
+		if got := NameProblem(tc.in) != ""; got != tc.name {
+			t.Errorf("NameProblem(%q) refused = %v, want %v", tc.in, got, tc.name)
+		}
+		if got := ScopeProblem(tc.in, false) != ""; got != tc.scope {
+			t.Errorf("ScopeProblem(%q) refused = %v, want %v", tc.in, got, tc.scope)
+		}
+	}
+	if ScopeProblem("a b", true) == "" {
+		t.Error(`ScopeProblem("a b", single) accepted a space inside one scope`)
+	}
+	if ScopeProblem("", true) == "" {
+		t.Error(`ScopeProblem("", single) accepted an empty scope`)
+	}
 }

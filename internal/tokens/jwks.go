@@ -2,6 +2,7 @@ package tokens
 
 import (
 	"bytes"
+	"crypto"
 	"crypto/ecdsa"
 	"crypto/ed25519"
 	"crypto/elliptic"
@@ -124,6 +125,39 @@ func (s *KeySet) KeyIDs() []string {
 	}
 	sort.Strings(out)
 	return out
+}
+
+// ChangedIn reports whether next withdraws or changes any key of s: a key id that is
+// gone, or that now names different key material, type, curve or alg. Keys next adds
+// are not a change. A verifier that caches what s verified must drop that cache when
+// this is true: an issuer that replaces the key behind a kid (after a compromise, say)
+// means every token signed with the old key to stop working at once.
+func (s *KeySet) ChangedIn(next *KeySet) bool {
+	if s == nil {
+		return false
+	}
+	for i := range s.keys {
+		if next == nil || !next.holds(&s.keys[i]) {
+			return true
+		}
+	}
+	return false
+}
+
+// holds reports whether s has a key identical to k.
+func (s *KeySet) holds(k *Key) bool {
+	for i := range s.keys {
+		n := &s.keys[i]
+		if n.ID == k.ID && n.Type == k.Type && n.Curve == k.Curve && n.Algorithm == k.Algorithm && samePublic(n.public, k.public) {
+			return true
+		}
+	}
+	return false
+}
+
+func samePublic(a, b any) bool {
+	eq, ok := a.(interface{ Equal(crypto.PublicKey) bool })
+	return ok && eq.Equal(b)
 }
 
 // keyFor selects the key that verifies a token with this kid and alg. With a kid, the key

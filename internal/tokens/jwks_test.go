@@ -189,3 +189,38 @@ func TestKeyFits(t *testing.T) {
 		}
 	}
 }
+
+func TestKeySetChangedIn(t *testing.T) {
+	k := testKeys(t)
+	parse := func(doc []byte) *KeySet {
+		t.Helper()
+		s, err := ParseJWKS(doc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	es1, es2, rs1 := jwkMap(t, k.es256), jwkMap(t, k.es256b), jwkMap(t, k.rs256)
+	prev := parse(jwksDoc(t, es1, es2))
+	tests := []struct {
+		name string
+		next *KeySet
+		want bool
+	}{
+		{"same keys", parse(jwksDoc(t, es1, es2)), false},
+		{"same keys, other order", parse(jwksDoc(t, es2, es1)), false},
+		{"a key added", parse(jwksDoc(t, es1, es2, rs1)), false},
+		{"a kid withdrawn", parse(jwksDoc(t, es1)), true},
+		{"same kid, other key material", parse(jwksDoc(t, jwkMap(t, k.attacker), es2)), true},
+		{"same key, alg binding changed", parse(jwksDoc(t, with(es1, "alg", nil), es2)), true},
+		{"same key under another kid", parse(jwksDoc(t, with(es1, "kid", "es-1b"), es2)), true},
+		{"nil set", nil, true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := prev.ChangedIn(tc.next); got != tc.want {
+				t.Errorf("ChangedIn = %v, want %v", got, tc.want)
+			}
+		})
+	}
+}

@@ -1,14 +1,24 @@
 // Package introspect is the `type: introspection` authenticator: it verifies opaque
 // Bearer tokens by asking an OAuth 2.0 token introspection endpoint (RFC 7662).
 //
-// The gateway authenticates to the endpoint with client_secret_basic (RFC 6749 section
+// The endpoint must be https (http only on a loopback host), and its redirects are never
+// followed. The gateway authenticates to it with client_secret_basic (RFC 6749 section
 // 2.3.1: client id and secret each form-urlencoded, then Basic). Answers are cached under
 // the SHA-256 of the token, for min(exp - now, the configured maximum) when the token is
-// active and for a short negative TTL when it is not; concurrent requests with one token
-// share one call. `active: false` is token_inactive. An endpoint that cannot be reached,
-// times out, answers other than 200, or answers something that is not an RFC 7662
-// response is authenticator_unavailable (503), never a 401: an outage must not tell
-// clients their token is bad.
+// active and for a short negative TTL when it is not; a maximum of zero caches nothing.
+// Concurrent requests with one token share one call.
+//
+// Judging an answer:
+//   - `active: false` is token_inactive.
+//   - The response is parsed strictly (see decodeResponse): exact member names, no
+//     member twice, nothing after the object, RFC 7662 types. An endpoint that cannot be
+//     reached, times out, answers other than 200, or answers anything else is
+//     authenticator_unavailable (503), never a 401: the token was not judged, and an
+//     outage or a misbehaving server must not tell clients their token is bad.
+//   - An active token names its principal by sub, else username, else client_id; with
+//     none, or with one of them (or the scope) holding text that could collapse into
+//     another name upstream (tokens.NameProblem), it is credentials_malformed (401), as
+//     the jwt verifier refuses such a token.
 package introspect
 
 import (
@@ -22,6 +32,7 @@ import (
 	"io"
 	"mime"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"strconv"
 	"strings"
@@ -29,6 +40,7 @@ import (
 
 	"github.com/gatehouse-dev/gatehouse/internal/decision"
 	"github.com/gatehouse-dev/gatehouse/internal/secret"
+	"github.com/gatehouse-dev/gatehouse/internal/tokens"
 )
 
 // MaxResponseBytes bounds an introspection response.
@@ -37,23 +49,28 @@ const MaxResponseBytes = 1 << 20
 // Config configures an Authenticator. Name, URL, ClientID and ClientSecret are required.
 type Config struct {
 	Name string
-	// URL is the introspection endpoint (https, or http for loopback and tests).
+	// URL is the introspection endpoint: https, or http only on a loopback host
+	// (localhost, 127.0.0.0/8, ::1); New refuses plain http to any other host.
 	URL          string
 	ClientID     string
 	ClientSecret string
 	// Timeout bounds one introspection call, connection included; 5s when zero.
 	Timeout time.Duration
-	// CacheMaxTTL caps how long an active answer is reused; 60s when zero. Tokens
-	// revoked at the issuer stay accepted for at most this long.
+	// CacheMaxTTL caps how long an active answer is reused (never past the token's exp).
+	// Tokens revoked at the issuer stay accepted for at most this long. Zero (or less)
+	// caches nothing: every request asks the endpoint, though concurrent requests with
+	// one token still share one call. There is no default: the configuration's is 5m.
 	CacheMaxTTL time.Duration
 	// NegativeTTL is how long an inactive answer is reused; 10s when zero, and never
-	// more than CacheMaxTTL.
+	// more than CacheMaxTTL (so nothing with a zero CacheMaxTTL).
 	NegativeTTL time.Duration
 	// CacheSize bounds the cache; 10000 when zero.
 	CacheSize int
 	// RetryAfter is suggested to clients when the endpoint is down; 5s when zero.
 	RetryAfter time.Duration
-	// HTTPClient replaces the default client (its own transport, Timeout, no redirects).
+	// HTTPClient replaces the default client (its own transport, Timeout). It is used
+	// through a copy that never follows redirects (one would replay the token and the
+	// client secret elsewhere) and that has Timeout when it has none of its own.
 	HTTPClient *http.Client
 	// Now is the clock; time.Now when nil.
 	Now func() time.Time
@@ -76,10 +93,13 @@ type Authenticator struct {
 
 // answer is a cached introspection result.
 type answer struct {
-	active    bool
-	principal decision.Principal
-	expires   time.Time // exp, zero when absent
-	notBefore time.Time
+	active bool
+	// refusal, when set, is why an active token is refused as credentials_malformed
+	// (no subject, or one that could collapse into another); cause is its log code.
+	refusal, cause string
+	principal      decision.Principal
+	expires        time.Time // exp, zero when absent
+	notBefore      time.Time
 }
 
 var _ decision.Authenticator = (*Authenticator)(nil)
@@ -98,6 +118,10 @@ func New(cfg Config) (*Authenticator, error) {
 		problems = append(problems, errors.New("url must be an absolute http(s) URL"))
 	case u.User != nil:
 		problems = append(problems, errors.New("url must not contain credentials; use client_id and client_secret"))
+	case u.Scheme != "https" && !isLoopback(u.Hostname()):
+		// Each call carries a client's token and our client secret, and the answer decides
+		// who gets in: over plain http, anyone on the path reads both and can say "active".
+		problems = append(problems, errors.New("url must be an https URL (http only on a loopback host)"))
 	}
 	if cfg.ClientID == "" || cfg.ClientSecret == "" {
 		problems = append(problems, errors.New("client_id and client_secret are required"))
@@ -116,20 +140,26 @@ func New(cfg Config) (*Authenticator, error) {
 	if timeout <= 0 {
 		timeout = 5 * time.Second
 	}
-	if a.client == nil {
+	if a.client != nil {
+		c := *a.client
+		c.CheckRedirect = noRedirects
+		if c.Timeout <= 0 {
+			c.Timeout = timeout // a call may serve many waiting requests: it must end
+		}
+		a.client = &c
+	} else {
 		tr := http.DefaultTransport.(*http.Transport).Clone()
 		tr.MaxIdleConnsPerHost = 32
 		tr.ResponseHeaderTimeout = timeout
 		a.client = &http.Client{
-			Transport: tr,
-			Timeout:   timeout,
-			// A redirect would replay the token and our client secret elsewhere.
-			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+			Transport:     tr,
+			Timeout:       timeout,
+			CheckRedirect: noRedirects,
 		}
 	}
-	if a.maxTTL <= 0 {
-		a.maxTTL = time.Minute
-	}
+	// A zero CacheMaxTTL means no cache, as the configuration documents it: a revoked
+	// token must not keep working for a default the operator turned off.
+	a.maxTTL = max(a.maxTTL, 0)
 	if a.negTTL <= 0 {
 		a.negTTL = 10 * time.Second
 	}
@@ -140,7 +170,9 @@ func New(cfg Config) (*Authenticator, error) {
 	if a.now == nil {
 		a.now = time.Now
 	}
-	a.cache = secret.NewCache[[32]byte, *answer](secret.CacheOptions{Size: cfg.CacheSize, MaxTTL: a.maxTTL, Now: a.now})
+	// With maxTTL zero every load returns a zero TTL and the cache stores nothing; it
+	// still joins concurrent calls for one token.
+	a.cache = secret.NewCache[[32]byte, *answer](secret.CacheOptions{Size: cfg.CacheSize, MaxTTL: max(a.maxTTL, time.Second), Now: a.now})
 	return a, nil
 }
 
@@ -187,6 +219,10 @@ func (a *Authenticator) judge(key [32]byte, ans *answer) (decision.Principal, er
 		return decision.Principal{}, a.fail(key, decision.TokenExpired, "the token expired "+now.Sub(ans.expires).Round(time.Second).String()+" ago")
 	case !ans.notBefore.IsZero() && now.Before(ans.notBefore):
 		return decision.Principal{}, a.fail(key, decision.TokenNotYetValid, "the token is not valid for another "+ans.notBefore.Sub(now).Round(time.Second).String())
+	case ans.refusal != "":
+		f := a.fail(key, decision.CredentialsMalformed, ans.refusal)
+		f.Cause = ans.cause
+		return decision.Principal{}, f
 	}
 	return ans.principal, nil
 }
@@ -209,15 +245,101 @@ func (a *Authenticator) unavailable(key [32]byte, err error) *decision.Failure {
 	}
 }
 
-// response is the part of RFC 7662 section 2.2 Gatehouse reads.
+// response is the part of RFC 7662 section 2.2 Gatehouse reads. A member that is absent
+// or null is the zero value.
 type response struct {
-	Active   *bool       `json:"active"`
-	Scope    string      `json:"scope"`
-	ClientID string      `json:"client_id"`
-	Username string      `json:"username"`
-	Sub      string      `json:"sub"`
-	Exp      json.Number `json:"exp"`
-	Nbf      json.Number `json:"nbf"`
+	active                         *bool
+	scope, clientID, username, sub string
+	exp, nbf                       json.Number
+}
+
+// decodeResponse reads an introspection response strictly: exactly one JSON object and
+// nothing after it but white space; member names compared exactly (after JSON
+// unescaping: "Active" is not "active"); no member named twice, whichever it is; and
+// the members read must have their RFC 7662 type (active a boolean, exp and nbf numbers,
+// the others strings), where null counts as absent. Other members are skipped unread.
+// A lenient reader here would let two parsers of one answer (a proxy's, the issuer's
+// own) disagree on whether a token is active or whose it is.
+func decodeResponse(body []byte) (response, error) {
+	var r response
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.UseNumber()
+	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
+		return r, errors.New("not a JSON object")
+	}
+	seen := make(map[string]bool, 8)
+	for dec.More() {
+		tok, err := dec.Token()
+		if err != nil {
+			return r, errors.New("not valid JSON")
+		}
+		name, _ := tok.(string)
+		if seen[name] {
+			return r, fmt.Errorf("member %s appears more than once", strconv.QuoteToASCII(truncate(name, 40)))
+		}
+		seen[name] = true
+		var raw json.RawMessage
+		if err := dec.Decode(&raw); err != nil {
+			return r, errors.New("not valid JSON")
+		}
+		ok, want := true, "a string"
+		switch name {
+		case "active":
+			want = "a boolean"
+			var b bool
+			ok = (string(raw) == "true" || string(raw) == "false") && json.Unmarshal(raw, &b) == nil
+			if ok {
+				r.active = &b
+			}
+		case "scope":
+			ok = stringMember(raw, &r.scope)
+		case "client_id":
+			ok = stringMember(raw, &r.clientID)
+		case "username":
+			ok = stringMember(raw, &r.username)
+		case "sub":
+			ok = stringMember(raw, &r.sub)
+		case "exp":
+			ok, want = numberMember(raw, &r.exp), "a number"
+		case "nbf":
+			ok, want = numberMember(raw, &r.nbf), "a number"
+		}
+		if !ok {
+			return r, fmt.Errorf("member %q is not %s", name, want)
+		}
+	}
+	if tok, err := dec.Token(); err != nil || tok != json.Delim('}') {
+		return r, errors.New("not valid JSON")
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return r, errors.New("data after the JSON object")
+	}
+	return r, nil
+}
+
+func stringMember(raw json.RawMessage, dst *string) bool {
+	if string(raw) == "null" {
+		return true
+	}
+	return len(raw) > 0 && raw[0] == '"' && json.Unmarshal(raw, dst) == nil
+}
+
+func numberMember(raw json.RawMessage, dst *json.Number) bool {
+	if string(raw) == "null" {
+		return true
+	}
+	if len(raw) == 0 || (raw[0] != '-' && (raw[0] < '0' || raw[0] > '9')) {
+		return false
+	}
+	*dst = json.Number(raw)
+	return true
+}
+
+func truncate(s string, n int) string {
+	if len(s) > n {
+		return s[:n]
+	}
+	return s
 }
 
 // introspect calls the endpoint. Its errors never contain the token or the client secret.
@@ -261,47 +383,64 @@ func (a *Authenticator) introspect(ctx context.Context, token string) (*answer, 
 	return ans, ttl, nil
 }
 
-// parse reads an RFC 7662 response body.
+// parse reads an RFC 7662 response body. A response that is not strict RFC 7662 JSON is
+// an error (the caller answers authenticator_unavailable: the endpoint misbehaves, the
+// token was not judged). An active answer that names no usable principal is a cached
+// answer that judge refuses as credentials_malformed, as the jwt verifier refuses such a
+// token.
 func (a *Authenticator) parse(contentType string, body []byte, token string) (*answer, time.Duration, error) {
 	if mt, _, _ := mime.ParseMediaType(contentType); mt != "" && mt != "application/json" && !strings.HasSuffix(mt, "+json") {
 		return nil, 0, fmt.Errorf("response is %q, not JSON", mt)
 	}
-	var r response
-	dec := json.NewDecoder(bytes.NewReader(body))
-	dec.UseNumber()
-	if err := dec.Decode(&r); err != nil {
+	r, err := decodeResponse(body)
+	if err != nil {
 		return nil, 0, fmt.Errorf("response is not an RFC 7662 JSON object: %w", err)
 	}
-	if r.Active == nil {
+	if r.active == nil {
 		return nil, 0, fmt.Errorf("response has no boolean \"active\" member")
 	}
 	now := a.now()
-	if !*r.Active {
+	if !*r.active {
 		return &answer{}, a.negTTL, nil
 	}
 	ans := &answer{active: true}
-	var err error
-	if ans.expires, err = numericDate(r.Exp); err != nil {
+	if ans.expires, err = numericDate(r.exp); err != nil {
 		return nil, 0, fmt.Errorf("exp: %w", err)
 	}
-	if ans.notBefore, err = numericDate(r.Nbf); err != nil {
+	if ans.notBefore, err = numericDate(r.nbf); err != nil {
 		return nil, 0, fmt.Errorf("nbf: %w", err)
-	}
-	subject := r.Sub
-	if subject == "" {
-		subject = r.Username
-	}
-	if subject == "" {
-		subject = r.ClientID
-	}
-	key := secret.SHA256String(token)
-	ans.principal = decision.Principal{
-		Subject: subject, Scopes: strings.Fields(r.Scope), Authenticator: a.name,
-		Fingerprint: hex.EncodeToString(key[:4]), ExpiresAt: ans.expires,
 	}
 	ttl := a.maxTTL
 	if !ans.expires.IsZero() {
 		ttl = min(ttl, ans.expires.Sub(now))
+	}
+	// The principal's name and scopes must not be able to turn into another's on the
+	// way to the upstream (see tokens.NameProblem).
+	for _, m := range []struct{ name, v string }{{"sub", r.sub}, {"username", r.username}, {"client_id", r.clientID}} {
+		if p := tokens.NameProblem(m.v); p != "" {
+			ans.refusal, ans.cause = fmt.Sprintf("the token's %s %s; it is refused so that two identities cannot become one", m.name, p), "name_unsafe"
+			return ans, min(ttl, a.negTTL), nil
+		}
+	}
+	if p := tokens.ScopeProblem(r.scope, false); p != "" {
+		ans.refusal, ans.cause = "the token's scope "+p+"; it is refused so that two identities cannot become one", "scope_unsafe"
+		return ans, min(ttl, a.negTTL), nil
+	}
+	subject := r.sub
+	if subject == "" {
+		subject = r.username
+	}
+	if subject == "" {
+		subject = r.clientID
+	}
+	if subject == "" {
+		ans.refusal, ans.cause = "the token names no subject (sub, username or client_id)", "sub_missing"
+		return ans, min(ttl, a.negTTL), nil
+	}
+	key := secret.SHA256String(token)
+	ans.principal = decision.Principal{
+		Subject: subject, Scopes: strings.Fields(r.scope), Authenticator: a.name,
+		Fingerprint: hex.EncodeToString(key[:4]), ExpiresAt: ans.expires,
 	}
 	return ans, ttl, nil
 }
@@ -317,6 +456,19 @@ func numericDate(n json.Number) (time.Time, error) {
 	}
 	sec := int64(f)
 	return time.Unix(sec, int64((f-float64(sec))*1e9)).UTC(), nil
+}
+
+// noRedirects makes a redirect the answer: a redirect would replay the token and our
+// client secret elsewhere, and a 3xx is then authenticator_unavailable.
+func noRedirects(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+
+// isLoopback reports whether host is localhost or a loopback IP literal.
+func isLoopback(host string) bool {
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	a, err := netip.ParseAddr(host)
+	return err == nil && a.IsLoopback()
 }
 
 // CredentialID returns the per-credential budget key for a token: a prefix of its

@@ -1,8 +1,10 @@
 package introspect
 
 import (
+	"bytes"
 	"context"
 	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -15,6 +17,7 @@ import (
 	"time"
 
 	"github.com/gatehouse-dev/gatehouse/internal/decision"
+	"github.com/gatehouse-dev/gatehouse/internal/tokens"
 	"github.com/google/go-cmp/cmp"
 )
 
@@ -247,6 +250,11 @@ func TestEndpointFailuresAreUnavailableNeverUnauthorized(t *testing.T) {
 			jsonReply(w, `{"active":true}`)
 		},
 			func(c *Config) { c.Timeout = 100 * time.Millisecond }, "introspect at"},
+		{"TimeoutWithACallersClient", func(w http.ResponseWriter, _ string) {
+			time.Sleep(600 * time.Millisecond)
+			jsonReply(w, `{"active":true}`)
+		},
+			func(c *Config) { c.Timeout, c.HTTPClient = 100*time.Millisecond, &http.Client{} }, "introspect at"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -367,6 +375,9 @@ func TestNewRefusesBadConfig(t *testing.T) {
 		{"FTP", Config{Name: "o", URL: "ftp://x/y", ClientID: "a", ClientSecret: "b"}, "absolute http"},
 		{"CredentialsInURL", Config{Name: "o", URL: "https://u:p@x/y", ClientID: "a", ClientSecret: "b"}, "must not contain credentials"},
 		{"NoSecret", Config{Name: "o", URL: "https://x/y", ClientID: "a"}, "client_secret"},
+		{"PlainHTTPToRemoteHost", Config{Name: "o", URL: "http://id.example/introspect", ClientID: "a", ClientSecret: "b"}, "must be an https URL"},
+		{"PlainHTTPToPrivateAddress", Config{Name: "o", URL: "http://10.1.2.3:8080/introspect", ClientID: "a", ClientSecret: "b"}, "must be an https URL"},
+		{"PlainHTTPToLocalhostLookalike", Config{Name: "o", URL: "http://localhost.id.example/introspect", ClientID: "a", ClientSecret: "b"}, "must be an https URL"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -375,6 +386,15 @@ func TestNewRefusesBadConfig(t *testing.T) {
 				t.Errorf("New = %v, want an error containing %q", err, tc.want)
 			}
 		})
+	}
+}
+
+func TestNewAcceptsHTTPSAndLoopbackHTTP(t *testing.T) {
+	for _, u := range []string{"https://id.example/introspect", "http://127.0.0.1:8081/introspect",
+		"http://[::1]:8081/introspect", "http://localhost/introspect", "http://LOCALHOST:9/i", "http://127.9.9.9/i"} {
+		if _, err := New(Config{Name: "o", URL: u, ClientID: "a", ClientSecret: "b"}); err != nil {
+			t.Errorf("New(%s): %v", u, err)
+		}
 	}
 }
 
@@ -400,12 +420,224 @@ func BenchmarkIntrospectionCached(b *testing.B) {
 	}
 }
 
+// TestRedirectsAreNotFollowedEvenWithACallersClient: a redirect would replay the token
+// (and, same-host, the client secret) elsewhere; a caller's HTTPClient, which follows
+// redirects by default, is used under the no-redirect policy too.
+func TestRedirectsAreNotFollowedEvenWithACallersClient(t *testing.T) {
+	var elsewhere atomic.Int32
+	other := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		elsewhere.Add(1)
+		jsonReply(w, `{"active":true,"sub":"u"}`)
+	}))
+	t.Cleanup(other.Close)
+	f := newFixture(t, func(w http.ResponseWriter, _ string) {
+		w.Header().Set("Location", other.URL+"/introspect")
+		w.WriteHeader(http.StatusPermanentRedirect)
+	}, func(c *Config) { c.HTTPClient = &http.Client{Timeout: 2 * time.Second} })
+	_, err := f.a.Authenticate(context.Background(), bearer("good-token"))
+	if fl := reason(t, err); fl.Reason != decision.AuthenticatorUnavailable || !strings.Contains(fl.Cause, "status 308") {
+		t.Fatalf("reason %s cause %q, want authenticator_unavailable with status 308", fl.Reason, fl.Cause)
+	}
+	if n := elsewhere.Load(); n != 0 {
+		t.Fatalf("the redirect target was called %d times", n)
+	}
+}
+
+// judgeBody runs one Authenticate against an endpoint that answers body.
+func judgeBody(t *testing.T, body string) (decision.Principal, *decision.Failure) {
+	t.Helper()
+	f := newFixture(t, func(w http.ResponseWriter, _ string) { jsonReply(w, body) }, nil)
+	p, err := f.a.Authenticate(context.Background(), bearer("tok"))
+	if err == nil {
+		return p, nil
+	}
+	return p, reason(t, err)
+}
+
+// TestZeroCacheMaxTTLCachesNothing: cache_max_ttl 0s means no cache, as documented, so a
+// token revoked at the issuer is refused by the very next request.
+func TestZeroCacheMaxTTLCachesNothing(t *testing.T) {
+	var revoked atomic.Bool
+	f := newFixture(t, func(w http.ResponseWriter, token string) {
+		if revoked.Load() {
+			jsonReply(w, `{"active":false}`)
+			return
+		}
+		activeFor(t0.Add(time.Hour))(w, token)
+	}, func(c *Config) { c.CacheMaxTTL = 0 })
+	for range 3 {
+		if _, err := f.a.Authenticate(context.Background(), bearer("good-token")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := f.idp.hits.Load(); n != 3 {
+		t.Fatalf("%d calls for 3 requests, want 3: an answer was cached", n)
+	}
+	revoked.Store(true)
+	for range 2 {
+		_, err := f.a.Authenticate(context.Background(), bearer("good-token"))
+		if fl := reason(t, err); fl.Reason != decision.TokenInactive {
+			t.Fatalf("right after revocation: %s, want token_inactive", fl.Reason)
+		}
+	}
+	if n := f.idp.hits.Load(); n != 5 {
+		t.Errorf("%d calls, want 5: the inactive answer was cached", n)
+	}
+}
+
+// TestActiveTokenWithoutSubjectIsMalformed: an active answer that names nobody is refused
+// as the jwt verifier refuses such a token, never accepted with an empty subject.
+func TestActiveTokenWithoutSubjectIsMalformed(t *testing.T) {
+	for _, body := range []string{
+		`{"active":true}`,
+		`{"active":true,"sub":"","username":"","client_id":""}`,
+		`{"active":true,"sub":null,"scope":"orders:read"}`,
+		fmt.Sprintf(`{"active":true,"exp":%d}`, t0.Add(time.Hour).Unix()),
+	} {
+		t.Run(body, func(t *testing.T) {
+			p, fl := judgeBody(t, body)
+			if fl == nil {
+				t.Fatalf("accepted with principal %+v", p)
+			}
+			if fl.Reason != decision.CredentialsMalformed || fl.Cause != "sub_missing" {
+				t.Errorf("reason %s cause %q, want credentials_malformed sub_missing", fl.Reason, fl.Cause)
+			}
+		})
+	}
+}
+
+// TestResponsesAreParsedStrictly: member names match exactly, no member may appear twice
+// and nothing may follow the object. What is not strict RFC 7662 JSON is the endpoint
+// misbehaving: 503 authenticator_unavailable, never a guess.
+func TestResponsesAreParsedStrictly(t *testing.T) {
+	tests := []struct {
+		name, body string
+		reason     decision.Reason // "" for accepted
+		subject    string
+		cause      string
+	}{
+		{"Plain", `{"active":true,"sub":"u"}`, "", "u", ""},
+		{"TrailingWhitespace", "{\"active\":true,\"sub\":\"u\"}\r\n \t", "", "u", ""},
+		{"EscapedNameIsTheSameName", `{"\u0061ctive":true,"sub":"u"}`, "", "u", ""},
+		{"UnknownMembersSkipped", `{"active":true,"sub":"u","ext":{"a":[1,{"sub":"x"}]},"aud":["x"]}`, "", "u", ""},
+		{"NullIsAbsent", `{"active":true,"sub":"u","username":null,"exp":null,"scope":null}`, "", "u", ""},
+
+		{"UpperCaseActiveIsNotActive", `{"ACTIVE":true,"sub":"u"}`, decision.AuthenticatorUnavailable, "", `no boolean "active"`},
+		{"CaseVariantCannotOverride", `{"active":false,"Active":true,"sub":"u"}`, decision.TokenInactive, "", ""},
+		{"CaseVariantSubIgnored", `{"active":true,"sub":"u","SUB":"admin"}`, "", "u", ""},
+		{"DuplicateActive", `{"active":false,"active":true,"sub":"u"}`, decision.AuthenticatorUnavailable, "", `member "active" appears more than once`},
+		{"DuplicateSub", `{"active":true,"sub":"u","sub":"admin"}`, decision.AuthenticatorUnavailable, "", "appears more than once"},
+		{"DuplicateUnknownMember", `{"active":true,"sub":"u","x":1,"x":2}`, decision.AuthenticatorUnavailable, "", "appears more than once"},
+		{"DuplicateByEscape", `{"active":true,"sub":"u","s\u0075b":"admin"}`, decision.AuthenticatorUnavailable, "", "appears more than once"},
+		{"SecondObject", `{"active":true,"sub":"u"}{"active":false}`, decision.AuthenticatorUnavailable, "", "data after the JSON object"},
+		{"TrailingGarbage", `{"active":true,"sub":"u"}x`, decision.AuthenticatorUnavailable, "", "data after the JSON object"},
+		{"TrailingComma", `{"active":true,"sub":"u",}`, decision.AuthenticatorUnavailable, "", "not an RFC 7662"},
+		{"Array", `[{"active":true,"sub":"u"}]`, decision.AuthenticatorUnavailable, "", "not a JSON object"},
+		{"ActiveNull", `{"active":null,"sub":"u"}`, decision.AuthenticatorUnavailable, "", `"active" is not a boolean`},
+		{"ActiveNumber", `{"active":1,"sub":"u"}`, decision.AuthenticatorUnavailable, "", `"active" is not a boolean`},
+		{"SubNumber", `{"active":true,"sub":42}`, decision.AuthenticatorUnavailable, "", `"sub" is not a string`},
+		{"ScopeArray", `{"active":true,"sub":"u","scope":["a"]}`, decision.AuthenticatorUnavailable, "", `"scope" is not a string`},
+		{"ExpString", `{"active":true,"sub":"u","exp":"2000000000"}`, decision.AuthenticatorUnavailable, "", `"exp" is not a number`},
+		{"Empty", ``, decision.AuthenticatorUnavailable, "", "not a JSON object"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			p, fl := judgeBody(t, tc.body)
+			switch {
+			case tc.reason == "" && fl != nil:
+				t.Fatalf("refused: %s (%s)", fl.Reason, fl.Cause)
+			case tc.reason == "":
+				if p.Subject != tc.subject {
+					t.Errorf("subject %q, want %q", p.Subject, tc.subject)
+				}
+			case fl == nil:
+				t.Fatalf("accepted (subject %q), want %s", p.Subject, tc.reason)
+			case fl.Reason != tc.reason:
+				t.Fatalf("reason %s (%s), want %s", fl.Reason, fl.Cause, tc.reason)
+			case !strings.Contains(fl.Cause, tc.cause):
+				t.Errorf("cause %q does not contain %q", fl.Cause, tc.cause)
+			}
+		})
+	}
+}
+
+// TestNamesThatCouldCollapseAreMalformed: a subject, user name or client id (or a scope)
+// that a later layer would fold into another value is credentials_malformed (401), so
+// two identities never reach the upstream as one. Ordinary Unicode names pass.
+func TestNamesThatCouldCollapseAreMalformed(t *testing.T) {
+	tests := []struct {
+		name, body string
+		refused    bool
+	}{
+		{"NUL", `{"active":true,"sub":"ad\u0000min"}`, true},
+		{"CRLF", `{"active":true,"sub":"admin\r\n"}`, true},
+		{"DEL", "{\"active\":true,\"sub\":\"ad\x7fmin\"}", true},
+		{"C1", `{"active":true,"sub":"ad\u009bmin"}`, true},
+		{"InvalidUTF8", "{\"active\":true,\"sub\":\"ad\xffmin\"}", true},
+		{"LoneSurrogate", `{"active":true,"sub":"ad\udc00min"}`, true},
+		{"TrailingSpace", `{"active":true,"sub":"admin "}`, true},
+		{"UsernameWithTab", `{"active":true,"username":"ad\tmin"}`, true},
+		{"UsernameUnsafeEvenWithSub", `{"active":true,"sub":"u","username":"ad\u0000min"}`, true},
+		{"ClientIDWithLF", `{"active":true,"client_id":"app\n"}`, true},
+		{"ScopeWithTab", `{"active":true,"sub":"u","scope":"orders:read\tadmin"}`, true},
+		{"ScopeWithNBSP", `{"active":true,"sub":"u","scope":"orders:read\u00a0admin"}`, true},
+
+		{"Accented", `{"active":true,"sub":"Zoë 山田"}`, false},
+		{"UsernameUnicode", `{"active":true,"username":"Jürgen Öst"}`, false},
+		{"Emoji", `{"active":true,"sub":"fox 🦊","scope":"a b"}`, false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			p, fl := judgeBody(t, tc.body)
+			switch {
+			case !tc.refused && fl != nil:
+				t.Fatalf("refused: %s (%s)", fl.Reason, fl.Detail)
+			case tc.refused && fl == nil:
+				t.Fatalf("accepted with subject %q", p.Subject)
+			case tc.refused && (fl.Reason != decision.CredentialsMalformed || fl.Reason.Status() != 401):
+				t.Fatalf("reason %s, want credentials_malformed (401)", fl.Reason)
+			}
+		})
+	}
+}
+
+// topLevelNames returns the member names of a JSON object in order, or ok false when
+// body is not one.
+func topLevelNames(body []byte) (names []string, ok bool) {
+	dec := json.NewDecoder(bytes.NewReader(body))
+	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
+		return nil, false
+	}
+	for dec.More() {
+		tok, err := dec.Token()
+		if err != nil {
+			return nil, false
+		}
+		names = append(names, tok.(string))
+		var skip json.RawMessage
+		if dec.Decode(&skip) != nil {
+			return nil, false
+		}
+	}
+	return names, true
+}
+
+// FuzzParseResponse checks the parser of untrusted introspection responses against
+// encoding/json: whatever it accepts is one valid JSON object with no member named twice,
+// its active flag and subject are what an exact-name reading of that object says, and
+// an accepted principal's name is one that cannot collapse into another. Seeds live in
+// testdata/fuzz/FuzzParseResponse.
 func FuzzParseResponse(f *testing.F) {
 	f.Add("application/json", `{"active":true,"sub":"u","scope":"a b","exp":2000000600,"nbf":1.5e9}`)
 	f.Add("application/json", `{"active":false}`)
 	f.Add("text/html", `<html>`)
 	f.Add("", `{"active":"yes"}`)
 	f.Add("application/token-introspection+json", `{"active":true,"exp":-1}`)
+	f.Add("application/json", `{"active":false,"Active":true,"sub":"u"}`)
+	f.Add("application/json", `{"active":true,"sub":"u","sub":"admin"}`)
+	f.Add("application/json", `{"active":true,"sub":"u"} {}`)
+	f.Add("application/json", `{"active":true,"sub":"ad\u0000min"}`)
+	f.Add("application/json", `{"active":true,"username":"x","client_id":"c"}`)
 	a, err := New(Config{Name: "o", URL: "http://127.0.0.1:1/", ClientID: "c", ClientSecret: "s", CacheMaxTTL: time.Minute, Now: func() time.Time { return t0 }})
 	if err != nil {
 		f.Fatal(err)
@@ -420,6 +652,48 @@ func FuzzParseResponse(f *testing.F) {
 		}
 		if !ans.active && (ans.principal.Subject != "" || ttl > a.negTTL) {
 			t.Fatalf("inactive answer %+v ttl %v", ans, ttl)
+		}
+		if !json.Valid([]byte(body)) {
+			t.Fatalf("accepted %q, which is not valid JSON", body)
+		}
+		names, ok := topLevelNames([]byte(body))
+		if !ok {
+			t.Fatalf("accepted %q, which is not a JSON object", body)
+		}
+		seen := map[string]bool{}
+		for _, n := range names {
+			if seen[n] {
+				t.Fatalf("accepted %q, which names %q twice", body, n)
+			}
+			seen[n] = true
+		}
+		var m map[string]any
+		if err := json.Unmarshal([]byte(body), &m); err != nil {
+			t.Fatalf("accepted %q, which encoding/json refuses: %v", body, err)
+		}
+		if active, _ := m["active"].(bool); active != ans.active {
+			t.Fatalf("%q: active %v, the exact member says %v", body, ans.active, active)
+		}
+		if !ans.active {
+			return
+		}
+		if ans.refusal != "" {
+			if ans.principal.Subject != "" || ttl > a.negTTL {
+				t.Fatalf("refused answer %+v ttl %v", ans, ttl)
+			}
+			return
+		}
+		var want string
+		for _, k := range []string{"sub", "username", "client_id"} {
+			if v, _ := m[k].(string); want == "" {
+				want = v
+			}
+		}
+		if want == "" || ans.principal.Subject != want {
+			t.Fatalf("%q: subject %q, want %q", body, ans.principal.Subject, want)
+		}
+		if p := tokens.NameProblem(ans.principal.Subject); p != "" {
+			t.Fatalf("%q: accepted a subject that %s", body, p)
 		}
 	})
 }

@@ -8,11 +8,16 @@
 //   - iss must equal Config.Issuer exactly; aud must contain one of Config.Audience.
 //   - Leeway applies to exp, nbf and iat alike.
 //   - The subject is sub, or, for client-credentials tokens without sub, client_id, then
-//     azp. A token with none of them is refused as credentials_malformed.
+//     azp. A token with none of them is refused as credentials_malformed, and so is one
+//     whose sub, client_id, azp or scopes hold text that could turn into another name on
+//     the way upstream (control characters, invalid UTF-8; see tokens.NameProblem).
 //   - A JWKS outage never produces a 401: without a key set recent enough to decide
 //     (fetched within MaxStale), the answer is authenticator_unavailable (503).
 //   - Verified tokens stay valid in the cache until exp (plus leeway) even if the JWKS
-//     later becomes unreachable; a refresh that withdraws a key id purges the cache.
+//     later becomes unreachable; a refresh that withdraws a key id, or changes the key
+//     material (or alg) behind one, purges the cache.
+//   - A JWKS redirect is followed only within the jwks_url's origin (same scheme, host
+//     and port), at most 5 times: never to plain http, never to another host.
 package jwt
 
 import (
@@ -88,7 +93,8 @@ type Config struct {
 	CacheSize int
 
 	// HTTPClient fetches JWKSURL; nil means a client with FetchTimeout and the default
-	// transport (which honours the proxy environment variables).
+	// transport (which honours the proxy environment variables). Its CheckRedirect is
+	// replaced (on a copy) by the same-origin redirect policy.
 	HTTPClient *http.Client
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
@@ -222,8 +228,12 @@ func New(cfg Config) (*Authenticator, error) {
 			now: a.now, log: a.log, onFetch: cfg.OnFetch,
 		}
 		if r.client == nil {
-			r.client = &http.Client{Timeout: r.fetchTimeout, CheckRedirect: refuseDowngrade}
+			r.client = &http.Client{Timeout: r.fetchTimeout}
+		} else {
+			c := *r.client
+			r.client = &c
 		}
+		r.client.CheckRedirect = sameOriginRedirects(u)
 		if r.onFetch == nil {
 			r.onFetch = func(string) {}
 		}
@@ -251,16 +261,35 @@ func orDefault(d, def time.Duration) time.Duration {
 	return d
 }
 
-// refuseDowngrade follows at most 5 redirects, never away from https (except to a
-// loopback host, as jwks_url itself may be).
-func refuseDowngrade(req *http.Request, via []*http.Request) error {
-	if len(via) >= 5 {
-		return errors.New("fetch jwks: too many redirects")
+// sameOriginRedirects follows at most 5 redirects, each within the origin (scheme, host
+// and port) of the jwks_url: a key set is trusted because of where it was fetched, so a
+// redirect must not move that trust to plain http or to another host.
+func sameOriginRedirects(jwks *url.URL) func(*http.Request, []*http.Request) error {
+	return func(req *http.Request, via []*http.Request) error {
+		if len(via) >= 5 {
+			return errors.New("fetch jwks: too many redirects")
+		}
+		if !sameOrigin(req.URL, jwks) {
+			return fmt.Errorf("fetch jwks: refusing a redirect to %s: only redirects within %s://%s are followed",
+				req.URL.Redacted(), jwks.Scheme, jwks.Host)
+		}
+		return nil
 	}
-	if req.URL.Scheme != "https" && !isLoopback(req.URL.Hostname()) {
-		return fmt.Errorf("fetch jwks: refusing a redirect to %s (not https)", req.URL.Redacted())
+}
+
+func sameOrigin(a, b *url.URL) bool {
+	return a.Scheme == b.Scheme && strings.EqualFold(a.Hostname(), b.Hostname()) && portOf(a) == portOf(b)
+}
+
+// portOf is u's port, or the scheme's default.
+func portOf(u *url.URL) string {
+	if p := u.Port(); p != "" {
+		return p
 	}
-	return nil
+	if u.Scheme == "https" {
+		return "443"
+	}
+	return "80"
 }
 
 func isLoopback(host string) bool {

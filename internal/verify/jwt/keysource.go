@@ -67,8 +67,8 @@ type remoteKeys struct {
 	now              func() time.Time
 	log              *slog.Logger
 	onFetch          func(result string)
-	// onKeysRemoved runs after a refresh that dropped a key id, so tokens verified with
-	// a withdrawn key stop being served from the cache.
+	// onKeysRemoved runs after a refresh that dropped a key id or changed the key behind
+	// one, so tokens verified with a withdrawn key stop being served from the cache.
 	onKeysRemoved func()
 
 	state   atomic.Pointer[keyState]
@@ -366,13 +366,10 @@ func (r *remoteKeys) fetch(ctx context.Context) error {
 	}
 	r.mu.Unlock()
 	r.succeeded(FetchOK)
-	if prev != nil && r.onKeysRemoved != nil {
-		for _, kid := range prev.set.KeyIDs() {
-			if !set.Has(kid) {
-				r.onKeysRemoved()
-				break
-			}
-		}
+	// A kid that is gone, or that now names other key material, purges the verified
+	// tokens: one signed with the old key must not outlive the issuer's change.
+	if prev != nil && r.onKeysRemoved != nil && prev.set.ChangedIn(set) {
+		r.onKeysRemoved()
 	}
 	r.log.Debug("jwks fetched", "url", r.redactedURL, "keys", set.Len())
 	return nil

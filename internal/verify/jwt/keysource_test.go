@@ -5,7 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/http/httptest"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -463,27 +466,133 @@ func TestWithoutAKeySetMalformedTokensAreStill401(t *testing.T) {
 	}
 }
 
-func TestJWKSRedirectToPlainHTTPIsRefused(t *testing.T) {
+// TestJWKSRedirectsAreFollowedOnlyWithinTheOrigin runs real servers: a key set is trusted
+// for where it was fetched from, so a redirect may not carry that trust to plain http
+// (not even on loopback) or to another host.
+func TestJWKSRedirectsAreFollowedOnlyWithinTheOrigin(t *testing.T) {
 	s := signers(t)
-	srv := newJWKSServer(t, s.es)
+	plain := newJWKSServer(t, s.attacker) // http://127.0.0.1:port
+	var otherHits atomic.Int64
+	otherTLS := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		otherHits.Add(1)
+		w.Write(tokens.PublicJWKS(s.attacker.Key()))
+	}))
+	t.Cleanup(otherTLS.Close)
+
+	tests := []struct {
+		name     string
+		tls      bool
+		location func(self string) string // where /start redirects to
+		refused  string                   // "" when the fetch must succeed
+	}{
+		{"same origin https", true, func(self string) string { return self + "/jwks.json" }, ""},
+		{"same origin https, relative", true, func(string) string { return "/jwks.json" }, ""},
+		{"same origin http on loopback", false, func(self string) string { return self + "/jwks.json" }, ""},
+		{"https to http on loopback", true, func(string) string { return plain.URL + "/jwks.json" }, "refusing a redirect to http://127.0.0.1"},
+		{"https to another https origin (port)", true, func(string) string { return otherTLS.URL + "/jwks.json" }, "refusing a redirect"},
+		{"https to another host, same port", true, func(self string) string {
+			return strings.Replace(self, "127.0.0.1", "localhost", 1) + "/jwks.json"
+		}, "refusing a redirect to https://localhost"},
+		{"redirect loop within the origin", true, func(self string) string { return self + "/start" }, "too many redirects"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var hits atomic.Int64
+			h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				hits.Add(1)
+				if r.URL.Path == "/start" {
+					self := "http://" + r.Host
+					if r.TLS != nil {
+						self = "https://" + r.Host
+					}
+					http.Redirect(w, r, tc.location(self), http.StatusFound)
+					return
+				}
+				w.Write(tokens.PublicJWKS(s.es.Key()))
+			})
+			var srv *httptest.Server
+			if tc.tls {
+				srv = httptest.NewTLSServer(h)
+			} else {
+				srv = httptest.NewServer(h)
+			}
+			t.Cleanup(srv.Close)
+			clk := newClock()
+			cfg := remoteConfig(&jwksServer{Server: srv}, clk, nil)
+			cfg.JWKSURL = srv.URL + "/start"
+			// The test server's client trusts its certificate, and follows any redirect:
+			// the verifier must put its own policy on it.
+			cfg.HTTPClient = srv.Client()
+			a := mustNew(t, cfg)
+			plainBefore, otherBefore := plain.hits.Load(), otherHits.Load()
+			err := a.Prefetch(ctxT(t))
+			if tc.refused == "" {
+				if err != nil {
+					t.Fatalf("Prefetch: %v", err)
+				}
+				if _, err := a.Authenticate(ctxT(t), bearer(sign(t, s.es, claimsAt(clk.Now())))); err != nil {
+					t.Fatalf("Authenticate: %v", err)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), tc.refused) {
+				t.Fatalf("Prefetch = %v, want an error containing %q", err, tc.refused)
+			}
+			if plain.hits.Load() != plainBefore || otherHits.Load() != otherBefore {
+				t.Error("the redirect target was fetched")
+			}
+			// The attacker's key was never installed: its token is not accepted.
+			_, err = a.Authenticate(ctxT(t), bearer(sign(t, s.attacker, claimsAt(clk.Now()))))
+			if r, _ := reasonOf(t, err); r != decision.AuthenticatorUnavailable {
+				t.Errorf("token of the redirect target's key: reason %s, want authenticator_unavailable", r)
+			}
+		})
+	}
+}
+
+// TestAKeyReplacedUnderTheSameKidPurgesTheTokenCache: an issuer that keeps a kid but
+// swaps the key behind it (after a compromise, say) means tokens signed with the old key
+// to stop working; a cached verification must not outlive the refresh that sees it.
+func TestAKeyReplacedUnderTheSameKidPurgesTheTokenCache(t *testing.T) {
+	s := signers(t)
+	srv := newJWKSServer(t, s.es, s.es2)
 	clk := newClock()
-	cfg := remoteConfig(srv, clk, nil)
-	cfg.HTTPClient = nil // the default client carries the redirect policy
-	a := mustNew(t, cfg)
-	redirect := func(to string) error {
-		req, err := http.NewRequest(http.MethodGet, to, nil)
-		if err != nil {
+	a := mustNew(t, remoteConfig(srv, clk, nil))
+	old := sign(t, s.es, claimsAt(clk.Now()))
+	for range 2 {
+		if _, err := a.Authenticate(ctxT(t), bearer(old)); err != nil {
 			t.Fatal(err)
 		}
-		return a.remote.client.CheckRedirect(req, []*http.Request{{}})
 	}
-	if err := redirect("http://id.example/jwks.json"); err == nil {
-		t.Error("a redirect to plain http was followed")
+	if hits, _, _ := a.CacheStats(); hits != 1 {
+		t.Fatalf("cache hits %d, want 1: the token should be served from the cache", hits)
 	}
-	if err := redirect("https://id.example/jwks.json"); err != nil {
-		t.Errorf("https redirect refused: %v", err)
+	// Same kid "es-1", other key material.
+	srv.setKeys(s.attacker, s.es2)
+	fetches := srv.hits.Load()
+	if err := a.Prefetch(ctxT(t)); err != nil {
+		t.Fatal(err)
 	}
-	if err := redirect("http://127.0.0.1:9/jwks.json"); err != nil {
-		t.Errorf("loopback redirect refused: %v", err)
+	if srv.hits.Load() != fetches+1 {
+		t.Fatalf("no refresh happened")
+	}
+	_, err := a.Authenticate(ctxT(t), bearer(old))
+	if r, _ := reasonOf(t, err); r != decision.TokenSignatureInvalid {
+		t.Fatalf("token of the replaced key after the refresh: reason %s, want token_signature_invalid", r)
+	}
+	// A refresh that changes nothing keeps the cache.
+	fresh := sign(t, s.es2, claimsAt(clk.Now()))
+	if _, err := a.Authenticate(ctxT(t), bearer(fresh)); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Prefetch(ctxT(t)); err != nil {
+		t.Fatal(err)
+	}
+	hits, _, _ := a.CacheStats()
+	if _, err := a.Authenticate(ctxT(t), bearer(fresh)); err != nil {
+		t.Fatal(err)
+	}
+	if h, _, _ := a.CacheStats(); h != hits+1 {
+		t.Error("an unchanged key set purged the cache")
 	}
 }
