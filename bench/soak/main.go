@@ -625,8 +625,17 @@ func (s *soak) drive(ctx context.Context) (bool, error) {
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
-	time.Sleep(1500 * time.Millisecond) // let the last reload finish before reading its counter
-	reloadsAfter, _ := s.metric("gatehouse_config_reloads_total", `result="ok"`)
+	// The last SIGHUP may still be reloading: wait (a bounded time) for the counter.
+	s.mu.Lock()
+	sent := s.reloads
+	s.mu.Unlock()
+	var reloadsAfter float64
+	for wait := time.Now().Add(10 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		reloadsAfter, _ = s.metric("gatehouse_config_reloads_total", `result="ok"`)
+		if int(reloadsAfter-reloadsBefore) >= sent || time.Now().After(wait) {
+			break
+		}
+	}
 	return s.report(elapsed, late.Load(), baseG, endG, baseRSS, int(reloadsAfter-reloadsBefore)), nil
 }
 
