@@ -12,17 +12,18 @@ import (
 	"net/http"
 	"net/url"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/gatehouse-dev/gatehouse/internal/store/postgres/pgtest"
 )
 
 // The multi-replica tests run two `gatehouse serve` processes on one real PostgreSQL
-// database (created for the test and dropped after), with a real Redis for the shared
+// database (created for the test and dropped after, by store/postgres/pgtest), with a real Redis for the shared
 // failure budgets. Outages are made with a TCP forwarder the test owns between the
 // gateways and the server, so the shared services keep running for other tests.
 
@@ -39,45 +40,35 @@ func needService(t *testing.T, what string, err error) {
 	t.Skipf("%s is not available here (%v); .ci/run starts it", what, err)
 }
 
-// psql runs one statement as the postgres superuser on database db and returns its
-// unaligned output.
-func psql(t *testing.T, db, sql string) (string, error) {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	out, err := exec.CommandContext(ctx, "psql", "-h", "127.0.0.1", "-U", "postgres", "-d", db,
-		"-v", "ON_ERROR_STOP=1", "-X", "-A", "-t", "-c", sql).CombinedOutput()
-	if err != nil {
-		return string(out), fmt.Errorf("psql %q: %v: %s", sql, err, out)
-	}
-	return strings.TrimSpace(string(out)), nil
-}
-
-// pgDatabase creates an empty database for this test and returns its name; it is
-// dropped (with any connection still open to it) when the test ends.
+// pgDatabase creates an empty database for this test on the test server (see
+// store/postgres/pgtest) and returns its name; it is dropped when the test ends.
 func pgDatabase(t *testing.T) string {
 	t.Helper()
-	_, err := exec.LookPath("psql")
-	if err == nil {
-		_, err = psql(t, "postgres", "SELECT 1")
-	}
-	needService(t, "PostgreSQL on 127.0.0.1:5432", err)
-	var b [6]byte
-	rand.Read(b[:])
-	name := "gatehouse_e2e_" + hex.EncodeToString(b[:])
-	if _, err := psql(t, "postgres", "CREATE DATABASE "+name); err != nil {
+	u, err := url.Parse(pgtest.NewDatabase(t))
+	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() {
-		if _, err := psql(t, "postgres", "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)"); err != nil {
-			t.Errorf("drop the test database: %v", err)
-		}
-	})
-	return name
+	return strings.TrimPrefix(u.Path, "/")
 }
 
+// pgDSN is the URL of database db on the test server, reached at addr (the server
+// itself, or a forwarder in front of it).
 func pgDSN(addr, db string) string {
-	return "postgres://postgres@" + addr + "/" + db + "?sslmode=disable"
+	u, err := url.Parse(pgtest.AdminDSN())
+	if err != nil {
+		panic(err)
+	}
+	if addr == "" {
+		addr = u.Host
+	}
+	u.Host, u.Path = addr, "/"+db
+	return u.String()
+}
+
+// pgServer is the host:port of the test server.
+func pgServer() string {
+	u, _ := url.Parse(pgtest.AdminDSN())
+	return u.Host
 }
 
 // forwarder is a TCP relay the test can cut: every connection through it is closed,
@@ -351,7 +342,7 @@ func (r *replica) revoke(t *testing.T, c clientCreds, token string) {
 // by the other. It measures, over 100 revocations, how long until both refuse.
 func TestReplicasShareCredentialsAndRevocations(t *testing.T) {
 	db := pgDatabase(t)
-	set := newReplicaSet(t, pgDSN("127.0.0.1:5432", db), "30s", "{per_client: 100000/min, per_credential: 100000/min}")
+	set := newReplicaSet(t, pgDSN("", db), "30s", "{per_client: 100000/min, per_credential: 100000/min}")
 	set.cli(t, "", "users", "add", "--config", set.cfgPath, "--scopes", "orders:read", "alice")
 	client := set.createClient(t)
 	a, b := set.start(t), set.start(t)
@@ -425,7 +416,7 @@ func TestReplicasShareCredentialsAndRevocations(t *testing.T) {
 // applied on both, through the reconnect and the catch-up from the change sequence.
 func TestReplicasCatchUpAfterTheirListenConnectionsAreKilled(t *testing.T) {
 	db := pgDatabase(t)
-	set := newReplicaSet(t, pgDSN("127.0.0.1:5432", db), "30s", "{per_client: 100000/min, per_credential: 100000/min}")
+	set := newReplicaSet(t, pgDSN("", db), "30s", "{per_client: 100000/min, per_credential: 100000/min}")
 	client := set.createClient(t)
 	a, b := set.start(t), set.start(t)
 	both := []*replica{a, b}
@@ -434,17 +425,19 @@ func TestReplicasCatchUpAfterTheirListenConnectionsAreKilled(t *testing.T) {
 		tokens[i] = a.token(t, client)
 	}
 
+	admin := pgtest.Admin(t)
 	// Before every third revocation, kill every LISTEN connection of the test database:
 	// some revocations then land while a replica is reconnecting or polling.
 	kills := 0
 	for i, tok := range tokens {
 		if i%3 == 0 {
-			out, err := psql(t, "postgres", fmt.Sprintf(
-				`SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE datname = '%s' AND query ILIKE 'listen%%'`, db))
+			var n int
+			err := admin.QueryRow(context.Background(),
+				`SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE datname = $1 AND query ILIKE 'listen%'`, db).Scan(&n)
 			if err != nil {
 				t.Fatal(err)
 			}
-			if out != "0" {
+			if n > 0 {
 				kills++
 			}
 		}
@@ -503,8 +496,8 @@ func eventually(t *testing.T, limit time.Duration, what string, cond func() bool
 // revocation made during the outage is applied.
 func TestStoreOutageServesCachedDecisionsThen503(t *testing.T) {
 	db := pgDatabase(t)
-	fwd := newForwarder(t, "127.0.0.1:5432")
-	direct := pgDSN("127.0.0.1:5432", db)
+	fwd := newForwarder(t, pgServer())
+	direct := pgDSN("", db)
 	set := newReplicaSet(t, direct, "3s", "{per_client: 100000/min, per_credential: 100000/min}")
 	cached, unseen, revokedLater := set.createKey(t), set.createKey(t), set.createKey(t)
 	set.write(t, pgDSN(fwd.addr(), db), "3s", "{per_client: 100000/min, per_credential: 100000/min}")
@@ -619,7 +612,7 @@ func TestRedisSharesFailureBudgetsAcrossReplicas(t *testing.T) {
 	var b [4]byte
 	rand.Read(b[:])
 	budget := fmt.Sprintf("{per_client: 6/min, per_credential: 1000/min, redis: 'redis://%s/13'}", fwd.addr())
-	set := newReplicaSet(t, pgDSN("127.0.0.1:5432", db), "30s", budget)
+	set := newReplicaSet(t, pgDSN("", db), "30s", budget)
 	set.createKey(t) // the store exists before the replicas start
 	a, bRep := set.start(t), set.start(t)
 
