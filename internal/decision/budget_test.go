@@ -1,0 +1,209 @@
+package decision_test
+
+import (
+	"context"
+	"encoding/base64"
+	"fmt"
+	"net/http"
+	"net/netip"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/gatehouse-dev/gatehouse/internal/budget"
+	"github.com/gatehouse-dev/gatehouse/internal/decision"
+	"github.com/gatehouse-dev/gatehouse/internal/secret"
+	"github.com/gatehouse-dev/gatehouse/internal/store"
+	"github.com/gatehouse-dev/gatehouse/internal/verify/basic"
+)
+
+// users is a one-user store for the Basic authenticator.
+type users struct{ root store.User }
+
+func (u users) User(_ context.Context, name string) (store.User, error) {
+	if name == u.root.Name {
+		return u.root, nil
+	}
+	return store.User{}, store.ErrNotFound
+}
+
+// countingHasher is the production argon2id verifier behind a counter and, optionally,
+// a gate that holds every hash until the test opens it.
+type countingHasher struct {
+	real   *secret.PasswordVerifier
+	hashes atomic.Int64
+	gate   chan struct{} // nil: no gate
+}
+
+func (h *countingHasher) Verify(ctx context.Context, hash, password string) (bool, error) {
+	h.hashes.Add(1)
+	if h.gate != nil {
+		select {
+		case <-h.gate:
+		case <-ctx.Done():
+			return false, ctx.Err()
+		}
+	}
+	return h.real.Verify(ctx, hash, password)
+}
+
+var rootHash = sync.OnceValue(func() string {
+	h, err := secret.HashPassword("correct horse")
+	if err != nil {
+		panic(err)
+	}
+	return h
+})
+
+type basicFixture struct {
+	route  *decision.Route
+	auth   *basic.Authenticator
+	hasher *countingHasher
+}
+
+func newBasicFixture(t *testing.T, o budget.Options, gated bool) *basicFixture {
+	t.Helper()
+	h := &countingHasher{real: secret.NewPasswordVerifier(0)}
+	if gated {
+		h.gate = make(chan struct{})
+	}
+	a, err := basic.New(basic.Config{Name: "users", Store: users{store.User{Name: "root", PasswordHash: rootHash(), Scopes: []string{"admin"}}}, Hasher: h})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := budget.New(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { b.Close() })
+	return &basicFixture{route: &decision.Route{Name: "api", Authenticators: []decision.Authenticator{a}, Budget: b}, auth: a, hasher: h}
+}
+
+func (f *basicFixture) decide(from, user, pass string) decision.Decision {
+	h := http.Header{}
+	h.Set("Authorization", "Basic "+base64.StdEncoding.EncodeToString([]byte(user+":"+pass)))
+	return f.route.Decide(context.Background(), &decision.Request{Method: "GET", Path: "/", Header: h, Client: netip.MustParseAddr(from)})
+}
+
+// TestConcurrentGuessesCostAtMostTheBudget is the burst of the issue: 100 wrong
+// passwords sent at once get at most the budget's worth of argon2id hashes; the rest are
+// refused with 429 before any hashing.
+func TestConcurrentGuessesCostAtMostTheBudget(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		user func(i int) string
+		want int64
+	}{
+		{"one user, per-credential limit", func(int) string { return "root" }, 5},
+		{"many users, per-client limit", func(i int) string { return fmt.Sprintf("user%d", i) }, 8},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newBasicFixture(t, budget.Options{PerClient: budget.Rate{Count: 8, Per: time.Minute},
+				PerCredential: budget.Rate{Count: 5, Per: time.Minute}, PerCredentialGlobal: budget.Rate{Count: 50, Per: time.Minute}}, true)
+			const n = 100
+			var refused atomic.Int64
+			var wg sync.WaitGroup
+			results := make([]decision.Decision, n)
+			for i := range n {
+				wg.Go(func() {
+					results[i] = f.decide("198.51.100.66", tc.user(i), fmt.Sprintf("wrong%d", i))
+					if results[i].Reason == decision.TooManyFailures {
+						refused.Add(1)
+					}
+				})
+			}
+			deadline := time.Now().Add(20 * time.Second)
+			for f.hasher.hashes.Load()+refused.Load() < n && time.Now().Before(deadline) {
+				time.Sleep(time.Millisecond)
+			}
+			close(f.hasher.gate)
+			wg.Wait()
+			if got := f.hasher.hashes.Load(); got > tc.want {
+				t.Errorf("%d concurrent guesses cost %d password hashes; the budget allows %d", n, got, tc.want)
+			}
+			invalid := 0
+			for _, d := range results {
+				if d.Reason == decision.CredentialsInvalid {
+					invalid++
+				} else if d.Reason != decision.TooManyFailures {
+					t.Errorf("unexpected decision %s %q", d.Reason, d.Detail)
+				}
+			}
+			if int64(invalid) != f.hasher.hashes.Load() {
+				t.Errorf("%d answered 401 for %d hashes", invalid, f.hasher.hashes.Load())
+			}
+		})
+	}
+}
+
+// TestGuesserCannotLockOutTheUser: wrong passwords for root from one address do not
+// refuse root from another; a client that logged in before keeps working while many
+// addresses guess; a new client guessing is still slowed by the global limit.
+func TestGuesserCannotLockOutTheUser(t *testing.T) {
+	opts := budget.Options{PerClient: budget.Rate{Count: 30, Per: time.Minute},
+		PerCredential: budget.Rate{Count: 10, Per: time.Minute}, PerCredentialGlobal: budget.Rate{Count: 20, Per: time.Minute}}
+	const attacker, victim = "198.51.100.66", "192.0.2.10"
+
+	f := newBasicFixture(t, opts, false)
+	for i := range 11 {
+		f.decide(attacker, "root", fmt.Sprintf("guess%d", i))
+	}
+	if d := f.decide(attacker, "root", "guess"); d.Reason != decision.TooManyFailures {
+		t.Fatalf("the guessing address after 10 failures: %s, want too_many_failures", d.Reason)
+	}
+	if d := f.decide(victim, "root", "correct horse"); !d.Allow {
+		t.Fatalf("the user from another address: %s %q, want allowed", d.Reason, d.Detail)
+	}
+	if d := f.decide(attacker, "root", "correct horse"); d.Reason != decision.TooManyFailures {
+		t.Errorf("the spent guesser sending the cached right password: %s; a 200 here would tell it which guess is right", d.Reason)
+	}
+
+	// Many addresses together spend the global limit on root.
+	for i := range 12 {
+		f.decide(fmt.Sprintf("203.0.113.%d", i), "root", "guess")
+	}
+	if d := f.decide("203.0.113.200", "root", "guess"); d.Reason != decision.TooManyFailures {
+		t.Errorf("a brand-new address guessing after the global limit is spent: %s, want too_many_failures", d.Reason)
+	}
+	if d := f.decide(victim, "root", "correct horse"); !d.Allow {
+		t.Errorf("the user who succeeded before (cached): %s, want allowed", d.Reason)
+	}
+	f.auth.Purge()
+	if d := f.decide(victim, "root", "correct horse"); !d.Allow {
+		t.Errorf("the user who succeeded before (verified again): %s, want allowed", d.Reason)
+	}
+	if d := f.decide(victim, "root", "wrong"); d.Reason != decision.CredentialsInvalid {
+		t.Errorf("a wrong password from the user's address is still checked: %s", d.Reason)
+	}
+}
+
+// countingBudget counts what Decide asks of a budget.
+type countingBudget struct {
+	decision.Budget
+	reserves atomic.Int64
+}
+
+func (b *countingBudget) Reserve(ctx context.Context, c netip.Addr, id string) (decision.Reservation, bool, time.Duration) {
+	b.reserves.Add(1)
+	return b.Budget.Reserve(ctx, c, id)
+}
+
+// TestCachedSuccessReservesNothing: once a password verified, the same credentials are
+// answered from the cache without a reservation (with Redis, without a round trip).
+func TestCachedSuccessReservesNothing(t *testing.T) {
+	f := newBasicFixture(t, budget.Options{PerClient: budget.DefaultPerClient, PerCredential: budget.DefaultPerCredential, PerCredentialGlobal: budget.DefaultPerCredentialGlobal}, false)
+	cb := &countingBudget{Budget: f.route.Budget}
+	f.route.Budget = cb
+	for i := range 5 {
+		if d := f.decide("192.0.2.10", "root", "correct horse"); !d.Allow {
+			t.Fatalf("request %d: %s", i, d.Reason)
+		}
+	}
+	if got := cb.reserves.Load(); got != 1 {
+		t.Errorf("5 requests with one good password made %d reservations, want 1", got)
+	}
+	if got := f.hasher.hashes.Load(); got != 1 {
+		t.Errorf("%d hashes, want 1", got)
+	}
+}
