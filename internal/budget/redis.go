@@ -74,6 +74,8 @@ type RedisStats struct {
 	// Fallbacks counts the budget calls answered by the local tables because Redis could
 	// not be used; Outages counts the transitions from up to down.
 	Fallbacks, Outages uint64
+	// Calls counts the scripts sent to Redis.
+	Calls uint64
 }
 
 // RedisStats reports the state of the shared budgets.
@@ -82,7 +84,7 @@ func (b *Budget) RedisStats() RedisStats {
 		return RedisStats{}
 	}
 	r := b.remote
-	return RedisStats{Configured: true, Up: !r.down.Load(), Fallbacks: r.fallbacks.Load(), Outages: r.outages.Load()}
+	return RedisStats{Configured: true, Up: !r.down.Load(), Fallbacks: r.fallbacks.Load(), Outages: r.outages.Load(), Calls: r.calls.Load()}
 }
 
 type remote struct {
@@ -103,6 +105,7 @@ type remote struct {
 	probing   atomic.Bool
 	fallbacks atomic.Uint64
 	outages   atomic.Uint64
+	calls     atomic.Uint64
 	logMu     sync.Mutex // orders the transition log lines
 }
 
@@ -204,7 +207,7 @@ func (r *remote) done(err, ctxErr error) {
 	if r.down.CompareAndSwap(false, true) {
 		r.outages.Add(1)
 		r.logMu.Lock()
-		r.log.Warn("failure budget: Redis unreachable; each replica counts failures locally until it answers",
+		r.log.Warn("failure budget: Redis unavailable; each replica counts failures locally until it answers",
 			"error", r.scrub(err), "retry_every", r.retry.String())
 		r.logMu.Unlock()
 	}
@@ -324,6 +327,7 @@ func (r *remote) reserve(ctx context.Context, client netip.Addr, credID string, 
 	}
 	cctx, cancel := context.WithTimeout(ctx, r.timeout)
 	defer cancel()
+	r.calls.Add(1)
 	vals, err := reserveScript.Run(cctx, r.client, ks[:], f, check, iv[0], per[0], iv[1], per[1], iv[2], per[2]).Int64Slice()
 	if err == nil && len(vals) != 2 {
 		err = fmt.Errorf("reserve script returned %d values", len(vals))
@@ -359,6 +363,7 @@ func (r *remote) settle(ctx context.Context, res decision.Reservation, succeeded
 	}
 	cctx, cancel := context.WithTimeout(ctx, r.timeout)
 	defer cancel()
+	r.calls.Add(1)
 	err := settleScript.Run(cctx, r.client, ks[:], int64(held), mem, r.iv[0], r.iv[1], r.iv[2]).Err()
 	r.done(err, ctx.Err())
 }

@@ -2,10 +2,14 @@ package decision_test
 
 import (
 	"context"
+	"crypto/rand"
 	"encoding/base64"
+	"encoding/hex"
 	"fmt"
+	"net"
 	"net/http"
 	"net/netip"
+	"os"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -205,5 +209,90 @@ func TestCachedSuccessReservesNothing(t *testing.T) {
 	}
 	if got := f.hasher.hashes.Load(); got != 1 {
 		t.Errorf("%d hashes, want 1", got)
+	}
+}
+
+// sharedBudget is a budget on the Redis at 127.0.0.1:6379 under a key prefix of its own,
+// or a skip when that Redis is not reachable and CI is not set.
+func sharedBudget(t testing.TB) *budget.Budget {
+	t.Helper()
+	if c, err := net.DialTimeout("tcp", "127.0.0.1:6379", time.Second); err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatalf("Redis at 127.0.0.1:6379 is not reachable (CI is set, so this fails): %v", err)
+		}
+		t.Skipf("Redis at 127.0.0.1:6379 is not reachable (%v); start it to run this", err)
+	} else {
+		c.Close()
+	}
+	var p [6]byte
+	rand.Read(p[:])
+	b, err := budget.New(budget.Options{PerClient: budget.DefaultPerClient, PerCredential: budget.DefaultPerCredential,
+		PerCredentialGlobal: budget.DefaultPerCredentialGlobal, SuccessMemory: time.Minute,
+		Redis: budget.RedisOptions{URL: "redis://127.0.0.1:6379/0", Prefix: "gatehouse-test:" + hex.EncodeToString(p[:]) + ":", Timeout: time.Second}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { b.Close() })
+	return b
+}
+
+// TestCachedDecisionMakesNoRedisCall: with a shared budget, the first (verified)
+// success talks to Redis; the cached ones after it do not.
+func TestCachedDecisionMakesNoRedisCall(t *testing.T) {
+	f := newBasicFixture(t, budget.Options{}, false)
+	b := sharedBudget(t)
+	f.route.Budget = b
+	if d := f.decide("192.0.2.10", "root", "correct horse"); !d.Allow {
+		t.Fatalf("first request: %s", d.Reason)
+	}
+	before := b.RedisStats()
+	if before.Calls == 0 || !before.Up {
+		t.Fatalf("the verified success did not reach Redis: %+v", before)
+	}
+	for range 100 {
+		if d := f.decide("192.0.2.10", "root", "correct horse"); !d.Allow {
+			t.Fatalf("cached request: %s", d.Reason)
+		}
+	}
+	if after := b.RedisStats(); after.Calls != before.Calls {
+		t.Errorf("100 cached successes made %d Redis calls", after.Calls-before.Calls)
+	}
+}
+
+// BenchmarkDecideCached measures a cached Basic success with a local budget and with a
+// Redis budget: the two must cost the same, since neither reaches the budget's store.
+func BenchmarkDecideCached(b *testing.B) {
+	for _, tc := range []struct {
+		name   string
+		budget func(testing.TB) decision.Budget
+	}{
+		{"LocalBudget", func(t testing.TB) decision.Budget {
+			bud, _ := budget.New(budget.Options{PerClient: budget.DefaultPerClient, PerCredential: budget.DefaultPerCredential, PerCredentialGlobal: budget.DefaultPerCredentialGlobal})
+			return bud
+		}},
+		{"RedisBudget", func(t testing.TB) decision.Budget { return sharedBudget(t) }},
+	} {
+		b.Run(tc.name, func(b *testing.B) {
+			bud := tc.budget(b)
+			a, err := basic.New(basic.Config{Name: "users", Store: users{store.User{Name: "root", PasswordHash: rootHash()}}})
+			if err != nil {
+				b.Fatal(err)
+			}
+			rt := &decision.Route{Name: "api", Authenticators: []decision.Authenticator{a}, Budget: bud}
+			h := http.Header{"Authorization": {"Basic " + base64.StdEncoding.EncodeToString([]byte("root:correct horse"))}}
+			req := &decision.Request{Method: "GET", Path: "/", Header: h, Client: netip.MustParseAddr("192.0.2.10")}
+			if d := rt.Decide(context.Background(), req); !d.Allow {
+				b.Fatal(d.Reason)
+			}
+			b.ReportAllocs()
+			for b.Loop() {
+				if d := rt.Decide(context.Background(), req); !d.Allow {
+					b.Fatal(d.Reason)
+				}
+			}
+			if s, ok := bud.(*budget.Budget); ok && s.RedisStats().Configured {
+				b.ReportMetric(float64(s.RedisStats().Calls), "redis-calls")
+			}
+		})
 	}
 }
