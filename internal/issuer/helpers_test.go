@@ -68,6 +68,10 @@ func withBudget(b *budget.Budget) envOption { return func(o *issuer.Options) { o
 
 func newBudget(t testing.TB, o budget.Options) *budget.Budget {
 	t.Helper()
+	if o.Now == nil {
+		now := time.Now() // stopped: a slow run must not refill the budget mid-test
+		o.Now = func() time.Time { return now }
+	}
 	b, err := budget.New(o)
 	if err != nil {
 		t.Fatal(err)
