@@ -411,7 +411,8 @@ func credentialID(a Authenticator, c Credential) string {
 }
 
 // Decide runs the pipeline of DESIGN.md section 1 for req on route r: extract the
-// credential, check the failure budget, verify it with the authenticator that claims it,
+// credential, answer it from an authenticator's cache or else reserve a unit of the
+// failure budget, verify it with the authenticator that claims it (settling the unit),
 // and authorize the principal against the route's requirements.
 func (r *Route) Decide(ctx context.Context, req *Request) Decision {
 	if r.Anonymous {

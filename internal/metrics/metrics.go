@@ -144,7 +144,7 @@ func New() *Metrics {
 		}, []string{"result"}),
 		budgetRedisUp: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "gatehouse_budget_redis_up",
-			Help: "1 while the failure budget's Redis answers, 0 while it does not or when no Redis is configured.",
+			Help: "0 from a failed call to the failure budget's Redis until a call succeeds, and when no Redis is configured; 1 otherwise.",
 		}),
 		budgetRedisFallbacks: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "gatehouse_budget_redis_fallbacks_total",
