@@ -86,8 +86,8 @@ func TestRedisBudgetIsSharedBetweenReplicas(t *testing.T) {
 	if ok {
 		t.Fatal("replica B allowed an 11th failure charged on A")
 	}
-	if wait <= 5*time.Second || wait > 6*time.Second {
-		t.Errorf("Retry-After from Redis = %v, want just under 6s", wait)
+	if wait <= 0 || wait > 6*time.Second {
+		t.Errorf("Retry-After from Redis = %v, want up to 6s (one failure refills every 6s)", wait)
 	}
 	if ok, _ := b.allowed(victim, "root"); !ok {
 		t.Error("another address was refused on B: the per-credential limit must be keyed with the client")
