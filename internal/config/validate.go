@@ -169,6 +169,7 @@ func (v *validator) run() {
 	}
 	v.positive("upstream_timeout", c.UpstreamTimeout)
 	v.positive("shutdown_timeout", c.ShutdownTimeout)
+	v.nonNegative("store_outage_grace", c.StoreOutageGrace)
 	v.positive("write_timeout", c.WriteTimeout)
 	switch c.Log.Format {
 	case LogJSON, LogText:
