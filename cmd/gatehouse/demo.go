@@ -47,12 +47,10 @@ const (
 
 func runDemo(ctx context.Context, env *cliEnv, args []string) int {
 	fs := flag.NewFlagSet("demo", flag.ContinueOnError)
-	fs.SetOutput(env.stderr)
 	listen := fs.String("listen", "127.0.0.1:8080", "public listener `ADDR`")
 	adminListen := fs.String("admin-listen", "127.0.0.1:9090", "admin listener `ADDR`")
-	fs.Usage = func() { fmt.Fprint(fs.Output(), demoUsage); fs.PrintDefaults() }
-	if err := fs.Parse(args); err != nil {
-		return usageExit(err)
+	if code, ok := parseCommandFlags(fs, env, demoUsage, args); !ok {
+		return code
 	}
 
 	dir, err := os.MkdirTemp("", "gatehouse-demo-")
