@@ -274,3 +274,41 @@ func TestCompletionTableMatchesTheDispatchers(t *testing.T) {
 		}
 	}
 }
+
+// TestDemoCLIWorksAfterGoRun checks how the demo's printed lines invoke gatehouse: the
+// command on the PATH when that is this binary, a go build line and ./gatehouse for a
+// "go run" binary (deleted when the demo stops), else this binary's quoted path.
+func TestDemoCLIWorksAfterGoRun(t *testing.T) {
+	dir := t.TempDir()
+	installed := filepath.Join(dir, "bin", "gatehouse")
+	if err := os.MkdirAll(filepath.Dir(installed), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(installed, []byte("x"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	onPath := func(string) (string, error) { return installed, nil }
+	notOnPath := func(string) (string, error) { return "", exec.ErrNotFound }
+	tests := []struct {
+		name, exe string
+		lookPath  func(string) (string, error)
+		cli       string
+		hint      bool
+	}{
+		{"installed", installed, onPath, "gatehouse", false},
+		{"go run", "/tmp/go-build2961/b001/exe/gatehouse", notOnPath, "./gatehouse", true},
+		{"go run with another gatehouse installed", "/tmp/go-build2961/b001/exe/gatehouse", onPath, "./gatehouse", true},
+		{"built elsewhere", "/home/me/src/gatehouse/gatehouse", onPath, "/home/me/src/gatehouse/gatehouse", false},
+		{"path with a space", "/home/me/my tools/gatehouse", notOnPath, "'/home/me/my tools/gatehouse'", false},
+		{"path with a quote", "/opt/it's/gatehouse", notOnPath, `'/opt/it'\''s/gatehouse'`, false},
+	}
+	for _, tc := range tests {
+		cli, hint := demoCLI(tc.exe, tc.lookPath)
+		if cli != tc.cli || (hint != "") != tc.hint {
+			t.Errorf("%s: cli %q hint %q; want %q, hint %v", tc.name, cli, hint, tc.cli, tc.hint)
+		}
+		if tc.hint && !strings.Contains(hint, demoBuildLine) {
+			t.Errorf("%s: the hint %q has no go build line", tc.name, hint)
+		}
+	}
+}
