@@ -1,7 +1,6 @@
 package main
 
 import (
-	"net/url"
 	"strings"
 	"time"
 
@@ -12,8 +11,8 @@ import (
 // effectiveConfig is what "config check --print" shows: the configuration as the
 // gateway runs it, under the keys of the file, every default filled in. Secrets keep
 // the config.Secret type, which marshals as "[REDACTED]" whatever the encoder, so no
-// field here can carry one by mistake; the store URL is shown with its password (in
-// the user part or the query) replaced by xxxxx.
+// field here can carry one by mistake; the store URL is shown as Store.String shows
+// it, with any password in it replaced by xxxxx.
 type effectiveConfig struct {
 	Listen               string                            `json:"listen" yaml:"listen"`
 	AdminListen          string                            `json:"admin_listen" yaml:"admin_listen"`
@@ -141,34 +140,10 @@ func emptyIfNil(s []string) []string {
 	return s
 }
 
-// redactStoreURL shows a store URL with every password in it (user part, or a
-// password or sslpassword query parameter) replaced by xxxxx.
-func redactStoreURL(s config.Store) string {
-	if s.Driver != config.StorePostgres {
-		return s.String()
-	}
-	u, err := url.Parse(s.DSN)
-	if err != nil {
-		return "postgres://[unparsable]"
-	}
-	q := u.Query()
-	changed := false
-	for k := range q {
-		if lk := strings.ToLower(k); strings.Contains(lk, "password") || strings.HasSuffix(lk, "secret") {
-			q[k] = []string{"xxxxx"}
-			changed = true
-		}
-	}
-	if changed {
-		u.RawQuery = q.Encode()
-	}
-	return u.Redacted()
-}
-
 func newEffectiveConfig(c *config.Config) *effectiveConfig {
 	e := &effectiveConfig{
 		Listen: c.Listen, AdminListen: c.AdminListen, Realm: c.Realm, Environment: c.Environment,
-		Store:          effectiveStore{URL: redactStoreURL(c.Store), Password: c.Store.Password},
+		Store:          effectiveStore{URL: c.Store.String(), Password: c.Store.Password},
 		Errors:         map[string]string{"detail": string(c.Errors.Detail)},
 		CORS:           effectiveCORS{AllowedOrigins: emptyIfNil(c.CORS.AllowedOrigins), AllowedHeaders: emptyIfNil(c.CORS.AllowedHeaders), MaxAge: c.CORS.MaxAge.String()},
 		TrustedProxies: []string{},
