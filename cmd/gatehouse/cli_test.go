@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -246,6 +247,26 @@ func TestCompletionScriptsParseAndKnowEveryCommand(t *testing.T) {
 			}
 			if out, err := exec.CommandContext(t.Context(), path, append(c[1:], f)...).CombinedOutput(); err != nil {
 				t.Errorf("%s rejects the script: %v\n%s", strings.Join(c, " "), err, out)
+			}
+			if sh != "bash" {
+				return
+			}
+			// And it completes: a command, a verb, a verb's flag, a command after help.
+			for words, want := range map[string]string{
+				"gatehouse ke":               "keys",
+				"gatehouse keys re":          "revoke",
+				"gatehouse keys rotate --g":  "--grace",
+				"gatehouse users l":          "list",
+				"gatehouse config check --p": "--print",
+				"gatehouse help sig":         "signing-keys",
+				"gatehouse completion f":     "fish",
+			} {
+				w := strings.Fields(words)
+				script := "source " + f + "; COMP_WORDS=(" + words + "); COMP_CWORD=" + fmt.Sprint(len(w)-1) + `; _gatehouse; echo "${COMPREPLY[*]}"`
+				out, err := exec.CommandContext(t.Context(), path, "-c", script).CombinedOutput()
+				if err != nil || strings.TrimSpace(string(out)) != want {
+					t.Errorf("completing %q: %q (%v), want %q", words, out, err, want)
+				}
 			}
 		})
 	}
