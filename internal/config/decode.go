@@ -60,7 +60,7 @@ func (d *decoder) fail(path string, line int, format string, args ...any) {
 	if path != "" {
 		msg = path + ": " + msg
 	}
-	d.ps.add(Problem{Line: line, Path: d.file, Msg: msg})
+	d.ps.add(Problem{Line: line, Path: d.file, Key: path, Msg: msg})
 }
 
 // visit counts one node against the work budget.
