@@ -1,4 +1,4 @@
-// Package budget limits failed authentications (DESIGN.md section 2, status 429
+// Package budget limits failed authentications (docs/design.md, section 2, status 429
 // too_many_failures): one token bucket per client address and one per credential id. A
 // request that carries credentials is checked with Allow before it is verified; a
 // verification failure is charged with Fail; a success costs nothing.
@@ -74,7 +74,7 @@ func ParseRate(s string) (Rate, error) {
 	return Rate{Count: count, Per: d}, nil
 }
 
-// Defaults of DESIGN.md section 2.
+// Defaults of docs/design.md, section 2.
 var (
 	DefaultPerClient     = Rate{Count: 30, Per: time.Minute}
 	DefaultPerCredential = Rate{Count: 10, Per: time.Minute}
