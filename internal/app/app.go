@@ -73,7 +73,9 @@ type Runtime struct {
 	watcher   *store.Watcher
 	budget    *budget.Budget
 	budgetCfg config.FailureBudget
-	auths     map[string]*liveAuth // by config fingerprint
+	// lastBudget is the budget's Redis counters last reported to metrics.
+	lastBudget budget.RedisStats
+	auths      map[string]*liveAuth // by config fingerprint
 	// issuer is the token service, kept across reloads while token_service's settings
 	// (issuer, secret, algorithm, lifetime) stay the same; issuerCfg is what built it.
 	// issuerSubs unsubscribes each running token service from the change feed.
@@ -248,12 +250,23 @@ func (rt *Runtime) compile(cfg *config.Config) (*Gateway, error) {
 		}
 	}
 	if rt.budget == nil || cfg.FailureBudget != rt.budgetCfg {
-		rt.budget = budget.New(budget.Options{
-			PerClient:     budget.Rate(cfg.FailureBudget.PerClient),
-			PerCredential: budget.Rate(cfg.FailureBudget.PerCredential),
-			Now:           rt.o.Now,
+		b, err := budget.New(budget.Options{
+			PerClient:           budget.Rate(cfg.FailureBudget.PerClient),
+			PerCredential:       budget.Rate(cfg.FailureBudget.PerCredential),
+			PerCredentialGlobal: budget.Rate(cfg.FailureBudget.PerCredentialGlobal),
+			Redis:               budget.RedisOptions{URL: string(cfg.FailureBudget.Redis)},
+			Now:                 rt.o.Now,
+			Logger:              rt.log,
 		})
-		rt.budgetCfg = cfg.FailureBudget
+		if err != nil {
+			return nil, err
+		}
+		if old := rt.budget; old != nil {
+			// A draining gateway may still reserve from the old budget for a moment;
+			// its Redis connection goes once those requests are done.
+			time.AfterFunc(budgetDrain, func() { old.Close() })
+		}
+		rt.budget, rt.budgetCfg, rt.lastBudget = b, cfg.FailureBudget, budget.RedisStats{}
 	}
 
 	if err := rt.compileIssuer(cfg); err != nil {
@@ -641,11 +654,20 @@ func (rt *Runtime) Ready(ctx context.Context) error {
 	return nil
 }
 
-// syncCacheMetrics reports the authenticators' cache counters to the metrics, as deltas
-// since the last report; the admin listener calls it before each scrape.
+// budgetDrain is how long a replaced failure budget keeps its Redis connection.
+const budgetDrain = time.Minute
+
+// syncCacheMetrics reports the authenticators' cache counters and the failure budget's
+// Redis counters to the metrics, as deltas since the last report; the admin listener
+// calls it before each scrape.
 func (rt *Runtime) syncCacheMetrics() {
 	rt.mu.Lock()
 	defer rt.mu.Unlock()
+	if rt.budget != nil {
+		st := rt.budget.RedisStats()
+		rt.Metrics.AddBudgetRedis(st.Configured, st.Up, st.Fallbacks-rt.lastBudget.Fallbacks, st.Outages-rt.lastBudget.Outages)
+		rt.lastBudget = st
+	}
 	g := rt.current.Load()
 	for name, la := range g.auths {
 		s, ok := la.auth.(interface {
@@ -669,8 +691,12 @@ func (rt *Runtime) Close() error {
 			la.stop()
 		}
 	}
+	b := rt.budget
 	rt.mu.Unlock()
 	rt.running.Wait()
+	if b != nil {
+		b.Close()
+	}
 	if rt.store != nil {
 		return rt.store.Close()
 	}

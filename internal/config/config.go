@@ -28,7 +28,10 @@ const (
 	// defaults, counted per DefaultFailureWindow ("30/min" and "10/min").
 	DefaultPerClientFailures     = 30
 	DefaultPerCredentialFailures = 10
-	DefaultFailureWindow         = time.Minute
+	// DefaultPerCredentialGlobalFailures is failure_budget.per_credential_global
+	// ("100/min").
+	DefaultPerCredentialGlobalFailures = 100
+	DefaultFailureWindow               = time.Minute
 
 	DefaultLeeway          = 30 * time.Second
 	DefaultJWKSMaxStale    = 24 * time.Hour
@@ -244,8 +247,14 @@ type FailureBudget struct {
 	// PerClient counts per client address (the socket peer, or the address a trusted
 	// proxy names).
 	PerClient Rate
-	// PerCredential counts per credential id (an API key id, a user name, a token hash).
+	// PerCredential counts per credential id (an API key id, a user name, a token hash)
+	// from one client address: a guesser spends its own budget, not its victim's.
 	PerCredential Rate
+	// PerCredentialGlobal counts per credential id from all addresses together; it
+	// refuses only clients without a recent success on that credential.
+	PerCredentialGlobal Rate
+	// Redis, when set, shares the budgets between replicas.
+	Redis RedisURL
 }
 
 // AuthenticatorType is the kind of an authenticator.

@@ -128,7 +128,8 @@ func TestGoodFixtureLoadsEveryKey(t *testing.T) {
 		ShutdownTimeout:      5 * time.Second,
 		WriteTimeout:         DefaultWriteTimeout,
 		Log:                  Log{Level: slog.LevelDebug, Format: LogText},
-		FailureBudget:        FailureBudget{PerClient: Rate{100, time.Minute}, PerCredential: Rate{5, time.Second}},
+		FailureBudget: FailureBudget{PerClient: Rate{100, time.Minute}, PerCredential: Rate{5, time.Second},
+			PerCredentialGlobal: Rate{50, time.Minute}, Redis: "redis://:s3cret@127.0.0.1:6379/2"},
 		Authenticators: map[string]*Authenticator{
 			"corp_jwt": {Name: "corp_jwt", Type: TypeJWT, Line: 31, JWT: &corp},
 			"file_jwt": {Name: "file_jwt", Type: TypeJWT, Line: 40, JWT: &file},
@@ -187,7 +188,7 @@ func TestMinimalConfigGetsEveryDefault(t *testing.T) {
 		ShutdownTimeout: 15 * time.Second,
 		WriteTimeout:    DefaultWriteTimeout,
 		Log:             Log{Level: slog.LevelInfo, Format: LogJSON},
-		FailureBudget:   FailureBudget{PerClient: Rate{30, time.Minute}, PerCredential: Rate{10, time.Minute}},
+		FailureBudget:   FailureBudget{PerClient: Rate{30, time.Minute}, PerCredential: Rate{10, time.Minute}, PerCredentialGlobal: Rate{100, time.Minute}},
 		Authenticators:  map[string]*Authenticator{},
 		Routes: []Route{{
 			Name: "route-0", Line: 2, Match: Match{PathPrefix: "/"}, Anonymous: true, ForwardAuthorization: true,
@@ -331,7 +332,7 @@ func TestValidateChecksConfigBuiltInCode(t *testing.T) {
 		Store: Store{Driver: StoreSQLite, Path: "x.db"}, Errors: Errors{Detail: DetailVerbose},
 		ForwardAuth: ForwardAuth{Path: "/d"}, MaxHeaderBytes: DefaultMaxHeaderBytes,
 		UpstreamTimeout: time.Second, ShutdownTimeout: time.Second, WriteTimeout: time.Second, Log: Log{Format: LogJSON},
-		FailureBudget: FailureBudget{PerClient: Rate{1, time.Second}, PerCredential: Rate{1, time.Second}},
+		FailureBudget: FailureBudget{PerClient: Rate{1, time.Second}, PerCredential: Rate{1, time.Second}, PerCredentialGlobal: Rate{1, time.Second}},
 		Routes:        []Route{{Name: "r", Match: Match{PathPrefix: "/"}, Authenticators: []string{"ghost"}}},
 	}
 	ps := problemsOf(t, c.Validate())

@@ -497,8 +497,9 @@ func defaults(dir string) *Config {
 		WriteTimeout:    DefaultWriteTimeout,
 		Log:             Log{Level: DefaultLogLevel, Format: DefaultLogFormat},
 		FailureBudget: FailureBudget{
-			PerClient:     Rate{Count: DefaultPerClientFailures, Per: DefaultFailureWindow},
-			PerCredential: Rate{Count: DefaultPerCredentialFailures, Per: DefaultFailureWindow},
+			PerClient:           Rate{Count: DefaultPerClientFailures, Per: DefaultFailureWindow},
+			PerCredential:       Rate{Count: DefaultPerCredentialFailures, Per: DefaultFailureWindow},
+			PerCredentialGlobal: Rate{Count: DefaultPerCredentialGlobalFailures, Per: DefaultFailureWindow},
 		},
 		Authenticators: map[string]*Authenticator{},
 	}
@@ -594,12 +595,23 @@ func (d *decoder) root(n *yaml.Node, c *Config) {
 				}
 			})
 		case "failure_budget":
-			d.block(e, "failure_budget", []string{"per_client", "per_credential"}, func(k entry, p string) {
+			d.block(e, "failure_budget", []string{"per_client", "per_credential", "per_credential_global", "redis"}, func(k entry, p string) {
 				switch k.key {
 				case "per_client":
 					d.setRate(k.val, p, &c.FailureBudget.PerClient)
 				case "per_credential":
 					d.setRate(k.val, p, &c.FailureBudget.PerCredential)
+				case "per_credential_global":
+					d.setRate(k.val, p, &c.FailureBudget.PerCredentialGlobal)
+				case "redis":
+					if s, ok := d.scalar(k.val, p, "a redis:// URL"); ok && s.text != "" {
+						r, err := ParseRedisURL(s.text)
+						if err != nil {
+							d.fail(p, s.line, "%v", err)
+						} else {
+							c.FailureBudget.Redis = r
+						}
+					}
 				}
 			})
 		case "authenticators":

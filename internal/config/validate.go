@@ -177,6 +177,7 @@ func (v *validator) run() {
 	}
 	v.rate("failure_budget.per_client", c.FailureBudget.PerClient)
 	v.rate("failure_budget.per_credential", c.FailureBudget.PerCredential)
+	v.rate("failure_budget.per_credential_global", c.FailureBudget.PerCredentialGlobal)
 	v.tokenService()
 
 	names := c.AuthenticatorNames()

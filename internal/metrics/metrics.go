@@ -88,6 +88,10 @@ type Metrics struct {
 	cacheReqs *prometheus.CounterVec
 	evictions *prometheus.CounterVec
 	reloads   *prometheus.CounterVec
+	// The failure budget's Redis: up (1) or not, and its fallbacks and outages.
+	budgetRedisUp        prometheus.Gauge
+	budgetRedisFallbacks prometheus.Counter
+	budgetRedisOutages   prometheus.Counter
 
 	// known holds the configured names once SetNames was called.
 	known atomic.Pointer[knownNames]
@@ -138,6 +142,18 @@ func New() *Metrics {
 			Name: "gatehouse_config_reloads_total",
 			Help: "Configuration reloads by result.",
 		}, []string{"result"}),
+		budgetRedisUp: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "gatehouse_budget_redis_up",
+			Help: "0 from a failed call to the failure budget's Redis until a call succeeds, and when no Redis is configured; 1 otherwise.",
+		}),
+		budgetRedisFallbacks: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "gatehouse_budget_redis_fallbacks_total",
+			Help: "Failure budget operations answered by this replica's local budgets because Redis could not be used.",
+		}),
+		budgetRedisOutages: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "gatehouse_budget_redis_outages_total",
+			Help: "Times the failure budget's Redis stopped answering (transitions from up to down).",
+		}),
 		routes:             newBound(),
 		reasons:            newBound(),
 		authenticators:     newBound(),
@@ -147,6 +163,7 @@ func New() *Metrics {
 		evictionCaches:     newBound(),
 	}
 	m.reg.MustRegister(m.decisions, m.duration, m.jwks, m.cacheReqs, m.evictions, m.reloads,
+		m.budgetRedisUp, m.budgetRedisFallbacks, m.budgetRedisOutages,
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
@@ -442,4 +459,16 @@ func (m *Metrics) AddCache(cache string, hits, misses, evictions uint64) {
 	if evictions > 0 {
 		m.evictions.WithLabelValues(m.cache(m.evictionCaches, cache)).Add(float64(evictions))
 	}
+}
+
+// AddBudgetRedis reports the failure budget's Redis: whether it is configured and
+// answering, and the fallbacks to local budgets and outages since the last report.
+func (m *Metrics) AddBudgetRedis(configured, up bool, fallbacks, outages uint64) {
+	if configured && up {
+		m.budgetRedisUp.Set(1)
+	} else {
+		m.budgetRedisUp.Set(0)
+	}
+	m.budgetRedisFallbacks.Add(float64(fallbacks))
+	m.budgetRedisOutages.Add(float64(outages))
 }
