@@ -246,6 +246,13 @@ func TestMarkdownLinksResolve(t *testing.T) {
 			for _, m := range mdSectionRef.FindAllStringSubmatch(text, -1) {
 				sections[m[1]] = m[2]
 			}
+			// A repository path named in the text ("docs/design.md, section 2").
+			for _, m := range goDocRef.FindAllStringSubmatch(line, -1) {
+				links++
+				if why := d.checkTarget("x.md", "docs/"+m[1]+m[2], m[3]); why != "" {
+					t.Errorf("%s:%d: the reference %q %s", p, i+1, m[0], why)
+				}
+			}
 			for _, target := range targets {
 				if target == "" || isExternal(target) {
 					continue
