@@ -42,7 +42,9 @@ const storeUsage = `Usage:
            readable by its owner only (0600), checked, and put in place only when
            complete; an existing PATH is refused unless --force is given. Prints the
            records it holds. Restore by stopping the gateway and putting the copy in
-           place of the store file. A PostgreSQL store is backed up with pg_dump.
+           place of the store file. The store is read as it is, never migrated, so
+           a newer gatehouse can back up an older one's store before upgrading it.
+           A PostgreSQL store is backed up with pg_dump.
 
 A password is best kept out of the URLs: --to takes PGPASSWORD from the environment,
 and --config the store's password or password_file.
@@ -229,13 +231,9 @@ func storeBackup(ctx context.Context, env *cliEnv, args []string) int {
 	if _, err := os.Stat(cfg.Store.Path); errors.Is(err, os.ErrNotExist) {
 		return cliFail(env, "store backup", fmt.Errorf("the store %s does not exist (check \"store\" in %s)", cfg.Store.Path, sf.config))
 	}
-	// Read-only: a backup never creates, migrates or writes the store it copies.
-	st, err := sqlite.Open(ctx, cfg.Store.Path, sqlite.Options{ReadOnly: true})
-	if err != nil {
-		return cliFail(env, "store backup", err)
-	}
-	defer st.Close()
-	counts, err := st.Backup(ctx, *to, sqlite.BackupOptions{Overwrite: *force})
+	// Read-only and as it is: a backup never creates, migrates or writes the store it
+	// copies, so the store of an older gatehouse can be backed up before an upgrade.
+	counts, err := sqlite.BackupFile(ctx, cfg.Store.Path, *to, sqlite.BackupOptions{Overwrite: *force})
 	if err != nil {
 		return cliFail(env, "store backup", err)
 	}

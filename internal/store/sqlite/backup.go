@@ -2,10 +2,15 @@ package sqlite
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
+	"net/url"
 	"os"
 	"path/filepath"
+	"time"
+
+	"github.com/gatehouse-dev/gatehouse/internal/store"
 )
 
 // ErrBackupExists is returned by Backup when the target file exists and overwriting was
@@ -35,27 +40,61 @@ type Counts struct {
 // Counts counts the store's records in one read transaction, so the numbers agree with
 // each other.
 func (s *Store) Counts(ctx context.Context) (Counts, error) {
-	var c Counts
-	tx, err := s.db.BeginTx(ctx, nil)
+	c, err := countRecords(ctx, s.db)
 	if err != nil {
 		return c, s.opErr("count", err)
 	}
+	return c, nil
+}
+
+// countRecords counts the records of the database behind db in one read transaction.
+// Tables that the file's schema version does not have yet count as empty, so a store
+// written by an older Gatehouse can be counted (and backed up) without migrating it.
+func countRecords(ctx context.Context, db *sql.DB) (Counts, error) {
+	var c Counts
+	tx, err := db.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	if err != nil {
+		return c, err
+	}
 	defer tx.Rollback()
+	present := map[string]bool{}
+	rows, err := tx.QueryContext(ctx, "SELECT name FROM sqlite_master WHERE type = 'table'")
+	if err != nil {
+		return c, err
+	}
+	for rows.Next() {
+		var name string
+		if err := rows.Scan(&name); err != nil {
+			rows.Close()
+			return c, err
+		}
+		present[name] = true
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return c, err
+	}
+	if !present["schema_migrations"] {
+		return c, errors.New("not a gatehouse store: it has no schema_migrations table")
+	}
 	for _, q := range []struct {
-		sql string
-		dst any
+		table, sql string
+		dst        any
 	}{
-		{"SELECT count(*) FROM api_keys", &c.Keys},
-		{"SELECT count(*) FROM users", &c.Users},
-		{"SELECT count(*) FROM oauth_clients", &c.Clients},
-		{"SELECT count(*) FROM revoked_tokens", &c.RevokedTokens},
-		{"SELECT count(*) FROM signing_keys", &c.SigningKeys},
-		{"SELECT count(*) FROM changes", &c.Changes},
-		{"SELECT coalesce(max(seq), 0) FROM changes", &c.LatestChange},
-		{"SELECT coalesce(max(version), 0) FROM schema_migrations", &c.SchemaVersion},
+		{"api_keys", "SELECT count(*) FROM api_keys", &c.Keys},
+		{"users", "SELECT count(*) FROM users", &c.Users},
+		{"oauth_clients", "SELECT count(*) FROM oauth_clients", &c.Clients},
+		{"revoked_tokens", "SELECT count(*) FROM revoked_tokens", &c.RevokedTokens},
+		{"signing_keys", "SELECT count(*) FROM signing_keys", &c.SigningKeys},
+		{"changes", "SELECT count(*) FROM changes", &c.Changes},
+		{"changes", "SELECT coalesce(max(seq), 0) FROM changes", &c.LatestChange},
+		{"schema_migrations", "SELECT coalesce(max(version), 0) FROM schema_migrations", &c.SchemaVersion},
 	} {
+		if !present[q.table] {
+			continue
+		}
 		if err := tx.QueryRowContext(ctx, q.sql).Scan(q.dst); err != nil {
-			return c, s.opErr("count", err)
+			return c, err
 		}
 	}
 	return c, nil
@@ -77,11 +116,55 @@ func (s *Store) Counts(ctx context.Context) (Counts, error) {
 // file at path is refused with ErrBackupExists unless o.Overwrite is set; the store's
 // own files are always refused.
 func (s *Store) Backup(ctx context.Context, path string, o BackupOptions) (Counts, error) {
+	return backup(ctx, s.db, s.path, path, o)
+}
+
+// BackupFile is Backup of the store file at src, opened read-only and as it is: the file
+// is neither created nor migrated, so a store written by an older Gatehouse (one that
+// Open would have to migrate) can be backed up before an upgrade migrates it. A file that
+// does not exist, or that is not a Gatehouse store, is refused.
+func BackupFile(ctx context.Context, src, path string, o BackupOptions) (Counts, error) {
+	var none Counts
+	if src == "" || src == ":memory:" {
+		return none, errors.New("sqlite: backup: the store must be a file")
+	}
+	if _, err := os.Stat(src); err != nil {
+		return none, fmt.Errorf("sqlite: backup of %s: %w: %w", src, store.ErrUnavailable, err)
+	}
+	db, err := openRaw(src, 5*time.Second)
+	if err != nil {
+		return none, fmt.Errorf("sqlite: backup of %s: %w", src, classify(err))
+	}
+	defer db.Close()
+	// Check the source before anything is written: a mistyped path must not produce a
+	// "backup" of some other program's database.
+	if _, err := countRecords(ctx, db); err != nil {
+		return none, fmt.Errorf("sqlite: backup of %s: %w", src, classify(err))
+	}
+	return backup(ctx, db, src, path, o)
+}
+
+// openRaw opens the database file at path read-only, with no migration and no schema
+// check, on one connection.
+func openRaw(path string, busy time.Duration) (*sql.DB, error) {
+	params := url.Values{}
+	params.Add("_pragma", fmt.Sprintf("busy_timeout(%d)", busy.Milliseconds()))
+	params.Set("mode", "ro")
+	db, err := sql.Open("sqlite", "file:"+escapePath(path)+"?"+params.Encode())
+	if err != nil {
+		return nil, err
+	}
+	db.SetMaxOpenConns(1)
+	return db, nil
+}
+
+// backup copies the database behind db (whose file, if any, is srcPath) to path.
+func backup(ctx context.Context, db *sql.DB, srcPath, path string, o BackupOptions) (Counts, error) {
 	var none Counts
 	if path == "" || path == ":memory:" {
 		return none, errors.New("sqlite: backup: the target must be a file path")
 	}
-	if err := s.refuseOwnFiles(path); err != nil {
+	if err := refuseOwnFiles(srcPath, path); err != nil {
 		return none, err
 	}
 	fi, err := os.Lstat(path)
@@ -115,23 +198,15 @@ func (s *Store) Backup(ctx context.Context, path string, o BackupOptions) (Count
 	if err := tmp.Close(); err != nil {
 		return none, fmt.Errorf("sqlite: backup to %s: %w", path, err)
 	}
-	if _, err := s.db.ExecContext(ctx, "VACUUM INTO ?", tmpPath); err != nil {
-		return none, s.opErr("backup", err)
+	if _, err := db.ExecContext(ctx, "VACUUM INTO ?", tmpPath); err != nil {
+		return none, fmt.Errorf("sqlite: backup (%s): %w", srcPath, classify(err))
 	}
 	if err := syncFile(tmpPath); err != nil {
 		return none, fmt.Errorf("sqlite: backup to %s: %w", path, err)
 	}
 
 	// Check what was written before it gets the name asked for.
-	copyStore, err := Open(ctx, tmpPath, Options{ReadOnly: true, MaxConns: 1})
-	if err != nil {
-		return none, fmt.Errorf("sqlite: backup to %s: the copy does not open: %w", path, err)
-	}
-	counts, err := copyStore.Counts(ctx)
-	if err == nil {
-		err = copyStore.Check(ctx)
-	}
-	copyStore.Close()
+	counts, err := checkCopy(ctx, tmpPath)
 	if err != nil {
 		return none, fmt.Errorf("sqlite: backup to %s: the copy is not sound: %w", path, err)
 	}
@@ -155,17 +230,38 @@ func (s *Store) Backup(ctx context.Context, path string, o BackupOptions) (Count
 	return counts, nil
 }
 
+// checkCopy runs quick_check over the copy at path and counts its records.
+func checkCopy(ctx context.Context, path string) (Counts, error) {
+	db, err := openRaw(path, time.Second)
+	if err != nil {
+		return Counts{}, err
+	}
+	defer db.Close()
+	var result string
+	if err := db.QueryRowContext(ctx, "PRAGMA quick_check(1)").Scan(&result); err != nil {
+		return Counts{}, classify(err)
+	}
+	if result != "ok" {
+		return Counts{}, fmt.Errorf("%w: %s", store.ErrCorrupt, result)
+	}
+	c, err := countRecords(ctx, db)
+	if err != nil {
+		return c, classify(err)
+	}
+	return c, nil
+}
+
 // refuseOwnFiles refuses a backup target that is the store's database or one of its
 // -wal and -shm files: replacing any of them under a running store would destroy it.
-func (s *Store) refuseOwnFiles(target string) error {
-	if s.path == "" || s.path == ":memory:" {
+func refuseOwnFiles(storePath, target string) error {
+	if storePath == "" || storePath == ":memory:" {
 		return nil
 	}
 	tfi, err := os.Stat(target)
 	if err != nil {
 		return nil // nothing there (yet): it cannot be one of ours
 	}
-	for _, p := range []string{s.path, s.path + "-wal", s.path + "-shm", s.path + "-journal"} {
+	for _, p := range []string{storePath, storePath + "-wal", storePath + "-shm", storePath + "-journal"} {
 		if fi, err := os.Stat(p); err == nil && os.SameFile(fi, tfi) {
 			return fmt.Errorf("sqlite: backup to %s: that is the store's own file %s", target, filepath.Base(p))
 		}

@@ -4,6 +4,7 @@ package sqlite_test
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"os"
@@ -278,5 +279,96 @@ func BenchmarkBackupMillionKeys(b *testing.B) {
 	b.StopTimer()
 	if fi, err := os.Stat(target); err == nil {
 		b.ReportMetric(float64(fi.Size())/(1<<20), "MiB")
+	}
+}
+
+// TestBackupFileOfAnOlderSchemaBeforeUpgrading: an operator upgrading backs the store up
+// with the new binary before it migrates the store. The store, at schema version 1, must
+// be copied as it is (not migrated, not refused), and the copy must open and migrate.
+func TestBackupFileOfAnOlderSchemaBeforeUpgrading(t *testing.T) {
+	ctx := testCtx(t)
+	dir := t.TempDir()
+	path := filepath.Join(dir, "gatehouse.db")
+	rw, err := sqlite.Open(ctx, path, sqlite.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, _ := secret.NewKeyHasher(nil)
+	key := addKey(t, ctx, rw, h, "old")
+	rw.Close()
+	// Take the file back to schema version 1, as the first release wrote it.
+	db, err := sql.Open("sqlite", "file:"+path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range []string{"DROP TABLE oauth_clients", "DROP TABLE revoked_tokens", "DROP TABLE signing_keys", "DELETE FROM schema_migrations WHERE version > 1"} {
+		if _, err := db.Exec(q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	db.Close()
+	before, _ := os.ReadFile(path)
+	if _, err := sqlite.Open(ctx, path, sqlite.Options{ReadOnly: true}); err == nil {
+		t.Fatal("a read-only Open of an old schema succeeded: the test does not test what it says")
+	}
+
+	target := filepath.Join(dir, "backup.db")
+	c, err := sqlite.BackupFile(ctx, path, target, sqlite.BackupOptions{})
+	if err != nil {
+		t.Fatalf("BackupFile of a version-1 store: %v", err)
+	}
+	if want := (sqlite.Counts{Keys: 1, Changes: 1, LatestChange: 1, SchemaVersion: 1}); c != want {
+		t.Errorf("counts %+v, want %+v", c, want)
+	}
+	if after, _ := os.ReadFile(path); string(after) != string(before) {
+		t.Error("BackupFile changed the store it copied")
+	}
+	// The copy is the old store: the new binary migrates it on open, and the key works.
+	b := openFile(t, target, sqlite.Options{})
+	rec, err := b.Key(ctx, key.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ok, _ := h.Verify(key, rec.HashAlg, rec.SecretHash); !ok {
+		t.Error("the key does not verify against the migrated copy")
+	}
+}
+
+func TestBackupFileRefusesWhatIsNotAStore(t *testing.T) {
+	ctx := testCtx(t)
+	dir := t.TempDir()
+	other := filepath.Join(dir, "other.db")
+	db, err := sql.Open("sqlite", "file:"+other)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Exec("CREATE TABLE photos (id INTEGER)"); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	notDB := filepath.Join(dir, "notes.txt")
+	os.WriteFile(notDB, []byte("this is not a database, just some text that is long enough"), 0o600)
+
+	tests := []struct {
+		name, src, want string
+	}{
+		{"another program's database", other, "not a gatehouse store"},
+		{"a text file", notDB, "not a database"},
+		{"no file", filepath.Join(dir, "missing.db"), "no such file"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			target := filepath.Join(dir, "backup-"+strings.ReplaceAll(tc.name, " ", "-")+".db")
+			_, err := sqlite.BackupFile(ctx, tc.src, target, sqlite.BackupOptions{})
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("BackupFile = %v, want an error with %q", err, tc.want)
+			}
+			if _, err := os.Stat(target); err == nil {
+				t.Error("a backup file was written")
+			}
+		})
+	}
+	if _, err := os.Stat(filepath.Join(dir, "missing.db")); err == nil {
+		t.Error("BackupFile created the missing store")
 	}
 }
