@@ -53,7 +53,8 @@ func (s Store) Equal(o Store) bool {
 		s.MaxConnLifetime == o.MaxConnLifetime && s.MaxConnIdleTime == o.MaxConnIdleTime
 }
 
-// String describes the store without any password.
+// String describes the store without any password: one in the URL's user part or in a
+// query parameter shows as xxxxx.
 func (s Store) String() string {
 	switch s.Driver {
 	case StoreSQLite:
@@ -62,6 +63,20 @@ func (s Store) String() string {
 		u, err := url.Parse(s.DSN)
 		if err != nil {
 			return "postgres://[unparsable]"
+		}
+		// libpq also takes the password (and a client key's, sslpassword) as a query
+		// parameter, which url.Redacted leaves alone.
+		if q := u.Query(); len(q) > 0 {
+			changed := false
+			for k := range q {
+				if strings.Contains(strings.ToLower(k), "password") {
+					q[k] = []string{"xxxxx"}
+					changed = true
+				}
+			}
+			if changed {
+				u.RawQuery = q.Encode()
+			}
 		}
 		return u.Redacted()
 	}

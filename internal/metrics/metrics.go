@@ -24,6 +24,7 @@ import (
 	"slices"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -459,6 +460,35 @@ func (m *Metrics) AddCache(cache string, hits, misses, evictions uint64) {
 	if evictions > 0 {
 		m.evictions.WithLabelValues(m.cache(m.evictionCaches, cache)).Add(float64(evictions))
 	}
+}
+
+// StoreHealth exports the credential store's reachability, read from down at each
+// scrape: gatehouse_store_up (1 or 0) and gatehouse_store_outage_seconds (how long the
+// running outage has lasted; 0 when up). Call it once, when the store is opened.
+func (m *Metrics) StoreHealth(down func() (bool, time.Time)) {
+	if m == nil {
+		return
+	}
+	m.reg.MustRegister(
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "gatehouse_store_up",
+			Help: "1 while the credential store answers, 0 during an outage.",
+		}, func() float64 {
+			if d, _ := down(); d {
+				return 0
+			}
+			return 1
+		}),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "gatehouse_store_outage_seconds",
+			Help: "How long the running credential store outage has lasted; 0 when the store answers. Past store_outage_grace, requests that need the store get 503.",
+		}, func() float64 {
+			if d, since := down(); d {
+				return time.Since(since).Seconds()
+			}
+			return 0
+		}),
+	)
 }
 
 // AddBudgetRedis reports the failure budget's Redis: whether it is configured and
