@@ -279,7 +279,7 @@ func nonNil(s []string) []string {
 	return s
 }
 
-// createdKey is the JSON of `keys create` and `keys rotate` (DESIGN.md section 5).
+// createdKey is the JSON of `keys create` and `keys rotate` (docs/design.md, section 5).
 type createdKey struct {
 	ID        string   `json:"id"`
 	Key       string   `json:"key"`
@@ -289,7 +289,7 @@ type createdKey struct {
 	ExpiresAt jsonTime `json:"expires_at"`
 }
 
-// listedKey is one element of `keys list --json` (DESIGN.md section 5): never a secret.
+// listedKey is one element of `keys list --json` (docs/design.md, section 5): never a secret.
 type listedKey struct {
 	ID         string   `json:"id"`
 	Name       string   `json:"name"`
