@@ -81,6 +81,13 @@ func Run(t *testing.T, open Opener) {
 		{"AddSigningKeyWithTakenKidChangesNothing", s.addSigningKeyTaken},
 		{"InitSigningKeyCreatesOnlyTheFirst", s.initSigningKey},
 		{"ConcurrentInitSigningKeyCreatesOne", s.initSigningKeyConcurrent},
+		{"AdminTokenRoundTripsWithoutChange", s.adminTokenRoundTrip},
+		{"CreateAdminTokenWithTakenIDIsErrExists", s.createAdminTokenTaken},
+		{"CreateAdminTokenRefusesInvalidRecords", s.createAdminTokenInvalid},
+		{"RevokeAdminTokenOnceAndUnknownIsErrNotFound", s.revokeAdminToken},
+		{"ListAdminTokensPagesInIDOrder", s.listAdminTokens},
+		{"AuditLogAppendsInOrderAndPages", s.auditLog},
+		{"AppendAuditRefusesInvalidEntries", s.auditInvalid},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, tc.fn)
