@@ -1,0 +1,117 @@
+package admin
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+)
+
+// Client calls a running gateway's admin API. It implements Keys with the results the
+// local Session returns, so a command prints the same either way.
+type Client struct {
+	// BaseURL is the admin listener, http://127.0.0.1:9090.
+	BaseURL string
+	// Token is the admin token sent in Authorization: Bearer.
+	Token string
+	// HTTP is the client to use; nil means one with a 30s timeout.
+	HTTP *http.Client
+}
+
+// NewClient checks base and returns a Client for it.
+func NewClient(base, token string) (*Client, error) {
+	u, err := url.Parse(base)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil || u.RawQuery != "" {
+		return nil, fmt.Errorf("--admin %q: want the admin listener's URL, like http://127.0.0.1:9090", base)
+	}
+	if strings.TrimSpace(token) == "" {
+		return nil, fmt.Errorf("--admin needs an admin token: set GATEHOUSE_ADMIN_TOKEN or pass --admin-token-file")
+	}
+	return &Client{BaseURL: strings.TrimRight(u.String(), "/"), Token: strings.TrimSpace(token)}, nil
+}
+
+func (c *Client) http() *http.Client {
+	if c.HTTP != nil {
+		return c.HTTP
+	}
+	return &http.Client{Timeout: 30e9}
+}
+
+// do sends a request and decodes a 2xx answer into out; any other answer is an *Error
+// with the problem's detail.
+func (c *Client) do(ctx context.Context, method, path string, body, out any) error {
+	var rd io.Reader
+	if body != nil {
+		b, err := json.Marshal(body)
+		if err != nil {
+			return err
+		}
+		rd = bytes.NewReader(b)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, c.BaseURL+path, rd)
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Authorization", "Bearer "+c.Token)
+	req.Header.Set("Accept", "application/json")
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	resp, err := c.http().Do(req)
+	if err != nil {
+		// The URL holds no secret; the token is only in the header.
+		return fmt.Errorf("admin API %s: %w", c.BaseURL, err)
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
+	if err != nil {
+		return fmt.Errorf("admin API %s: reading the answer: %w", c.BaseURL, err)
+	}
+	if resp.StatusCode/100 != 2 {
+		var p problem
+		if json.Unmarshal(data, &p) == nil && p.Detail != "" {
+			return &Error{Status: resp.StatusCode, Msg: p.Detail}
+		}
+		return &Error{Status: resp.StatusCode, Msg: fmt.Sprintf("admin API %s answered %s", c.BaseURL, resp.Status)}
+	}
+	if err := json.Unmarshal(data, out); err != nil {
+		return fmt.Errorf("admin API %s: the answer is not what was expected: %w", c.BaseURL, err)
+	}
+	return nil
+}
+
+// CreateKey calls POST /admin/v1/keys.
+func (c *Client) CreateKey(ctx context.Context, r CreateKeyRequest) (CreatedKey, error) {
+	var out CreatedKey
+	return out, c.do(ctx, http.MethodPost, "/admin/v1/keys", r, &out)
+}
+
+// ListKeys calls GET /admin/v1/keys.
+func (c *Client) ListKeys(ctx context.Context, after string, limit int) ([]ListedKey, error) {
+	var out []ListedKey
+	q := url.Values{}
+	if after != "" {
+		q.Set("after", after)
+	}
+	if limit > 0 {
+		q.Set("limit", strconv.Itoa(min(limit, MaxPage)))
+	}
+	return out, c.do(ctx, http.MethodGet, "/admin/v1/keys?"+q.Encode(), nil, &out)
+}
+
+// RevokeKey calls POST /admin/v1/keys/{id}/revoke.
+func (c *Client) RevokeKey(ctx context.Context, id string) (RevokedKey, error) {
+	var out RevokedKey
+	return out, c.do(ctx, http.MethodPost, "/admin/v1/keys/"+url.PathEscape(KeyIDArg(id))+"/revoke", struct{}{}, &out)
+}
+
+// RotateKey calls POST /admin/v1/keys/{id}/rotate.
+func (c *Client) RotateKey(ctx context.Context, id string, r RotateKeyRequest) (CreatedKey, error) {
+	var out CreatedKey
+	return out, c.do(ctx, http.MethodPost, "/admin/v1/keys/"+url.PathEscape(KeyIDArg(id))+"/rotate", r, &out)
+}
