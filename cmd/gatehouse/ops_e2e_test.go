@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -336,7 +337,18 @@ func TestExplainARefusedRequest(t *testing.T) {
 	rid := resp.Header.Get("X-Request-Id")
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	out, err := execCommand(ctx, "explain", rid, "--admin", e.admin)
+	// The decisions name subjects and clients: without an admin token, no answer.
+	if out, err := execCommand(ctx, "explain", rid, "--admin", e.admin); err == nil || !strings.Contains(out, "needs an admin token") || strings.Contains(out, "credentials_malformed") {
+		t.Fatalf("explain without an admin token: %v\n%s", err, out)
+	}
+	tokOut, err := execCommand(ctx, "admin-tokens", "create", "--config", e.cfgPath, "--name", "ops", "--json")
+	var tok struct{ Token string }
+	if err != nil || json.Unmarshal([]byte(tokOut), &tok) != nil {
+		t.Fatalf("admin-tokens create: %v\n%s", err, tokOut)
+	}
+	tokFile := filepath.Join(e.dir, "admin-token")
+	os.WriteFile(tokFile, []byte(tok.Token), 0o600)
+	out, err := execCommand(ctx, "explain", rid, "--admin", e.admin, "--admin-token-file", tokFile)
 	if err != nil {
 		t.Fatalf("explain: %v\n%s", err, out)
 	}
