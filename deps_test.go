@@ -39,7 +39,7 @@ var allowed = map[string][]string{
 	"internal/verify/introspect":     {"internal/decision", "internal/secret", "internal/tokens"},
 	"internal/verify/mtls":           {"internal/decision"},
 	"internal/explain":               {"internal/gateway", "internal/decision"},
-	"internal/admin":                 {"internal/config", "internal/decision", "internal/secret", "internal/store"},
+	"internal/admin":                 {"internal/config", "internal/decision", "internal/issuer", "internal/secret", "internal/store", "internal/tokens"},
 	"internal/metrics":               {"internal/gateway", "internal/decision"},
 	"internal/gateway":               {"internal/decision", "internal/proxy", "internal/challenge", "internal/budget", "internal/logline"},
 	"internal/doctor/lint":           {"internal/doctor/finding", "internal/challenge", "internal/tokens", "internal/secret", "internal/editdist"},

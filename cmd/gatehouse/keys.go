@@ -312,9 +312,17 @@ func localCaller() admin.Caller {
 	return admin.Caller{Actor: "cli:" + name, Remote: "local"}
 }
 
+// adminAPI is what the admin commands call: the local admin service (*admin.Session)
+// or a gateway's admin API (*admin.Client), with the same results.
+type adminAPI interface {
+	admin.Keys
+	admin.Clients
+	admin.SigningKeys
+}
+
 // adminBackend is the admin service a command calls: the admin API with --admin, else
 // the configuration's store. close releases it.
-func keysBackend(ctx context.Context, env *cliEnv, sf storeFlags, rf remoteFlags, mustExist bool) (keys admin.Keys, close func(), err error) {
+func adminBackend(ctx context.Context, env *cliEnv, sf storeFlags, rf remoteFlags, mustExist bool) (api adminAPI, close func(), err error) {
 	if rf.url != "" {
 		tok, err := adminToken(env, rf)
 		if err != nil {
@@ -368,7 +376,7 @@ func keysCreate(ctx context.Context, env *cliEnv, args []string) int {
 			return cliUsageError(env, "keys create", keysUsage, fmt.Errorf("--env: %v", err))
 		}
 	}
-	keys, done, err := keysBackend(ctx, env, sf, rf, false)
+	keys, done, err := adminBackend(ctx, env, sf, rf, false)
 	if err != nil {
 		return cliFail(env, "keys create", err)
 	}
@@ -415,7 +423,7 @@ func keysList(ctx context.Context, env *cliEnv, args []string) int {
 	if len(pos) > 0 {
 		return cliUsageError(env, "keys list", keysUsage, fmt.Errorf("unexpected argument %q", pos[0]))
 	}
-	keys, done, err := keysBackend(ctx, env, sf, rf, true)
+	keys, done, err := adminBackend(ctx, env, sf, rf, true)
 	if err != nil {
 		return cliFail(env, "keys list", err)
 	}
@@ -468,7 +476,7 @@ func keysRevoke(ctx context.Context, env *cliEnv, args []string) int {
 	if len(pos) != 1 {
 		return cliUsageError(env, "keys revoke", keysUsage, errors.New("name exactly one key ID"))
 	}
-	keys, done, err := keysBackend(ctx, env, sf, rf, true)
+	keys, done, err := adminBackend(ctx, env, sf, rf, true)
 	if err != nil {
 		return cliFail(env, "keys revoke", err)
 	}
@@ -518,7 +526,7 @@ func keysRotate(ctx context.Context, env *cliEnv, args []string) int {
 	if _, err := parseExpiry(*expires, time.Now()); err != nil {
 		return cliUsageError(env, "keys rotate", keysUsage, err)
 	}
-	keys, done, err := keysBackend(ctx, env, sf, rf, true)
+	keys, done, err := adminBackend(ctx, env, sf, rf, true)
 	if err != nil {
 		return cliFail(env, "keys rotate", err)
 	}

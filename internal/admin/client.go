@@ -115,3 +115,40 @@ func (c *Client) RotateKey(ctx context.Context, id string, r RotateKeyRequest) (
 	var out CreatedKey
 	return out, c.do(ctx, http.MethodPost, "/admin/v1/keys/"+url.PathEscape(KeyIDArg(id))+"/rotate", r, &out)
 }
+
+// CreateClient calls POST /admin/v1/clients.
+func (c *Client) CreateClient(ctx context.Context, r CreateClientRequest) (CreatedClient, error) {
+	var out CreatedClient
+	return out, c.do(ctx, http.MethodPost, "/admin/v1/clients", r, &out)
+}
+
+// ListClients calls GET /admin/v1/clients.
+func (c *Client) ListClients(ctx context.Context, after string, limit int) ([]ListedClient, error) {
+	var out []ListedClient
+	q := url.Values{}
+	if after != "" {
+		q.Set("after", after)
+	}
+	if limit > 0 {
+		q.Set("limit", strconv.Itoa(min(limit, MaxPage)))
+	}
+	return out, c.do(ctx, http.MethodGet, "/admin/v1/clients?"+q.Encode(), nil, &out)
+}
+
+// RemoveClient calls POST /admin/v1/clients/{id}/remove.
+func (c *Client) RemoveClient(ctx context.Context, id string) (RemovedClient, error) {
+	var out RemovedClient
+	return out, c.do(ctx, http.MethodPost, "/admin/v1/clients/"+url.PathEscape(id)+"/remove", struct{}{}, &out)
+}
+
+// ListSigningKeys calls GET /admin/v1/signing-keys.
+func (c *Client) ListSigningKeys(ctx context.Context) ([]ListedSigningKey, error) {
+	var out []ListedSigningKey
+	return out, c.do(ctx, http.MethodGet, "/admin/v1/signing-keys", nil, &out)
+}
+
+// RotateSigningKey calls POST /admin/v1/signing-keys/rotate.
+func (c *Client) RotateSigningKey(ctx context.Context, r RotateSigningKeyRequest) (RotatedSigningKey, error) {
+	var out RotatedSigningKey
+	return out, c.do(ctx, http.MethodPost, "/admin/v1/signing-keys/rotate", r, &out)
+}

@@ -80,6 +80,11 @@ func (h *handler) routes() []route {
 		{"POST", "/admin/v1/keys", h.createKey},
 		{"POST", "/admin/v1/keys/{id}/revoke", h.revokeKey},
 		{"POST", "/admin/v1/keys/{id}/rotate", h.rotateKey},
+		{"GET", "/admin/v1/clients", h.listClients},
+		{"POST", "/admin/v1/clients", h.createClient},
+		{"POST", "/admin/v1/clients/{id}/remove", h.removeClient},
+		{"GET", "/admin/v1/signing-keys", h.listSigningKeys},
+		{"POST", "/admin/v1/signing-keys/rotate", h.rotateSigningKey},
 		{"GET", "/admin/v1/audit", h.listAudit},
 		{"GET", "/admin/v1/openapi.json", h.openapi},
 	}
@@ -402,4 +407,69 @@ func (h *handler) listAudit(w http.ResponseWriter, r *http.Request, s *Session) 
 		return
 	}
 	writeBody(w, r, http.StatusOK, "application/json", out)
+}
+
+func (h *handler) listClients(w http.ResponseWriter, r *http.Request, s *Session) {
+	after, limit, err := page(r)
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	out, err := s.ListClients(r.Context(), after, limit)
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	writeBody(w, r, http.StatusOK, "application/json", out)
+}
+
+func (h *handler) createClient(w http.ResponseWriter, r *http.Request, s *Session) {
+	var req CreateClientRequest
+	if err := decodeBody(r, &req); err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	out, err := s.CreateClient(r.Context(), req)
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	writeBody(w, r, http.StatusCreated, "application/json", out)
+}
+
+func (h *handler) removeClient(w http.ResponseWriter, r *http.Request, s *Session) {
+	var req struct{}
+	if err := decodeBody(r, &req); err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	out, err := s.RemoveClient(r.Context(), r.PathValue("id"))
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	writeBody(w, r, http.StatusOK, "application/json", out)
+}
+
+func (h *handler) listSigningKeys(w http.ResponseWriter, r *http.Request, s *Session) {
+	out, err := s.ListSigningKeys(r.Context())
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	writeBody(w, r, http.StatusOK, "application/json", out)
+}
+
+func (h *handler) rotateSigningKey(w http.ResponseWriter, r *http.Request, s *Session) {
+	var req RotateSigningKeyRequest
+	if err := decodeBody(r, &req); err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	out, err := s.RotateSigningKey(r.Context(), req)
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	writeBody(w, r, http.StatusCreated, "application/json", out)
 }
