@@ -188,3 +188,49 @@ func TestRemoteCLIPrintsWhatTheLocalCLIPrints(t *testing.T) {
 		t.Errorf("remote without a token: %d %q", code, stderr)
 	}
 }
+
+func TestRemoteCLIForClientsAndSigningKeys(t *testing.T) {
+	e := startIssuer(t)
+	out := runBinary(t, "admin-tokens", "create", "--config", e.cfg, "--name", "ops", "--json")
+	var tok struct{ Token string }
+	if err := json.Unmarshal([]byte(out), &tok); err != nil {
+		t.Fatal(err)
+	}
+	remoteEnv := []string{"GATEHOUSE_ADMIN_TOKEN=" + tok.Token}
+	// Changes made remotely land in the store.
+	code, out, stderr := cliWithEnv(t, remoteEnv, "clients", "create", "--admin", e.admin, "--name", "remote", "--scopes", "orders:read", "--json")
+	var created struct {
+		ClientID     string `json:"client_id"`
+		ClientSecret string `json:"client_secret"`
+	}
+	if code != 0 || json.Unmarshal([]byte(out), &created) != nil || created.ClientSecret == "" {
+		t.Fatalf("remote clients create: %d %s %s", code, out, stderr)
+	}
+	if code, out, stderr = cliWithEnv(t, remoteEnv, "signing-keys", "rotate", "--admin", e.admin, "--now"); code != 0 {
+		t.Fatalf("remote signing-keys rotate: %d %s %s", code, out, stderr)
+	}
+	for _, args := range [][]string{
+		{"clients", "list", "--json"},
+		{"clients", "list"},
+		{"signing-keys", "list", "--json"},
+		{"signing-keys", "list"},
+		{"clients", "remove", "nope"},
+		{"clients", "remove", "--json", created.ClientID},
+		{"clients", "list"},
+	} {
+		t.Run(strings.Join(args, " "), func(t *testing.T) {
+			lc, lout, lerr := cliWithEnv(t, nil, append(args, "--config", e.cfg)...)
+			rc, rout, rerr := cliWithEnv(t, remoteEnv, append(args, "--admin", e.admin)...)
+			if args[1] == "remove" && args[2] != "nope" {
+				// The first removed it; the second finds it gone, and both say so alike.
+				if lc != 0 || rc != 1 || !strings.Contains(rerr, "no client with id") {
+					t.Errorf("remove: local %d %q, remote %d %q", lc, lout, rc, rerr)
+				}
+				return
+			}
+			if lc != rc || lout != rout || lerr != rerr {
+				t.Errorf("local and remote differ:\nlocal  %d %q %q\nremote %d %q %q", lc, lout, lerr, rc, rout, rerr)
+			}
+		})
+	}
+}
