@@ -46,6 +46,7 @@ func cliWithEnv(t *testing.T, extraEnv []string, args ...string) (int, string, s
 	defer cancel()
 	cmd := exec.CommandContext(ctx, binPath, args...)
 	cmd.Env = append(os.Environ(), extraEnv...)
+	cmd.Stdin = strings.NewReader("correct horse battery staple\n")
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	err := cmd.Run()
@@ -137,11 +138,15 @@ func TestAdminAPIEndToEnd(t *testing.T) {
 	var got []string
 	for _, en := range entries {
 		got = append(got, en.Action+" "+en.Target+" "+en.Result)
+		if en.Action == "users.add" && (!strings.HasPrefix(en.Actor, "cli:") || en.Remote != "local") {
+			t.Errorf("audit entry %+v: want cli:<user> from local", en)
+		}
 		if strings.HasPrefix(en.Action, "keys.") && (en.Actor != "admin-token:"+tok["id"].(string)+" (ops)" || !strings.HasPrefix(en.Remote, "127.0.0.1:")) {
 			t.Errorf("audit entry %+v: want the admin token and the caller's address", en)
 		}
 	}
 	want := []string{
+		"users.add alice ok", // by the CLI, before the gateway started
 		"admin-tokens.create " + tok["id"].(string) + " ok",
 		"keys.create " + key.ID + " ok",
 		"keys.revoke " + key.ID + " ok",
@@ -169,6 +174,9 @@ func TestRemoteCLIPrintsWhatTheLocalCLIPrints(t *testing.T) {
 		{"keys", "revoke", k1.ID}, // already revoked
 		{"keys", "rotate", k1.ID}, // revoked: refused
 		{"keys", "create", "--name", "x", "--authenticator", "nope"},
+		{"users", "add", "alice"}, // exists
+		{"users", "passwd", "nobody"},
+		{"users", "remove", "nobody"},
 	} {
 		t.Run(strings.Join(args, " "), func(t *testing.T) {
 			lc, lout, lerr := cliWithEnv(t, nil, append(args, "--config", e.cfgPath)...)
@@ -182,6 +190,23 @@ func TestRemoteCLIPrintsWhatTheLocalCLIPrints(t *testing.T) {
 			}
 		})
 	}
+	// Users added remotely print as local ones and work at the gateway.
+	_, lout, _ := cliWithEnv(t, nil, "users", "add", "--json", "--scopes", "orders:read", "--config", e.cfgPath, "dave")
+	rc, rout, rerr := cliWithEnv(t, remoteEnv, "users", "add", "--json", "--scopes", "orders:read", "--admin", e.admin, "carol")
+	if rc != 0 || strings.ReplaceAll(lout, "dave", "carol") != rout {
+		t.Errorf("remote users add: %d %q %q; local printed %q", rc, rout, rerr, lout)
+	}
+	if resp, b := get(t, e.base+"/x", "Authorization", basicAuth("carol", "correct horse battery staple")); resp.StatusCode != 200 {
+		t.Errorf("a user added over the admin API is refused: %d %s", resp.StatusCode, b)
+	}
+	if rc, rout, rerr = cliWithEnv(t, remoteEnv, "users", "remove", "--admin", e.admin, "carol"); rc != 0 || rout != "Removed user \"carol\". Running gateways refuse it within a second.\n" {
+		t.Errorf("remote users remove: %d %q %q", rc, rout, rerr)
+	}
+	audit := e.cli(t, "", "audit", "list", "--config", e.cfgPath)
+	if strings.Contains(audit, "correct horse") || !strings.Contains(audit, "users.add") {
+		t.Errorf("audit list:\n%s", audit)
+	}
+
 	// Without a token the remote CLI says what to do and changes nothing.
 	code, _, stderr := cliWithEnv(t, []string{"GATEHOUSE_ADMIN_TOKEN="}, "keys", "list", "--admin", e.admin)
 	if code != 1 || !strings.Contains(stderr, "GATEHOUSE_ADMIN_TOKEN") {

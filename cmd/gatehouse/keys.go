@@ -157,7 +157,9 @@ func openStore(ctx context.Context, env *cliEnv, configPath string, mustExist bo
 }
 
 // keyHasher is admin.KeyHasher (demo and tests use it).
-func keyHasher(cfg *config.Config, name string) (*secret.KeyHasher, error) { return admin.KeyHasher(cfg, name) }
+func keyHasher(cfg *config.Config, name string) (*secret.KeyHasher, error) {
+	return admin.KeyHasher(cfg, name)
+}
 
 // parseSpan reads a duration: a Go duration (90m, 24h) or whole days and weeks (30d, 2w).
 func parseSpan(s string) (time.Duration, error) { return admin.ParseSpan(s) }
@@ -318,6 +320,7 @@ type adminAPI interface {
 	admin.Keys
 	admin.Clients
 	admin.SigningKeys
+	admin.Users
 }
 
 // adminBackend is the admin service a command calls: the admin API with --admin, else

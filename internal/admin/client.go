@@ -152,3 +152,27 @@ func (c *Client) RotateSigningKey(ctx context.Context, r RotateSigningKeyRequest
 	var out RotatedSigningKey
 	return out, c.do(ctx, http.MethodPost, "/admin/v1/signing-keys/rotate", r, &out)
 }
+
+// User calls GET /admin/v1/users/{name}.
+func (c *Client) User(ctx context.Context, name string) (UserResult, error) {
+	var out UserResult
+	return out, c.do(ctx, http.MethodGet, "/admin/v1/users/"+url.PathEscape(name), nil, &out)
+}
+
+// AddUser calls POST /admin/v1/users.
+func (c *Client) AddUser(ctx context.Context, r AddUserRequest) (UserResult, error) {
+	var out UserResult
+	return out, c.do(ctx, http.MethodPost, "/admin/v1/users", r, &out)
+}
+
+// SetPassword calls POST /admin/v1/users/{name}/passwd.
+func (c *Client) SetPassword(ctx context.Context, name string, r SetPasswordRequest) (UserResult, error) {
+	var out UserResult
+	return out, c.do(ctx, http.MethodPost, "/admin/v1/users/"+url.PathEscape(name)+"/passwd", r, &out)
+}
+
+// RemoveUser calls POST /admin/v1/users/{name}/remove.
+func (c *Client) RemoveUser(ctx context.Context, name string) (UserResult, error) {
+	var out UserResult
+	return out, c.do(ctx, http.MethodPost, "/admin/v1/users/"+url.PathEscape(name)+"/remove", struct{}{}, &out)
+}

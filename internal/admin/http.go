@@ -80,6 +80,10 @@ func (h *handler) routes() []route {
 		{"POST", "/admin/v1/keys", h.createKey},
 		{"POST", "/admin/v1/keys/{id}/revoke", h.revokeKey},
 		{"POST", "/admin/v1/keys/{id}/rotate", h.rotateKey},
+		{"GET", "/admin/v1/users/{name}", h.getUser},
+		{"POST", "/admin/v1/users", h.addUser},
+		{"POST", "/admin/v1/users/{name}/passwd", h.setPassword},
+		{"POST", "/admin/v1/users/{name}/remove", h.removeUser},
 		{"GET", "/admin/v1/clients", h.listClients},
 		{"POST", "/admin/v1/clients", h.createClient},
 		{"POST", "/admin/v1/clients/{id}/remove", h.removeClient},
@@ -472,4 +476,55 @@ func (h *handler) rotateSigningKey(w http.ResponseWriter, r *http.Request, s *Se
 		return
 	}
 	writeBody(w, r, http.StatusCreated, "application/json", out)
+}
+
+func (h *handler) getUser(w http.ResponseWriter, r *http.Request, s *Session) {
+	out, err := s.User(r.Context(), r.PathValue("name"))
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	writeBody(w, r, http.StatusOK, "application/json", out)
+}
+
+func (h *handler) addUser(w http.ResponseWriter, r *http.Request, s *Session) {
+	var req AddUserRequest
+	if err := decodeBody(r, &req); err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	out, err := s.AddUser(r.Context(), req)
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	writeBody(w, r, http.StatusCreated, "application/json", out)
+}
+
+func (h *handler) setPassword(w http.ResponseWriter, r *http.Request, s *Session) {
+	var req SetPasswordRequest
+	if err := decodeBody(r, &req); err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	out, err := s.SetPassword(r.Context(), r.PathValue("name"), req)
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	writeBody(w, r, http.StatusOK, "application/json", out)
+}
+
+func (h *handler) removeUser(w http.ResponseWriter, r *http.Request, s *Session) {
+	var req struct{}
+	if err := decodeBody(r, &req); err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	out, err := s.RemoveUser(r.Context(), r.PathValue("name"))
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	writeBody(w, r, http.StatusOK, "application/json", out)
 }

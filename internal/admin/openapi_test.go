@@ -49,6 +49,7 @@ func TestOpenAPIDocumentDescribesExactlyTheHandlers(t *testing.T) {
 		"Problem": problem{}, "CreateClientRequest": CreateClientRequest{}, "CreatedClient": CreatedClient{},
 		"ListedClient": ListedClient{}, "RemovedClient": RemovedClient{}, "ListedSigningKey": ListedSigningKey{},
 		"RotatedSigningKey": RotatedSigningKey{}, "RotateSigningKeyRequest": RotateSigningKeyRequest{},
+		"AddUserRequest": AddUserRequest{}, "SetPasswordRequest": SetPasswordRequest{}, "UserResult": UserResult{},
 	} {
 		s, ok := doc.Components.Schemas[name]
 		if !ok {

@@ -171,4 +171,3 @@ func (s *Service) Authenticate(ctx context.Context, tok string, remote string) (
 	}
 	return Caller{Actor: "admin-token:" + t.ID + " (" + t.Name + ")", Remote: remote}, nil
 }
-
