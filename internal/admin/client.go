@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // Client calls a running gateway's admin API. It implements Keys with the results the
@@ -19,7 +20,8 @@ type Client struct {
 	BaseURL string
 	// Token is the admin token sent in Authorization: Bearer.
 	Token string
-	// HTTP is the client to use; nil means one with a 30s timeout.
+	// HTTP is the client to use; nil means one with a 30s timeout that uses no proxy
+	// and follows no redirect, so the token goes to BaseURL's host and nowhere else.
 	HTTP *http.Client
 }
 
@@ -39,7 +41,11 @@ func (c *Client) http() *http.Client {
 	if c.HTTP != nil {
 		return c.HTTP
 	}
-	return &http.Client{Timeout: 30e9}
+	return &http.Client{
+		Timeout:       30 * time.Second,
+		Transport:     &http.Transport{Proxy: nil, TLSHandshakeTimeout: 10 * time.Second, ResponseHeaderTimeout: 30 * time.Second},
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	}
 }
 
 // do sends a request and decodes a 2xx answer into out; any other answer is an *Error
