@@ -34,13 +34,17 @@ func NewClient(base, token string) (*Client, error) {
 	if strings.TrimSpace(token) == "" {
 		return nil, fmt.Errorf("--admin needs an admin token: set GATEHOUSE_ADMIN_TOKEN or pass --admin-token-file")
 	}
-	return &Client{BaseURL: strings.TrimRight(u.String(), "/"), Token: strings.TrimSpace(token)}, nil
+	return &Client{BaseURL: strings.TrimRight(u.String(), "/"), Token: strings.TrimSpace(token), HTTP: defaultHTTP()}, nil
 }
 
 func (c *Client) http() *http.Client {
 	if c.HTTP != nil {
 		return c.HTTP
 	}
+	return defaultHTTP()
+}
+
+func defaultHTTP() *http.Client {
 	return &http.Client{
 		Timeout:       30 * time.Second,
 		Transport:     &http.Transport{Proxy: nil, TLSHandshakeTimeout: 10 * time.Second, ResponseHeaderTimeout: 30 * time.Second},
