@@ -192,6 +192,8 @@ func TestBadBodiesGetClearProblemsAndChangeNothing(t *testing.T) {
 		{"huge", `{"name":"` + strings.Repeat("a", admin.MaxBodyBytes) + `"}`, 413, "over 65536 bytes"},
 		{"unknown members", `{"name":"svc","scope":"a","color":1}`, 400, `unknown member(s) "color", "scope"`},
 		{"not an object", `[1]`, 400, "not a JSON object"},
+		{"duplicate members", `{"name":"svc","scopes":["a"],"name":"root","scopes":[]}`, 400, `duplicate member(s) "name", "scopes"`},
+		{"case-folded member", `{"name":"svc","NAME":"root"}`, 400, `unknown member(s) "NAME"`},
 		{"wrong type", `{"name":"svc","scopes":"a,b"}`, 400, "does not fit"},
 		{"no name", `{}`, 400, "--name is required"},
 		{"bad scope", `{"name":"svc","scopes":["a b"]}`, 400, "--scopes"},

@@ -295,6 +295,11 @@ func decodeBody(r *http.Request, v any) error {
 	if err := json.Unmarshal(raw, &members); err != nil {
 		return badRequest("the request body is not a JSON object: %v", err)
 	}
+	// encoding/json keeps the last of two members with one name; a proxy or a log
+	// reader may keep the first. Refuse the ambiguity instead of picking one.
+	if dups := duplicateMembers(raw); len(dups) > 0 {
+		return badRequest("duplicate member(s) %s", strings.Join(dups, ", "))
+	}
 	known := map[string]bool{}
 	t := reflect.TypeOf(v).Elem()
 	for i := 0; i < t.NumField(); i++ {
@@ -527,4 +532,34 @@ func (h *handler) removeUser(w http.ResponseWriter, r *http.Request, s *Session)
 		return
 	}
 	writeBody(w, r, http.StatusOK, "application/json", out)
+}
+
+// duplicateMembers returns the quoted names that occur more than once among the members
+// of the JSON object raw (already known to be valid), sorted.
+func duplicateMembers(raw []byte) []string {
+	dec := json.NewDecoder(strings.NewReader(string(raw)))
+	if _, err := dec.Token(); err != nil { // {
+		return nil
+	}
+	seen := map[string]int{}
+	for dec.More() {
+		k, err := dec.Token()
+		if err != nil {
+			return nil
+		}
+		name, _ := k.(string)
+		seen[name]++
+		var skip json.RawMessage
+		if err := dec.Decode(&skip); err != nil {
+			return nil
+		}
+	}
+	var out []string
+	for k, n := range seen {
+		if n > 1 {
+			out = append(out, strconv.Quote(k))
+		}
+	}
+	sort.Strings(out)
+	return out
 }
