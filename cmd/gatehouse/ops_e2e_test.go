@@ -493,12 +493,19 @@ routes:
 		}
 		before := serial()
 		os.WriteFile(filepath.Join(dir, "server.crt"), []byte("garbage"), 0o600)
-		time.Sleep(1100 * time.Millisecond)
+		// The files are checked at a handshake at most once a second, and the log line
+		// reaches p.logs() through a pipe: handshake until it shows, rather than sleep a
+		// fixed time and race the pipe.
+		for deadline := time.Now().Add(5 * time.Second); !strings.Contains(p.logs(), "tls certificate reload failed"); time.Sleep(50 * time.Millisecond) {
+			if got := serial(); got.Cmp(before) != 0 {
+				t.Fatalf("garbage replaced the certificate")
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("the failed reload was not logged")
+			}
+		}
 		if got := serial(); got.Cmp(before) != 0 {
 			t.Fatalf("garbage replaced the certificate")
-		}
-		if !strings.Contains(p.logs(), "tls certificate reload failed") {
-			t.Errorf("the failed reload was not logged")
 		}
 		newCert, newKey := serverCA.issue(t, "localhost", x509.ExtKeyUsageServerAuth, time.Now().Add(2*time.Hour))
 		os.WriteFile(filepath.Join(dir, "server.key"), newKey, 0o600)
