@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -257,5 +258,42 @@ func TestRemoteCLIForClientsAndSigningKeys(t *testing.T) {
 				t.Errorf("local and remote differ:\nlocal  %d %q %q\nremote %d %q %q", lc, lout, lerr, rc, rout, rerr)
 			}
 		})
+	}
+}
+
+// TestLocalChangesAreAuditedWithoutSecrets: the local CLI's changes go through the admin
+// service too, so the audit log names them (cli:<user>, local) and never a secret.
+func TestLocalChangesAreAuditedWithoutSecrets(t *testing.T) {
+	_, cfg := storeTestDir(t, false)
+	key := createKeyJSON(t, cfg, "--name", "ci")
+	good := filepath.Join("..", "..", "internal", "secret", "testdata", "good.htpasswd")
+	if code, _, errs := runStoreCLI(t, "", "users", "import", "--config", cfg, good); code != 0 {
+		t.Fatal(errs)
+	}
+	if code, _, errs := runStoreCLI(t, "s3cret-pass\n", "users", "add", "--config", cfg, "zed"); code != 0 {
+		t.Fatal(errs)
+	}
+	if code, _, _ := runStoreCLI(t, "", "keys", "revoke", "--config", cfg, "nokey"); code != 1 {
+		t.Fatalf("revoke of an unknown key: exit %d", code)
+	}
+	code, out, errs := runStoreCLI(t, "", "audit", "list", "--config", cfg, "--json")
+	if code != 0 {
+		t.Fatal(errs)
+	}
+	if strings.Contains(out, key["key"].(string)) || strings.Contains(out, "s3cret") || strings.Contains(out, "$2") {
+		t.Errorf("the audit log holds a secret:\n%s", out)
+	}
+	var entries []struct{ Actor, Action, Target, Remote, Result string }
+	json.Unmarshal([]byte(out), &entries)
+	var got []string
+	for _, e := range entries {
+		if !strings.HasPrefix(e.Actor, "cli:") || e.Remote != "local" {
+			t.Errorf("entry %+v: want a cli: actor from local", e)
+		}
+		got = append(got, e.Action+" "+e.Result)
+	}
+	want := []string{"keys.create ok", "users.import ok", "users.add ok", "keys.revoke not_found"}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("audit (-want +got):\n%s", diff)
 	}
 }

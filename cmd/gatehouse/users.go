@@ -171,12 +171,6 @@ func usersRemove(ctx context.Context, env *cliEnv, args []string) int {
 	return 0
 }
 
-// importJSON is the JSON of users import.
-type importJSON struct {
-	Added   []string `json:"added"`
-	Updated []string `json:"updated"`
-}
-
 func usersImport(ctx context.Context, env *cliEnv, args []string) int {
 	var sf storeFlags
 	fs := newStoreFlagSet("users import", env, &sf)
@@ -223,17 +217,17 @@ func usersImport(ctx context.Context, env *cliEnv, args []string) int {
 		}
 		users = append(users, store.User{Name: e.User, PasswordHash: e.Hash, Scopes: scopes, CreatedAt: now, UpdatedAt: now})
 	}
-	sess, err := openStore(ctx, env, sf.config, false)
+	svc, done, err := localAdmin(ctx, env, sf.config, false)
 	if err != nil {
 		return cliFail(env, "users import", err)
 	}
-	defer sess.Close()
-	res, err := sess.store.ImportUsers(ctx, users)
+	defer done()
+	res, err := svc.ImportUsers(ctx, users)
 	if err != nil {
 		return cliFail(env, "users import", err)
 	}
 	if sf.json {
-		writeJSON(env.stdout, importJSON{Added: nonNil(res.Added), Updated: nonNil(res.Updated)})
+		writeJSON(env.stdout, res)
 		return 0
 	}
 	fmt.Fprintf(env.stdout, "Imported %d users from %s: %d added, %d updated.\n", len(users), pos[0], len(res.Added), len(res.Updated))

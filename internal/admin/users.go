@@ -137,3 +137,21 @@ func auditName(name string) string {
 	}
 	return sanitize(name)
 }
+
+// ImportResult is the answer to an import: the names added and updated, in input order.
+type ImportResult struct {
+	Added   []string `json:"added"`
+	Updated []string `json:"updated"`
+}
+
+// ImportUsers adds or updates users whose password hashes were read from an htpasswd
+// file, all or nothing. It is local only (the CLI reads the file); the audit entry
+// names how many users, not who, since a file may hold thousands.
+func (s *Session) ImportUsers(ctx context.Context, users []store.User) (ImportResult, error) {
+	res, err := s.svc.Store.ImportUsers(ctx, users)
+	if err != nil {
+		return ImportResult{}, s.audit(ctx, "users.import", fmt.Sprintf("%d users", len(users)), classify(err, "", ""))
+	}
+	out := ImportResult{Added: nonNil(res.Added), Updated: nonNil(res.Updated)}
+	return out, s.audit(ctx, "users.import", fmt.Sprintf("%d users (%d added, %d updated)", len(users), len(res.Added), len(res.Updated)), nil)
+}
