@@ -111,6 +111,7 @@ func TestAdminAPIEndToEnd(t *testing.T) {
 			if r := reasonOf(t, b); r != "api_key_revoked" {
 				t.Fatalf("refused with %s", r)
 			}
+			t.Logf("revoked over the admin API, refused by the gateway %s later", time.Since(revoked).Round(time.Millisecond))
 			break
 		}
 		if time.Since(revoked) > time.Second {
