@@ -39,6 +39,7 @@ var allowed = map[string][]string{
 	"internal/verify/introspect":     {"internal/decision", "internal/secret", "internal/tokens"},
 	"internal/verify/mtls":           {"internal/decision"},
 	"internal/explain":               {"internal/gateway", "internal/decision"},
+	"internal/admin":                 {"internal/config", "internal/decision", "internal/issuer", "internal/secret", "internal/store", "internal/tokens"},
 	"internal/metrics":               {"internal/gateway", "internal/decision"},
 	"internal/gateway":               {"internal/decision", "internal/proxy", "internal/challenge", "internal/budget", "internal/logline"},
 	"internal/doctor/lint":           {"internal/doctor/finding", "internal/challenge", "internal/tokens", "internal/secret", "internal/editdist"},
@@ -47,7 +48,7 @@ var allowed = map[string][]string{
 	"internal/app": {"internal/config", "internal/decision", "internal/gateway", "internal/proxy", "internal/tokens",
 		"internal/verify/jwt", "internal/verify/apikey", "internal/verify/basic", "internal/verify/introspect",
 		"internal/store", "internal/store/sqlite", "internal/store/postgres", "internal/secret", "internal/budget",
-		"internal/verify/mtls", "internal/explain", "internal/metrics", "internal/issuer", "internal/logline"},
+		"internal/verify/mtls", "internal/explain", "internal/metrics", "internal/issuer", "internal/logline", "internal/admin"},
 	"cmd/gatehouse": nil, // the command may import anything
 }
 

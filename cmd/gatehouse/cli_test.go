@@ -283,6 +283,7 @@ func TestCompletionTableMatchesTheDispatchers(t *testing.T) {
 		"clients": {"create", "list", "remove"}, "config": {"check"}, "keys": {"create", "list", "revoke", "rotate"},
 		"signing-keys": {"rotate", "list"}, "store": {"migrate", "copy", "backup"}, "token": {"inspect"},
 		"users": {"add", "passwd", "remove", "import", "list"}, "completion": {"bash", "zsh", "fish"},
+		"admin-tokens": {"create", "list", "revoke"}, "audit": {"list"},
 	}
 	for _, e := range completionTable(t.Context()) {
 		if diff := cmp.Diff(want[e.name], e.verbs); diff != "" {

@@ -20,6 +20,7 @@ import (
 // and a client made with `gatehouse clients create`.
 type issuerEnv struct {
 	base, cfg    string
+	admin        string
 	id, secret   string
 	proc         *proc
 	upstreamHits chan http.Header
@@ -104,8 +105,8 @@ token_service:
 		t.Fatalf("clients create --json printed %q", out)
 	}
 	p := start(t, "serve", "--config", path)
-	p.waitFor(t, listeningRe)
-	return &issuerEnv{base: "http://" + addr, cfg: path, id: created.ClientID, secret: created.ClientSecret, proc: p, upstreamHits: hits}
+	m := p.waitFor(t, listeningRe)
+	return &issuerEnv{base: "http://" + addr, admin: "http://" + m[2], cfg: path, id: created.ClientID, secret: created.ClientSecret, proc: p, upstreamHits: hits}
 }
 
 // curlJSON runs curl and decodes the JSON body after the headers.

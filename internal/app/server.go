@@ -15,6 +15,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/gatehouse-dev/gatehouse/internal/admin"
 	"github.com/gatehouse-dev/gatehouse/internal/config"
 	"github.com/gatehouse-dev/gatehouse/internal/explain"
 	"github.com/gatehouse-dev/gatehouse/internal/logline"
@@ -56,7 +57,7 @@ func Listen(rt *Runtime, log *slog.Logger) (*Server, error) {
 	if a, ok := adm.Addr().(*net.TCPAddr); ok && a.IP.IsUnspecified() {
 		// Validation refuses every spelling of the wildcard it can see; this catches the
 		// rest (a host name whose answer changed since, a Config built in code), since
-		// the admin listener serves /metrics and decisions without authentication.
+		// the admin listener serves /metrics and the probes without authentication.
 		adm.Close()
 		pub.Close()
 		return nil, fmt.Errorf("admin listen %s: bound %s, every interface: the admin listener must name an explicit address", cfg.AdminListen, a)
@@ -329,7 +330,20 @@ func (s *Server) adminHandler() http.Handler {
 		s.rt.syncCacheMetrics()
 		metrics.ServeHTTP(w, r)
 	})
-	mux.Handle(explain.PathPrefix, explain.Handler(s.rt.Ring))
+	// Everything under /admin/ (the admin API and the decisions lookup, which names
+	// subjects and client addresses) needs an admin token; the probes and /metrics above
+	// stay open for the orchestrator and the scraper.
+	mux.Handle("/admin/", admin.Handler(admin.HandlerOptions{
+		Service: func() *admin.Service {
+			g := s.rt.current.Load()
+			if g == nil || g.store == nil {
+				return nil
+			}
+			return &admin.Service{Store: g.store, Config: g.Config}
+		},
+		Decisions: explain.Handler(s.rt.Ring),
+		Log:       s.log.With("component", "admin"),
+	}))
 	return mux
 }
 

@@ -301,7 +301,8 @@ func TestBackupFileOfAnOlderSchemaBeforeUpgrading(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, q := range []string{"DROP TABLE oauth_clients", "DROP TABLE revoked_tokens", "DROP TABLE signing_keys", "DELETE FROM schema_migrations WHERE version > 1"} {
+	for _, q := range []string{"DROP TABLE oauth_clients", "DROP TABLE revoked_tokens", "DROP TABLE signing_keys",
+		"DROP TABLE admin_tokens", "DROP TABLE audit_log", "DELETE FROM schema_migrations WHERE version > 1"} {
 		if _, err := db.Exec(q); err != nil {
 			t.Fatalf("%s: %v", q, err)
 		}

@@ -88,6 +88,13 @@ func run(t *testing.T, open Opener, parallel bool) {
 		{"AddSigningKeyWithTakenKidChangesNothing", s.addSigningKeyTaken},
 		{"InitSigningKeyCreatesOnlyTheFirst", s.initSigningKey},
 		{"ConcurrentInitSigningKeyCreatesOne", s.initSigningKeyConcurrent},
+		{"AdminTokenRoundTripsWithoutChange", s.adminTokenRoundTrip},
+		{"CreateAdminTokenWithTakenIDIsErrExists", s.createAdminTokenTaken},
+		{"CreateAdminTokenRefusesInvalidRecords", s.createAdminTokenInvalid},
+		{"RevokeAdminTokenOnceAndUnknownIsErrNotFound", s.revokeAdminToken},
+		{"ListAdminTokensPagesInIDOrder", s.listAdminTokens},
+		{"AuditLogAppendsInOrderAndPages", s.auditLog},
+		{"AppendAuditRefusesInvalidEntries", s.auditInvalid},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
