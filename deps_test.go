@@ -26,6 +26,7 @@ var allowed = map[string][]string{
 	"internal/editdist":          {},
 	"internal/config":            {"internal/editdist"},
 	"internal/logline":           {},
+	"internal/buildinfo":         {},
 	"internal/doctor/finding":    {},
 	"internal/store":             {"internal/decision"},
 	"internal/store/sqlite":      {"internal/store"},
