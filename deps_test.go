@@ -38,7 +38,7 @@ var allowed = map[string][]string{
 	"internal/verify/introspect": {"internal/decision", "internal/secret", "internal/tokens"},
 	"internal/verify/mtls":       {"internal/decision"},
 	"internal/explain":           {"internal/gateway", "internal/decision"},
-	"internal/metrics":           {"internal/gateway", "internal/decision"},
+	"internal/metrics":           {"internal/gateway", "internal/decision", "internal/buildinfo"},
 	"internal/gateway":           {"internal/decision", "internal/proxy", "internal/challenge", "internal/budget", "internal/logline"},
 	"internal/doctor/lint":       {"internal/doctor/finding", "internal/challenge", "internal/tokens", "internal/secret", "internal/editdist"},
 	"internal/doctor/har":        {"internal/doctor/finding", "internal/doctor/lint", "internal/challenge", "internal/tokens"},
@@ -46,7 +46,8 @@ var allowed = map[string][]string{
 	"internal/app": {"internal/config", "internal/decision", "internal/gateway", "internal/proxy", "internal/tokens",
 		"internal/verify/jwt", "internal/verify/apikey", "internal/verify/basic", "internal/verify/introspect",
 		"internal/store", "internal/store/sqlite", "internal/secret", "internal/budget",
-		"internal/verify/mtls", "internal/explain", "internal/metrics", "internal/issuer", "internal/logline"},
+		"internal/verify/mtls", "internal/explain", "internal/metrics", "internal/issuer", "internal/logline",
+		"internal/buildinfo"},
 	"cmd/gatehouse": nil, // the command may import anything
 }
 

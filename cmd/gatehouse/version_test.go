@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
+	"os/exec"
 	"strings"
 	"testing"
 
@@ -65,8 +67,8 @@ func TestVersionPrintsTheBuildFacts(t *testing.T) {
 
 func TestVersionIsAUserAgentProductVersion(t *testing.T) {
 	tests := map[string]string{
-		"(devel)":                                  "devel",
-		"v1.2.0":                                   "v1.2.0",
+		"(devel)": "devel",
+		"v1.2.0":  "v1.2.0",
 		"v0.0.0-20261207220000-3f2c1a9b4d5e+dirty": "v0.0.0-20261207220000-3f2c1a9b4d5e+dirty",
 		"v1.2.0 (patched)\r\nX-Evil: 1":            "v1.2.0patchedX-Evil1",
 		"()":                                       "devel",
@@ -75,5 +77,48 @@ func TestVersionIsAUserAgentProductVersion(t *testing.T) {
 		if got := productVersion(in); got != want {
 			t.Errorf("productVersion(%q) = %q, want %q", in, got, want)
 		}
+	}
+}
+
+// TestVersionHealthzAndMetricAgree runs the built binary: gatehouse version --json, the
+// admin listener's /healthz (text and JSON) and gatehouse_build_info all name one build.
+func TestVersionHealthzAndMetricAgree(t *testing.T) {
+	out, err := exec.Command(binPath, "version", "--json").Output()
+	if err != nil {
+		t.Fatalf("gatehouse version --json: %v", err)
+	}
+	var info buildinfo.Info
+	if err := json.Unmarshal(out, &info); err != nil {
+		t.Fatalf("version --json: %v\n%s", err, out)
+	}
+	line, err := exec.Command(binPath, "--version").Output()
+	if err != nil {
+		t.Fatalf("gatehouse --version: %v", err)
+	}
+	if want := info.String() + "\n"; string(line) != want {
+		t.Errorf("--version printed %q; --json says %q", line, want)
+	}
+
+	g := startGateway(t)
+	resp, body := get(t, g.admin+"/healthz")
+	if resp.StatusCode != 200 || string(body) != "ok\n"+info.String()+"\n" {
+		t.Errorf("/healthz: %d %q, want 200 ok and %q", resp.StatusCode, body, info.String())
+	}
+	resp, body = get(t, g.admin+"/healthz", "Accept", "application/json")
+	var health struct {
+		Status string `json:"status"`
+		buildinfo.Info
+	}
+	if err := json.Unmarshal(body, &health); err != nil || resp.StatusCode != 200 {
+		t.Fatalf("/healthz as JSON: %d %v\n%s", resp.StatusCode, err, body)
+	}
+	if health.Status != "ok" || health.Info != info {
+		t.Errorf("/healthz as JSON: %+v, want status ok and %+v", health, info)
+	}
+	_, body = get(t, g.admin+"/metrics")
+	metric := fmt.Sprintf(`gatehouse_build_info{dirty="%t",goversion="%s",platform="%s",revision="%s",revision_time="%s",version="%s"} 1`,
+		info.Dirty, info.GoVersion, info.Platform, info.Revision, info.Time, info.Version)
+	if !strings.Contains(string(body), metric+"\n") {
+		t.Errorf("/metrics lacks %s", metric)
 	}
 }
