@@ -18,7 +18,7 @@ func init() {
 }
 
 const clientsUsage = `Usage:
-  gatehouse clients create --config FILE --name NAME --scopes a,b [--audience AUD] [--ttl 10m] [--json]
+  gatehouse clients create --config FILE --name NAME --scopes a,b [--audience AUD] [--ttl 10m] [--introspect] [--json]
   gatehouse clients list   --config FILE [--json]
   gatehouse clients remove --config FILE [--json] CLIENT_ID
 
@@ -29,7 +29,9 @@ is the configuration's "store".
   create  make a client and print its client_id and client_secret; the secret is shown
           once and stored only as a hash. --scopes are the most its tokens may carry;
           --audience defaults to token_service.audience; --ttl (the lifetime of its
-          tokens, at most 24h) to token_service.access_token_ttl.
+          tokens, at most 24h) to token_service.access_token_ttl. A client may
+          introspect only its own tokens; --introspect lets it introspect any client's
+          (for a resource server, such as a gateway's introspection authenticator).
   list    every client that exists; never a secret.
   remove  remove the client: it can get no more tokens, and running gateways refuse the
           tokens it already has within a second.
@@ -53,6 +55,7 @@ type createdClient struct {
 	Scopes         []string `json:"scopes"`
 	Audience       string   `json:"audience"`
 	AccessTokenTTL int64    `json:"access_token_ttl"`
+	Introspect     bool     `json:"introspect"`
 }
 
 // listedClient is one element of `clients list --json` (fixed; never a secret).
@@ -62,6 +65,7 @@ type listedClient struct {
 	Scopes         []string `json:"scopes"`
 	Audience       string   `json:"audience"`
 	AccessTokenTTL int64    `json:"access_token_ttl"`
+	Introspect     bool     `json:"introspect"`
 	CreatedAt      jsonTime `json:"created_at"`
 }
 
@@ -89,6 +93,7 @@ func clientsCreate(ctx context.Context, env *cliEnv, args []string) int {
 	name := fs.String("name", "", "whom the client is for (required)")
 	scopesFlag := fs.String("scopes", "", "comma-separated scopes its tokens may carry (required)")
 	audience := fs.String("audience", "", "aud of its tokens (default: token_service.audience)")
+	introspect := fs.Bool("introspect", false, "may introspect tokens issued to other clients (a resource server)")
 	ttlFlag := fs.String("ttl", "", "lifetime of its tokens, at most 24h (default: token_service.access_token_ttl)")
 	pos, err := parseInterspersed(fs, args)
 	if err != nil {
@@ -138,7 +143,7 @@ func clientsCreate(ctx context.Context, env *cliEnv, args []string) int {
 	if ttl == 0 {
 		ttl = ts.AccessTokenTTL
 	}
-	spec := issuer.ClientSpec{Name: *name, Scopes: scopes, Audience: *audience, AccessTokenTTL: ttl, Now: time.Now()}
+	spec := issuer.ClientSpec{Name: *name, Scopes: scopes, Audience: *audience, AccessTokenTTL: ttl, Introspect: *introspect, Now: time.Now()}
 	var (
 		rec    store.Client
 		secret string
@@ -160,12 +165,15 @@ func clientsCreate(ctx context.Context, env *cliEnv, args []string) int {
 	if sf.json {
 		writeJSON(env.stdout, createdClient{
 			ClientID: rec.ID, ClientSecret: secret, Name: rec.Name, Scopes: nonNil(rec.Scopes),
-			Audience: rec.Audience, AccessTokenTTL: ttlSeconds(rec.AccessTokenTTL),
+			Audience: rec.Audience, AccessTokenTTL: ttlSeconds(rec.AccessTokenTTL), Introspect: rec.Introspect,
 		})
 		return 0
 	}
 	fmt.Fprintf(env.stdout, "Created client %s for %q (scopes %s, audience %s, tokens live %s).\n",
 		rec.ID, sanitize(rec.Name), strings.Join(rec.Scopes, " "), rec.Audience, rec.AccessTokenTTL)
+	if rec.Introspect {
+		fmt.Fprintln(env.stdout, "It may introspect the tokens of every client.")
+	}
 	fmt.Fprintf(env.stdout, "Token endpoint: %s/oauth2/token (grant_type=client_credentials)\n", strings.TrimSuffix(ts.Issuer, "/"))
 	fmt.Fprintf(env.stdout, "Store the secret now; it cannot be shown again:\n\nclient_id:     %s\nclient_secret: %s\n", rec.ID, secret)
 	return 0
@@ -195,16 +203,16 @@ func clientsList(ctx context.Context, env *cliEnv, args []string) int {
 		return cliFail(env, "clients list", err)
 	}
 	defer sess.Close()
-	return listPaged(env, "clients list", sf.json, "CLIENT ID\tNAME\tSCOPES\tAUDIENCE\tTOKEN TTL\tCREATED",
+	return listPaged(env, "clients list", sf.json, "CLIENT ID\tNAME\tSCOPES\tAUDIENCE\tTOKEN TTL\tINTROSPECT\tCREATED",
 		"No clients yet; create one with: gatehouse clients create --config "+sf.config+" --name NAME --scopes a,b",
 		func(after string) ([]store.Client, error) { return sess.store.ListClients(ctx, after, 1000) },
 		func(c store.Client) string { return c.ID },
 		func(c store.Client) (any, string, bool) {
 			return listedClient{
 					ClientID: c.ID, Name: c.Name, Scopes: nonNil(c.Scopes), Audience: c.Audience,
-					AccessTokenTTL: ttlSeconds(c.AccessTokenTTL), CreatedAt: jsonTime(c.CreatedAt),
-				}, fmt.Sprintf("%s\t%s\t%s\t%s\t%s\t%s", c.ID, sanitize(c.Name), orDash(strings.Join(c.Scopes, ",")),
-					c.Audience, c.AccessTokenTTL, humanTime(c.CreatedAt, "-")),
+					AccessTokenTTL: ttlSeconds(c.AccessTokenTTL), Introspect: c.Introspect, CreatedAt: jsonTime(c.CreatedAt),
+				}, fmt.Sprintf("%s\t%s\t%s\t%s\t%s\t%s\t%s", c.ID, sanitize(c.Name), orDash(strings.Join(c.Scopes, ",")),
+					c.Audience, c.AccessTokenTTL, introspectWord(c.Introspect), humanTime(c.CreatedAt, "-")),
 				!c.Removed()
 		})
 }
@@ -239,4 +247,13 @@ func clientsRemove(ctx context.Context, env *cliEnv, args []string) int {
 	}
 	fmt.Fprintf(env.stdout, "Removed client %s (%q). It gets no more tokens; running gateways refuse the ones it has within a second.\n", c.ID, sanitize(c.Name))
 	return 0
+}
+
+// introspectWord is the INTROSPECT column of clients list: "any" when the client may
+// introspect every client's tokens, "own" when only its own.
+func introspectWord(any bool) string {
+	if any {
+		return "any"
+	}
+	return "own"
 }

@@ -50,7 +50,7 @@ func TestClientsCreatePrintsTheFixedJSONShapeOnce(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("clients create = %d: %s", code, errs)
 	}
-	if diff := cmp.Diff([]string{"client_id", "client_secret", "name", "scopes", "audience", "access_token_ttl"}, jsonKeys(t, out)); diff != "" {
+	if diff := cmp.Diff([]string{"client_id", "client_secret", "name", "scopes", "audience", "access_token_ttl", "introspect"}, jsonKeys(t, out)); diff != "" {
 		t.Errorf("member order (-want +got):\n%s", diff)
 	}
 	var got struct {
@@ -100,7 +100,7 @@ func TestClientsCreatePrintsTheFixedJSONShapeOnce(t *testing.T) {
 	for k := range listed[0] {
 		keys = append(keys, k)
 	}
-	if diff := cmp.Diff([]string{"access_token_ttl", "audience", "client_id", "created_at", "name", "scopes"}, slices.Sorted(slices.Values(keys))); diff != "" {
+	if diff := cmp.Diff([]string{"access_token_ttl", "audience", "client_id", "created_at", "introspect", "name", "scopes"}, slices.Sorted(slices.Values(keys))); diff != "" {
 		t.Errorf("list members (-want +got):\n%s", diff)
 	}
 	if listed[0]["access_token_ttl"] != float64(900) || listed[0]["client_id"] != got.ClientID {
@@ -119,8 +119,28 @@ func TestClientsCreateTakesAudienceAndTTLFlags(t *testing.T) {
 	}
 	var got map[string]any
 	json.Unmarshal([]byte(out), &got)
-	if got["audience"] != "api://billing" || got["access_token_ttl"] != float64(7200) {
+	if got["audience"] != "api://billing" || got["access_token_ttl"] != float64(7200) || got["introspect"] != false {
 		t.Errorf("created %v", got)
+	}
+}
+
+func TestClientsCreateIntrospectGrantsIntrospectionOfOthersTokens(t *testing.T) {
+	dir, cfg := tokenServiceTestDir(t, "")
+	code, out, errs := runStoreCLI(t, "", "clients", "create", "--config", cfg, "--name", "gateway", "--scopes", "a", "--introspect", "--json")
+	if code != 0 {
+		t.Fatalf("clients create --introspect = %d: %s", code, errs)
+	}
+	var got map[string]any
+	if err := json.Unmarshal([]byte(out), &got); err != nil || got["introspect"] != true {
+		t.Fatalf("created %v (%v), want introspect true", got, err)
+	}
+	rec, err := openTestStore(t, dir).Client(context.Background(), got["client_id"].(string))
+	if err != nil || !rec.Introspect {
+		t.Errorf("stored client: Introspect=%v, err %v", rec.Introspect, err)
+	}
+	code, out, errs = runStoreCLI(t, "", "clients", "list", "--config", cfg)
+	if code != 0 || !strings.Contains(out, "INTROSPECT") || !strings.Contains(out, "\tany\t") && !strings.Contains(out, " any ") {
+		t.Errorf("clients list = %d %q %s, want an INTROSPECT column saying any", code, out, errs)
 	}
 }
 

@@ -30,8 +30,11 @@ Loads FILE exactly as "gatehouse serve" would: the .env file beside it, ${VAR}
 expansion from the environment, <key>_file secrets, every default. Files the
 configuration names (secret files, jwks_file, ca_file) must be readable.
 
-On success prints "FILE: ok (N routes, M authenticators)" and exits 0.
-Otherwise prints every problem, one per line, as FILE:LINE: message on stderr
+On success prints "FILE: ok (N routes, M authenticators)" and exits 0,
+after any warnings, one per line as FILE:LINE: warning: message on stderr
+(such as a method-restricted route in front of a broader one: other methods
+get 405 there, or an mtls authenticator without principal_from, whose default
+changed). Otherwise prints every problem, one per line, as FILE:LINE: message on stderr
 (a problem in the .env file names that file) and exits 1. Secret values are
 never printed. Bad usage exits 2.
 `
@@ -74,6 +77,10 @@ func runConfigCheck(env *cliEnv, args []string) int {
 	if err != nil {
 		printConfigError(env.stderr, file, err)
 		return 1
+	}
+	for _, w := range c.Warnings {
+		w.Msg = "warning: " + w.Msg
+		fmt.Fprintln(env.stderr, w.Error())
 	}
 	fmt.Fprintf(env.stdout, "%s: ok (%s, %s)\n", file,
 		plural(len(c.Routes), "route", "routes"), plural(len(c.Authenticators), "authenticator", "authenticators"))

@@ -45,6 +45,26 @@ func TestConfigCheckCountsInTheSingular(t *testing.T) {
 	}
 }
 
+func TestConfigCheckWarnsOfAMethodRestrictedRouteInFrontOfABroaderOne(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "gatehouse.yaml")
+	writeConfigFile(t, file, `realm: r
+authenticators: {b: {type: basic}}
+routes:
+  - name: reports
+    match: {path_prefix: /reports, methods: [GET]}
+    authenticate: [b]
+  - name: all
+    match: {path_prefix: /}
+    authenticate: anonymous
+`)
+	code, stdout, stderr := runConfigCmd(t, nil, "config", "check", file)
+	want := file + `:5: warning: routes[0].match.methods: route "reports" takes only GET, HEAD: other methods under /reports get 405 method_not_allowed, not route "all" (line 7); list them here, or set methods_fallthrough: true to have route "all" decide them` + "\n"
+	if code != 0 || stderr != want || !strings.HasSuffix(stdout, ": ok (2 routes, 1 authenticator)\n") {
+		t.Errorf("exit %d\nstdout %q\nstderr %q\nwant stderr %q", code, stdout, stderr, want)
+	}
+}
+
 // TestConfigCheckListsEveryProblem checks the output shape scripts and editors rely on:
 // one "FILE:LINE: message" per problem on stderr, the .env file named for its own.
 func TestConfigCheckListsEveryProblem(t *testing.T) {
@@ -111,5 +131,46 @@ func writeConfigFile(t *testing.T, path, content string) {
 	t.Helper()
 	if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestConfigCheckNotesTheChangedMTLSPrincipalDefault: an mtls authenticator without
+// principal_from used to take the CN and now takes the DNS SAN; config check says so,
+// and says nothing once the field is set.
+func TestConfigCheckNotesTheChangedMTLSPrincipalDefault(t *testing.T) {
+	ca, err := os.ReadFile(filepath.Join("..", "..", "internal", "config", "testdata", "ca.pem"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name, mtls string
+		wantNote   bool
+	}{
+		{"Unset", "{type: mtls, ca_file: ca.pem}", true},
+		{"SetToCN", "{type: mtls, ca_file: ca.pem, principal_from: cn}", false},
+		{"SetToDNSSAN", "{type: mtls, ca_file: ca.pem, principal_from: san_dns}", false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			writeConfigFile(t, filepath.Join(dir, "ca.pem"), string(ca))
+			for _, f := range []string{"tls.crt", "tls.key"} {
+				b, err := os.ReadFile(filepath.Join("..", "..", "internal", "config", "testdata", f))
+				if err != nil {
+					t.Fatal(err)
+				}
+				writeConfigFile(t, filepath.Join(dir, f), string(b))
+			}
+			file := filepath.Join(dir, "gatehouse.yaml")
+			writeConfigFile(t, file, "realm: r\ntls: {cert_file: tls.crt, key_file: tls.key}\nauthenticators: {partners: "+tc.mtls+"}\nroutes: [{match: {path_prefix: /}, authenticate: [partners]}]\n")
+			code, stdout, stderr := runConfigCmd(t, nil, "config", "check", file)
+			if code != 0 {
+				t.Fatalf("exit %d: %s", code, stderr)
+			}
+			note := ": warning: authenticators.partners: principal_from is not set: the principal now comes from the certificate's first DNS SAN (san_dns); earlier versions took the CN."
+			if got := strings.Contains(stderr, note); got != tc.wantNote {
+				t.Errorf("stdout = %q, stderr = %q; warning present %v, want %v", stdout, stderr, got, tc.wantNote)
+			}
+		})
 	}
 }

@@ -486,9 +486,12 @@ func shellFields(s string) []string {
 
 func TestOversizedHeadersGet431(t *testing.T) {
 	g := startGateway(t)
-	resp, _ := get(t, g.base+"/orders", "X-Padding", strings.Repeat("a", 80<<10))
+	resp, body := get(t, g.base+"/orders", "X-Padding", strings.Repeat("a", 80<<10))
 	if resp.StatusCode != http.StatusRequestHeaderFieldsTooLarge {
 		t.Fatalf("status %d, want 431", resp.StatusCode)
+	}
+	if ct := resp.Header.Get("Content-Type"); ct != "application/problem+json" || !strings.Contains(string(body), `"reason":"headers_too_large"`) {
+		t.Fatalf("431 without the problem body: %q %s", ct, body)
 	}
 	// The gateway is still serving.
 	if resp, _ := get(t, g.base+"/open/x"); resp.StatusCode != 200 {

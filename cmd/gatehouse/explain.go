@@ -19,6 +19,7 @@ import (
 
 	"github.com/gatehouse-dev/gatehouse/internal/config"
 	"github.com/gatehouse-dev/gatehouse/internal/explain"
+	"github.com/gatehouse-dev/gatehouse/internal/gateway"
 )
 
 func init() {
@@ -31,8 +32,10 @@ const explainUsage = `Usage:
 Asks a running gateway's admin API why it decided as it did on a request: the reason,
 route, authenticator, credential fingerprint (never the credential), client, timing,
 and the fix in plain words. REQUEST_ID is the X-Request-Id of the response (also the
-request_id of its problem+json body). The gateway keeps its most recent decisions in
-memory only, so an old request, or one from before a restart, is not found.
+request_id of its problem+json body): an id the gateway gives each request itself. An
+X-Request-Id the client sent is shown beside it (client_request_id), but does not find
+a request. The gateway keeps its most recent decisions in memory only, so an old
+request, or one from before a restart, is not found.
 
 Flags:
   --admin URL      the admin listener (default http://127.0.0.1:9090)
@@ -206,6 +209,9 @@ func printEntry(w io.Writer, e explain.Entry) {
 	if !e.Allow {
 		verdict = "refused"
 	}
+	if e.Reason == gateway.UpstreamUnavailable || e.Reason == gateway.UpstreamTimeout {
+		verdict = "allowed, but its upstream failed,"
+	}
 	head := fmt.Sprintf("Request %s was %s with %d", e.RequestID, verdict, e.Status)
 	if e.Reason != "" {
 		head += " " + string(e.Reason)
@@ -219,6 +225,9 @@ func printEntry(w io.Writer, e explain.Entry) {
 			return none
 		}
 		return s
+	}
+	if e.ClientRequestID != "" {
+		row("client's id", e.ClientRequestID+" (the X-Request-Id the client sent)")
 	}
 	row("route", orNone(e.Route, "(no route matched)"))
 	row("authenticator", orNone(e.Authenticator, "(none decided)"))

@@ -34,7 +34,7 @@ func explainAdmin(t *testing.T) *httptest.Server {
 	started := time.Date(2026, 3, 14, 12, 0, 1, 250_000_000, time.UTC)
 	ring := explain.New(16)
 	ring.Observe(gateway.Event{
-		RequestID: "4f2a9c1e7b3d", Route: "orders", Authenticator: "corp_jwt", Status: 401,
+		RequestID: "4f2a9c1e7b3d", ClientRequestID: "my-trace-1", Route: "orders", Authenticator: "corp_jwt", Status: 401,
 		Reason: decision.TokenExpired, Detail: "expired 4m12s ago", Cause: "exp_past",
 		Fingerprint: "kid=2024-06", Client: netip.MustParseAddr("192.0.2.7"),
 		Started: started, Decision: 42 * time.Microsecond,
@@ -51,6 +51,12 @@ func explainAdmin(t *testing.T) *httptest.Server {
 	ring.Observe(gateway.Event{
 		RequestID: "evil", Route: "orders", Authenticator: "corp_jwt", Allow: true, Status: 200,
 		Subject: "alice\x1b[31m\nrm -rf", Fingerprint: "kid=k", Started: started,
+	})
+	ring.Observe(gateway.Event{
+		RequestID: "upfail", Route: "orders", Authenticator: "corp_jwt", Status: 502,
+		Reason: gateway.UpstreamUnavailable, Detail: "the upstream could not be reached", Cause: "connect_failed: connection refused",
+		Subject: "alice", Fingerprint: "kid=2024-06", Client: netip.MustParseAddr("192.0.2.7"),
+		Started: started, Decision: 42 * time.Microsecond,
 	})
 	srv := httptest.NewServer(explain.Handler(ring))
 	t.Cleanup(srv.Close)
@@ -97,6 +103,7 @@ func TestExplainGolden(t *testing.T) {
 		{"refused", []string{"4f2a9c1e7b3d", "--admin", srv.URL}, 0},
 		{"allowed", []string{"--admin", srv.URL, "allowed-1"}, 0},
 		{"no_route", []string{"nomatch", "--admin", srv.URL + "/"}, 0},
+		{"upstream_failed", []string{"upfail", "--admin", srv.URL}, 0},
 		{"control_characters", []string{"evil", "--admin", srv.URL}, 0},
 		{"json", []string{"4f2a9c1e7b3d", "--admin", srv.URL, "--json"}, 0},
 		{"from_config", []string{"4f2a9c1e7b3d", "--config", cfg}, 0},

@@ -408,6 +408,18 @@ func TestForwardAuthBehindRealNginx(t *testing.T) {
 	expired := g.token(t, map[string]any{"iat": time.Now().Add(-time.Hour).Unix(), "exp": time.Now().Add(-10 * time.Minute).Unix()})
 	metadata := base + "/.well-known/oauth-protected-resource"
 
+	// apiQuiet checks that the api got nothing since the last hit was read: it sends an
+	// anonymous request through nginx and requires it to be the next thing the api sees.
+	apiQuiet := func(t *testing.T, ip string) {
+		t.Helper()
+		if resp, _ := send(t, ip, "GET", base+"/health?marker", ""); resp.StatusCode != 200 {
+			t.Fatalf("marker request: status %d", resp.StatusCode)
+		}
+		if hit := <-hits; hit.method != "GET" || hit.uri != "/health?marker" {
+			t.Errorf("the api got %s %s with body %q; want nothing before the marker", hit.method, hit.uri, hit.body)
+			<-hits // the marker
+		}
+	}
 	// Each case comes from its own address, so failure budgets do not mix.
 	t.Run("allowed request reaches the api with the identity Gatehouse found", func(t *testing.T) {
 		resp, body := send(t, "127.0.0.10", "POST", base+"/api/orders?page=2", "order body",
@@ -455,8 +467,8 @@ func TestForwardAuthBehindRealNginx(t *testing.T) {
 	t.Run("missing credentials: 401 with Gatehouse's challenge and body", func(t *testing.T) {
 		resp, body := send(t, "127.0.0.12", "GET", base+"/api/orders", "", "X-Request-Id", "e2e-missing-1")
 		p := wantProblem(t, resp, body, 401, "credentials_missing")
-		if p.RequestID != "e2e-missing-1" {
-			t.Errorf("request id %q, want the client's e2e-missing-1", p.RequestID)
+		if p.ClientRequestID != "e2e-missing-1" || len(p.RequestID) != 24 {
+			t.Errorf("request id %q, client request id %q; want the gateway's own and the client's e2e-missing-1", p.RequestID, p.ClientRequestID)
 		}
 		c := onlyChallenge(t, resp, "Bearer")
 		if param(c, "realm") != "orders-api" || param(c, "resource_metadata") != metadata {
@@ -521,6 +533,30 @@ func TestForwardAuthBehindRealNginx(t *testing.T) {
 		resp, body := send(t, "127.0.0.17", "GET", base+"/nowhere", "", "Authorization", "Bearer "+valid)
 		wantProblem(t, resp, body, 404, "route_not_found")
 	})
+	t.Run("a path an upstream reads as another is refused, not passed under a weaker route", func(t *testing.T) {
+		for _, target := range []string{
+			"/health/..;/admin/users", // Tomcat, Jetty and Spring read /admin/users
+			"/health/..%5cadmin/users",
+			"/health/%252e%252e/admin/users",
+			"/health/%c0%ae%c0%ae/admin/users",
+		} {
+			resp, body := send(t, "127.0.0.26", "GET", base+target, "")
+			wantProblem(t, resp, body, 400, "path_rejected")
+		}
+		apiQuiet(t, "127.0.0.26")
+	})
+	t.Run("a method the route does not take: 405 with Allow, not a broader route", func(t *testing.T) {
+		resp, body := send(t, "127.0.0.27", "DELETE", base+"/admin/users/7", "", "Authorization", "Bearer "+admin)
+		wantProblem(t, resp, body, 405, "method_not_allowed")
+		if got := resp.Header.Values("Allow"); len(got) != 1 || got[0] != "GET, HEAD, POST" {
+			t.Errorf("Allow %q, want GET, HEAD, POST", got)
+		}
+		apiQuiet(t, "127.0.0.27")
+		resp, _ = send(t, "127.0.0.27", "HEAD", base+"/admin/users", "", "Authorization", "Bearer "+valid)
+		if resp.StatusCode != 403 {
+			t.Errorf("HEAD without the admin scope: status %d, want 403 as for GET", resp.StatusCode)
+		}
+	})
 	t.Run("key set outage: 503 with Retry-After, never 401", func(t *testing.T) {
 		resp, body := send(t, "127.0.0.18", "GET", base+"/down/x", "", "Authorization", "Bearer "+valid)
 		wantProblem(t, resp, body, 503, "authenticator_unavailable")
@@ -555,16 +591,14 @@ func TestForwardAuthBehindRealNginx(t *testing.T) {
 			t.Errorf("Access-Control-Expose-Headers %q", got)
 		}
 	})
-	t.Run("a preflight from an allowed origin passes without credentials, with Gatehouse's CORS headers", func(t *testing.T) {
-		resp, _ := send(t, "127.0.0.24", "OPTIONS", base+"/api/orders", "",
-			"Origin", "http://localhost:3000", "Access-Control-Request-Method", "POST", "Access-Control-Request-Headers", "authorization")
-		if resp.StatusCode != 200 {
-			t.Fatalf("status %d", resp.StatusCode)
+	t.Run("a preflight from an allowed origin is answered by nginx and never reaches the api", func(t *testing.T) {
+		resp, body := send(t, "127.0.0.24", "OPTIONS", base+"/api/orders/42", `{"status":"cancelled"}`,
+			"Origin", "http://localhost:3000", "Access-Control-Request-Method", "DELETE", "Access-Control-Request-Headers", "authorization")
+		if resp.StatusCode != 204 || len(body) != 0 {
+			t.Fatalf("status %d body %q, want nginx's 204", resp.StatusCode, body)
 		}
-		if hit := <-hits; hit.method != "OPTIONS" {
-			t.Errorf("the api got %s", hit.method)
-		}
-		want := map[string]string{"Access-Control-Allow-Origin": "http://localhost:3000", "Access-Control-Allow-Methods": "POST"}
+		apiQuiet(t, "127.0.0.24")
+		want := map[string]string{"Access-Control-Allow-Origin": "http://localhost:3000", "Access-Control-Allow-Methods": "DELETE"}
 		for k, v := range want {
 			if got := resp.Header.Values(k); len(got) != 1 || got[0] != v {
 				t.Errorf("%s = %q, want %q", k, got, v)
@@ -572,6 +606,28 @@ func TestForwardAuthBehindRealNginx(t *testing.T) {
 		}
 		if got := resp.Header.Get("Access-Control-Allow-Headers"); !strings.Contains(got, "Authorization") {
 			t.Errorf("Access-Control-Allow-Headers %q lacks Authorization", got)
+		}
+		if got := resp.Header.Get(gateway.HeaderPreflight); got != "" {
+			t.Errorf("the browser got Gatehouse's %s: %q", gateway.HeaderPreflight, got)
+		}
+	})
+	t.Run("an OPTIONS that is not a preflight is authenticated like any request", func(t *testing.T) {
+		for _, h := range [][]string{
+			{"Origin", "http://localhost:3000"},                                      // no Access-Control-Request-Method
+			{"Access-Control-Request-Method", "DELETE"},                              // no Origin
+			{"Origin", "http://localhost:3000", "Access-Control-Request-Method", ""}, // empty
+		} {
+			resp, body := send(t, "127.0.0.25", "OPTIONS", base+"/api/orders/42", `{"status":"cancelled"}`, h...)
+			wantProblem(t, resp, body, 401, "credentials_missing")
+		}
+		apiQuiet(t, "127.0.0.25")
+		resp, body := send(t, "127.0.0.25", "OPTIONS", base+"/api/orders/42", "body",
+			"Origin", "http://localhost:3000", "Authorization", "Bearer "+valid)
+		if resp.StatusCode != 200 || string(body) != "hello from the api" {
+			t.Fatalf("authenticated OPTIONS: status %d body %q", resp.StatusCode, body)
+		}
+		if hit := <-hits; hit.method != "OPTIONS" || hit.header.Get("X-Gatehouse-Subject") != "alice" || hit.body != "body" {
+			t.Errorf("the api got %s with subject %q and body %q", hit.method, hit.header.Get("X-Gatehouse-Subject"), hit.body)
 		}
 	})
 	t.Run("a preflight from another origin is decided like any OPTIONS", func(t *testing.T) {
@@ -611,15 +667,18 @@ func TestDecideEndpointReadsTraefikHeaders(t *testing.T) {
 		}
 		want := map[string]string{
 			"X-Gatehouse-Subject": "alice", "X-Gatehouse-Scopes": "orders:read",
-			"X-Gatehouse-Authenticator": "corp_jwt", "X-Gatehouse-Request-Id": "traefik-1",
+			"X-Gatehouse-Authenticator": "corp_jwt", "X-Gatehouse-Request-Id": resp.Header.Get("X-Request-Id"),
+		}
+		if rid := resp.Header.Get("X-Request-Id"); len(rid) != 24 {
+			t.Errorf("X-Request-Id %q, want the gateway's own id, not the client's traefik-1", rid)
 		}
 		for k, v := range want {
 			if got := resp.Header.Get(k); got != v {
 				t.Errorf("%s = %q, want %q", k, got, v)
 			}
 		}
-		if line := g.logLine(t, "traefik-1"); line["client"] != "203.0.113.7" || line["path"] != "/api/orders" {
-			t.Errorf("logged %v, want the client Traefik named and the original path", line)
+		if line := g.logLine(t, resp.Header.Get("X-Request-Id")); line["client"] != "203.0.113.7" || line["path"] != "/api/orders" || line["client_request_id"] != "traefik-1" {
+			t.Errorf("logged %v, want the client Traefik named, the original path and the client's request id", line)
 		}
 	})
 	t.Run("refused: Traefik passes status, challenge and body on as they are", func(t *testing.T) {
@@ -648,10 +707,10 @@ func TestDecideEndpointReadsTraefikHeaders(t *testing.T) {
 		resp, body := send(t, "127.0.0.1", "GET", g.decide, "", traefik("GET", "/api/orders", "X-Original-URI", "/health")...)
 		wantProblemDirect(t, resp, body, 400, "invalid_request")
 	})
-	t.Run("preflight from an allowed origin: 204 with CORS headers", func(t *testing.T) {
+	t.Run("preflight from an allowed origin: a marked 403, never a 2xx that passes it on", func(t *testing.T) {
 		resp, _ := send(t, "127.0.0.1", "GET", g.decide, "", traefik("OPTIONS", "/api/orders",
 			"Origin", "http://localhost:3000", "Access-Control-Request-Method", "POST")...)
-		if resp.StatusCode != 204 || resp.Header.Get("Access-Control-Allow-Origin") != "http://localhost:3000" ||
+		if resp.StatusCode != 403 || resp.Header.Get(gateway.HeaderPreflight) != gateway.PreflightAnswer || resp.Header.Get("Access-Control-Allow-Origin") != "http://localhost:3000" ||
 			!strings.Contains(resp.Header.Get("Access-Control-Allow-Headers"), "Authorization") {
 			t.Fatalf("status %d headers %v", resp.StatusCode, resp.Header)
 		}

@@ -188,12 +188,12 @@ func TestTokenServiceEndToEndWithCurl(t *testing.T) {
 		t.Errorf("the revoked token = %d:\n%s", code, out)
 	}
 
-	// Rotation by the CLI while serving: the next token carries the new kid, and it is
-	// accepted.
+	// Rotation by the CLI while serving (--now: the default waits 5 minutes for JWKS
+	// caches): the next token carries the new kid, and it is accepted.
 	var rotated struct {
 		KID string `json:"kid"`
 	}
-	json.Unmarshal([]byte(runBinary(t, "signing-keys", "rotate", "--config", e.cfg, "--json")), &rotated)
+	json.Unmarshal([]byte(runBinary(t, "signing-keys", "rotate", "--config", e.cfg, "--now", "--json")), &rotated)
 	deadline := time.Now().Add(5 * time.Second)
 	for {
 		_, _, tok = curlJSON(t, "-u", e.id+":"+e.secret, "-d", "grant_type=client_credentials", e.base+"/oauth2/token")

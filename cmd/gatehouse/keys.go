@@ -14,6 +14,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/gatehouse-dev/gatehouse/internal/app"
 	"github.com/gatehouse-dev/gatehouse/internal/config"
 	"github.com/gatehouse-dev/gatehouse/internal/secret"
 	"github.com/gatehouse-dev/gatehouse/internal/store"
@@ -138,19 +139,12 @@ func openStore(ctx context.Context, env *cliEnv, configPath string, mustExist bo
 		}
 		return nil, err
 	}
-	var dsn string
-	switch cfg.Store.Driver {
-	case config.StoreSQLite:
-		if mustExist {
-			if _, err := os.Stat(cfg.Store.Path); errors.Is(err, os.ErrNotExist) {
-				return nil, fmt.Errorf("the store %s does not exist yet (check \"store\" in %s, or create a key or user first)", cfg.Store.Path, configPath)
-			}
+	if cfg.Store.Driver == config.StoreSQLite && mustExist {
+		if _, err := os.Stat(cfg.Store.Path); errors.Is(err, os.ErrNotExist) {
+			return nil, fmt.Errorf("the store %s does not exist yet (check \"store\" in %s, or create a key or user first)", cfg.Store.Path, configPath)
 		}
-		dsn = "sqlite://" + cfg.Store.Path
-	default:
-		dsn = cfg.Store.DSN
 	}
-	st, err := store.Open(ctx, dsn)
+	st, err := app.OpenStore(ctx, cfg.Store)
 	if err != nil {
 		return nil, err
 	}

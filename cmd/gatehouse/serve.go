@@ -62,6 +62,9 @@ func runServe(ctx context.Context, env *cliEnv, args []string) int {
 func serveConfig(ctx context.Context, env *cliEnv, cfg *config.Config, ready func(s *app.Server)) int {
 	log := app.NewLogger(env.stderr, cfg.Log)
 	defer logline.Flush(log) // every line out before the process exits, on every path
+	for _, w := range cfg.Warnings {
+		log.Warn("configuration warning", "line", w.Line, "warning", w.Msg)
+	}
 	rt, err := app.Build(cfg, app.Options{Logger: log})
 	if err != nil {
 		fmt.Fprintf(env.stderr, "gatehouse: %v\n", err)

@@ -17,7 +17,7 @@ func init() {
 }
 
 const signingKeysUsage = `Usage:
-  gatehouse signing-keys rotate --config FILE [--publication-delay 5m] [--json]
+  gatehouse signing-keys rotate --config FILE [--publication-delay 5m | --now] [--json]
   gatehouse signing-keys list   --config FILE [--json]
 
 The keys the token service (the configuration's token_service block) signs access
@@ -25,13 +25,17 @@ tokens with. They live in the configuration's "store", private keys encrypted wi
 token_service.signing_key_secret. The first key is made when the token service first
 starts.
 
-  rotate  add a key (of token_service.signing_algorithm) that signs new tokens at once,
-          or after --publication-delay: published in the JWKS first, so verifiers that
-          cache the JWKS (for up to 5 minutes) learn it before they see its tokens. The
-          key it replaces stops signing then and leaves the JWKS once every token it
-          signed has expired. Running token services pick it up within a second.
-  list    every stored key with its status: pending (published, not signing yet),
-          active (signs), retired (published until its tokens expire), expired.
+  rotate  add a key (of token_service.signing_algorithm). It is published in the JWKS
+          at once and signs new tokens after --publication-delay (default 5m, the time
+          the JWKS endpoint lets verifiers cache it), so verifiers learn it before they
+          see its tokens. --now makes it sign at once, for replacing a compromised key:
+          verifiers holding a cached JWKS refuse its tokens until their copy expires.
+          The first key of a new store signs at once. The key it replaces stops signing
+          then and leaves the JWKS once every token it signed has expired. Running
+          token services pick it up within a second.
+  list    every stored key with its status and when it signs (SIGNS FROM): pending
+          (published, not signing yet), active (signs), retired (published until its
+          tokens expire), expired.
 
 Exit status: 0 done, 1 failed, 2 bad usage.
 `
@@ -65,7 +69,8 @@ func signingKeyJSON(k *store.SigningKey, now time.Time) listedSigningKey {
 func signingKeysRotate(ctx context.Context, env *cliEnv, args []string) int {
 	var sf storeFlags
 	fs := newStoreFlagSet("signing-keys rotate", env, &sf)
-	delayFlag := fs.String("publication-delay", "0", "how long the new key is published before it signs")
+	delayFlag := fs.String("publication-delay", "", "how long the new key is published before it signs (default 5m, the JWKS cache lifetime)")
+	nowFlag := fs.Bool("now", false, "sign with the new key at once (a compromised key); verifiers with a cached JWKS refuse its tokens for up to 5m")
 	pos, err := parseInterspersed(fs, args)
 	if err != nil {
 		return cliUsageError(env, "signing-keys rotate", signingKeysUsage, err)
@@ -73,9 +78,19 @@ func signingKeysRotate(ctx context.Context, env *cliEnv, args []string) int {
 	if len(pos) > 0 {
 		return cliUsageError(env, "signing-keys rotate", signingKeysUsage, fmt.Errorf("unexpected argument %q", pos[0]))
 	}
-	delay, err := parseSpan(*delayFlag)
-	if err != nil || delay < 0 || delay > 7*24*time.Hour {
-		return cliUsageError(env, "signing-keys rotate", signingKeysUsage, fmt.Errorf("--publication-delay: %q is not a duration from 0 to 7d", *delayFlag))
+	delay := issuer.DefaultPublicationDelay
+	if *delayFlag != "" {
+		if *nowFlag {
+			return cliUsageError(env, "signing-keys rotate", signingKeysUsage, errors.New("--now and --publication-delay contradict each other: give one"))
+		}
+		delay, err = parseSpan(*delayFlag)
+		if err != nil || delay <= 0 || delay > 7*24*time.Hour {
+			return cliUsageError(env, "signing-keys rotate", signingKeysUsage, fmt.Errorf("--publication-delay: %q is not a duration from 1s to 7d (to sign at once, use --now)", *delayFlag))
+		}
+		if delay < issuer.DefaultPublicationDelay {
+			fmt.Fprintf(env.stderr, "warning: --publication-delay %s is shorter than the %s verifiers may cache the JWKS; some will refuse the new key's tokens until their copy expires\n",
+				delay, issuer.DefaultPublicationDelay)
+		}
 	}
 	sess, err := openStore(ctx, env, sf.config, false)
 	if err != nil {
@@ -96,7 +111,7 @@ func signingKeysRotate(ctx context.Context, env *cliEnv, args []string) int {
 	}
 	rec, err := issuer.RotateSigningKey(ctx, issuer.RotateOptions{
 		Store: sess.store, Sealer: sealer, Algorithm: ts.SigningAlgorithm,
-		PublicationDelay: delay, DefaultTTL: ts.AccessTokenTTL, Now: func() time.Time { return now },
+		PublicationDelay: delay, Immediate: *nowFlag, DefaultTTL: ts.AccessTokenTTL, Now: func() time.Time { return now },
 	})
 	if err != nil {
 		return cliFail(env, "signing-keys rotate", err)
@@ -110,7 +125,7 @@ func signingKeysRotate(ctx context.Context, env *cliEnv, args []string) int {
 		return 0
 	}
 	when := "now"
-	if delay > 0 {
+	if rec.ActivatesAt.After(rec.CreatedAt) {
 		when = "from " + humanTime(rec.ActivatesAt, "") + " (published now)"
 	}
 	fmt.Fprintf(env.stdout, "Added signing key %s (%s); it signs new tokens %s.\n", rec.ID, rec.Algorithm, when)

@@ -93,7 +93,7 @@ func TestSigningKeysBadUsage(t *testing.T) {
 		want string
 	}{
 		{"NegativeDelay", []string{"rotate", "--config", cfg, "--publication-delay", "-1m"}, 2, "--publication-delay"},
-		{"DelayTooLong", []string{"rotate", "--config", cfg, "--publication-delay", "30d"}, 2, "from 0 to 7d"},
+		{"DelayTooLong", []string{"rotate", "--config", cfg, "--publication-delay", "30d"}, 2, "from 1s to 7d"},
 		{"ExtraArgument", []string{"rotate", "--config", cfg, "now"}, 2, "unexpected argument"},
 		{"UnknownSubcommand", []string{"delete", "--config", cfg}, 2, "unknown subcommand"},
 		{"NoTokenService", []string{"rotate", "--config", noTS}, 1, "no token_service block"},
@@ -105,5 +105,67 @@ func TestSigningKeysBadUsage(t *testing.T) {
 				t.Errorf("exit %d stderr %q; want %d and %q", code, errs, tc.code, tc.want)
 			}
 		})
+	}
+}
+
+// TestSigningKeysRotateByDefaultWaitsForTheJWKSCacheLifetime guards against a rotation
+// whose key signs before verifiers holding a cached JWKS know it: without flags the new
+// key is pending for 5 minutes (the JWKS max-age); --now signs at once.
+func TestSigningKeysRotateByDefaultWaitsForTheJWKSCacheLifetime(t *testing.T) {
+	_, cfg := tokenServiceTestDir(t, "")
+	if code, _, errs := runStoreCLI(t, "", "signing-keys", "rotate", "--config", cfg); code != 0 {
+		t.Fatalf("first rotate: %s", errs)
+	}
+	rotateJSON := func(args ...string) map[string]any {
+		t.Helper()
+		code, out, errs := runStoreCLI(t, "", append([]string{"signing-keys", "rotate", "--config", cfg, "--json"}, args...)...)
+		if code != 0 {
+			t.Fatalf("rotate %v = %d: %s", args, code, errs)
+		}
+		var k map[string]any
+		if err := json.Unmarshal([]byte(out), &k); err != nil {
+			t.Fatal(err)
+		}
+		return k
+	}
+	span := func(k map[string]any) time.Duration {
+		created, err1 := time.Parse(time.RFC3339, k["created_at"].(string))
+		activates, err2 := time.Parse(time.RFC3339, k["activates_at"].(string))
+		if err1 != nil || err2 != nil {
+			t.Fatalf("times of %v", k)
+		}
+		return activates.Sub(created)
+	}
+	tests := []struct {
+		name       string
+		args       []string
+		wantStatus string
+		wantSpan   time.Duration
+	}{
+		{"Default", nil, "pending", 5 * time.Minute},
+		{"LongerDelay", []string{"--publication-delay", "1h"}, "pending", time.Hour},
+		{"Now", []string{"--now"}, "active", 0},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			k := rotateJSON(tc.args...)
+			if k["status"] != tc.wantStatus || span(k) != tc.wantSpan {
+				t.Errorf("rotate %v: status %v, signs %v after creation; want %s after %v", tc.args, k["status"], span(k), tc.wantStatus, tc.wantSpan)
+			}
+		})
+	}
+	pending := rotateJSON()
+	code, out, _ := runStoreCLI(t, "", "signing-keys", "list", "--config", cfg)
+	if code != 0 || !strings.Contains(out, "SIGNS FROM") || !strings.Contains(out, pending["kid"].(string)+"  ES256  pending") ||
+		!strings.Contains(out, pending["activates_at"].(string)) {
+		t.Errorf("list = %d:\n%s", code, out)
+	}
+	for _, args := range [][]string{{"--now", "--publication-delay", "5m"}, {"--publication-delay", "0"}} {
+		if code, _, errs := runStoreCLI(t, "", append([]string{"signing-keys", "rotate", "--config", cfg}, args...)...); code != 2 {
+			t.Errorf("rotate %v = %d %q, want usage error 2", args, code, errs)
+		}
+	}
+	if code, _, errs := runStoreCLI(t, "", "signing-keys", "rotate", "--config", cfg, "--publication-delay", "1m"); code != 0 || !strings.Contains(errs, "shorter than the 5m0s") {
+		t.Errorf("rotate --publication-delay 1m = %d, stderr %q; want a warning", code, errs)
 	}
 }

@@ -35,7 +35,8 @@ import (
 	"github.com/gatehouse-dev/gatehouse/internal/proxy"
 	"github.com/gatehouse-dev/gatehouse/internal/secret"
 	"github.com/gatehouse-dev/gatehouse/internal/store"
-	_ "github.com/gatehouse-dev/gatehouse/internal/store/sqlite" // the sqlite:// backend
+	"github.com/gatehouse-dev/gatehouse/internal/store/postgres"
+	"github.com/gatehouse-dev/gatehouse/internal/store/sqlite" // also the sqlite:// backend
 	"github.com/gatehouse-dev/gatehouse/internal/verify/apikey"
 	"github.com/gatehouse-dev/gatehouse/internal/verify/basic"
 	"github.com/gatehouse-dev/gatehouse/internal/verify/introspect"
@@ -145,7 +146,7 @@ func (rt *Runtime) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // error the current configuration keeps serving untouched.
 func (rt *Runtime) Reload(cfg *config.Config) error {
 	old := rt.current.Load().Config
-	if cfg.Store != old.Store && rt.store != nil {
+	if !cfg.Store.Equal(old.Store) && rt.store != nil {
 		return fmt.Errorf("store changed from %s to %s: the credential store cannot change without a restart", old.Store, cfg.Store)
 	}
 	g, err := rt.compile(cfg)
@@ -231,8 +232,9 @@ func (rt *Runtime) compile(cfg *config.Config) (*Gateway, error) {
 	rt.mu.Lock()
 	defer rt.mu.Unlock()
 	if needsStore(cfg) && rt.store == nil {
+		warnExposedStore(rt.log, cfg.Store)
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		st, err := OpenStore(ctx, cfg.Store)
+		st, err := openStore(ctx, cfg.Store, rt.log.With("component", "store"))
 		cancel()
 		if err != nil {
 			return nil, fmt.Errorf("open the credential store %s: %w", cfg.Store, err)
@@ -295,12 +297,14 @@ func (rt *Runtime) compile(cfg *config.Config) (*Gateway, error) {
 	for _, rc := range cfg.Routes {
 		r := &gateway.Route{
 			Route: &decision.Route{
-				Name:           rc.Name,
-				PathPrefix:     rc.Match.PathPrefix,
-				Methods:        rc.Match.Methods,
-				Anonymous:      rc.Anonymous,
-				RequiredScopes: rc.Require.Scopes,
-				Budget:         rt.budget,
+				Name:               rc.Name,
+				PathPrefix:         rc.Match.PathPrefix,
+				Methods:            rc.Match.Methods,
+				CaseInsensitive:    rc.Match.CaseInsensitive,
+				MethodsFallthrough: rc.Match.MethodsFallthrough,
+				Anonymous:          rc.Anonymous,
+				RequiredScopes:     rc.Require.Scopes,
+				Budget:             rt.budget,
 			},
 			ForwardAuthorization: rc.ForwardAuthorization,
 		}
@@ -332,7 +336,8 @@ func (rt *Runtime) compile(cfg *config.Config) (*Gateway, error) {
 			ring.Observe(ev)
 			m.Observe(ev)
 		},
-		Now: rt.o.Now,
+		Now:            rt.o.Now,
+		MaxHeaderBytes: cfg.MaxHeaderBytes,
 	})
 	if g.Issuer != nil {
 		// What a reload may change on a running token service, applied only once the
@@ -421,13 +426,51 @@ func needsStore(cfg *config.Config) bool {
 	return false
 }
 
-// OpenStore opens the credential store the configuration names.
-func OpenStore(ctx context.Context, s config.Store) (store.Store, error) {
-	dsn := s.DSN
-	if s.Driver == config.StoreSQLite {
-		dsn = "sqlite://" + s.Path
+// warnExposedStore logs, for each file of a SQLite store that other local users may read
+// or write, its path, its mode and the command that fixes it. New stores are created
+// private; an older one keeps its mode until the operator changes it, since silently
+// changing the mode of an operator's file could break a deliberate setup (a backup user
+// in the file's group, say).
+func warnExposedStore(log *slog.Logger, s config.Store) {
+	if s.Driver != config.StoreSQLite {
+		return
 	}
-	return store.Open(ctx, dsn)
+	for _, f := range sqlite.Exposed(s.Path) {
+		log.Warn("credential store file is readable by other users: it holds password hashes, key hashes and sealed signing keys",
+			"path", f.Path, "mode", fmt.Sprintf("%#o", f.Mode), "fix", "chmod 600 "+f.Path)
+	}
+}
+
+// OpenStore opens the credential store the configuration names. A PostgreSQL store is
+// connected, checked and migrated (see store/postgres); its listener logs to
+// slog.Default().
+func OpenStore(ctx context.Context, s config.Store) (store.Store, error) {
+	return openStore(ctx, s, nil)
+}
+
+func openStore(ctx context.Context, s config.Store, log *slog.Logger) (store.Store, error) {
+	switch s.Driver {
+	case config.StoreSQLite:
+		return store.Open(ctx, "sqlite://"+s.Path)
+	case config.StorePostgres:
+		return postgres.Open(ctx, PostgresConfig(s, log))
+	}
+	return nil, fmt.Errorf("open store: unknown driver %q", s.Driver)
+}
+
+// PostgresConfig turns the store settings into the backend's configuration.
+func PostgresConfig(s config.Store, log *slog.Logger) postgres.Config {
+	return postgres.Config{
+		DSN:             s.DSN,
+		Password:        string(s.Password.Reveal()),
+		MaxConns:        int32(s.MaxConns),
+		MinConns:        int32(s.MinConns),
+		ConnectTimeout:  s.ConnectTimeout,
+		QueryTimeout:    s.QueryTimeout,
+		MaxConnLifetime: s.MaxConnLifetime,
+		MaxConnIdleTime: s.MaxConnIdleTime,
+		Logger:          log,
+	}
 }
 
 func (rt *Runtime) newAuthenticator(cfg *config.Config, a *config.Authenticator) (decision.Authenticator, error) {
@@ -502,6 +545,7 @@ func (rt *Runtime) newAuthenticator(cfg *config.Config, a *config.Authenticator)
 			Store:     rt.store,
 			CacheSize: a.Basic.CacheSize,
 			CacheTTL:  ttl,
+			Logger:    log,
 			Now:       rt.o.Now,
 		})
 	case config.TypeIntrospection:
@@ -570,6 +614,7 @@ func (rt *Runtime) startAuths(g *Gateway) {
 			rt.running.Go(func() { a.Run(ctx) }) // flushes last_used_at once more when ctx ends
 		case *basic.Authenticator:
 			la.unsubscribe = rt.watcher.Subscribe(a.Invalidate)
+			rt.running.Go(func() { a.Run(ctx) }) // sizes the unknown-user dummy hash, rehashes
 		case *jwtverify.Self:
 			la.unsubscribe = a.Close // stop following the token service's revocations
 		}

@@ -58,6 +58,14 @@ func Listen(rt *Runtime, log *slog.Logger) (*Server, error) {
 		pub.Close()
 		return nil, fmt.Errorf("admin listen %s: %w", cfg.AdminListen, err)
 	}
+	if a, ok := adm.Addr().(*net.TCPAddr); ok && a.IP.IsUnspecified() {
+		// Validation refuses every spelling of the wildcard it can see; this catches the
+		// rest (a host name whose answer changed since, a Config built in code), since
+		// the admin listener serves /metrics and decisions without authentication.
+		adm.Close()
+		pub.Close()
+		return nil, fmt.Errorf("admin listen %s: bound %s, every interface: the admin listener must name an explicit address", cfg.AdminListen, a)
+	}
 	s.public, s.admin = pub, adm
 	return s, nil
 }
@@ -84,7 +92,7 @@ func (s *Server) Serve(ctx context.Context, reload <-chan struct{}) error {
 		// http.Server.WriteTimeout, which would cut long streaming responses.
 		ReadTimeout:    5 * time.Minute,
 		IdleTimeout:    120 * time.Second,
-		MaxHeaderBytes: cfg.MaxHeaderBytes,
+		MaxHeaderBytes: serverHeaderLimit(cfg.MaxHeaderBytes),
 		ErrorLog:       errLog,
 	}
 	if s.certs != nil {
@@ -196,6 +204,14 @@ func (s *Server) reload(why string) {
 	s.rt.Metrics.ConfigReload("ok")
 	s.log.Info("configuration reloaded", "trigger", why, "routes", len(cfg.Routes))
 }
+
+// serverHeaderLimit is the header limit given to net/http, above max_header_bytes. The
+// gateway enforces max_header_bytes itself (gateway.Options.MaxHeaderBytes), so that an
+// oversized request gets the problem body and reason every refusal has; net/http would
+// answer a plain-text 431 before any handler runs. net/http's own limit stays as the
+// backstop for what is far larger still (twice max_header_bytes, plus the 4 KiB net/http
+// adds), so the memory a connection's headers may take stays bounded by the setting.
+func serverHeaderLimit(maxHeaderBytes int) int { return 2 * maxHeaderBytes }
 
 // writeDeadline gives each response a write deadline of write_timeout that moves
 // forward with every write: a client that stops reading is cut off, while a streaming

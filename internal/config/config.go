@@ -45,7 +45,9 @@ const (
 	DefaultIntrospectionCacheMaxTTL = 5 * time.Minute
 	DefaultIntrospectionTimeout     = 5 * time.Second
 
-	DefaultPrincipalFrom = PrincipalCN
+	// DefaultPrincipalFrom is a SAN, not the CN: CA name constraints govern SANs and
+	// never the CN. (Before, the default was cn; see MTLS.PrincipalFromDefaulted.)
+	DefaultPrincipalFrom = PrincipalSANDNS
 
 	// DefaultSigningAlgorithm signs the token service's access tokens unless
 	// token_service.signing_algorithm names another.
@@ -96,6 +98,9 @@ type Config struct {
 	// File is the path the configuration was loaded from, as given to Load; empty after
 	// Parse.
 	File string
+	// Warnings are what validation found questionable but not wrong, ordered by line
+	// ("gatehouse config check" prints them). Load, Parse and Validate set them.
+	Warnings []Problem
 	// Dir is the folder relative paths were resolved against (absolute after Load).
 	Dir string
 
@@ -364,7 +369,16 @@ type MTLS struct {
 	CAFile string
 	// PrincipalFrom names the certificate field that becomes the subject.
 	PrincipalFrom PrincipalSource
+	// principalFromDefaulted is true when the file did not set principal_from. It is
+	// not a setting (it changes nothing at run time), so it is unexported and outside
+	// the fingerprint.
+	principalFromDefaulted bool
 }
+
+// PrincipalFromDefaulted reports whether the file left principal_from out, so
+// PrincipalFrom is DefaultPrincipalFrom. The default changed from cn to san_dns;
+// `config check` says so for such authenticators (see Notices).
+func (m *MTLS) PrincipalFromDefaulted() bool { return m.principalFromDefaulted }
 
 // Route is one entry of routes.
 type Route struct {
@@ -394,8 +408,16 @@ type Match struct {
 	// PathPrefix matches whole path segments: /admin matches /admin and /admin/x, never
 	// /administrator. Required.
 	PathPrefix string
-	// Methods are upper-case method names; empty means every method.
+	// Methods are upper-case method names; empty means every method. HEAD is taken
+	// wherever GET is. A request under PathPrefix with a method not listed gets 405
+	// method_not_allowed rather than a later, broader route, unless MethodsFallthrough.
 	Methods []string
+	// CaseInsensitive matches PathPrefix without regard to case (case_insensitive), for
+	// upstreams that read /ADMIN as /admin.
+	CaseInsensitive bool
+	// MethodsFallthrough (methods_fallthrough) lets a request under PathPrefix whose
+	// method is not in Methods go on to later routes, to be decided by their policy.
+	MethodsFallthrough bool
 }
 
 // Require is a route's require block.

@@ -58,7 +58,7 @@ func problemsOf(t *testing.T, err error) []Problem {
 var cmpConfig = cmp.Options{
 	cmp.Comparer(func(a, b Secret) bool { return bytes.Equal(a.b, b.b) }),
 	cmp.Comparer(func(a, b netip.Prefix) bool { return a == b }),
-	cmpopts.IgnoreUnexported(Config{}),
+	cmpopts.IgnoreUnexported(Config{}, MTLS{}),
 	cmpopts.EquateEmpty(),
 }
 
@@ -223,10 +223,13 @@ func TestAuthenticatorDefaultsPerType(t *testing.T) {
 		"b": Basic{CacheTTL: 5 * time.Minute, CacheSize: 10000},
 		"i": Introspection{URL: "https://id.example/i", ClientID: "gw", ClientSecret: NewSecret([]byte("client-secret")),
 			CacheMaxTTL: 5 * time.Minute, Timeout: 5 * time.Second},
-		"m": MTLS{CAFile: filepath.Join(dir, "ca.pem"), PrincipalFrom: PrincipalCN},
+		"m": MTLS{CAFile: filepath.Join(dir, "ca.pem"), PrincipalFrom: PrincipalSANDNS},
 	}
 	if diff := cmp.Diff(want, got, cmpConfig); diff != "" {
 		t.Errorf("authenticator defaults (-want +got):\n%s", diff)
+	}
+	if !c.Authenticators["m"].MTLS.PrincipalFromDefaulted() {
+		t.Error("an mtls authenticator without principal_from does not report the default")
 	}
 }
 

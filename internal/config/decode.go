@@ -527,14 +527,7 @@ func (d *decoder) root(n *yaml.Node, c *Config) {
 		case "environment":
 			d.setString(e.val, "environment", &c.Environment)
 		case "store":
-			if s, ok := d.scalar(e.val, "store", "a string"); ok && s.text != "" {
-				st, err := ParseStore(s.text, d.dir)
-				if err != nil {
-					d.fail("store", s.line, "%v", err)
-				} else {
-					c.Store = st
-				}
-			}
+			d.storeSetting(e, c)
 		case "tls":
 			d.block(e, "tls", []string{"cert_file", "key_file"}, func(k entry, p string) {
 				switch k.key {

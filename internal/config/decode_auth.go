@@ -204,7 +204,7 @@ func (d *decoder) introspection(byKey map[string]entry, block string) *Introspec
 }
 
 func (d *decoder) mtls(byKey map[string]entry, block string) *MTLS {
-	m := &MTLS{PrincipalFrom: DefaultPrincipalFrom}
+	m := &MTLS{PrincipalFrom: DefaultPrincipalFrom, principalFromDefaulted: true}
 	each(byKey, block, typeKeys[TypeMTLS], func(key string, val *yaml.Node, p string) {
 		switch key {
 		case "ca_file":
@@ -213,7 +213,7 @@ func (d *decoder) mtls(byKey map[string]entry, block string) *MTLS {
 			var s string
 			d.setString(val, p, &s)
 			if s != "" {
-				m.PrincipalFrom = PrincipalSource(s)
+				m.PrincipalFrom, m.principalFromDefaulted = PrincipalSource(s), false
 			}
 		}
 	})
@@ -222,7 +222,7 @@ func (d *decoder) mtls(byKey map[string]entry, block string) *MTLS {
 
 var (
 	routeKeys   = []string{"name", "match", "upstream", "authenticate", "require", "forward_authorization"}
-	matchKeys   = []string{"path_prefix", "methods"}
+	matchKeys   = []string{"path_prefix", "methods", "case_insensitive", "methods_fallthrough"}
 	requireKeys = []string{"scopes"}
 )
 
@@ -281,6 +281,10 @@ func (d *decoder) route(n *yaml.Node, i int) Route {
 						methods[j] = strings.ToUpper(strings.TrimSpace(methods[j]))
 					}
 					rt.Match.Methods = methods
+				case "case_insensitive":
+					d.setBool(k.val, kp, &rt.Match.CaseInsensitive)
+				case "methods_fallthrough":
+					d.setBool(k.val, kp, &rt.Match.MethodsFallthrough)
 				}
 			})
 		case "upstream":

@@ -72,9 +72,9 @@ func (s Secret) MarshalText() ([]byte, error) { return []byte(s.String()), nil }
 // LogValue keeps log/slog from logging the bytes.
 func (s Secret) LogValue() slog.Value { return slog.StringValue(s.String()) }
 
-// isSecretKey reports whether a YAML key holds a secret: pepper, and every key whose name
+// isSecretKey reports whether a YAML key holds a secret: pepper, password, and every key whose name
 // ends in "secret" (secret, client_secret, ...). Their values are never shown in messages,
 // and each may be given as <key>_file instead.
 func isSecretKey(key string) bool {
-	return key == "pepper" || strings.HasSuffix(key, "secret")
+	return key == "pepper" || key == "password" || strings.HasSuffix(key, "secret")
 }

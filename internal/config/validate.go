@@ -1,6 +1,7 @@
 package config
 
 import (
+	"context"
 	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
@@ -92,6 +93,14 @@ func (v *validator) isBad(path string) bool {
 }
 
 // problemf reports a problem with the value at path, prefixing the message with path.
+// warnf records a warning at the line of path, prefixed with path like a problem.
+func (v *validator) warnf(path, format string, args ...any) {
+	if v.isBad(path) {
+		return
+	}
+	v.c.Warnings = append(v.c.Warnings, Problem{Line: v.lineOf(path), Path: v.file, Msg: path + ": " + fmt.Sprintf(format, args...)})
+}
+
 func (v *validator) problemf(path, format string, args ...any) {
 	v.reportf(path, path, format, args...)
 }
@@ -113,6 +122,10 @@ func (v *validator) show(path, value string) string { return showOrigin(v.src[pa
 
 func (v *validator) run() {
 	c := v.c
+	c.Warnings = nil
+	defer func() {
+		slices.SortStableFunc(c.Warnings, func(a, b Problem) int { return a.Line - b.Line })
+	}()
 	v.listen("listen", c.Listen, false)
 	v.listen("admin_listen", c.AdminListen, true)
 	if c.Listen != "" && c.Listen == c.AdminListen {
@@ -185,7 +198,7 @@ func (v *validator) run() {
 }
 
 func (v *validator) listen(path, addr string, admin bool) {
-	host, port, err := net.SplitHostPort(addr)
+	_, port, err := net.SplitHostPort(addr)
 	if err != nil {
 		v.problemf(path, "%s is not host:port; write an address such as 127.0.0.1:8080", v.show(path, addr))
 		return
@@ -197,11 +210,13 @@ func (v *validator) listen(path, addr string, admin bool) {
 	if !admin {
 		return
 	}
-	ip, ipErr := netip.ParseAddr(host)
-	if host == "" || (ipErr == nil && ip.IsUnspecified()) {
-		v.problemf(path, "%s listens on every interface; name a loopback or other explicit address (the admin API must never be public)", v.show(path, addr))
+	if err := CheckAdminListen(context.Background(), addr, systemResolver); err != nil {
+		v.problemf(path, "%s %s", v.show(path, addr), err)
 	}
 }
+
+// systemResolver resolves an admin_listen host name during validation.
+var systemResolver Resolver = net.DefaultResolver
 
 func (v *validator) realm() {
 	r := v.c.Realm
@@ -228,10 +243,13 @@ func (v *validator) store() {
 		if s.Path == "" {
 			v.problemf("store", "the sqlite store needs a file path")
 		}
+		v.sqliteStoreHasNoPool()
 	case StorePostgres:
 		if s.DSN == "" {
 			v.problemf("store", "the postgres store needs a connection URL")
+			return
 		}
+		v.postgresStore()
 	default:
 		v.problemf("store", "unknown store driver; use sqlite:// or postgres://")
 	}
@@ -639,6 +657,11 @@ func (v *validator) mtls(path string, m *MTLS) {
 		all := []string{string(PrincipalCN), string(PrincipalSANURI), string(PrincipalSANDNS), string(PrincipalSANEmail)}
 		v.problemf(pp, "%s is not a certificate field: use %s%s", v.show(pp, string(m.PrincipalFrom)), strings.Join(all, ", "), didYouMean(string(m.PrincipalFrom), all))
 	}
+	if m.principalFromDefaulted {
+		v.warnf(path, "principal_from is not set: the principal now comes from the certificate's first DNS SAN (%s); "+
+			"earlier versions took the CN. Set principal_from to say which field you mean (cn is refused under CAs with name constraints)",
+			DefaultPrincipalFrom)
+	}
 }
 
 func (v *validator) routes() {
@@ -674,6 +697,191 @@ func (v *validator) routes() {
 		}
 		t.add(r, j)
 	}
+	v.routeMatching()
+}
+
+// routeMatching checks how routes share paths: a case-sensitive route that a later
+// case-insensitive one covers (a problem: a case variant of its paths would skip it), and
+// a method-restricted route in front of a broader route (a warning: other methods get
+// 405 there, where they once fell through). Routes are visited last to first, each
+// checked against a trie of the routes after it, so the work grows with the number of
+// routes times their depth, not with its square.
+func (v *validator) routeMatching() {
+	routes := v.c.Routes
+	exact, folded := &laterNode{}, &laterNode{} // later case-sensitive, case-insensitive routes
+	for i := len(routes) - 1; i >= 0; i-- {
+		r := &routes[i]
+		if p := r.Match.PathPrefix; !strings.HasPrefix(p, "/") || len(p) > MaxPathPrefixBytes ||
+			len(r.Match.Methods) > MaxRouteMethods || v.isBad(join(index("routes", i), "match")) {
+			continue
+		}
+		mp := join(index("routes", i), "match")
+		segs := segments(r.Match.PathPrefix)
+		fsegs := make([]string, len(segs))
+		for k, sg := range segs {
+			fsegs[k] = foldKey(sg)
+		}
+		if r.Match.MethodsFallthrough && len(r.Match.Methods) == 0 {
+			v.warnf(join(mp, "methods_fallthrough"), "has no effect without methods: route %s takes every method", v.routeLabel(i))
+		}
+		if !r.Match.CaseInsensitive {
+			if j := folded.firstCaseInsensitive(fsegs); j >= 0 {
+				o := &routes[j]
+				v.problemf(mp, "route %s matches case-sensitively, but route %s (line %d) after it matches %s without regard to case: "+
+					"a request for %s would skip %s and reach %s, whose upstream reads it as a path of %s; set case_insensitive: true on %s too",
+					v.routeLabel(i), v.routeLabel(j), v.lineOf(index("routes", j)), o.Match.PathPrefix,
+					strings.ToUpper(prefixPath(r.Match.PathPrefix)), v.routeLabel(i), v.routeLabel(j), v.routeLabel(i), v.routeLabel(i))
+			}
+		}
+		if len(r.Match.Methods) > 0 && !r.Match.MethodsFallthrough {
+			have := withHead(r.Match.Methods)
+			j := min1(exact.firstOtherMethod(segs, have), folded.firstOtherMethod(fsegs, have))
+			if j >= 0 {
+				v.warnf(join(mp, "methods"), "route %s takes only %s: other methods under %s get 405 method_not_allowed, not route %s (line %d); "+
+					"list them here, or set methods_fallthrough: true to have route %s decide them",
+					v.routeLabel(i), strings.Join(have, ", "), r.Match.PathPrefix, v.routeLabel(j), v.lineOf(index("routes", j)), v.routeLabel(j))
+			}
+		}
+		if r.Match.CaseInsensitive {
+			folded.add(fsegs, r, i)
+		} else {
+			exact.add(segs, r, i)
+		}
+	}
+}
+
+// laterNode is a trie of path segments holding, for the routes added so far (those after
+// the route being checked), the first route at each prefix that takes every method, the
+// first for each listed method, and the first case-insensitive one.
+type laterNode struct {
+	children map[string]*laterNode
+	all      int // 1 + index; 0 when none
+	ci       int
+	// methods holds the methods of the first routes here, first route first, each method
+	// once and at most maxFirstMethods of them: a route lists at most MaxRouteMethods
+	// methods (and HEAD), so among that many at least one is not its own.
+	methods []methodAt
+}
+
+type methodAt struct {
+	method string
+	index  int
+}
+
+const maxFirstMethods = MaxRouteMethods + 2
+
+// add records route r, index i, at segs. Routes are added last to first, so each
+// assignment keeps the first route.
+func (t *laterNode) add(segs []string, r *Route, i int) {
+	n := t
+	for _, sg := range segs {
+		c := n.children[sg]
+		if c == nil {
+			if n.children == nil {
+				n.children = map[string]*laterNode{}
+			}
+			c = &laterNode{}
+			n.children[sg] = c
+		}
+		n = c
+	}
+	if r.Match.CaseInsensitive {
+		n.ci = i + 1
+	}
+	if len(r.Match.Methods) == 0 {
+		n.all = i + 1
+		return
+	}
+	ms := withHead(r.Match.Methods)
+	first := make([]methodAt, 0, maxFirstMethods)
+	for _, m := range ms {
+		first = append(first, methodAt{m, i})
+	}
+	for _, ma := range n.methods {
+		if len(first) == maxFirstMethods {
+			break
+		}
+		if !slices.Contains(ms, ma.method) {
+			first = append(first, ma)
+		}
+	}
+	n.methods = first
+}
+
+// walk calls f on the node of every prefix of segs (the root included) that holds routes.
+func (t *laterNode) walk(segs []string, f func(*laterNode)) {
+	n := t
+	for depth := 0; n != nil; depth++ {
+		f(n)
+		if depth == len(segs) {
+			return
+		}
+		n = n.children[segs[depth]]
+	}
+}
+
+// firstCaseInsensitive returns the first recorded case-insensitive route whose prefix
+// covers segs, or -1.
+func (t *laterNode) firstCaseInsensitive(segs []string) int {
+	best := -1
+	t.walk(segs, func(n *laterNode) { best = min1(best, n.ci-1) })
+	return best
+}
+
+// firstOtherMethod returns the first recorded route whose prefix covers segs and that
+// takes a method outside have, or -1.
+func (t *laterNode) firstOtherMethod(segs []string, have []string) int {
+	best := -1
+	t.walk(segs, func(n *laterNode) {
+		best = min1(best, n.all-1)
+		for _, ma := range n.methods {
+			if !slices.Contains(have, ma.method) {
+				best = min1(best, ma.index)
+				break
+			}
+		}
+	})
+	return best
+}
+
+// min1 is the smaller of two indexes where -1 means none.
+func min1(a, b int) int {
+	switch {
+	case a < 0:
+		return b
+	case b < 0:
+		return a
+	}
+	return min(a, b)
+}
+
+// foldKey maps s to a key equal for exactly the strings strings.EqualFold holds equal:
+// each rune becomes the smallest rune of its case-folding orbit.
+func foldKey(s string) string {
+	return strings.Map(func(r rune) rune {
+		m := r
+		for f := unicode.SimpleFold(r); f != r; f = unicode.SimpleFold(f) {
+			m = min(m, f)
+		}
+		return m
+	}, s)
+}
+
+// prefixPath is a path_prefix as a path: without its trailing slash, "/" for the root.
+func prefixPath(p string) string {
+	if p = strings.TrimSuffix(p, "/"); p == "" {
+		return "/"
+	}
+	return p
+}
+
+// withHead returns methods with HEAD added after GET, as routes take them.
+func withHead(methods []string) []string {
+	out := slices.Clone(methods)
+	if slices.Contains(out, "GET") && !slices.Contains(out, "HEAD") {
+		out = slices.Insert(out, slices.Index(out, "GET")+1, "HEAD")
+	}
+	return out
 }
 
 // describeShadow names the earlier routes that together match every request of a route.
@@ -751,7 +959,12 @@ func (t *prefixNode) shadowing(r *Route) []int {
 			return []int{n.all - 1}
 		}
 		for m := range uncovered {
-			if i, ok := n.methods[m]; ok {
+			i, ok := n.methods[m]
+			if g, get := n.methods["GET"]; m == "HEAD" && get && (!ok || g < i) {
+				// A route that takes GET takes HEAD too.
+				i, ok = g, true
+			}
+			if ok {
 				by[i-1] = true
 				delete(uncovered, m)
 			}

@@ -213,12 +213,18 @@ func tlsCredential(certs []*x509.Certificate) Credential {
 // Route is a compiled routing rule: what a request must look like to match, and what it
 // must present to pass.
 type Route struct {
-	Name           string
-	PathPrefix     string
-	Methods        []string // empty: any method
-	Anonymous      bool
-	Authenticators []Authenticator
-	RequiredScopes []string
+	Name       string
+	PathPrefix string
+	Methods    []string // empty: any method; HEAD is taken wherever GET is
+	// CaseInsensitive matches PathPrefix without regard to case, for upstreams that read
+	// /ADMIN as /admin.
+	CaseInsensitive bool
+	// MethodsFallthrough lets a request under PathPrefix whose method Methods does not
+	// list go on to later, broader routes; without it, it gets 405 (see Select).
+	MethodsFallthrough bool
+	Anonymous          bool
+	Authenticators     []Authenticator
+	RequiredScopes     []string
 	// Budget, when set, limits failed authentications on this route (shared by all
 	// routes of a gateway).
 	Budget Budget
@@ -257,22 +263,13 @@ func (r *Route) claimed(c Credential) bool {
 	return false
 }
 
-// Matches reports whether the route applies to method and path. PathPrefix matches whole
-// segments: /admin matches /admin and /admin/x, never /administrator.
+// Matches reports whether the route applies to method and path on its own: its methods
+// take the method (HEAD counting as GET) and its prefix covers the path, with
+// ";parameters" dropped from each segment and, when CaseInsensitive, without regard to
+// case. PathPrefix matches whole segments: /admin matches /admin and /admin/x, never
+// /administrator. Select, not Matches, chooses among routes.
 func (r *Route) Matches(method, path string) bool {
-	if len(r.Methods) > 0 {
-		ok := false
-		for _, m := range r.Methods {
-			if m == method {
-				ok = true
-				break
-			}
-		}
-		if !ok {
-			return false
-		}
-	}
-	return PathHasPrefix(path, r.PathPrefix)
+	return r.allowsMethod(method) && r.matchesPath(matchPath(path))
 }
 
 // PathHasPrefix reports whether path starts with prefix on a segment boundary.
@@ -641,12 +638,10 @@ func isTokenChar(c byte) bool {
 	return strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0
 }
 
-// FindRoute returns the first route that matches, or nil.
+// FindRoute returns the route Select chooses, or nil.
 func FindRoute(routes []*Route, method, path string) *Route {
-	for _, r := range routes {
-		if r.Matches(method, path) {
-			return r
-		}
+	if sel := Select(routes, method, path); sel.Index >= 0 {
+		return routes[sel.Index]
 	}
 	return nil
 }

@@ -105,7 +105,7 @@ func TestDecideReasonCodes(t *testing.T) {
 }
 
 func TestEveryReasonHasTheContractStatus(t *testing.T) {
-	want := map[Reason]int{InvalidRequest: 400, InsufficientScope: 403, Forbidden: 403, TooManyFailures: 429, AuthenticatorUnavailable: 503, RouteNotFound: 404}
+	want := map[Reason]int{InvalidRequest: 400, InsufficientScope: 403, Forbidden: 403, TooManyFailures: 429, AuthenticatorUnavailable: 503, RouteNotFound: 404, MethodNotAllowed: 405, PathRejected: 400}
 	for _, r := range Reasons {
 		w, ok := want[r]
 		if !ok {

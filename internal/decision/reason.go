@@ -36,6 +36,11 @@ const (
 	AuthenticatorUnavailable    Reason = "authenticator_unavailable"
 	// RouteNotFound is not a refusal of credentials: no route matched the request.
 	RouteNotFound Reason = "route_not_found"
+	// MethodNotAllowed: a route claims the path but does not take the method (Select).
+	MethodNotAllowed Reason = "method_not_allowed"
+	// PathRejected: the path holds a form an upstream may read as another path
+	// (CleanPath).
+	PathRejected Reason = "path_rejected"
 )
 
 // Reasons lists every reason code, in the order of the contract table.
@@ -46,18 +51,20 @@ var Reasons = []Reason{
 	APIKeyInvalid, APIKeyRevoked, APIKeyExpired, CredentialsWrongEnvironment,
 	CredentialsInvalid, ClientCertificateMissing, ClientCertificateInvalid,
 	InvalidRequest, InsufficientScope, Forbidden, TooManyFailures, AuthenticatorUnavailable,
-	RouteNotFound,
+	RouteNotFound, MethodNotAllowed, PathRejected,
 }
 
 // Status is the HTTP status code the contract assigns to the reason.
 func (r Reason) Status() int {
 	switch r {
-	case InvalidRequest:
+	case InvalidRequest, PathRejected:
 		return 400
 	case InsufficientScope, Forbidden:
 		return 403
 	case RouteNotFound:
 		return 404
+	case MethodNotAllowed:
+		return 405
 	case TooManyFailures:
 		return 429
 	case AuthenticatorUnavailable:
@@ -76,6 +83,8 @@ func (r Reason) Title() string {
 		return "Forbidden"
 	case 404:
 		return "Not found"
+	case 405:
+		return "Method not allowed"
 	case 429:
 		return "Too many failed authentication attempts"
 	case 503:

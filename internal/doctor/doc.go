@@ -11,5 +11,7 @@
 // --compare-url's, and --allow-host hosts). A redirect that leaves those origins is
 // reported and followed, if at all, without any credential, cookie or body; variant
 // retries happen only when asked for and only against the target's origin. Secrets are
-// shown only in the redacted form of lint.Redact.
+// shown only in the redacted form of lint.Redact, and every rendering (text, JSON, the HAR
+// report) ends by scrubbing each known credential value, in its encoded forms too, from
+// all it prints, since a server may reflect the credential (see scrub.go).
 package doctor

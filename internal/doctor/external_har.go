@@ -6,6 +6,8 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"net/url"
+	"strings"
 
 	"github.com/gatehouse-dev/gatehouse/internal/doctor/har"
 )
@@ -23,7 +25,8 @@ func AnalyzeHAR(ctx context.Context, r io.Reader, o Options) (*HARReport, error)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrUsage, err)
 	}
-	out := &HARReport{Entries: []HAREntryReport{}, Verdict: VerdictOK, Creator: l.Creator, Total: len(l.Entries)}
+	out := &HARReport{Entries: []HAREntryReport{}, Verdict: VerdictOK, Creator: l.Creator, Total: len(l.Entries), secrets: harSecrets(l)}
+	analyzer := har.NewAnalyzer(l) // Failing lists entries in order, so one pass serves all
 	for _, i := range har.Failing(l) {
 		if ctx.Err() != nil {
 			return nil, ctx.Err()
@@ -44,7 +47,8 @@ func AnalyzeHAR(ctx context.Context, r io.Reader, o Options) (*HARReport, error)
 		if err != nil {
 			continue
 		}
-		rep := buildReport(f, evaluateHAR(f, har.Analyze(l, i), e.Error))
+		rep := buildReport(f, evaluateHAR(f, analyzer.Analyze(i), e.Error))
+		rep.secrets = out.secrets
 		rep.Verdict = verdict(f, rep.Findings)
 		if rep.Verdict == VerdictOK && len(rep.Findings) > 0 {
 			// The har package judged a failure (a CORS error on a 200, say).
@@ -59,4 +63,30 @@ func AnalyzeHAR(ctx context.Context, r io.Reader, o Options) (*HARReport, error)
 		out.Verdict = out.Entries[0].Verdict
 	}
 	return out, nil
+}
+
+// harSecrets collects the credentials of every entry of the log: request headers that
+// carry one, credential-looking query and form parameters, and the cookies responses set.
+func harSecrets(l *har.Log) *secrets {
+	s := &secrets{}
+	for i := range l.Entries {
+		e := &l.Entries[i]
+		for _, h := range e.RequestHeaders {
+			s.addHeader(h.Name, h.Value)
+		}
+		for _, h := range e.ResponseHeaders {
+			if strings.EqualFold(h.Name, "Set-Cookie") {
+				for _, line := range strings.Split(h.Value, "\n") {
+					s.addHeader("Set-Cookie", line)
+				}
+			}
+		}
+		if u, err := url.Parse(e.URL); err == nil {
+			s.addURL(u)
+		}
+		if e.PostDataPrefix != "" {
+			s.addQuery(e.PostDataPrefix)
+		}
+	}
+	return s
 }

@@ -28,6 +28,12 @@ type Facts struct {
 	HasBody bool
 	// Creds are the credentials found in the request, the primary one first.
 	Creds []Credential
+	// Known are further credential values the user gave that the request may not carry
+	// (the --var value, the password of a proxy variable), and KnownPairs the USER:PASS
+	// pairs (-u, even when an Authorization header replaced it). Reports scrub them, with
+	// everything in Sent and Creds, from all they render.
+	Known      []string
+	KnownPairs []string
 	// Lint holds the P0 findings on the credentials (from internal/doctor/lint); EnvLint
 	// those of reading --env-file (how the loaders differ, near-miss names).
 	Lint    []finding.Finding

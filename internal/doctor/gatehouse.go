@@ -14,6 +14,8 @@ import (
 const (
 	CodeAuthenticatorUnavailable = "authenticator_unavailable"
 	CodeRouteNotFound            = "route_not_found"
+	CodeMethodNotAllowed         = "method_not_allowed"
+	CodePathRejected             = "path_rejected"
 	CodeUpstreamUnavailable      = "upstream_unavailable"
 )
 
@@ -46,6 +48,8 @@ var gatehouseReason = map[decision.Reason]string{
 	decision.TooManyFailures:             "rate_limit_disguised_as_auth",
 	decision.AuthenticatorUnavailable:    CodeAuthenticatorUnavailable,
 	decision.RouteNotFound:               CodeRouteNotFound,
+	decision.MethodNotAllowed:            CodeMethodNotAllowed,
+	decision.PathRejected:                CodePathRejected,
 }
 
 // gatehouseSummary says in plain words what each reason means for the caller.
@@ -75,6 +79,8 @@ var gatehouseSummary = map[decision.Reason]string{
 	decision.TooManyFailures:             "Gatehouse is throttling after too many failed attempts: this is a rate limit.",
 	decision.AuthenticatorUnavailable:    "Gatehouse cannot reach what it needs to check credentials (JWKS or introspection): an outage, not your credential.",
 	decision.RouteNotFound:               "Gatehouse has no route for this method and path.",
+	decision.MethodNotAllowed:            "A Gatehouse route takes this path, but not this method; the Allow header lists the methods it takes.",
+	decision.PathRejected:                "Gatehouse refused the path itself: it holds a form (..;, a backslash, double encoding, invalid UTF-8) that some servers read as another path.",
 }
 
 // gatehouseFix adds what to do where the mapped rule's usual fix would not fit.
@@ -87,6 +93,8 @@ var gatehouseFix = map[decision.Reason]string{
 	decision.CredentialsInvalid:       "Check the user name and password (for Gatehouse users: gatehouse users passwd), and that -u is not reading a stale variable.",
 	decision.AuthenticatorUnavailable: "Retry after the Retry-After delay. Operators: check the gateway's /readyz and that its JWKS or introspection URL is reachable.",
 	decision.RouteNotFound:            "Check the method and path against the gateway's routes; no route means no authentication was attempted.",
+	decision.MethodNotAllowed:         "Use a method from the Allow header; no authentication was attempted.",
+	decision.PathRejected:             "Send the plain path: resolve .. yourself, use / and encode once; no authentication was attempted.",
 	decision.TokenSignatureInvalid:    "Get a token from the issuer this route trusts; a token from another issuer, a tampered token, or an HMAC token signed with another secret all fail this way.",
 }
 

@@ -83,6 +83,8 @@ func TestGatehouseReasonIsAuthoritative(t *testing.T) {
 		{reason: decision.TooManyFailures, headers: []Header{bearer(jwt)}, want: "rate_limit_disguised_as_auth"},
 		{reason: decision.AuthenticatorUnavailable, headers: []Header{bearer(jwt)}, want: CodeAuthenticatorUnavailable},
 		{reason: decision.RouteNotFound, headers: []Header{bearer(jwt)}, want: CodeRouteNotFound},
+		{reason: decision.MethodNotAllowed, headers: []Header{bearer(jwt)}, want: CodeMethodNotAllowed},
+		{reason: decision.PathRejected, headers: []Header{bearer(jwt)}, want: CodePathRejected},
 	}
 	covered := map[decision.Reason]bool{}
 	for _, tc := range tests {

@@ -1,7 +1,6 @@
 package doctor
 
 import (
-	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -21,6 +20,10 @@ type HARReport struct {
 	// Creator is the tool that wrote the HAR; Total the number of entries in it.
 	Creator string `json:"-"`
 	Total   int    `json:"-"`
+
+	// secrets are the credential values of every entry of the HAR, scrubbed from every
+	// entry's report: a token one request carried may come back in another's response.
+	secrets *secrets
 }
 
 // HAREntryReport is the report of one HAR entry, with its index and URL.
@@ -40,32 +43,24 @@ func (h *HARReport) ExitCode() int {
 
 // WriteJSON writes the HAR report as one JSON object.
 func (h *HARReport) WriteJSON(w io.Writer) error {
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	enc.SetEscapeHTML(false)
-	return enc.Encode(h)
+	return writeScrubbed(w, h.secrets, h)
 }
 
 // WriteText writes each failing entry's report, separated by a rule.
 func (h *HARReport) WriteText(w io.Writer, color bool) error {
 	p := palette{on: color}
+	var b strings.Builder
 	head := fmt.Sprintf("HAR from %s: %d entries, %d failing", cond(h.Creator != "", h.Creator, "an unknown tool"), h.Total, len(h.Entries))
-	if _, err := fmt.Fprintln(w, p.bold(head)); err != nil {
-		return err
-	}
+	fmt.Fprintln(&b, p.bold(head))
 	if len(h.Entries) == 0 {
-		_, err := fmt.Fprintln(w, p.green("✓ verdict: ok")+"\n  No entry failed with 401, 403, 407 or a CORS error.")
-		return err
+		fmt.Fprintln(&b, p.green("✓ verdict: ok")+"\n  No entry failed with 401, 403, 407 or a CORS error.")
 	}
 	for _, e := range h.Entries {
-		if _, err := fmt.Fprintf(w, "\n%s\n", p.bold(fmt.Sprintf("── entry %d: %s %s", e.Index, e.Request.Method, e.URL))); err != nil {
-			return err
-		}
-		if err := e.WriteText(w, color); err != nil {
-			return err
-		}
+		fmt.Fprintf(&b, "\n%s\n", p.bold(fmt.Sprintf("── entry %d: %s %s", e.Index, e.Request.Method, e.URL)))
+		b.WriteString(e.text(color))
 	}
-	return nil
+	_, err := io.WriteString(w, h.secrets.scrub(b.String()))
+	return err
 }
 
 // harEntry is the doctor's view of a HAR entry, filled by the har bridge.

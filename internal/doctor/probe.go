@@ -90,6 +90,17 @@ func prepare(o Options) (*Facts, error) {
 		}
 		envValue, f.EnvVar, f.EnvFound = v, o.EnvVar, found
 		f.EnvLint = fs
+		f.Known = append(f.Known, v)
+	}
+	if o.HasUserPass {
+		f.KnownPairs = append(f.KnownPairs, o.UserPass)
+	}
+	for _, name := range proxyVars {
+		if pu, err := url.Parse(o.Getenv(name)); err == nil && pu.User != nil {
+			if pass, ok := pu.User.Password(); ok {
+				f.KnownPairs = append(f.KnownPairs, pu.User.Username()+":"+pass)
+			}
+		}
 	}
 	sources := map[int]string{}
 	var emptyCreds []Credential
@@ -148,6 +159,9 @@ func prepare(o Options) (*Facts, error) {
 	f.Proxy = lintProxy(target, o.Getenv)
 	return f, nil
 }
+
+// proxyVars are the environment variables whose proxy URL may hold a password.
+var proxyVars = []string{"HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy"}
 
 // replaceVar replaces $NAME when it is not followed by another name character.
 func replaceVar(v, name, value string) string {

@@ -32,6 +32,12 @@ func (p palette) dim(s string) string    { return p.wrap("2", s) }
 // then the request, redirects, response, credential and every finding. color adds ANSI
 // colours (the caller decides: a TTY, and NO_COLOR unset).
 func (r *Report) WriteText(w io.Writer, color bool) error {
+	_, err := io.WriteString(w, r.secrets.scrub(r.text(color)))
+	return err
+}
+
+// text renders the terminal report before scrubbing.
+func (r *Report) text(color bool) string {
 	p := palette{on: color}
 	var b strings.Builder
 	top := r.topFinding()
@@ -134,8 +140,7 @@ func (r *Report) WriteText(w io.Writer, color bool) error {
 			}
 		}
 	}
-	_, err := io.WriteString(w, b.String())
-	return err
+	return b.String()
 }
 
 func (r *Report) topFinding() *finding.Finding {

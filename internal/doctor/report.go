@@ -1,7 +1,6 @@
 package doctor
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -28,6 +27,9 @@ type Report struct {
 	Unreachable string `json:"-"`
 	// Facts are what the probes saw, for the terminal report.
 	Facts *Facts `json:"-"`
+
+	// secrets are the credential values scrubbed from every rendering.
+	secrets *secrets
 }
 
 // VerdictOK and VerdictUnreachable are the two verdicts that are not finding codes.
@@ -122,7 +124,8 @@ func judge(f *Facts) *Report {
 }
 
 func buildReport(f *Facts, ranked []finding.Finding) *Report {
-	r := &Report{Facts: f, Findings: ranked}
+	r := &Report{Facts: f, Findings: ranked, secrets: &secrets{}}
+	r.secrets.addFacts(f)
 	if r.Findings == nil {
 		r.Findings = []finding.Finding{}
 	}
@@ -140,7 +143,7 @@ func buildReport(f *Facts, ranked []finding.Finding) *Report {
 	r.Verdict = verdict(f, ranked)
 	if !f.outcome().Reached && !explainsNoAnswer(f, ranked) {
 		r.Verdict = VerdictUnreachable
-		r.Unreachable = unreachableMessage(f)
+		r.Unreachable = r.secrets.scrub(unreachableMessage(f)) // the command prints it alone
 	}
 	return r
 }
@@ -313,10 +316,7 @@ func credentialKind(f *Facts, c *Credential) string {
 
 // WriteJSON writes the report as one JSON object followed by a newline.
 func (r *Report) WriteJSON(w io.Writer) error {
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	enc.SetEscapeHTML(false)
-	return enc.Encode(r)
+	return writeScrubbed(w, r.secrets, r)
 }
 
 // sortedHeaderNames returns a header's names in order, for stable output.

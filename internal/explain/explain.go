@@ -25,7 +25,11 @@ const MaxFieldBytes = 512
 
 // Entry is one kept decision, as the admin API serves it.
 type Entry struct {
+	// RequestID is the gateway's own id for the request, the key of the ring.
 	RequestID string `json:"request_id"`
+	// ClientRequestID is the X-Request-Id the client sent (when it had the accepted
+	// shape), for the client's correlation; several entries may share one.
+	ClientRequestID string `json:"client_request_id"`
 	// Time is when the gateway started handling the request.
 	Time          time.Time       `json:"time"`
 	Route         string          `json:"route"`
@@ -74,10 +78,12 @@ func New(n int) *Ring {
 // Size is the number of decisions the ring keeps.
 func (r *Ring) Size() int { return len(r.slots) }
 
-// Observe records ev, evicting the oldest decision when the ring is full. A request id
-// seen before is looked up as its latest decision (the older one stays in its slot,
-// shadowed, until it is evicted). Events without a request id are ignored. Its
-// signature fits gateway.Options.Observe.
+// Observe records ev, evicting the oldest decision when the ring is full. The gateway
+// gives every request an id of its own, which no client can choose, so one request's
+// entry cannot be taken over by another's; should an id be seen twice all the same, it
+// is looked up as its latest decision (the older one stays in its slot, shadowed, until
+// it is evicted). Events without a request id are ignored. Its signature fits
+// gateway.Options.Observe.
 func (r *Ring) Observe(ev gateway.Event) {
 	if ev.RequestID == "" || len(ev.RequestID) > 128 {
 		// The gateway only issues 1-128 character ids; a longer one can never be looked
@@ -88,6 +94,7 @@ func (r *Ring) Observe(ev gateway.Event) {
 	ev.Cause = truncate(ev.Cause)
 	ev.Subject = truncate(ev.Subject)
 	ev.Fingerprint = truncate(ev.Fingerprint)
+	ev.ClientRequestID = truncate(ev.ClientRequestID)
 	r.mu.Lock()
 	r.slots[r.next] = ev
 	r.next++
@@ -136,18 +143,19 @@ func (r *Ring) Len() int {
 
 func entryOf(ev gateway.Event) Entry {
 	e := Entry{
-		RequestID:     ev.RequestID,
-		Time:          ev.Started,
-		Route:         ev.Route,
-		Authenticator: ev.Authenticator,
-		Allow:         ev.Allow,
-		Status:        ev.Status,
-		Reason:        ev.Reason,
-		Detail:        ev.Detail,
-		Cause:         ev.Cause,
-		Subject:       ev.Subject,
-		Fingerprint:   ev.Fingerprint,
-		DecisionMS:    float64(ev.Decision.Nanoseconds()) / 1e6,
+		RequestID:       ev.RequestID,
+		ClientRequestID: ev.ClientRequestID,
+		Time:            ev.Started,
+		Route:           ev.Route,
+		Authenticator:   ev.Authenticator,
+		Allow:           ev.Allow,
+		Status:          ev.Status,
+		Reason:          ev.Reason,
+		Detail:          ev.Detail,
+		Cause:           ev.Cause,
+		Subject:         ev.Subject,
+		Fingerprint:     ev.Fingerprint,
+		DecisionMS:      float64(ev.Decision.Nanoseconds()) / 1e6,
 	}
 	if ev.Client.IsValid() {
 		e.Client = ev.Client.String()

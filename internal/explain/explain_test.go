@@ -2,9 +2,14 @@ package explain
 
 import (
 	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
 	"net/netip"
 	"os"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -195,7 +200,7 @@ func TestFixMatchesTheReasonsDocument(t *testing.T) {
 	if len(documented) == 0 {
 		t.Fatal("no rows parsed from docs/reasons.md")
 	}
-	for _, r := range decision.Reasons {
+	for _, r := range append(slices.Clone(decision.Reasons), gateway.Reasons...) {
 		if _, ok := documented[r]; !ok {
 			t.Errorf("reason %s is not in docs/reasons.md", r)
 		}
@@ -251,5 +256,50 @@ func BenchmarkLookup(b *testing.B) {
 		if _, ok := r.Lookup(oldest); !ok {
 			b.Fatal("not found")
 		}
+	}
+}
+
+// TestSameClientRequestIDKeepsBothDecisions: two requests through a real gateway with the
+// same X-Request-Id are kept under the gateway's ids, each with its own outcome; the
+// client's id names neither.
+func TestSameClientRequestIDKeepsBothDecisions(t *testing.T) {
+	ring := New(16)
+	gw := httptest.NewServer(gateway.New(gateway.Options{
+		Realm:   "r",
+		Routes:  []*gateway.Route{{Route: &decision.Route{Name: "open", PathPrefix: "/open", Anonymous: true}}},
+		Logger:  slog.New(slog.NewJSONHandler(io.Discard, nil)),
+		Observe: ring.Observe,
+	}))
+	defer gw.Close()
+	send := func(path string) (id string, status int) {
+		req, _ := http.NewRequest("GET", gw.URL+path, nil)
+		req.Header.Set("X-Request-Id", "same-id")
+		resp, err := (&http.Client{Timeout: 5 * time.Second}).Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.Header.Get("X-Request-Id"), resp.StatusCode
+	}
+	allowedID, s1 := send("/open/x")
+	refusedID, s2 := send("/elsewhere")
+	if s1 != 204 || s2 != 404 {
+		t.Fatalf("statuses %d, %d; want 204, 404", s1, s2)
+	}
+	for _, tt := range []struct {
+		id     string
+		allow  bool
+		reason decision.Reason
+	}{{allowedID, true, ""}, {refusedID, false, decision.RouteNotFound}} {
+		e, ok := ring.Lookup(tt.id)
+		if !ok {
+			t.Fatalf("request %s is not explainable", tt.id)
+		}
+		if e.Allow != tt.allow || e.Reason != tt.reason || e.ClientRequestID != "same-id" || e.RequestID != tt.id {
+			t.Errorf("Lookup(%s) = %+v", tt.id, e)
+		}
+	}
+	if _, ok := ring.Lookup("same-id"); ok {
+		t.Error("the client's id finds a decision")
 	}
 }

@@ -1,6 +1,9 @@
 package explain
 
-import "github.com/gatehouse-dev/gatehouse/internal/decision"
+import (
+	"github.com/gatehouse-dev/gatehouse/internal/decision"
+	"github.com/gatehouse-dev/gatehouse/internal/gateway"
+)
 
 // FixAllowed is the fix an allowed request is given.
 const FixAllowed = "Nothing to fix: the request was allowed."
@@ -36,10 +39,12 @@ var fixes = map[decision.Reason]string{
 	decision.TooManyFailures:             "Wait for Retry-After, then fix the credential.",
 	decision.AuthenticatorUnavailable:    "Retry after Retry-After; operators: check the gateway's logs and /readyz.",
 	decision.RouteNotFound:               "Check the URL; operators: check routes.",
-	// Not decision reasons, but the gateway reports them for allowed requests whose
-	// upstream failed (docs/reasons.md lists them too).
-	"upstream_unavailable": "Operators: check the upstream.",
-	"upstream_timeout":     "Operators: check the upstream.",
+	decision.MethodNotAllowed:            "Use a method from Allow; operators: add the method to the route, or set match.methods_fallthrough.",
+	decision.PathRejected:                "Send the plain path: resolve .. yourself, use /, encode once.",
+	// The gateway's own reasons (gateway.Reasons; docs/reasons.md lists them too).
+	gateway.HeadersTooLarge:     "Send fewer or smaller headers (large cookies are the usual cause); operators: max_header_bytes sets the limit.",
+	gateway.UpstreamUnavailable: "Operators: check the upstream.",
+	gateway.UpstreamTimeout:     "Operators: check the upstream.",
 }
 
 // Fix says in plain words what to do about a refusal for reason, as docs/reasons.md

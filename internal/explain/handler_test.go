@@ -87,7 +87,7 @@ func TestHandlerJSONHasTheDocumentedFields(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := map[string]any{
-		"request_id": "req-1", "time": "2026-03-14T12:00:01Z", "route": "orders", "authenticator": "corp_jwt",
+		"request_id": "req-1", "client_request_id": "", "time": "2026-03-14T12:00:01Z", "route": "orders", "authenticator": "corp_jwt",
 		"allow": false, "status": float64(401), "reason": "token_expired", "detail": "expired 4m12s ago",
 		"cause": "", "subject": "", "fingerprint": "kid=k1", "client": "192.0.2.7", "decision_ms": 0.042,
 		"fix": "Get a new token; refresh before exp.",

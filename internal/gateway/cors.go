@@ -31,11 +31,11 @@ func setCORS(hd http.Header, origin string) {
 // cross-origin call. The response lists Authorization and the route's API-key headers.
 func (h *Handler) preflight(w http.ResponseWriter, r *http.Request, origin, p string) {
 	method := r.Header.Get("Access-Control-Request-Method")
-	var rt *Route
-	if rt = h.findRoute(method, p); rt == nil {
+	rt, d := h.findRoute(w.Header(), method, p)
+	if rt == nil {
 		rid := w.Header().Get("X-Request-Id")
 		ev := Event{RequestID: rid, Started: h.now()}
-		h.deny(w, r, nil, decision.Decision{Reason: decision.RouteNotFound, Detail: "no route matches " + method + " " + p}, &ev, origin, true)
+		h.deny(w, r, nil, d, &ev, origin, true)
 		return
 	}
 	hd := w.Header()

@@ -43,6 +43,15 @@ type forwardHeader struct{ name, key string }
 // the refusal, so clients behind nginx see the same document as clients of the gateway.
 const HeaderProblem = "X-Gatehouse-Problem"
 
+// HeaderPreflight marks the decide endpoint's answer to a CORS preflight from an allowed
+// origin, with the value PreflightAnswer. That answer is a 403 carrying the preflight's
+// Access-Control-* headers, never a 2xx: the proxy must answer the client itself (204
+// with those headers) and never pass the preflight to the upstream.
+const (
+	HeaderPreflight = "X-Gatehouse-Preflight"
+	PreflightAnswer = "answer"
+)
+
 // maxProblemHeader bounds HeaderProblem: larger documents are left out of the header
 // (the body still carries them) rather than overflow a proxy's header buffer, which
 // nginx reports as a 502.
@@ -77,9 +86,9 @@ func (o *original) request(r *http.Request) *http.Request {
 // An allowed request gets 200 with the identity headers and no body; a refusal gets the
 // contract status, challenges and problem+json body of the gateway, with the problem
 // also in HeaderProblem and every challenge in one WWW-Authenticate field.
-func (h *Handler) serveDecide(w http.ResponseWriter, r *http.Request, rid string, started time.Time) {
+func (h *Handler) serveDecide(w http.ResponseWriter, r *http.Request, rid, clientRID string, started time.Time) {
 	peer := proxy.PeerAddr(r.RemoteAddr)
-	ev := Event{RequestID: rid, Started: started, Client: peer}
+	ev := Event{RequestID: rid, ClientRequestID: clientRID, Started: started, Client: peer}
 	if !peer.IsValid() || !proxy.Trusted(peer, h.opts.TrustedProxies) {
 		// A caller that is not a trusted proxy could describe any request it likes and
 		// learn which credentials pass; it is told nothing but that it may not ask.
@@ -97,6 +106,10 @@ func (h *Handler) serveDecide(w http.ResponseWriter, r *http.Request, rid string
 	o, err := readOriginal(r.Header)
 	if err != nil {
 		d := decision.Decision{Reason: decision.InvalidRequest, Detail: err.Error()}
+		if errors.Is(err, decision.ErrPathRejected) {
+			// The same refusal the gateway gives the path itself.
+			d.Reason = decision.PathRejected
+		}
 		h.denyDecide(w, r, nil, d, &ev, "", false)
 		return
 	}
@@ -111,13 +124,21 @@ func (h *Handler) serveDecide(w http.ResponseWriter, r *http.Request, rid string
 	if corsOK && o.method == http.MethodOptions && r.Header.Get("Access-Control-Request-Method") != "" {
 		bw := newDecideWriter(w)
 		h.preflight(bw, o.request(r), origin, o.path)
+		if bw.status == http.StatusNoContent {
+			// A proxy passes any 2xx on to the upstream, and a preflight passed on reaches
+			// the API with whatever body it carries and no identity. The answer is a 403
+			// the proxy can tell apart from a refusal: it answers the client 204 with the
+			// Access-Control-* headers itself (the nginx example does); a proxy that does
+			// not know the marker refuses the preflight, which fails closed.
+			bw.Header().Set(HeaderPreflight, PreflightAnswer)
+			bw.status = http.StatusForbidden
+		}
 		bw.flush()
 		return
 	}
 
-	rt := h.findRoute(o.method, o.path)
+	rt, d := h.findRoute(w.Header(), o.method, o.path)
 	if rt == nil {
-		d := decision.Decision{Reason: decision.RouteNotFound, Detail: "no route matches " + o.method + " " + o.path}
 		h.denyDecide(w, o.request(r), nil, d, &ev, origin, corsOK)
 		return
 	}
@@ -136,7 +157,7 @@ func (h *Handler) serveDecide(w http.ResponseWriter, r *http.Request, rid string
 			return values[name]
 		}
 	}
-	d := rt.Decide(r.Context(), &req)
+	d = h.decide(r.Context(), rt, &req)
 	decided := h.now()
 	ev.Decision = decided.Sub(started)
 	if !d.Allow {
@@ -314,8 +335,9 @@ func parseMethod(s string) (original, error) {
 }
 
 // parseTarget accepts a request target in origin form ("/path?query") or an absolute
-// http(s) URL, and returns its path cleaned as the gateway cleans paths, so that
-// "/public/../admin" is decided as "/admin".
+// http(s) URL, and returns its path decoded once and cleaned as the gateway cleans
+// paths, so that "/public/../admin" is decided as "/admin"; a path decision.CleanPath
+// refuses ("/public/..;/admin") is refused with its error.
 func parseTarget(s string) (original, error) {
 	switch {
 	case s == "":
@@ -335,7 +357,11 @@ func parseTarget(s string) (original, error) {
 		// The common case, an origin-form target with nothing escaped in its path:
 		// url.ParseRequestURI would only split it, at the cost of a url.URL per
 		// request (FuzzParseTargetFastPath holds the two to each other).
-		return original{path: cleanPath(path), query: query}, nil
+		p, err := decision.CleanPath(path)
+		if err != nil {
+			return original{}, err
+		}
+		return original{path: p, query: query}, nil
 	}
 	return parseTargetURL(s)
 }
@@ -350,7 +376,11 @@ func parseTargetURL(s string) (original, error) {
 	if err != nil {
 		return original{}, fmt.Errorf("the request target does not parse: %w", unwrapURLError(err))
 	}
-	o := original{path: cleanPath(u.Path), query: u.RawQuery}
+	p, err := decision.CleanPath(u.Path)
+	if err != nil {
+		return original{}, err
+	}
+	o := original{path: p, query: u.RawQuery}
 	if abs {
 		if u.Host == "" || !validHost(u.Host) {
 			return original{}, errors.New("the URL has no valid host")

@@ -12,7 +12,7 @@ import (
 	"net/http"
 	"net/netip"
 	"net/url"
-	"path"
+	"strconv"
 	"strings"
 	"time"
 
@@ -29,7 +29,9 @@ type Route struct {
 	Upstream *url.URL
 	// Proxy forwards allowed requests to Upstream; set by New when nil.
 	Proxy http.Handler
-	// ForwardAuthorization keeps the client's Authorization header for the upstream.
+	// ForwardAuthorization keeps the client's credentials for the upstream: the
+	// Authorization header and the headers and query parameters the route's
+	// authenticators read. When false they are all removed, and so is access_token.
 	ForwardAuthorization bool
 }
 
@@ -67,24 +69,33 @@ type Options struct {
 	Observe func(Event)
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+	// MaxHeaderBytes is the most bytes a request's header section may have (the request
+	// line and every field line, as HeaderBytes counts them); a larger one is refused
+	// with 431 headers_too_large and a problem body. 0 means no limit. The server's own
+	// limit must be set above it, or net/http answers first, without the problem body.
+	MaxHeaderBytes int
 }
 
 // Event is what Observe receives for each decided request: no credential, only its
 // fingerprint.
 type Event struct {
-	RequestID     string
-	Route         string
-	Authenticator string
-	Allow         bool
-	Status        int
-	Reason        decision.Reason
-	Detail        string
-	Cause         string
-	Subject       string
-	Fingerprint   string
-	Client        netip.Addr
-	Started       time.Time
-	Decision      time.Duration
+	// RequestID is the gateway's own id for the request, unique per request; the client
+	// cannot choose it. ClientRequestID is the X-Request-Id the client sent, when it had
+	// the accepted shape, kept for correlation only.
+	RequestID       string
+	ClientRequestID string
+	Route           string
+	Authenticator   string
+	Allow           bool
+	Status          int
+	Reason          decision.Reason
+	Detail          string
+	Cause           string
+	Subject         string
+	Fingerprint     string
+	Client          netip.Addr
+	Started         time.Time
+	Decision        time.Duration
 }
 
 // Handler is the gateway's http.Handler. It is immutable once built; a configuration
@@ -92,6 +103,7 @@ type Event struct {
 type Handler struct {
 	opts     Options
 	routes   []*Route
+	policies []*decision.Route // routes[i].Route, for decision.Select
 	log      *slog.Logger
 	now      func() time.Time
 	scopes   []string // union of required scopes, for the RFC 9728 document
@@ -115,6 +127,7 @@ func New(o Options) *Handler {
 	}
 	seen := map[string]bool{}
 	for _, rt := range h.routes {
+		h.policies = append(h.policies, rt.Route)
 		for _, s := range rt.RequiredScopes {
 			if !seen[s] {
 				seen[s] = true
@@ -122,9 +135,12 @@ func New(o Options) *Handler {
 			}
 		}
 		if rt.Upstream != nil && rt.Proxy == nil {
+			credHeaders, credQuery := credentialPlaces(rt.Route)
 			rt.Proxy = proxy.New(proxy.Options{
 				Upstream:             rt.Upstream,
 				ForwardAuthorization: rt.ForwardAuthorization,
+				CredentialHeaders:    credHeaders,
+				CredentialQuery:      credQuery,
 				TrustedProxies:       o.TrustedProxies,
 				Transport:            o.Transport,
 				ErrorHandler:         h.upstreamFailed,
@@ -144,13 +160,31 @@ func New(o Options) *Handler {
 // ServeHTTP runs the request flow of DESIGN.md section 1.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	started := h.now()
-	rid := requestID(r.Header.Get("X-Request-Id"))
+	// The request is named by the gateway, whatever the client calls it: a client's
+	// X-Request-Id is only repeated (in problem bodies, logs and explain) beside ours, so
+	// that no client can reuse another request's id and take its place in explain.
+	rid := newRequestID()
+	clientRID := clientRequestID(r.Header.Get("X-Request-Id"))
 	// Identity headers are ours alone: remove whatever the client sent before anything
 	// else looks at the request, on every path including anonymous routes and errors.
 	proxy.StripIdentityHeaders(r.Header)
 	w.Header().Set("X-Request-Id", rid)
+	if limit := h.opts.MaxHeaderBytes; limit > 0 {
+		if n := HeaderBytes(r); n > limit {
+			h.headersTooLarge(w, r, rid, clientRID, started, n, limit)
+			return
+		}
+	}
 
-	p := cleanPath(r.URL.Path)
+	p, err := decision.CleanPath(r.URL.Path)
+	if err != nil {
+		// Refused before anything else reads the path: the metadata and decide paths
+		// are clean, so no request for them is lost here.
+		ev := Event{RequestID: rid, Started: started, Client: proxy.ClientAddr(r, h.opts.TrustedProxies)}
+		origin, corsOK := h.allowedOrigin(r)
+		h.deny(w, r, nil, decision.Decision{Reason: decision.PathRejected, Detail: err.Error()}, &ev, origin, corsOK)
+		return
+	}
 	if p != r.URL.Path {
 		// Match and forward the same path: an upstream that resolves "/public/../admin"
 		// itself must not receive a path the routes never saw.
@@ -163,7 +197,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	if h.opts.ForwardAuthPath != "" && p == h.opts.ForwardAuthPath {
-		h.serveDecide(w, r, rid, started)
+		h.serveDecide(w, r, rid, clientRID, started)
 		return
 	}
 
@@ -173,10 +207,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
-	rt := h.findRoute(r.Method, p)
-	ev := Event{RequestID: rid, Started: started, Client: proxy.ClientAddr(r, h.opts.TrustedProxies)}
+	rt, d := h.findRoute(w.Header(), r.Method, p)
+	ev := Event{RequestID: rid, ClientRequestID: clientRID, Started: started, Client: proxy.ClientAddr(r, h.opts.TrustedProxies)}
 	if rt == nil {
-		d := decision.Decision{Reason: decision.RouteNotFound, Detail: "no route matches " + r.Method + " " + p}
 		h.deny(w, r, nil, d, &ev, origin, corsOK)
 		return
 	}
@@ -189,7 +222,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if r.URL.RawQuery != "" {
 		req.Query = func(name string) []string { return r.URL.Query()[name] }
 	}
-	d := rt.Decide(r.Context(), &req)
+	d = h.decide(r.Context(), rt, &req)
 	ev.Decision = h.now().Sub(started)
 	if !d.Allow {
 		h.deny(w, r, rt, d, &ev, origin, corsOK)
@@ -198,13 +231,51 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h.allow(w, r, rt, d, &ev, rid, origin, corsOK)
 }
 
-func (h *Handler) findRoute(method, p string) *Route {
-	for _, rt := range h.routes {
-		if rt.Matches(method, p) {
-			return rt
+// credentialPlaces lists the headers and query parameters, besides Authorization, where
+// the route's authenticators read credentials: a route that does not forward
+// credentials removes all of them before the upstream.
+func credentialPlaces(rt *decision.Route) (headers, query []string) {
+	for _, a := range rt.Authenticators {
+		for _, loc := range a.Locations() {
+			switch loc.Source {
+			case decision.FromHeader:
+				headers = append(headers, loc.Name)
+			case decision.FromQuery:
+				query = append(query, loc.Name)
+			}
 		}
 	}
-	return nil
+	return headers, query
+}
+
+// decide asks rt for a decision on req, after refusing what must not reach any
+// authenticator: an access_token query parameter next to an Authorization header is two
+// methods in one request (RFC 6750 section 2), refused whether or not the route reads
+// tokens from the query, so that the upstream never has to guess which one counted.
+func (h *Handler) decide(ctx context.Context, rt *Route, req *decision.Request) decision.Decision {
+	if !rt.Anonymous && req.Query != nil && req.Header != nil &&
+		len(req.Header.Values("Authorization")) > 0 && len(req.Query(proxy.AccessTokenParam)) > 0 {
+		return decision.Decision{Presented: true, Reason: decision.InvalidRequest,
+			Detail: "credentials were sent in more than one place: Authorization and the access_token query parameter; send one"}
+	}
+	return rt.Decide(ctx, req)
+}
+
+// findRoute returns the route decision.Select chooses for method and the clean path p,
+// or nil and the refusal: 404 route_not_found, or 405 method_not_allowed when a route
+// claims the path but not the method, with the methods it takes set in hd's Allow.
+func (h *Handler) findRoute(hd http.Header, method, p string) (*Route, decision.Decision) {
+	sel := decision.Select(h.policies, method, p)
+	if sel.Index >= 0 {
+		return h.routes[sel.Index], decision.Decision{}
+	}
+	if len(sel.Allow) > 0 {
+		allow := strings.Join(sel.Allow, ", ")
+		hd.Set("Allow", allow)
+		return nil, decision.Decision{Reason: decision.MethodNotAllowed,
+			Detail: method + " is not allowed for " + p + "; the routes for it take " + allow}
+	}
+	return nil, decision.Decision{Reason: decision.RouteNotFound, Detail: "no route matches " + method + " " + p}
 }
 
 func (h *Handler) allow(w http.ResponseWriter, r *http.Request, rt *Route, d decision.Decision, ev *Event, rid, origin string, corsOK bool) {
@@ -231,9 +302,50 @@ func (h *Handler) allow(w http.ResponseWriter, r *http.Request, rt *Route, d dec
 		w.WriteHeader(http.StatusNoContent)
 		ev.Status = http.StatusNoContent
 	} else {
-		rt.Proxy.ServeHTTP(w, r)
+		// The decision recorded is what the client got: the upstream's status, or the
+		// 502/504 upstreamFailed noted.
+		uw := upstreamWriters.Get().(*upstreamWriter)
+		uw.ResponseWriter, uw.rid, uw.clientRID = w, ev.RequestID, ev.ClientRequestID
+		rt.Proxy.ServeHTTP(uw, r)
+		if uw.status != 0 {
+			ev.Status = uw.status
+		}
+		if uw.reason != "" {
+			ev.Allow, ev.Reason, ev.Detail, ev.Cause = false, uw.reason, uw.detail, uw.cause
+		}
+		*uw = upstreamWriter{}
+		upstreamWriters.Put(uw)
 	}
 	h.record(r.Context(), time.Time{}, r.Method, r.URL.Path, ev)
+}
+
+// headersTooLarge refuses a request whose header section is larger than MaxHeaderBytes.
+func (h *Handler) headersTooLarge(w http.ResponseWriter, r *http.Request, rid, clientRID string, started time.Time, n, limit int) {
+	ev := Event{RequestID: rid, ClientRequestID: clientRID, Started: started, Client: proxy.ClientAddr(r, h.opts.TrustedProxies)}
+	origin, corsOK := h.allowedOrigin(r)
+	d := decision.Decision{Reason: HeadersTooLarge,
+		Detail: "the request's header fields are " + strconv.Itoa(n) + " bytes; at most " + strconv.Itoa(limit) + " are accepted"}
+	// The connection is not reused: what follows a request this large is not worth
+	// reading.
+	w.Header().Set("Connection", "close")
+	h.deny(w, r, nil, d, &ev, origin, corsOK)
+}
+
+// HeaderBytes is the size of r's header section as HTTP/1.1 sends it: the request line,
+// the Host field and every other field line, each with its CRLF, and the empty line that
+// ends them. It is what max_header_bytes limits, net/http's own measure, computed the
+// same way for HTTP/2 requests.
+func HeaderBytes(r *http.Request) int {
+	n := len(r.Method) + 1 + len(r.RequestURI) + 1 + len(r.Proto) + 2 + 2
+	if r.Host != "" {
+		n += len("Host: ") + len(r.Host) + 2
+	}
+	for name, vals := range r.Header {
+		for _, v := range vals {
+			n += len(name) + 2 + len(v) + 2
+		}
+	}
+	return n
 }
 
 // headerSafe drops bytes that cannot appear in a header value, so an issuer's odd
@@ -252,44 +364,28 @@ func headerSafe(s string) string {
 	return s
 }
 
-// cleanPath returns the canonical form of p: "." and ".." segments resolved and repeated
-// slashes collapsed, keeping a trailing slash.
-func cleanPath(p string) string {
-	if p == "" {
-		return "/"
+// clientRequestID returns the client's X-Request-Id when it is 1-128 characters of
+// [A-Za-z0-9._-], else "".
+func clientRequestID(in string) string {
+	n := len(in)
+	if n < 1 || n > 128 {
+		return ""
 	}
-	if p[0] != '/' {
-		p = "/" + p
+	for i := 0; i < n; i++ {
+		c := in[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '_' || c == '-') {
+			return ""
+		}
 	}
-	if !strings.Contains(p, "//") && !strings.Contains(p, "/.") {
-		return p
-	}
-	np := path.Clean(p)
-	if strings.HasSuffix(p, "/") && np != "/" {
-		np += "/"
-	}
-	return np
+	return in
 }
 
-// requestID returns the client's X-Request-Id when it is 1-128 characters of
-// [A-Za-z0-9._-], else a fresh random id.
-func requestID(in string) string {
-	if n := len(in); n >= 1 && n <= 128 {
-		ok := true
-		for i := 0; i < n; i++ {
-			c := in[i]
-			if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '_' || c == '-') {
-				ok = false
-				break
-			}
-		}
-		if ok {
-			return in
-		}
-	}
-	// Request ids name requests, they guard nothing (a client may choose its own), so
+// newRequestID returns a fresh request id: 24 lower-case hex digits.
+func newRequestID() string {
+	// Request ids name requests in logs and explain, they guard nothing, so
 	// math/rand/v2's generator (ChaCha8, seeded from the operating system, no system
-	// call per id) is enough.
+	// call per id) is enough: 96 bits do not repeat by chance, and a client that cannot
+	// see the generator's state cannot predict the next one.
 	var b [24]byte
 	x, y := rand.Uint64(), rand.Uint32()
 	for i := range 16 {
@@ -332,7 +428,7 @@ func (h *Handler) record(ctx context.Context, t time.Time, method, path string, 
 	}
 	// Built on the stack and written by logline without slog's generic path: this line
 	// is written for every request (see package logline).
-	var fields [12]logline.Field
+	var fields [13]logline.Field
 	f := append(fields[:0],
 		logline.String("request_id", ev.RequestID),
 		logline.String("method", method),
@@ -340,6 +436,9 @@ func (h *Handler) record(ctx context.Context, t time.Time, method, path string, 
 		logline.String("route", ev.Route),
 		logline.Int("status", int64(ev.Status)),
 		logline.Addr("client", ev.Client))
+	if ev.ClientRequestID != "" {
+		f = append(f, logline.String("client_request_id", ev.ClientRequestID))
+	}
 	if ev.Authenticator != "" {
 		f = append(f, logline.String("authenticator", ev.Authenticator))
 	}

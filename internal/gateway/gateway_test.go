@@ -243,8 +243,10 @@ func TestAllowedRequestReachesUpstreamWithIdentity(t *testing.T) {
 		"X-Gatehouse-Subject":       "alice",
 		"X-Gatehouse-Scopes":        "orders:read orders:admin",
 		"X-Gatehouse-Authenticator": "corp_jwt",
-		"X-Gatehouse-Request-Id":    "abc-123",
+		"X-Gatehouse-Request-Id":    resp.Header.Get("X-Request-Id"),
 		"Authorization":             "Bearer good",
+		// The client's own id passes as the header it is, for its correlation.
+		"X-Request-Id": "abc-123",
 	}
 	for k, v := range want {
 		if got := h.Values(k); len(got) != 1 || got[0] != v {
@@ -256,8 +258,8 @@ func TestAllowedRequestReachesUpstreamWithIdentity(t *testing.T) {
 			t.Errorf("spoofed header reached upstream: %s: %q", k, h[k])
 		}
 	}
-	if resp.Header.Get("X-Request-Id") != "abc-123" {
-		t.Errorf("X-Request-Id not echoed")
+	if id := resp.Header.Get("X-Request-Id"); len(id) != 24 || id == "abc-123" {
+		t.Errorf("X-Request-Id = %q, want the gateway's own id", id)
 	}
 	if xff := h.Get("X-Forwarded-For"); xff != "127.0.0.1" {
 		t.Errorf("X-Forwarded-For = %q", xff)
@@ -486,11 +488,11 @@ func TestEveryDecisionIsLoggedWithoutTheCredential(t *testing.T) {
 	}
 }
 
-func TestRequestIDValidation(t *testing.T) {
-	for in, keep := range map[string]bool{"abc": true, "a.b_c-1": true, "": false, strings.Repeat("a", 129): false, "a b": false, "<x>": false} {
-		got := requestID(in)
-		if (got == in) != keep {
-			t.Errorf("requestID(%q) = %q", in, got)
+func TestClientRequestIDValidation(t *testing.T) {
+	for in, keep := range map[string]bool{"abc": true, "a.b_c-1": true, "": false, strings.Repeat("a", 128): true, strings.Repeat("a", 129): false, "a b": false, "<x>": false, "a\r\nb": false} {
+		got := clientRequestID(in)
+		if want := map[bool]string{true: in, false: ""}[keep]; got != want {
+			t.Errorf("clientRequestID(%q) = %q, want %q", in, got, want)
 		}
 	}
 }
@@ -499,7 +501,7 @@ func TestRequestIDValidation(t *testing.T) {
 func TestGeneratedRequestIDs(t *testing.T) {
 	seen := map[string]bool{}
 	for range 10000 {
-		id := requestID("")
+		id := newRequestID()
 		if len(id) != 24 || strings.Trim(id, "0123456789abcdef") != "" {
 			t.Fatalf("generated id %q", id)
 		}

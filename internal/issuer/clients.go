@@ -43,6 +43,9 @@ type ClientSpec struct {
 	Audience string
 	// AccessTokenTTL is the lifetime of the client's tokens.
 	AccessTokenTTL time.Duration
+	// Introspect lets the client introspect tokens issued to other clients; without it,
+	// only its own.
+	Introspect bool
 	// Now is the creation time; time.Now() when zero.
 	Now time.Time
 }
@@ -64,6 +67,7 @@ func NewClient(spec ClientSpec) (store.Client, string, error) {
 	c := store.Client{
 		ID: ClientIDPrefix + id, Name: spec.Name, SecretHash: HashClientSecret(ClientSecretPrefix + sec), HashAlg: secretHashAlg,
 		Scopes: spec.Scopes, Audience: spec.Audience, AccessTokenTTL: spec.AccessTokenTTL, CreatedAt: spec.Now,
+		Introspect: spec.Introspect,
 	}
 	if err := store.ValidateClient(&c); err != nil {
 		return store.Client{}, "", fmt.Errorf("new client: %w", err)

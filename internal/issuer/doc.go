@@ -35,8 +35,9 @@
 // # Keys and trust
 //
 // At any time one signing key signs. Rotation (RotateSigningKey, `gatehouse signing-keys
-// rotate`) adds a key that signs from now or after a publication delay, and retires the
-// previous one; a retired key stays in the JWKS until every token it signed has expired
+// rotate`) adds a key that is published at once and signs only after a publication delay
+// (by default the JWKS cache lifetime the JWKS endpoint advertises, so verifiers with a
+// cached key set learn the key before its first token), and retires the previous one; a retired key stays in the JWKS until every token it signed has expired
 // (tokens are never issued to outlive their key's publication), then leaves it and is
 // deleted. The server exposes its live key set (KeyRing) and revocation set
 // (Revocations) so the gateway's `issuer: self` authenticator verifies Gatehouse's own

@@ -129,9 +129,19 @@ func (e *env) addClient(id, secret string, scopes []string, ttl time.Duration) s
 // newClient creates a client the way `clients create` does and returns id and secret.
 func (e *env) newClient(scopes ...string) (id, secret string) {
 	e.t.Helper()
-	rec, sec, err := issuer.NewClient(issuer.ClientSpec{
-		Name: "app", Scopes: scopes, Audience: "api://orders", AccessTokenTTL: 10 * time.Minute, Now: e.clock.Now(),
-	})
+	return e.newClientSpec(issuer.ClientSpec{Scopes: scopes})
+}
+
+// newResourceServer stores a client allowed to introspect other clients' tokens.
+func (e *env) newResourceServer() (id, secret string) {
+	e.t.Helper()
+	return e.newClientSpec(issuer.ClientSpec{Introspect: true})
+}
+
+func (e *env) newClientSpec(spec issuer.ClientSpec) (id, secret string) {
+	e.t.Helper()
+	spec.Name, spec.Audience, spec.AccessTokenTTL, spec.Now = "app", "api://orders", 10*time.Minute, e.clock.Now()
+	rec, sec, err := issuer.NewClient(spec)
 	if err != nil {
 		e.t.Fatal(err)
 	}

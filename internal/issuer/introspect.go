@@ -39,7 +39,8 @@ func (s *Server) introspect(w http.ResponseWriter, r *http.Request, ev *event) (
 	if oe != nil {
 		return nil, oe
 	}
-	if _, oe := s.authenticateClient(r, form, ev); oe != nil {
+	caller, oe := s.authenticateClient(r, form, ev)
+	if oe != nil {
 		return nil, oe
 	}
 	tok := form.Get("token")
@@ -51,6 +52,14 @@ func (s *Server) introspect(w http.ResponseWriter, r *http.Request, ev *event) (
 		return &introspection{Active: false}, nil
 	}
 	ev.jti = t.Claims.ID
+	// A client learns about its own tokens only, unless it was granted introspection of
+	// others' (a resource server). Anything else gets the answer of an unknown token, so
+	// the endpoint does not tell one client whether another's token is live (RFC 7662
+	// section 4).
+	if t.Claims.ClientID != caller.ID && !caller.Introspect {
+		ev.cause = "introspect_not_permitted"
+		return &introspection{Active: false}, nil
+	}
 	active, err := s.active(r.Context(), t)
 	if err != nil {
 		s.log.Warn("token service: introspection cannot read the store", "error", err)

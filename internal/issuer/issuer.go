@@ -290,8 +290,11 @@ type event struct {
 	jti        string
 	kid        string
 	scope      string
-	err        *oauthError
-	started    time.Time
+	// cause says why a request that was answered (not refused) got the answer it did:
+	// introspection of another client's token without the permission is active=false.
+	cause   string
+	err     *oauthError
+	started time.Time
 }
 
 func (s *Server) logEvent(r *http.Request, ev *event) {
@@ -306,6 +309,9 @@ func (s *Server) logEvent(r *http.Request, ev *event) {
 		}
 	}
 	if ev.err == nil {
+		if ev.cause != "" {
+			attrs = append(attrs, slog.String("cause", ev.cause))
+		}
 		s.log.LogAttrs(r.Context(), slog.LevelInfo, "token service request", attrs...)
 		return
 	}

@@ -159,13 +159,26 @@ type RotateOptions struct {
 	// Algorithm of the new key; DefaultAlgorithm when empty.
 	Algorithm string
 	// PublicationDelay is how long the new key is published before it signs, so
-	// verifiers that cache the JWKS learn it first. Zero: it signs at once.
+	// verifiers that cache the JWKS learn it first. Zero means DefaultPublicationDelay.
+	// A delay shorter than the JWKS cache lifetime lets a verifier holding a cached JWKS
+	// refuse the new key's tokens as token_key_unknown until its copy expires.
 	PublicationDelay time.Duration
+	// Immediate makes the new key sign at once, ignoring PublicationDelay: for replacing
+	// a compromised key, where refusals by verifiers with a stale JWKS are the lesser
+	// harm. When no stored key signs now (a new store), the key signs at once anyway:
+	// there is nothing else to sign with.
+	Immediate bool
 	// DefaultTTL is token_service.access_token_ttl, the floor of the retention.
 	DefaultTTL time.Duration
 	// Now is the clock; time.Now when nil.
 	Now func() time.Time
 }
+
+// DefaultPublicationDelay is how long a rotated-in key is published before it signs
+// when RotateOptions.PublicationDelay is zero: the lifetime for which the JWKS endpoint
+// lets verifiers cache the key set (its Cache-Control max-age), so every verifier that
+// honours it has the new key before it sees a token signed with it.
+const DefaultPublicationDelay = jwksMaxAge * time.Second
 
 // RotateSigningKey adds a new signing key (signing after the publication delay) and
 // retires the current one at that moment; the retired key stays in the JWKS for
@@ -186,8 +199,23 @@ func RotateSigningKey(ctx context.Context, o RotateOptions) (store.SigningKey, e
 		return store.SigningKey{}, err
 	}
 	now := o.Now()
+	delay := o.PublicationDelay
+	if delay == 0 {
+		delay = DefaultPublicationDelay
+	}
+	if o.Immediate {
+		delay = 0
+	} else {
+		existing, err := o.Store.SigningKeys(ctx)
+		if err != nil {
+			return store.SigningKey{}, fmt.Errorf("rotate signing key: %w", err)
+		}
+		if !slices.ContainsFunc(existing, func(k store.SigningKey) bool { return k.Signs(now) }) {
+			delay = 0
+		}
+	}
 	for attempt := 0; ; attempt++ {
-		rec, err := NewSigningKeyRecord(o.Sealer, o.Algorithm, now, now.Add(o.PublicationDelay))
+		rec, err := NewSigningKeyRecord(o.Sealer, o.Algorithm, now, now.Add(delay))
 		if err != nil {
 			return store.SigningKey{}, fmt.Errorf("rotate signing key: %w", err)
 		}
@@ -232,7 +260,8 @@ func (s *Server) loadKeys(ctx context.Context, atStart bool) (*keyState, error) 
 		// The configuration names another algorithm than the newest key's: rotate now,
 		// so tokens follow the configuration (and `issuer: self` verifiers, whose
 		// algorithms default to it, accept them).
-		rec, err := RotateSigningKey(ctx, RotateOptions{Store: s.store, Sealer: s.sealer, Algorithm: s.alg, DefaultTTL: s.defaultTTL, Now: s.now})
+		// At once: `issuer: self` verifiers accept only the configured algorithm.
+		rec, err := RotateSigningKey(ctx, RotateOptions{Store: s.store, Sealer: s.sealer, Algorithm: s.alg, DefaultTTL: s.defaultTTL, Now: s.now, Immediate: true})
 		if err != nil {
 			return nil, err
 		}

@@ -6,6 +6,8 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -62,12 +64,51 @@ func introspect(t *testing.T, e *env, id, secret, tok string) map[string]any {
 	return r.json
 }
 
+// TestClientCannotIntrospectAnotherClientsToken guards against one client learning
+// whether (and as whom) another client's token is live: without the introspect
+// permission, only its own tokens are answered; the rest are inactive, exactly like a
+// token that does not exist.
+func TestClientCannotIntrospectAnotherClientsToken(t *testing.T) {
+	e := newEnv(t)
+	alice, aliceSecret := e.newClient("orders:read")
+	bob, bobSecret := e.newClient("orders:read")
+	rs, rsSecret := e.newResourceServer()
+	aliceTok := e.token(alice, aliceSecret, "orders:read")
+	bobTok := e.token(bob, bobSecret, "orders:read")
+	inactive := map[string]any{"active": false}
+	tests := []struct {
+		name           string
+		caller, secret string
+		tok            string
+		wantActive     bool
+	}{
+		{"OwnToken", alice, aliceSecret, aliceTok, true},
+		{"AnotherClientsToken", alice, aliceSecret, bobTok, false},
+		{"AnotherClientsTokenTheOtherWay", bob, bobSecret, aliceTok, false},
+		{"ResourceServerWithPermission", rs, rsSecret, aliceTok, true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			got := introspect(t, e, tc.caller, tc.secret, tc.tok)
+			if !tc.wantActive {
+				if diff := cmp.Diff(inactive, got); diff != "" {
+					t.Errorf("(-want +got):\n%s", diff)
+				}
+				return
+			}
+			if got["active"] != true || got["client_id"] != alice {
+				t.Errorf("got %v, want active for client %s", got, alice)
+			}
+		})
+	}
+}
+
 // TestIntrospectionAnswersRFC7662 covers active and inactive tokens and the client
 // authentication the endpoint requires.
 func TestIntrospectionAnswersRFC7662(t *testing.T) {
 	e := newEnv(t)
 	id, secret := e.newClient("orders:read", "orders:write")
-	rs, rsSecret := e.newClient("introspect") // a resource server introspecting others' tokens
+	rs, rsSecret := e.newResourceServer() // a resource server introspecting others' tokens
 	tok := e.token(id, secret, "orders:read")
 	_, claims := segments(t, tok)
 	got := introspect(t, e, rs, rsSecret, tok)
@@ -286,7 +327,7 @@ func rotate(t *testing.T, e *env, delay time.Duration) store.SigningKey {
 		t.Fatal(err)
 	}
 	rec, err := issuer.RotateSigningKey(testCtx(t), issuer.RotateOptions{
-		Store: e.st, Sealer: sealer, PublicationDelay: delay, DefaultTTL: 10 * time.Minute, Now: e.clock.Now,
+		Store: e.st, Sealer: sealer, PublicationDelay: delay, Immediate: delay == 0, DefaultTTL: 10 * time.Minute, Now: e.clock.Now,
 	})
 	if err != nil {
 		t.Fatalf("RotateSigningKey: %v", err)
@@ -356,6 +397,55 @@ func TestRotationKeepsOldTokensValidUntilTheyExpire(t *testing.T) {
 		if k.ID == oldKid {
 			t.Errorf("the expired key %s is still stored", oldKid)
 		}
+	}
+}
+
+// TestRotationByDefaultPublishesForTheAdvertisedJWKSCacheLifetimeBeforeSigning guards
+// against a rotation whose key signs before verifiers with a cached JWKS can know it:
+// with no delay given, the new key is in the JWKS at once and signs only after the
+// max-age the JWKS endpoint advertises.
+func TestRotationByDefaultPublishesForTheAdvertisedJWKSCacheLifetimeBeforeSigning(t *testing.T) {
+	e := newEnv(t)
+	id, secret := e.newClient("a")
+	oldKid := kidOf(t, e.token(id, secret, ""))
+	r := e.get("/.well-known/jwks.json")
+	maxAge, err := strconv.Atoi(strings.TrimPrefix(r.header.Get("Cache-Control"), "public, max-age="))
+	if err != nil || maxAge <= 0 {
+		t.Fatalf("JWKS Cache-Control = %q", r.header.Get("Cache-Control"))
+	}
+	sealer, err := tokens.NewSealer(testSecret)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec, err := issuer.RotateSigningKey(testCtx(t), issuer.RotateOptions{Store: e.st, Sealer: sealer, DefaultTTL: 10 * time.Minute, Now: e.clock.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.srv.Invalidate(changeOf("signing_key_added", rec.ID))
+	if got, want := rec.ActivatesAt.Sub(e.clock.Now()), time.Duration(maxAge)*time.Second; got < want {
+		t.Errorf("the new key signs %v after the rotation; the JWKS may be cached for %v", got, want)
+	}
+	if diff := cmp.Diff(sorted(oldKid, rec.ID), jwksKids(t, e)); diff != "" {
+		t.Errorf("JWKS right after the rotation (-want +got):\n%s", diff)
+	}
+	e.clock.Advance(time.Duration(maxAge)*time.Second - time.Second)
+	if kid := kidOf(t, e.token(id, secret, "")); kid != oldKid {
+		t.Errorf("a second before the cache lifetime is over, tokens are signed by %s, want the old key %s", kid, oldKid)
+	}
+	e.clock.Advance(time.Second)
+	if kid := kidOf(t, e.token(id, secret, "")); kid != rec.ID {
+		t.Errorf("after the cache lifetime tokens are signed by %s, want the new key %s", kid, rec.ID)
+	}
+}
+
+// TestImmediateRotationSignsAtOnce: Immediate (signing-keys rotate --now) is for
+// replacing a compromised key.
+func TestImmediateRotationSignsAtOnce(t *testing.T) {
+	e := newEnv(t)
+	id, secret := e.newClient("a")
+	rec := rotate(t, e, 0)
+	if kid := kidOf(t, e.token(id, secret, "")); kid != rec.ID {
+		t.Errorf("tokens are signed by %s, want the new key %s", kid, rec.ID)
 	}
 }
 

@@ -386,7 +386,7 @@ func (b *bound) name(v string) string {
 }
 
 // reason returns r when it is a known reason code (or empty, for an allowed request),
-// else Other. Besides decision.Reasons it admits the gateway's upstream outcomes.
+// else Other. Besides decision.Reasons it admits the gateway's own (gateway.Reasons).
 func (b *bound) reason(r decision.Reason) string {
 	if r == "" {
 		return ""
@@ -418,9 +418,10 @@ func (b *bound) admit(v string) string {
 }
 
 func knownReason(r decision.Reason) bool {
-	switch r {
-	case "upstream_unavailable", "upstream_timeout":
-		return true
+	for _, k := range gateway.Reasons {
+		if r == k {
+			return true
+		}
 	}
 	for _, k := range decision.Reasons {
 		if r == k {

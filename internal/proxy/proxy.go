@@ -18,13 +18,23 @@ import (
 	"time"
 )
 
-// Identity headers Gatehouse sets for upstreams (DESIGN.md section 4).
+// Identity headers Gatehouse sets for upstreams (docs/config.md, under a route's
+// upstream).
 const (
 	HeaderSubject       = "X-Gatehouse-Subject"
 	HeaderScopes        = "X-Gatehouse-Scopes"
 	HeaderAuthenticator = "X-Gatehouse-Authenticator"
 	HeaderRequestID     = "X-Gatehouse-Request-Id"
 )
+
+// identityHeaders are the headers Rewrite copies from the incoming request to the
+// outgoing one, in canonical form.
+var identityHeaders = [...]string{HeaderSubject, HeaderScopes, HeaderAuthenticator, HeaderRequestID}
+
+// AccessTokenParam is the query parameter RFC 6750 section 2.3 defines for bearer
+// tokens. It is treated as a credential on every route, whether or not an authenticator
+// reads it: a route that does not forward credentials never passes it upstream.
+const AccessTokenParam = "access_token"
 
 // StripIdentityHeaders removes every header whose name, compared case-insensitively with
 // '_' and '.' read as '-', starts with "x-gatehouse-". Upstreams such as PHP or nginx fold
@@ -64,8 +74,17 @@ func isIdentityHeader(name string) bool {
 type Options struct {
 	// Upstream is the base URL requests are forwarded to. Required.
 	Upstream *url.URL
-	// ForwardAuthorization keeps the client's Authorization header for the upstream.
+	// ForwardAuthorization keeps the client's credentials for the upstream: the
+	// Authorization header and the headers and query parameters named in
+	// CredentialHeaders and CredentialQuery. When false, all of them are removed from the
+	// outgoing request, and so is the access_token query parameter.
 	ForwardAuthorization bool
+	// CredentialHeaders are the headers, besides Authorization, where the route reads
+	// credentials (API-key headers), in any spelling http.Header.Get accepts.
+	CredentialHeaders []string
+	// CredentialQuery are the query parameters where the route reads credentials;
+	// AccessTokenParam need not be listed.
+	CredentialQuery []string
 	// TrustedProxies are peers whose X-Forwarded-For is extended rather than replaced.
 	TrustedProxies []netip.Prefix
 	// Transport carries requests upstream; nil means NewTransport(30 * time.Second).
@@ -77,20 +96,48 @@ type Options struct {
 }
 
 // New returns a handler that forwards to o.Upstream. The caller sets identity headers on
-// the incoming request (after StripIdentityHeaders) before calling ServeHTTP.
+// the incoming request (after StripIdentityHeaders) before calling ServeHTTP; the
+// Rewrite copies them, and nothing else that looks like one, to the outgoing request.
+//
+// The Rewrite runs after ReverseProxy has removed the hop-by-hop headers, including
+// every header the client named in Connection. That removal is the client's to ask for
+// its own headers, never for the gateway's: identity headers and, on a route that
+// forwards credentials, the credential headers are set on the outgoing request after
+// it, so "Connection: X-Gatehouse-Subject, Authorization" changes nothing the upstream
+// sees from Gatehouse.
 func New(o Options) http.Handler {
 	if o.Transport == nil {
 		o.Transport = NewTransport(30 * time.Second)
 	}
 	trusted := o.TrustedProxies
+	credHeaders := []string{"Authorization"}
+	for _, name := range o.CredentialHeaders {
+		credHeaders = append(credHeaders, http.CanonicalHeaderKey(name))
+	}
+	credQuery := append([]string{AccessTokenParam}, o.CredentialQuery...)
 	rp := &httputil.ReverseProxy{
 		Rewrite: func(pr *httputil.ProxyRequest) {
+			if !o.ForwardAuthorization {
+				// Before SetURL, which appends the query to the upstream's own.
+				pr.Out.URL.RawQuery = StripQuery(pr.Out.URL.RawQuery, credQuery)
+			}
 			pr.SetURL(o.Upstream)
 			// SetURL rewrites Host to the upstream's; keep the client's Host visible in
 			// X-Forwarded-Host instead, as a reverse proxy should.
 			setForwarded(pr, trusted)
-			if !o.ForwardAuthorization {
-				pr.Out.Header.Del("Authorization")
+			out, in := pr.Out.Header, pr.In.Header
+			StripIdentityHeaders(out)
+			for _, name := range identityHeaders {
+				if v := in[name]; len(v) > 0 {
+					out[name] = v
+				}
+			}
+			for _, name := range credHeaders {
+				if v := in[name]; o.ForwardAuthorization && len(v) > 0 {
+					out[name] = v
+				} else {
+					delete(out, name)
+				}
 			}
 		},
 		Transport:      o.Transport,
@@ -117,6 +164,57 @@ func New(o Options) http.Handler {
 		},
 	}
 	return rp
+}
+
+// StripQuery returns raw without the pairs whose name, percent-decoded as url.ParseQuery
+// decodes it, is one of names; every other pair is kept byte for byte, in its order.
+// A name that does not decode is kept (ReverseProxy has already re-encoded a query
+// that holds one, so this does not happen on the proxy's path).
+func StripQuery(raw string, names []string) string {
+	if raw == "" || len(names) == 0 {
+		return raw
+	}
+	drop := false
+	for pair := range strings.SplitSeq(raw, "&") {
+		if queryNameIn(pair, names) {
+			drop = true
+			break
+		}
+	}
+	if !drop {
+		return raw // the common case: no allocation
+	}
+	var b strings.Builder
+	b.Grow(len(raw))
+	first := true
+	for pair := range strings.SplitSeq(raw, "&") {
+		if queryNameIn(pair, names) {
+			continue
+		}
+		if !first {
+			b.WriteByte('&')
+		}
+		first = false
+		b.WriteString(pair)
+	}
+	return b.String()
+}
+
+func queryNameIn(pair string, names []string) bool {
+	name, _, _ := strings.Cut(pair, "=")
+	if strings.ContainsAny(name, "%+") {
+		n, err := url.QueryUnescape(name)
+		if err != nil {
+			return false
+		}
+		name = n
+	}
+	for _, n := range names {
+		if name == n {
+			return true
+		}
+	}
+	return false
 }
 
 // FlushInterval is how long a response of known length may wait in the server's buffer

@@ -257,3 +257,90 @@ func BenchmarkProxySmallResponse(b *testing.B) {
 		}
 	})
 }
+
+// TestStripQueryRemovesOnlyCredentials: the named parameters go, in any percent-encoding
+// of their name; everything else stays byte for byte, in its order.
+func TestStripQueryRemovesOnlyCredentials(t *testing.T) {
+	names := []string{"access_token", "api_key"}
+	tests := []struct{ in, want string }{
+		{"", ""},
+		{"a=1&b=2", "a=1&b=2"},
+		{"access_token=x", ""},
+		{"access_token=x&a=1", "a=1"},
+		{"a=1&access_token=x", "a=1"},
+		{"a=%2F+b&access_token=x&c=%c3%a9&d", "a=%2F+b&c=%c3%a9&d"},
+		{"access%5Ftoken=x&api%5fkey=y&z=1", "z=1"},
+		{"api_key&api_key=&api_key=1&keep=api_key", "keep=api_key"},
+		{"&a=1&&access_token=x&", "&a=1&&"},
+		{"Access_Token=x&api_key2=y", "Access_Token=x&api_key2=y"},
+		{"access_token%zz=x&a=1", "access_token%zz=x&a=1"},
+	}
+	for _, tt := range tests {
+		if got := StripQuery(tt.in, names); got != tt.want {
+			t.Errorf("StripQuery(%q) = %q, want %q", tt.in, got, tt.want)
+		}
+	}
+}
+
+// FuzzStripQuery: whatever the query, no pair of the result names a stripped
+// parameter as url.ParseQuery reads it, and the kept pairs are the input's, in order.
+func FuzzStripQuery(f *testing.F) {
+	for _, s := range []string{"a=1&access_token=x", "access%5Ftoken=x&b", "&&", "a=%zz&access_token=1", "x=1;access_token=2"} {
+		f.Add(s)
+	}
+	names := []string{"access_token", "k"}
+	f.Fuzz(func(t *testing.T, raw string) {
+		got := StripQuery(raw, names)
+		v, _ := url.ParseQuery(got)
+		for _, n := range names {
+			if _, ok := v[n]; ok {
+				t.Fatalf("StripQuery(%q) = %q keeps %s", raw, got, n)
+			}
+		}
+		var kept []string
+		for pair := range strings.SplitSeq(raw, "&") {
+			if !queryNameIn(pair, names) {
+				kept = append(kept, pair)
+			}
+		}
+		if want := strings.Join(kept, "&"); got != want && !(len(kept) == 0 && got == "") {
+			t.Fatalf("StripQuery(%q) = %q, want %q", raw, got, want)
+		}
+	})
+}
+
+// TestConnectionCannotDropForwardedCredentials: on a proxy that forwards credentials,
+// a client naming them in Connection still has them forwarded; on one that does not,
+// none arrives, in whatever spelling the route configured the header.
+func TestConnectionCannotDropForwardedCredentials(t *testing.T) {
+	got := make(chan *http.Request, 1)
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { got <- r }))
+	defer up.Close()
+	u, _ := url.Parse(up.URL)
+	for _, forward := range []bool{true, false} {
+		gw := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			StripIdentityHeaders(r.Header)
+			r.Header.Set(HeaderSubject, "alice")
+			New(Options{Upstream: u, ForwardAuthorization: forward, CredentialHeaders: []string{"x-api-key"}, CredentialQuery: []string{"key"}}).ServeHTTP(w, r)
+		}))
+		req, _ := http.NewRequest("GET", gw.URL+"/x?key=k1&b=%41", nil)
+		req.Header.Set("Authorization", "Bearer secret")
+		req.Header.Set("X-API-Key", "k1")
+		req.Header["Connection"] = []string{"X-API-Key, authorization", "X-Gatehouse-Subject"}
+		resp, err := (&http.Client{Timeout: 5 * time.Second}).Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		r := <-got
+		gw.Close()
+		wantQuery, wantAuthz, wantKey := "b=%41", "", ""
+		if forward {
+			wantQuery, wantAuthz, wantKey = "key=k1&b=%41", "Bearer secret", "k1"
+		}
+		if diff := cmp.Diff([]string{wantQuery, wantAuthz, wantKey, "alice"},
+			[]string{r.URL.RawQuery, r.Header.Get("Authorization"), r.Header.Get("X-API-Key"), r.Header.Get(HeaderSubject)}); diff != "" {
+			t.Errorf("forward=%v: upstream [query authorization key subject] (-want +got):\n%s", forward, diff)
+		}
+	}
+}

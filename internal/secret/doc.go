@@ -47,4 +47,10 @@
 // ($argon2id$v=19$m=19456,t=2,p=1$<salt>$<hash>, unpadded standard base64). Verification
 // accepts argon2id and bcrypt ($2a$, $2b$, $2y$); every weaker format (MD5 apr1, SHA-1
 // {SHA}, DES or MD5 crypt, plain text) is refused.
+//
+// ParseHashParams reads a stored hash's family and cost; HashParams.Work orders costs
+// across families (bcrypt converted by a measured factor) and HashParams.DummyHash makes
+// a hash of the same cost that nothing matches, without hashing, so an unknown user can
+// cost what the slowest stored user costs. NeedsRehash says whether a verified password
+// should be stored again with the parameters of new passwords.
 package secret

@@ -4,7 +4,7 @@
 // CLI and the verifiers use, and the Watcher that turns committed changes into cache
 // invalidations.
 //
-// Backends live in sibling packages (store/sqlite today, store/postgres later) and
+// Backends live in sibling packages (store/sqlite and store/postgres) and
 // register a DSN scheme with Register; Open picks one by the DSN's scheme. Each backend
 // runs the conformance suite in store/storetest.
 //

@@ -60,6 +60,9 @@ type UserStore interface {
 	AddUser(ctx context.Context, u *User) error
 	// User returns the user with that name, or ErrNotFound.
 	User(ctx context.Context, name string) (User, error)
+	// ListUsers returns up to limit users with names greater than after (byte order),
+	// in name order, so a caller can page through every user.
+	ListUsers(ctx context.Context, after string, limit int) ([]User, error)
 	// SetPassword replaces a user's password hash and appends user_password.
 	SetPassword(ctx context.Context, name, hash string, at time.Time) error
 	// RemoveUser deletes a user and appends user_removed.

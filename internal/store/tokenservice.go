@@ -52,7 +52,11 @@ type Client struct {
 	Audience string
 	// AccessTokenTTL is the lifetime of the client's tokens (at most MaxAccessTokenTTL).
 	AccessTokenTTL time.Duration
-	CreatedAt      time.Time
+	// Introspect lets the client introspect tokens issued to other clients (a resource
+	// server checking the tokens it receives). Without it a client may introspect only
+	// its own tokens; any other token is reported inactive.
+	Introspect bool
+	CreatedAt  time.Time
 	// RemovedAt is when the client was removed; zero while it exists. A removed client
 	// is kept (without its secret hash) so the tokens it was issued stay refused and its
 	// id is never reused.

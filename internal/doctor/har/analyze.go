@@ -1,6 +1,7 @@
 package har
 
 import (
+	"container/list"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -99,6 +100,11 @@ var keyHeaderName = regexp.MustCompile(`(?i)^(x-)?(api[-_]?key|apikey|auth[-_]?t
 // Findings about a missing credential are then unreliable; Analyze lowers their scores
 // and adds har_credentials_redacted.
 func Sanitized(l *Log) bool {
+	return NewAnalyzer(l).sanitized
+}
+
+func (z *Analyzer) isSanitized() bool {
+	l := z.l
 	c := strings.ToLower(l.Creator)
 	if !strings.Contains(c, "webinspector") && !strings.Contains(c, "chrome") && !strings.Contains(c, "edge") {
 		return false
@@ -114,8 +120,12 @@ func Sanitized(l *Log) bool {
 				return false
 			}
 		}
-		if u, err := url.Parse(e.URL); err == nil && loginURL.MatchString(u.Path) {
+		if u := z.urls[i]; u != nil && loginURL.MatchString(u.Path) {
 			logsIn = true
+		} else if u == nil {
+			if u, err := parseURL(e.URL); err == nil && loginURL.MatchString(u.Path) {
+				logsIn = true
+			}
 		}
 		if e.Status == 401 || e.Status == 403 || strings.EqualFold(e.Method, "POST") {
 			logsIn = true
@@ -195,7 +205,7 @@ func redactCookies(v, sep string, setCookie bool) string {
 }
 
 func sanitizeURL(raw string) string {
-	u, err := url.Parse(raw)
+	u, err := parseURL(raw)
 	if err != nil {
 		return raw
 	}
@@ -232,6 +242,138 @@ var missingCredentialCodes = map[string]bool{
 	CodeNoCORSMode:               true,
 }
 
+// Analyze diagnoses entry i of l; see Analyzer.Analyze. To analyse several entries of one
+// log, use one Analyzer: Analyze alone costs a pass over the whole log each time.
+func Analyze(l *Log, i int) []finding.Finding {
+	return NewAnalyzer(l).Analyze(i)
+}
+
+// Analyzer diagnoses the entries of one log. It reads each entry's URL once, and keeps
+// what the entries before the one analysed showed (the cookies set, per site; per host
+// the last request that carried a session cookie and the last safe request that
+// succeeded with cookies), moving forward through the log as it is asked about later
+// entries. Analysing every failing entry of a log in order therefore costs time linear
+// in the log's length, where rescanning the earlier entries for each failing one was
+// quadratic (a 20,000-entry HAR took minutes). An Analyzer is not safe for concurrent
+// use.
+type Analyzer struct {
+	l         *Log
+	sanitized bool
+	// urls and hosts are each entry's parsed URL (nil when it does not parse or has no
+	// host) and lower-case host name.
+	urls  []*url.URL
+	hosts []string
+
+	// next is the first entry not yet absorbed into the state below.
+	next int
+	// jars holds, per site, the cookies that earlier responses set and that could carry
+	// a login (see storedCookie.authish), the newest last; firstSeen orders cookie names
+	// by their first Set-Cookie, as findings list them.
+	jars      map[string]*siteJar
+	firstSeen map[string]int
+	// lastSession and lastSafeGet are, per host, the last earlier entry that sent a
+	// session cookie (and its name) and the last earlier GET answered 2xx with cookies.
+	lastSession map[string]sessionSeen
+	lastSafeGet map[string]int
+}
+
+type sessionSeen struct {
+	entry int
+	name  string
+}
+
+// siteJar is the cookies of one site, by name, in the order they were last set.
+type siteJar struct {
+	byName map[string]*list.Element // of storedCookie
+	recent *list.List
+}
+
+// maxCookiesConsidered bounds the stored cookies Analyze weighs for one entry: the most
+// recently set ones. A real site sets a handful; a hostile HAR setting thousands of
+// names must not make each entry's analysis as long as the log.
+const maxCookiesConsidered = 32
+
+// NewAnalyzer prepares the analysis of l: one pass that parses each URL and decides
+// whether the export was sanitised (see Sanitized).
+func NewAnalyzer(l *Log) *Analyzer {
+	z := &Analyzer{l: l}
+	if l == nil {
+		return z
+	}
+	z.urls = make([]*url.URL, len(l.Entries))
+	z.hosts = make([]string, len(l.Entries))
+	for i := range l.Entries {
+		if u, err := parseURL(l.Entries[i].URL); err == nil {
+			z.hosts[i] = strings.ToLower(u.Hostname())
+			if u.Host != "" {
+				z.urls[i] = u
+			}
+		}
+	}
+	z.sanitized = z.isSanitized()
+	z.reset()
+	return z
+}
+
+func (z *Analyzer) reset() {
+	z.next = 0
+	z.jars = map[string]*siteJar{}
+	z.firstSeen = map[string]int{}
+	z.lastSession = map[string]sessionSeen{}
+	z.lastSafeGet = map[string]int{}
+}
+
+// advance absorbs the entries before i. Asked about an earlier entry than the last, it
+// starts over from the beginning.
+func (z *Analyzer) advance(i int) {
+	if i < z.next {
+		z.reset()
+	}
+	for ; z.next < i; z.next++ {
+		z.absorb(z.next)
+	}
+}
+
+// absorb adds entry j to the state: the cookies its response set, the session cookie it
+// sent, and whether it was a safe request that succeeded with cookies.
+func (z *Analyzer) absorb(j int) {
+	e := &z.l.Entries[j]
+	host := z.hosts[j]
+	for _, name := range sentCookieNames(e) {
+		if isSessionName(name) {
+			z.lastSession[host] = sessionSeen{entry: j, name: name}
+			break
+		}
+	}
+	if strings.EqualFold(e.Method, "GET") && e.Status >= 200 && e.Status < 300 && len(sentCookieNames(e)) > 0 {
+		z.lastSafeGet[host] = j
+	}
+	u := z.urls[j]
+	if u == nil {
+		return
+	}
+	for _, sc := range setCookies(e, j, u) {
+		if _, ok := z.firstSeen[sc.c.Name]; !ok {
+			z.firstSeen[sc.c.Name] = len(z.firstSeen)
+		}
+		s := site(strings.ToLower(u.Hostname()))
+		jar := z.jars[s]
+		if jar == nil {
+			jar = &siteJar{byName: map[string]*list.Element{}, recent: list.New()}
+			z.jars[s] = jar
+		}
+		if el, ok := jar.byName[sc.c.Name]; ok {
+			jar.recent.Remove(el)
+			delete(jar.byName, sc.c.Name)
+		}
+		// The newest Set-Cookie wins for a name; one that cannot carry a login is never
+		// reported, so it only removes the older one.
+		if sc.authish() {
+			jar.byName[sc.c.Name] = jar.recent.PushBack(sc)
+		}
+	}
+}
+
 // Analyze diagnoses entry i from what the entries before it show: the group-C CORS rules
 // (the preflight for it, its actual response, cookies it should have carried, no-cors
 // mode, the exposed challenge), the group-G session and CSRF rules, and the group-D lint
@@ -239,18 +381,20 @@ var missingCredentialCodes = map[string]bool{
 // header). When the export was sanitised (see Sanitized) it adds har_credentials_redacted
 // and halves the scores of the findings that rest on a credential being absent, so the
 // caller need not adjust them; the caller should still rank with the returned scores.
-func Analyze(l *Log, i int) []finding.Finding {
+func (z *Analyzer) Analyze(i int) []finding.Finding {
+	l := z.l
 	if l == nil || i < 0 || i >= len(l.Entries) {
 		return nil
 	}
-	a := &analysis{l: l, i: i, e: &l.Entries[i]}
+	z.advance(i)
+	a := &analysis{l: l, i: i, e: &l.Entries[i], z: z}
 	a.preflight()
 	a.actualResponse()
 	a.noCORS()
 	a.cookies()
 	a.csrf()
 	a.credential()
-	if Sanitized(l) {
+	if z.sanitized {
 		for k := range a.out {
 			if missingCredentialCodes[a.out[k].Code] {
 				a.out[k].Score /= 2
@@ -277,6 +421,7 @@ type analysis struct {
 	l   *Log
 	i   int
 	e   *Entry
+	z   *Analyzer
 	out []finding.Finding
 }
 
@@ -438,32 +583,16 @@ func (a *analysis) cookies() {
 	if e.Status != 401 && e.Status != 403 && e.Status != 0 && !(e.Status >= 300 && e.Status < 400) {
 		return
 	}
-	u, err := url.Parse(e.URL)
-	if err != nil || u.Host == "" {
+	u := a.z.urls[a.i]
+	if u == nil {
 		return
 	}
-	host := strings.ToLower(u.Hostname())
+	host := a.z.hosts[a.i]
 	sent := sentCookies(e)
-	jar := cookiesBefore(a.l, a.i)
-	// The newest Set-Cookie wins for a name.
-	latest := map[string]storedCookie{}
-	var order []string
-	for _, sc := range jar {
-		if _, ok := latest[sc.c.Name]; !ok {
-			order = append(order, sc.c.Name)
-		}
-		latest[sc.c.Name] = sc
-	}
 	reported := false
-	for _, name := range order {
-		sc := latest[name]
-		if sent[name] || !sc.authish() {
-			continue
-		}
+	for _, sc := range a.z.unsent(site(host), sent) {
+		name := sc.c.Name
 		cookieHost := strings.ToLower(sc.setURL.Hostname())
-		if site(cookieHost) != site(host) {
-			continue // another site's cookie: not this API's session
-		}
 		var reason string
 		switch {
 		case sc.deleted:
@@ -542,24 +671,19 @@ func (a *analysis) sessionDropped(sent map[string]bool) {
 			return
 		}
 	}
-	host := e.hostname()
-	for j := a.i - 1; j >= 0; j-- {
-		p := &a.l.Entries[j]
-		if p.hostname() != host {
-			continue
-		}
-		for name := range sentCookies(p) {
-			if isSessionName(name) {
-				a.tag(finding.Finding{
-					Code: CodeSessionMissingOrExpired, Severity: finding.Error, Score: 70,
-					Summary:  fmt.Sprintf("Earlier requests to %s carried the session cookie %s; this one does not.", host, name),
-					Evidence: []string{fmt.Sprintf("entry #%d (%s %s → %d) sent Cookie: %s=…", j, clip(p.Method, 10), clip(sanitizeURL(p.URL), 120), p.Status, name), fmt.Sprintf("this request has no %s cookie", name)},
-					Fix:      "This API authenticates with a browser session cookie that this request lacks. Send it (credentials: 'include' for cross-origin calls), or use an API token for scripts.",
-				})
-				return
-			}
-		}
+	host := a.z.hosts[a.i]
+	seen, ok := a.z.lastSession[host]
+	if !ok {
+		return
 	}
+	j, name := seen.entry, seen.name
+	p := &a.l.Entries[j]
+	a.tag(finding.Finding{
+		Code: CodeSessionMissingOrExpired, Severity: finding.Error, Score: 70,
+		Summary:  fmt.Sprintf("Earlier requests to %s carried the session cookie %s; this one does not.", host, name),
+		Evidence: []string{fmt.Sprintf("entry #%d (%s %s → %d) sent Cookie: %s=…", j, clip(p.Method, 10), clip(sanitizeURL(p.URL), 120), p.Status, name), fmt.Sprintf("this request has no %s cookie", name)},
+		Fix:      "This API authenticates with a browser session cookie that this request lacks. Send it (credentials: 'include' for cross-origin calls), or use an API token for scripts.",
+	})
 }
 
 var csrfBody = regexp.MustCompile(`(?i)csrf|xsrf|forgery`)
@@ -630,14 +754,12 @@ func (a *analysis) csrf() {
 // earlierSafeSuccess describes an earlier successful GET to the same host, which shows
 // that the session itself works.
 func (a *analysis) earlierSafeSuccess() string {
-	host := a.e.hostname()
-	for j := a.i - 1; j >= 0; j-- {
-		p := &a.l.Entries[j]
-		if p.hostname() == host && strings.EqualFold(p.Method, "GET") && p.Status >= 200 && p.Status < 300 && len(sentCookies(p)) > 0 {
-			return fmt.Sprintf("entry #%d: GET %s → %d with the same cookies (reads work; only unsafe methods fail)", j, clip(sanitizeURL(p.URL), 120), p.Status)
-		}
+	j, ok := a.z.lastSafeGet[a.z.hosts[a.i]]
+	if !ok {
+		return ""
 	}
-	return ""
+	p := &a.l.Entries[j]
+	return fmt.Sprintf("entry #%d: GET %s → %d with the same cookies (reads work; only unsafe methods fail)", j, clip(sanitizeURL(p.URL), 120), p.Status)
 }
 
 func quoteBody(b string) string {
@@ -716,7 +838,7 @@ func (a *analysis) credential() {
 }
 
 func hostPort(raw string) string {
-	u, err := url.Parse(raw)
+	u, err := parseURL(raw)
 	if err != nil {
 		return ""
 	}

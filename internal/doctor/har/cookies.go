@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"net/url"
 	"regexp"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -106,29 +107,40 @@ func (sc storedCookie) authish() bool {
 	return isSessionName(sc.c.Name) || sc.c.HttpOnly || loginURL.MatchString(sc.setURL.Path)
 }
 
-// cookiesBefore parses the Set-Cookie headers of the entries before i, in order.
-func cookiesBefore(l *Log, i int) []storedCookie {
+// setCookies parses the Set-Cookie headers of entry j's response, whose URL is u.
+func setCookies(e *Entry, j int, u *url.URL) []storedCookie {
 	var out []storedCookie
-	for j := 0; j < i && j < len(l.Entries); j++ {
-		e := &l.Entries[j]
-		u, err := url.Parse(e.URL)
-		if err != nil || u.Host == "" {
-			continue
-		}
-		for _, v := range headerValues(e.ResponseHeaders, "Set-Cookie") {
-			// Some exporters join several Set-Cookie lines with "\n".
-			for _, line := range strings.Split(v, "\n") {
-				c, err := http.ParseSetCookie(strings.TrimSpace(line))
-				if err != nil {
-					continue
-				}
-				sc := storedCookie{c: c, entry: j, setURL: u, at: e.StartedAt}
-				sc.rejected = rejectReason(e, u, c)
-				sc.deleted = c.MaxAge < 0 || (!c.Expires.IsZero() && !e.StartedAt.IsZero() && c.Expires.Before(e.StartedAt))
-				out = append(out, sc)
+	for _, v := range headerValues(e.ResponseHeaders, "Set-Cookie") {
+		// Some exporters join several Set-Cookie lines with "\n".
+		for _, line := range strings.Split(v, "\n") {
+			c, err := http.ParseSetCookie(strings.TrimSpace(line))
+			if err != nil {
+				continue
 			}
+			sc := storedCookie{c: c, entry: j, setURL: u, at: e.StartedAt}
+			sc.rejected = rejectReason(e, u, c)
+			sc.deleted = c.MaxAge < 0 || (!c.Expires.IsZero() && !e.StartedAt.IsZero() && c.Expires.Before(e.StartedAt))
+			out = append(out, sc)
 		}
 	}
+	return out
+}
+
+// unsent returns the login-like cookies that earlier responses of site set (the newest
+// for each name) and that are not in sent: at most maxCookiesConsidered of them, the most
+// recently set, listed in the order their names were first set.
+func (z *Analyzer) unsent(site string, sent map[string]bool) []storedCookie {
+	jar := z.jars[site]
+	if jar == nil {
+		return nil
+	}
+	var out []storedCookie
+	for el := jar.recent.Back(); el != nil && len(out) < maxCookiesConsidered; el = el.Prev() {
+		if sc := el.Value.(storedCookie); !sent[sc.c.Name] {
+			out = append(out, sc)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return z.firstSeen[out[i].c.Name] < z.firstSeen[out[j].c.Name] })
 	return out
 }
 
@@ -233,7 +245,7 @@ func site(host string) string {
 
 // schemefulSite is scheme plus site, as browsers compare them for SameSite.
 func schemefulSite(rawOrigin string) string {
-	u, err := url.Parse(rawOrigin)
+	u, err := parseURL(rawOrigin)
 	if err != nil || u.Host == "" {
 		return ""
 	}
@@ -255,11 +267,21 @@ func (e *Entry) crossSite() bool {
 // sentCookies returns the names of the cookies in the request's Cookie headers.
 func sentCookies(e *Entry) map[string]bool {
 	out := map[string]bool{}
+	for _, name := range sentCookieNames(e) {
+		out[name] = true
+	}
+	return out
+}
+
+// sentCookieNames returns the names of the cookies in the request's Cookie headers, in
+// order.
+func sentCookieNames(e *Entry) []string {
+	var out []string
 	for _, v := range headerValues(e.RequestHeaders, "Cookie") {
 		for _, part := range strings.Split(v, ";") {
 			name, _, _ := strings.Cut(strings.TrimSpace(part), "=")
 			if name != "" {
-				out[name] = true
+				out = append(out, name)
 			}
 		}
 	}

@@ -63,7 +63,7 @@ func Read(r io.Reader, maxBytes int64) (*Log, error) {
 	}
 	s := &scanner{r: bufio.NewReaderSize(r, 64<<10), max: maxBytes}
 	l := &Log{}
-	p := &harParser{s: s, log: l, pages: map[string]string{}}
+	p := &harParser{s: s, log: l, pages: map[string]string{}, origins: map[string]bool{}}
 	c, err := s.peek()
 	if err != nil {
 		if errors.Is(err, io.EOF) {
@@ -115,6 +115,7 @@ type harParser struct {
 	s        *scanner
 	log      *Log
 	pages    map[string]string // page id -> origin
+	origins  map[string]bool   // the origins already in log.PageOrigins
 	bodyUsed int
 }
 
@@ -172,11 +173,8 @@ func (p *harParser) page() error {
 	})
 	if o := originOf(title); o != "" {
 		p.pages[id] = o
-		seen := false
-		for _, x := range p.log.PageOrigins {
-			seen = seen || x == o
-		}
-		if !seen {
+		if !p.origins[o] {
+			p.origins[o] = true
 			p.log.PageOrigins = append(p.log.PageOrigins, o)
 		}
 	}

@@ -131,6 +131,11 @@ func Open(ctx context.Context, path string, o Options) (*Store, error) {
 			return nil, fmt.Errorf("sqlite: open %s read-only: %w: %w", path, store.ErrUnavailable, err)
 		}
 	}
+	if !memory && !o.ReadOnly {
+		if err := createPrivate(path); err != nil {
+			return nil, fmt.Errorf("sqlite: create %s: %w: %w", path, store.ErrUnavailable, err)
+		}
+	}
 	params := url.Values{}
 	params.Add("_pragma", fmt.Sprintf("busy_timeout(%d)", o.BusyTimeout.Milliseconds()))
 	params.Add("_pragma", "foreign_keys(1)")
@@ -166,6 +171,62 @@ func Open(ctx context.Context, path string, o Options) (*Store, error) {
 		return nil, err
 	}
 	return s, nil
+}
+
+// FileMode is the mode Open creates a store's files with: the database holds password
+// hashes, key hashes and sealed signing keys, so only the owner may read it.
+const FileMode os.FileMode = 0o600
+
+// createPrivate creates the database file, empty and with FileMode, when it does not
+// exist. SQLite gives the -wal and -shm files it creates later the database file's own
+// permissions, so creating the database ourselves (rather than letting SQLite create it
+// with 0644 less the umask) is what keeps all three private. An existing file is left
+// as it is: Exposed reports it when it is too open.
+func createPrivate(path string) error {
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, FileMode)
+	if errors.Is(err, os.ErrExist) {
+		return nil
+	}
+	if err != nil {
+		if errors.Is(err, os.ErrPermission) {
+			// A read-only folder: let the open below fail and checkWritable explain it.
+			return nil
+		}
+		return err
+	}
+	// The umask can only remove bits, but a file system may ignore the mode asked for.
+	if err := f.Chmod(FileMode); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
+
+// ExposedFile is a file of a store that users other than its owner may access.
+type ExposedFile struct {
+	Path string
+	Mode os.FileMode
+}
+
+// Exposed returns the files of the store at path (the database and, when they exist, its
+// -wal and -shm files) that the group or other users may read or write, so that the
+// caller can warn: they hold password hashes, key hashes and sealed signing keys. An
+// in-memory store has none. Files that cannot be examined are left out.
+func Exposed(path string) []ExposedFile {
+	if path == "" || path == ":memory:" {
+		return nil
+	}
+	var out []ExposedFile
+	for _, p := range []string{path, path + "-wal", path + "-shm"} {
+		fi, err := os.Stat(p)
+		if err != nil || !fi.Mode().IsRegular() {
+			continue
+		}
+		if m := fi.Mode().Perm(); m&0o077 != 0 {
+			out = append(out, ExposedFile{Path: p, Mode: m})
+		}
+	}
+	return out
 }
 
 // checkWritable explains a failed open: SQLite reports a file it may only read, or a

@@ -13,7 +13,7 @@ import (
 // enough for any verifier's clock leeway.
 const revocationPruneMargin = time.Hour
 
-const clientColumns = "id, name, secret_hash, hash_alg, scopes, audience, access_token_ttl, created_at, removed_at"
+const clientColumns = "id, name, secret_hash, hash_alg, scopes, audience, access_token_ttl, created_at, removed_at, introspect"
 
 func scanClient(r rowScanner) (store.Client, error) {
 	var (
@@ -23,7 +23,7 @@ func scanClient(r rowScanner) (store.Client, error) {
 		created int64
 		removed sql.NullInt64
 	)
-	if err := r.Scan(&c.ID, &c.Name, &c.SecretHash, &c.HashAlg, &scopes, &c.Audience, &ttl, &created, &removed); err != nil {
+	if err := r.Scan(&c.ID, &c.Name, &c.SecretHash, &c.HashAlg, &scopes, &c.Audience, &ttl, &created, &removed, &c.Introspect); err != nil {
 		return c, err
 	}
 	c.Scopes = splitScopes(scopes)
@@ -39,9 +39,9 @@ func (s *Store) CreateClient(ctx context.Context, c *store.Client) error {
 		return fmt.Errorf("sqlite: create client: %w: %v", store.ErrInvalid, err)
 	}
 	return s.tx(ctx, "create client", func(tx *sql.Tx) error {
-		_, err := tx.ExecContext(ctx, "INSERT INTO oauth_clients ("+clientColumns+") VALUES (?, ?, ?, ?, ?, ?, ?, ?, NULL)",
+		_, err := tx.ExecContext(ctx, "INSERT INTO oauth_clients ("+clientColumns+") VALUES (?, ?, ?, ?, ?, ?, ?, ?, NULL, ?)",
 			c.ID, c.Name, c.SecretHash, c.HashAlg, joinScopes(c.Scopes), c.Audience,
-			c.AccessTokenTTL.Microseconds(), c.CreatedAt.UnixMicro())
+			c.AccessTokenTTL.Microseconds(), c.CreatedAt.UnixMicro(), c.Introspect)
 		if isUniqueViolation(err) {
 			return fmt.Errorf("sqlite: create client %s: %w", c.ID, store.ErrExists)
 		}

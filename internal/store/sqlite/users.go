@@ -68,6 +68,11 @@ func (s *Store) User(ctx context.Context, name string) (store.User, error) {
 	return one(s, u, err, "get user", "user")
 }
 
+// ListUsers returns up to limit users with names after `after`, in name order.
+func (s *Store) ListUsers(ctx context.Context, after string, limit int) ([]store.User, error) {
+	return queryAll(ctx, s, s.db, "list users", scanUser, "SELECT "+userColumns+" FROM users WHERE name > ? ORDER BY name LIMIT ?", after, pageSize(limit))
+}
+
 // SetPassword replaces a user's password hash and appends user_password.
 func (s *Store) SetPassword(ctx context.Context, name, hash string, at time.Time) error {
 	if hash == "" {

@@ -1,7 +1,7 @@
 // Package storetest is the conformance suite every credential store backend runs: one
 // set of behaviours (records round-trip, errors classify, revocations and rotations are
 // atomic with their change records, the change sequence is ordered) checked the same way
-// against SQLite today and PostgreSQL later.
+// against SQLite and PostgreSQL.
 //
 // A backend's test calls
 //
@@ -55,6 +55,7 @@ func Run(t *testing.T, open Opener) {
 		{"SetPasswordRecordsChange", s.setPassword},
 		{"RemoveUserRecordsChange", s.removeUser},
 		{"UnknownUserIsErrNotFound", s.unknownUser},
+		{"ListUsersPagesInNameOrder", s.listUsersPages},
 		{"ImportUsersAddsAndUpdates", s.importUsers},
 		{"ImportUsersIsAllOrNothing", s.importAllOrNothing},
 		{"ChangeSequenceIsOrderedAndComplete", s.changeSequence},
@@ -64,6 +65,7 @@ func Run(t *testing.T, open Opener) {
 		{"CanceledContextFails", s.canceledContext},
 		{"PingSucceedsOnOpenStore", s.ping},
 		{"ClientRoundTripsWithMicrosecondTimes", s.clientRoundTrip},
+		{"ClientIntrospectPermissionRoundTrips", s.clientIntrospectPermission},
 		{"CreateClientWithTakenIDIsErrExists", s.createClientTaken},
 		{"CreateClientRefusesInvalidRecords", s.createClientInvalid},
 		{"ListClientsPagesInIDOrderWithRemoved", s.listClients},
@@ -237,6 +239,46 @@ func (s suite) unknownKey(t *testing.T) {
 	}
 	if errors.Is(err, store.ErrUnavailable) {
 		t.Errorf("ErrNotFound must not also be ErrUnavailable: %v", err)
+	}
+}
+
+func (s suite) listUsersPages(t *testing.T) {
+	st := s.store(t)
+	var want []string
+	for i := 24; i >= 0; i-- {
+		u := newUser(fmt.Sprintf("user-%02d", i))
+		if err := st.AddUser(ctx(t), &u); err != nil {
+			t.Fatalf("AddUser: %v", err)
+		}
+		want = append(want, u.Name)
+	}
+	sort.Strings(want)
+	var got []string
+	after := ""
+	for pages := 0; ; pages++ {
+		if pages > 10 {
+			t.Fatal("ListUsers does not make progress")
+		}
+		page, err := st.ListUsers(ctx(t), after, 10)
+		if err != nil {
+			t.Fatalf("ListUsers: %v", err)
+		}
+		if len(page) > 10 {
+			t.Fatalf("ListUsers returned %d users, limit 10", len(page))
+		}
+		if len(page) == 0 {
+			break
+		}
+		for _, u := range page {
+			got = append(got, u.Name)
+			if u.PasswordHash == "" {
+				t.Errorf("ListUsers dropped the hash of %s", u.Name)
+			}
+		}
+		after = page[len(page)-1].Name
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("ListUsers pages (-want +got):\n%s", diff)
 	}
 }
 

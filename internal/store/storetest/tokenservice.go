@@ -56,6 +56,9 @@ func (s suite) clientRoundTrip(t *testing.T) {
 	if diff := cmp.Diff(wantClient(c), got, cmpOpts...); diff != "" {
 		t.Errorf("Client round trip (-want +got):\n%s", diff)
 	}
+	if got.Introspect {
+		t.Error("a client created without Introspect may introspect others' tokens")
+	}
 	if got.Removed() {
 		t.Error("a new client reports Removed")
 	}
@@ -65,6 +68,20 @@ func (s suite) clientRoundTrip(t *testing.T) {
 	}
 	if _, err := st.Client(ctx(t), "gc_unknown"); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("Client(unknown) = %v, want ErrNotFound", err)
+	}
+}
+
+func (s suite) clientIntrospectPermission(t *testing.T) {
+	st := s.store(t)
+	mustCreateClient(t, st, NewClient("gc_AAAAAAAAAAAAAAAA", base))
+	rs := NewClient("gc_BBBBBBBBBBBBBBBB", base)
+	rs.Introspect = true
+	mustCreateClient(t, st, rs)
+	if got, err := st.Client(ctx(t), rs.ID); err != nil || !got.Introspect {
+		t.Errorf("Client with Introspect: Introspect=%v, err %v; want true", got.Introspect, err)
+	}
+	if all, err := st.ListClients(ctx(t), "", 10); err != nil || len(all) != 2 || all[0].Introspect || !all[1].Introspect {
+		t.Errorf("ListClients does not carry Introspect: %+v, %v", all, err)
 	}
 }
 

@@ -5,6 +5,8 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -50,6 +52,34 @@ func (f *fakeUsers) User(ctx context.Context, name string) (store.User, error) {
 		return u, fmt.Errorf("fake: %w", store.ErrNotFound)
 	}
 	return u, nil
+}
+
+func (f *fakeUsers) ListUsers(ctx context.Context, after string, limit int) ([]store.User, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.err != nil {
+		return nil, f.err
+	}
+	names := slices.Sorted(maps.Keys(f.users))
+	var out []store.User
+	for _, n := range names {
+		if n > after && len(out) < limit {
+			out = append(out, f.users[n])
+		}
+	}
+	return out, nil
+}
+
+func (f *fakeUsers) SetPassword(ctx context.Context, name, hash string, at time.Time) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	u, ok := f.users[name]
+	if !ok {
+		return fmt.Errorf("fake: %w", store.ErrNotFound)
+	}
+	u.PasswordHash, u.UpdatedAt = hash, at
+	f.users[name] = u
+	return nil
 }
 
 func (f *fakeUsers) set(u store.User) {
@@ -460,5 +490,52 @@ func TestCacheStatsCountHitsMissesAndEvictions(t *testing.T) {
 	hits, misses, evictions := a.CacheStats()
 	if hits != 1 || evictions != 1 || misses == 0 {
 		t.Fatalf("hits %d misses %d evictions %d, want 1 hit and 1 eviction", hits, misses, evictions)
+	}
+}
+
+// TestFailedLoginNeverLogsAPasswordTypedAsUserName guards the log fingerprint of a
+// failed Basic login: a user name the store does not hold may be a password typed in
+// the wrong field, so no part of it may reach the log; a known user is named.
+func TestFailedLoginNeverLogsAPasswordTypedAsUserName(t *testing.T) {
+	f := newFixture(t)
+	f.users.set(store.User{Name: "alice", PasswordHash: mustHash(t, "hunter2-correct")})
+	tests := []struct {
+		name, user, pass string
+		secret           string // must not appear in the fingerprint
+		wantFP           string // exact fingerprint, or "" for the unknown-user form
+	}{
+		{"PasswordInUserField", "hunter2-correct", "", "hunter2", ""},
+		{"UserAndPasswordInUserField", "alice hunter2-correct", "x", "hunter2", ""},
+		{"LongHighEntropyName", "ghp_" + strings.Repeat("Zx9Qw7", 12), "", "Zx9Qw7", ""},
+		{"PastedAfterColonSplitsIntoPassword", "alice", "hunter2:hunter2", "hunter2", "user:alice"},
+		{"KnownUserWrongPassword", "alice", "hunter3", "hunter3", "user:alice"},
+	}
+	seen := map[string]string{}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := f.a.Authenticate(context.Background(), cred(tc.user, tc.pass))
+			fl := asFailure(t, err)
+			if strings.Contains(fl.Fingerprint, tc.secret) || (tc.pass != "" && strings.Contains(fl.Fingerprint, tc.pass)) {
+				t.Errorf("fingerprint %q carries the secret", fl.Fingerprint)
+			}
+			if tc.wantFP != "" {
+				if fl.Fingerprint != tc.wantFP {
+					t.Errorf("fingerprint = %q, want %q", fl.Fingerprint, tc.wantFP)
+				}
+				return
+			}
+			if !strings.HasPrefix(fl.Fingerprint, "user?") || len(fl.Fingerprint) != len("user?")+8 {
+				t.Errorf("fingerprint = %q, want user? and 8 hex digits", fl.Fingerprint)
+			}
+			if prev, dup := seen[fl.Fingerprint]; dup {
+				t.Errorf("names %q and %q share fingerprint %q", prev, tc.user, fl.Fingerprint)
+			}
+			seen[fl.Fingerprint] = tc.user
+			// The same name gets the same fingerprint, so repeated attempts correlate.
+			_, err = f.a.Authenticate(context.Background(), cred(tc.user, tc.pass+"!"))
+			if again := asFailure(t, err).Fingerprint; again != fl.Fingerprint {
+				t.Errorf("second attempt fingerprint %q, first %q", again, fl.Fingerprint)
+			}
+		})
 	}
 }

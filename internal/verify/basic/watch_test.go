@@ -13,6 +13,7 @@ import (
 	"github.com/gatehouse-dev/gatehouse/internal/store"
 	"github.com/gatehouse-dev/gatehouse/internal/store/sqlite"
 	"github.com/gatehouse-dev/gatehouse/internal/verify/basic"
+	"golang.org/x/crypto/bcrypt"
 )
 
 // TestUserRemovedThroughAnotherConnectionIsRefusedWithinOneSecond: the Basic cache
@@ -71,5 +72,69 @@ func TestUserRemovedThroughAnotherConnectionIsRefusedWithinOneSecond(t *testing.
 			t.Fatalf("alice still accepted %v after removal", time.Since(removed))
 		}
 		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// TestImportedBcryptUserIsRehashedInTheSQLiteStore runs the whole path against SQLite:
+// a user imported with bcrypt logs in, Run stores an argon2id hash of the password
+// (appending user_password, so every cache hears of it), and the user still logs in.
+func TestImportedBcryptUserIsRehashedInTheSQLiteStore(t *testing.T) {
+	ctx := context.Background()
+	st, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "g.db"), sqlite.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	bc, err := bcrypt.GenerateFromPassword([]byte("imported-pw"), 5)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.ImportUsers(ctx, []store.User{{Name: "bob", PasswordHash: string(bc), CreatedAt: time.Now()}}); err != nil {
+		t.Fatal(err)
+	}
+	before, err := st.LatestChange(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := basic.New(basic.Config{Name: "staff", Store: st})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() { a.Run(rctx); close(done) }()
+	defer func() { cancel(); <-done }()
+
+	cred := decision.Credential{Source: decision.FromAuthorization, Scheme: "basic", Value: challenge.EncodeBasic("bob", "imported-pw")}
+	if _, err := a.Authenticate(ctx, cred); err != nil {
+		t.Fatalf("imported user: %v", err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	var u store.User
+	for {
+		if u, err = st.User(ctx, "bob"); err != nil {
+			t.Fatal(err)
+		}
+		if secret.HashKind(u.PasswordHash) == "argon2id" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("10s after the login bob's hash is still %s", secret.HashKind(u.PasswordHash))
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	if secret.NeedsRehash(u.PasswordHash) {
+		t.Errorf("the new hash is weaker than a new password's")
+	}
+	changes, err := st.Changes(ctx, before)
+	if err != nil || len(changes) != 1 || changes[0].Kind != store.ChangeUserPassword || changes[0].Subject != "bob" {
+		t.Errorf("changes after the rehash = %+v, %v; want one user_password for bob", changes, err)
+	}
+	a.Invalidate(changes[0])
+	if _, err := a.Authenticate(ctx, cred); err != nil {
+		t.Errorf("bob after the rehash: %v", err)
+	}
+	if _, err := a.Authenticate(ctx, decision.Credential{Source: decision.FromAuthorization, Scheme: "basic", Value: challenge.EncodeBasic("bob", "wrong")}); err == nil {
+		t.Error("a wrong password is accepted after the rehash")
 	}
 }

@@ -1,6 +1,17 @@
 // Package mtls is the `type: mtls` authenticator: TLS client certificates verified
-// against a CA bundle, the principal taken from the certificate's CN or its first URI,
-// DNS or email SAN.
+// against a CA bundle, the principal taken from the certificate's first DNS SAN (the
+// default), its first URI or email SAN, or its CN.
+//
+// The principal must be a name the CAs' name constraints govern. X.509 name constraints
+// apply to subject alternative names, never to the CN, so a CA constrained to
+// partner.example can still issue CN=admin: with principal_from cn, a certificate
+// whose chain holds a CA with any name constraint is refused (client_certificate_invalid,
+// cause cn_under_name_constraints), and the default is a SAN. A certificate whose
+// subject holds more than one CN attribute is refused whatever the principal field
+// (credentials_malformed, cause duplicate_cn): which one counts differs between
+// implementations. A principal with control characters, Unicode format characters
+// (bidirectional overrides, zero-width characters) or bytes that are not UTF-8 is
+// refused as credentials_malformed (cause principal_malformed), never passed upstream.
 //
 // The TLS layer only collects the client's certificates (tls.RequestClientCert; the
 // Verify* modes would fail the handshake instead); this package judges them, so a
@@ -17,8 +28,8 @@
 // Callers that hold the certificates directly use AuthenticateCert. Reasons:
 // client_certificate_missing when nothing was presented; client_certificate_invalid
 // when the chain does not verify (expired, not yet valid, not signed by a trusted CA,
-// not valid for client authentication, outside a CA's name constraints) or the
-// configured principal field is empty, with a detail that names which. Successful
+// not valid for client authentication, outside a CA's name constraints), the
+// configured principal field is empty, or the principal is a CN under name constraints, with a detail that names which. Successful
 // verifications are cached (bounded, keyed by the SHA-256 of the presented chain, valid
 // only within the validity period of every certificate in the verified chain), so a
 // keep-alive connection does not pay a signature check per request.
@@ -33,6 +44,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"crypto/x509"
+	"encoding/asn1"
 	"encoding/hex"
 	"encoding/pem"
 	"errors"
@@ -43,6 +55,8 @@ import (
 	"strconv"
 	"sync"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/gatehouse-dev/gatehouse/internal/decision"
 )
@@ -62,6 +76,10 @@ const (
 	// FromSANEmail is the first email subject alternative name.
 	FromSANEmail PrincipalFrom = "san_email"
 )
+
+// DefaultPrincipalFrom is the field the subject comes from when Config.PrincipalFrom is
+// empty: a SAN, which name constraints govern (the CN never is).
+const DefaultPrincipalFrom = FromSANDNS
 
 // Limits and defaults.
 const (
@@ -84,7 +102,8 @@ type Config struct {
 	CAFile string
 	// CAPEM is the same bundle given as bytes.
 	CAPEM []byte
-	// PrincipalFrom names the field the subject comes from; FromCN when empty.
+	// PrincipalFrom names the field the subject comes from; DefaultPrincipalFrom when
+	// empty.
 	PrincipalFrom PrincipalFrom
 	// CacheSize bounds the cache of verified chains; DefaultCacheSize when zero; below
 	// zero, every request verifies its chain.
@@ -115,7 +134,7 @@ func New(cfg Config) (*Authenticator, error) {
 	from := cfg.PrincipalFrom
 	switch from {
 	case "":
-		from = FromCN
+		from = DefaultPrincipalFrom
 	case FromCN, FromSANURI, FromSANDNS, FromSANEmail:
 	default:
 		problems = append(problems, fmt.Errorf("principal_from %q is not a certificate field: use cn, san_uri, san_dns or san_email", string(from)))
@@ -345,10 +364,24 @@ func (a *Authenticator) AuthenticateCert(leaf *x509.Certificate, intermediates [
 	if err != nil {
 		return decision.Principal{}, a.explain(leaf, intermediates, fp, now, err)
 	}
+	if n := commonNames(leaf); n > 1 {
+		return decision.Principal{}, malformed(fp, "duplicate_cn",
+			"the certificate's subject has %d common name (CN) attributes; at most one is accepted", n)
+	}
 	subject, field := a.subject(leaf)
 	if subject == "" {
 		return decision.Principal{}, a.invalid(fp, "no_principal",
 			"the certificate has no %s, which this authenticator takes the principal from", field)
+	}
+	if !cleanName(subject) {
+		return decision.Principal{}, malformed(fp, "principal_malformed",
+			"the certificate's %s contains control or invisible formatting characters", field)
+	}
+	if a.from == FromCN {
+		if ca := constrainedCA(chains); ca != nil {
+			return decision.Principal{}, a.invalid(fp, "cn_under_name_constraints",
+				"the CA certificate %s limits the names it may issue (name constraints), which never apply to the subject common name (CN) this authenticator takes the principal from", describe(ca))
+		}
 	}
 	p := decision.Principal{
 		Subject:       subject,
@@ -394,6 +427,69 @@ func (a *Authenticator) subject(leaf *x509.Certificate) (value, field string) {
 		return "", "email subject alternative name"
 	}
 	return leaf.Subject.CommonName, "subject common name (CN)"
+}
+
+// oidCommonName is the X.520 commonName attribute type, 2.5.4.3.
+var oidCommonName = asn1.ObjectIdentifier{2, 5, 4, 3}
+
+// commonNames counts the CN attributes of c's subject. pkix.Name keeps only the last
+// in CommonName; other software may read the first.
+func commonNames(c *x509.Certificate) int {
+	n := 0
+	for _, atv := range c.Subject.Names {
+		if atv.Type.Equal(oidCommonName) {
+			n++
+		}
+	}
+	return n
+}
+
+// cleanName reports whether a principal is valid UTF-8 free of control characters
+// (C0, DEL, C1) and format characters (category Cf: bidirectional overrides, zero-width
+// joiners), which would let a name print as another ("ad\x00min", "admin\u202e").
+func cleanName(s string) bool {
+	if !utf8.ValidString(s) {
+		return false
+	}
+	for _, r := range s {
+		if unicode.IsControl(r) || unicode.Is(unicode.Cf, r) {
+			return false
+		}
+	}
+	return true
+}
+
+// constrainedCA returns a CA certificate with name constraints of any kind in any of
+// the verified chains, or nil.
+func constrainedCA(chains [][]*x509.Certificate) *x509.Certificate {
+	for _, ch := range chains {
+		for _, c := range ch[min(1, len(ch)):] {
+			if hasNameConstraints(c) {
+				return c
+			}
+		}
+	}
+	return nil
+}
+
+func hasNameConstraints(c *x509.Certificate) bool {
+	return c.PermittedDNSDomainsCritical ||
+		len(c.PermittedDNSDomains) > 0 || len(c.ExcludedDNSDomains) > 0 ||
+		len(c.PermittedIPRanges) > 0 || len(c.ExcludedIPRanges) > 0 ||
+		len(c.PermittedEmailAddresses) > 0 || len(c.ExcludedEmailAddresses) > 0 ||
+		len(c.PermittedURIDomains) > 0 || len(c.ExcludedURIDomains) > 0
+}
+
+// malformed is a refusal of a certificate that verifies but cannot name a principal
+// unambiguously.
+func malformed(fp, cause, detail string, args ...any) *decision.Failure {
+	return &decision.Failure{
+		Reason:       decision.CredentialsMalformed,
+		Detail:       fmt.Sprintf(detail, args...),
+		Cause:        cause,
+		Fingerprint:  fp,
+		CredentialID: fp,
+	}
 }
 
 func (a *Authenticator) invalid(fp, cause, detail string, args ...any) *decision.Failure {

@@ -166,7 +166,7 @@ func TestPrincipalFromEachField(t *testing.T) {
 		subject string
 		missing string
 	}{
-		{"", "svc-cn", "subject common name (CN)"},
+		{"", "orders.internal.example", "DNS subject alternative name"},
 		{FromCN, "svc-cn", "subject common name (CN)"},
 		{FromSANURI, "spiffe://example.org/ns/prod/sa/orders", "URI subject alternative name"},
 		{FromSANDNS, "orders.internal.example", "DNS subject alternative name"},
@@ -179,7 +179,7 @@ func TestPrincipalFromEachField(t *testing.T) {
 			if err != nil || p.Subject != tt.subject {
 				t.Fatalf("AuthenticateCert = %q, %v; want %q", p.Subject, err, tt.subject)
 			}
-			if tt.from == FromCN || tt.from == "" {
+			if tt.from == FromCN {
 				return
 			}
 			_, err = a.AuthenticateCert(bare.cert, nil)
@@ -301,7 +301,7 @@ func TestCacheIsBounded(t *testing.T) {
 		t.Fatal(err)
 	}
 	for i := range 10 {
-		if _, err := a.AuthenticateCert(newLeaf(t, "c", w.root).cert, nil); err != nil {
+		if _, err := a.AuthenticateCert(newLeaf(t, "c", w.root, sans(t, "", "c.example", "")).cert, nil); err != nil {
 			t.Fatalf("leaf %d: %v", i, err)
 		}
 	}
