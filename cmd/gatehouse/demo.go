@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"time"
@@ -47,12 +48,10 @@ const (
 
 func runDemo(ctx context.Context, env *cliEnv, args []string) int {
 	fs := flag.NewFlagSet("demo", flag.ContinueOnError)
-	fs.SetOutput(env.stderr)
 	listen := fs.String("listen", "127.0.0.1:8080", "public listener `ADDR`")
 	adminListen := fs.String("admin-listen", "127.0.0.1:9090", "admin listener `ADDR`")
-	fs.Usage = func() { fmt.Fprint(fs.Output(), demoUsage); fs.PrintDefaults() }
-	if err := fs.Parse(args); err != nil {
-		return usageExit(err)
+	if code, ok := parseCommandFlags(fs, env, demoUsage, args); !ok {
+		return code
 	}
 
 	dir, err := os.MkdirTemp("", "gatehouse-demo-")
@@ -111,7 +110,9 @@ func runDemo(ctx context.Context, env *cliEnv, args []string) int {
 	readOnly := mint("bob", "orders:read", now, now.Add(24*time.Hour))
 
 	return serveConfig(ctx, env, cfg, func(s *app.Server) {
-		printDemo(env.stdout, "http://"+s.PublicAddr(), "http://"+s.AdminAddr(), cfgPath, valid, expired, readOnly, creds)
+		exe, _ := os.Executable()
+		cli, hint := demoCLI(exe, exec.LookPath)
+		printDemo(env.stdout, "http://"+s.PublicAddr(), "http://"+s.AdminAddr(), cfgPath, valid, expired, readOnly, creds, cli, hint)
 	})
 }
 
@@ -222,7 +223,50 @@ func seedDemoStore(ctx context.Context, cfg *config.Config) (demoCredentials, er
 	return out, nil
 }
 
-func printDemo(w io.Writer, base, admin, cfgPath, valid, expired, readOnly string, creds demoCredentials) {
+// demoBuildLine is printed when the demo runs from "go run": its binary is a temporary
+// file that is gone once the demo stops, and "gatehouse" is not on the PATH.
+const demoBuildLine = "go build -o gatehouse github.com/gatehouse-dev/gatehouse/cmd/gatehouse"
+
+// demoCLI returns how the demo's printed lines should invoke gatehouse: "gatehouse" when
+// that is this binary on the PATH; "./gatehouse" with a go build line to make it when
+// this binary is a "go run" build (in the Go build cache's temporary folder); else this
+// binary's own path, quoted for a POSIX shell.
+func demoCLI(exe string, lookPath func(string) (string, error)) (cli, hint string) {
+	if exe == "" {
+		return "gatehouse", ""
+	}
+	exe = filepath.Clean(exe)
+	if p, err := lookPath("gatehouse"); err == nil {
+		if abs, err := filepath.Abs(p); err == nil && sameFile(abs, exe) {
+			return "gatehouse", ""
+		}
+	}
+	for _, dir := range strings.Split(filepath.ToSlash(filepath.Dir(exe)), "/") {
+		if strings.HasPrefix(dir, "go-build") {
+			return "./gatehouse", "  # Started with go run: build the gatehouse command first (inside the source tree):\n  " + demoBuildLine + "\n\n"
+		}
+	}
+	return shellQuote(exe), ""
+}
+
+func sameFile(a, b string) bool {
+	if a == b {
+		return true
+	}
+	fa, err1 := os.Stat(a)
+	fb, err2 := os.Stat(b)
+	return err1 == nil && err2 == nil && os.SameFile(fa, fb)
+}
+
+// shellQuote quotes s for a POSIX shell when it holds anything but safe characters.
+func shellQuote(s string) string {
+	if s != "" && strings.Trim(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789/._-+:@") == "" {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+}
+
+func printDemo(w io.Writer, base, admin, cfgPath, valid, expired, readOnly string, creds demoCredentials, cli, hint string) {
 	fmt.Fprintf(w, `Gatehouse demo is running.
 
   gateway   %[1]s      (routes: /admin needs scope orders:admin, /public is open, everything else needs a credential)
@@ -271,17 +315,17 @@ Try:
   #   curl -i %[1]s/orders -H "Authorization: Bearer $ACCESS"     (now 401 token_revoked)
   # Its keys: %[1]s/.well-known/jwks.json, metadata: %[1]s/.well-known/oauth-authorization-server
 
-  # Manage keys, users and clients in another terminal (the gateway sees changes within a second):
-  #   gatehouse keys list --config %[11]s
+%[15]s  # Manage keys, users and clients in another terminal (the gateway sees changes within a second):
+  %[14]s keys list --config %[11]s
 
   # Ask the doctor why a request fails (works against any API):
-  gatehouse doctor %[1]s/orders -H "Authorization: Bearer $EXPIRED"
+  %[14]s doctor %[1]s/orders -H "Authorization: Bearer $EXPIRED"
 
   # Decode a token offline (nothing is verified):
-  gatehouse token inspect "$VALID"
+  %[14]s token inspect "$VALID"
 
 Press Ctrl-C to stop.
-`, base, admin, valid, expired, readOnly, demoIssuer, demoAudience, creds.apiKey, demoUser, demoPassword, cfgPath, creds.clientID, creds.clientSecret)
+`, base, admin, valid, expired, readOnly, demoIssuer, demoAudience, creds.apiKey, demoUser, demoPassword, shellQuote(cfgPath), creds.clientID, creds.clientSecret, cli, hint)
 }
 
 // startEchoUpstream serves the demo upstream on a free loopback port: it answers with the

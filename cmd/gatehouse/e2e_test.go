@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -443,6 +444,33 @@ func TestDemoShowsEveryOutcome(t *testing.T) {
 		}
 	}
 
+	// The gatehouse lines it printed run this binary, which is not on the PATH: each
+	// must work as printed (tokens substituted).
+	gl := regexp.MustCompile(`(?m)^  ('[^']+'|\S+) ((?:keys|doctor|token) [^\n]+)$`).FindAllStringSubmatch(out, -1)
+	if len(gl) != 3 {
+		t.Fatalf("want 3 gatehouse command lines, found %d:\n%s", len(gl), out)
+	}
+	for _, m := range gl {
+		if bin := strings.Trim(m[1], "'"); bin != binPath {
+			t.Errorf("the demo runs gatehouse as %s, want this binary %s", m[1], binPath)
+		}
+		line := m[2]
+		for k, v := range vars {
+			line = strings.ReplaceAll(line, "$"+k, v)
+		}
+		args := shellFields(line)
+		for i, a := range args {
+			args[i] = strings.Trim(a, "'")
+		}
+		ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+		cmdOut, err := exec.CommandContext(ctx, binPath, args...).CombinedOutput()
+		cancel()
+		// doctor exits 1 when it finds the problem it explains (here, an expired token).
+		if code := exitCode(err); code != 0 && !(args[0] == "doctor" && code == 1) {
+			t.Errorf("%s: exit %d (%v):\n%s", m[0], code, err, cmdOut)
+		}
+	}
+
 	// The client-credentials flow the demo describes, end to end with curl.
 	code, resp := curl(t, base+"/oauth2/token", "-u", vars["CLIENT_ID"]+":"+vars["CLIENT_SECRET"], "-d", "grant_type=client_credentials", "-d", "scope=orders:read")
 	tok := regexp.MustCompile(`"access_token":\s*"([^"]+)"`).FindStringSubmatch(resp)
@@ -507,4 +535,15 @@ func TestMalformedAuthorizationHeaders(t *testing.T) {
 			t.Errorf("Authorization %q: status %d, want 401: %s", v, resp.StatusCode, body)
 		}
 	}
+}
+
+func exitCode(err error) int {
+	var ee *exec.ExitError
+	switch {
+	case err == nil:
+		return 0
+	case errors.As(err, &ee):
+		return ee.ExitCode()
+	}
+	return -1
 }

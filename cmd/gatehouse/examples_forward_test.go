@@ -90,13 +90,24 @@ func loadManifests(t *testing.T, dir string) []k8sObject {
 	return objs
 }
 
-// podIPEnv is the environment the Deployment gives the container.
-func podIPEnv(name string) string {
-	if name == "POD_IP" {
-		return "10.244.1.7"
+// deploymentEnv is the environment the Deployment gives the container: the pod's
+// address, and the Secret's store DSN and Redis URL (secretEnv names which key of the
+// Secret each comes from).
+func deploymentEnv(store string) func(string) string {
+	return func(name string) string {
+		switch name {
+		case "POD_IP":
+			return "10.244.1.7"
+		case "GATEHOUSE_STORE_DSN":
+			return store
+		case "GATEHOUSE_REDIS_URL":
+			return "redis://127.0.0.1:6379/15"
+		}
+		return ""
 	}
-	return ""
 }
+
+var secretEnv = map[string]string{"GATEHOUSE_STORE_DSN": "store-dsn", "GATEHOUSE_REDIS_URL": "redis-url"}
 
 func TestExampleKubernetesManifests(t *testing.T) {
 	objs := loadManifests(t, filepath.Join("..", "..", "examples", "kubernetes"))
@@ -119,23 +130,43 @@ func TestExampleKubernetesManifests(t *testing.T) {
 		return byKind[kind][0]
 	}
 	cm, dep, svc, pol, ing := one("ConfigMap"), one("Deployment"), one("Service"), one("NetworkPolicy"), one("Ingress")
-	for _, o := range []k8sObject{cm, dep, svc, pol} {
+	pdb := one("PodDisruptionBudget")
+	for _, o := range []k8sObject{cm, dep, svc, pol, pdb} {
 		if o.namespace() != dep.namespace() || o.namespace() == "" {
 			t.Errorf("%s %s is in namespace %q, the Deployment in %q", o.kind(), o.name(), o.namespace(), dep.namespace())
 		}
 	}
 
 	// The configuration loads with the environment the Deployment provides, and builds.
+	// The store is the Secret's PostgreSQL DSN; the build below uses a SQLite file in
+	// its place (store_e2e_test.go runs replicas on a real PostgreSQL).
 	text, _ := dig(cm.doc, "data", "gatehouse.yaml").(string)
-	cfg, err := config.Parse([]byte(text), t.TempDir(), podIPEnv)
+	pgCfg, err := config.Parse([]byte(text), t.TempDir(), deploymentEnv("postgres://gatehouse@postgres.db:5432/gatehouse?sslmode=verify-full"))
 	if err != nil {
 		t.Fatalf("the ConfigMap's gatehouse.yaml does not load: %v", err)
 	}
-	if _, err := app.Build(cfg, app.Options{Logger: slog.New(slog.DiscardHandler)}); err != nil {
+	if pgCfg.Store.Driver != config.StorePostgres || pgCfg.StoreOutageGrace <= 0 {
+		t.Errorf("the replicas do not share a PostgreSQL store with an outage grace: %+v, grace %v", pgCfg.Store.Driver, pgCfg.StoreOutageGrace)
+	}
+	cfg, err := config.Parse([]byte(text), t.TempDir(), deploymentEnv("sqlite://"+filepath.Join(t.TempDir(), "k8s.db")))
+	if err != nil {
+		t.Fatalf("the ConfigMap's gatehouse.yaml does not load: %v", err)
+	}
+	rt, err := app.Build(cfg, app.Options{Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
 		t.Fatalf("the ConfigMap's gatehouse.yaml loads but does not build: %v", err)
 	}
-	if _, err := config.Parse([]byte(text), t.TempDir(), func(string) string { return "" }); err == nil || !strings.Contains(err.Error(), "POD_IP") {
-		t.Errorf("without POD_IP the configuration should fail naming it, got %v", err)
+	rt.Close()
+	for _, missing := range []string{"POD_IP", "GATEHOUSE_STORE_DSN", "GATEHOUSE_REDIS_URL"} {
+		env := func(name string) string {
+			if name == missing {
+				return ""
+			}
+			return deploymentEnv("sqlite://k8s.db")(name)
+		}
+		if _, err := config.Parse([]byte(text), t.TempDir(), env); err == nil || !strings.Contains(err.Error(), missing) {
+			t.Errorf("without %s the configuration should fail naming it, got %v", missing, err)
+		}
 	}
 	for _, r := range cfg.Routes {
 		if r.Upstream != "" {
@@ -147,7 +178,7 @@ func TestExampleKubernetesManifests(t *testing.T) {
 	}
 	_, listenPort, _ := net.SplitHostPort(cfg.Listen)
 	adminHost, adminPort, _ := net.SplitHostPort(cfg.AdminListen)
-	if adminHost != podIPEnv("POD_IP") {
+	if adminHost != deploymentEnv("")("POD_IP") {
 		t.Errorf("admin_listen %q is not on the pod IP the kubelet probes", cfg.AdminListen)
 	}
 
@@ -169,6 +200,28 @@ func TestExampleKubernetesManifests(t *testing.T) {
 	if dig(c, "env", "0", "name") != "POD_IP" || dig(c, "env", "0", "valueFrom", "fieldRef", "fieldPath") != "status.podIP" {
 		t.Errorf("POD_IP is not set from status.podIP: %v", dig(c, "env"))
 	}
+	fromSecret := map[string]string{}
+	for _, e := range dig(c, "env").([]any) {
+		if key, ok := dig(e, "valueFrom", "secretKeyRef", "key").(string); ok {
+			fromSecret[dig(e, "name").(string)] = key
+		}
+	}
+	if diff := cmp.Diff(secretEnv, fromSecret); diff != "" {
+		t.Errorf("the DSN and Redis URL must come from the Secret (-want +Deployment):\n%s", diff)
+	}
+
+	// Three replicas, spread over nodes, rolled one at a time; the disruption budget
+	// keeps a majority serving and selects the same pods.
+	if n, _ := dig(dep.doc, "spec", "replicas").(int); n < 3 {
+		t.Errorf("replicas = %d, want at least 3", n)
+	}
+	if dig(dep.doc, "spec", "strategy", "rollingUpdate", "maxUnavailable") != 0 {
+		t.Errorf("a rollout may take a ready replica away before its replacement is ready")
+	}
+	anti := dig(dep.doc, "spec", "template", "spec", "affinity", "podAntiAffinity", "preferredDuringSchedulingIgnoredDuringExecution", "0", "podAffinityTerm")
+	if dig(anti, "topologyKey") != "kubernetes.io/hostname" {
+		t.Errorf("no pod anti-affinity across nodes: %v", anti)
+	}
 	ports := map[string]string{}
 	for _, p := range dig(c, "ports").([]any) {
 		ports[dig(p, "name").(string)] = strconv.Itoa(dig(p, "containerPort").(int))
@@ -184,6 +237,16 @@ func TestExampleKubernetesManifests(t *testing.T) {
 	labels := dig(dep.doc, "spec", "template", "metadata", "labels")
 	if diff := cmp.Diff(dig(dep.doc, "spec", "selector", "matchLabels"), labels); diff != "" {
 		t.Errorf("the Deployment's selector does not select its pods:\n%s", diff)
+	}
+
+	if diff := cmp.Diff(labels, dig(anti, "labelSelector", "matchLabels")); diff != "" {
+		t.Errorf("the anti-affinity does not select the Deployment's pods:\n%s", diff)
+	}
+	if diff := cmp.Diff(labels, dig(pdb.doc, "spec", "selector", "matchLabels")); diff != "" {
+		t.Errorf("the PodDisruptionBudget does not select the Deployment's pods:\n%s", diff)
+	}
+	if min, _ := dig(pdb.doc, "spec", "minAvailable").(int); min < 2 || min >= dig(dep.doc, "spec", "replicas").(int) {
+		t.Errorf("PodDisruptionBudget minAvailable %v: want at least 2 and fewer than the replicas, so drains can proceed", min)
 	}
 
 	// The Service and the NetworkPolicy reach those pods on the public port.

@@ -38,9 +38,13 @@ a request. The gateway keeps its most recent decisions in memory only, so an old
 request, or one from before a restart, is not found.
 
 Flags:
-  --admin URL      the admin listener (default http://127.0.0.1:9090)
+  --admin URL      the admin listener
   --config FILE    read admin_listen from this configuration instead
   --json           print the admin API's JSON document as it is
+
+Without --admin, the admin listener is the admin_listen of the configuration: --config
+FILE, else $GATEHOUSE_CONFIG, else ./gatehouse.yaml when it exists (as the store
+commands find it), else http://127.0.0.1:9090.
 
 Exit status: 0 the decision was found, 1 the gateway keeps no decision with this id
 (or answered something unexpected), 2 bad usage, 3 the admin API could not be reached.
@@ -95,7 +99,16 @@ func runExplain(ctx context.Context, env *cliEnv, args []string) int {
 	switch {
 	case *admin != "":
 		base = *admin
-	case *file != "":
+	case *file == "":
+		// Found as the store commands find it, so "gatehouse explain ID" asks the
+		// gateway that "gatehouse keys list" manages.
+		if v := env.getenv("GATEHOUSE_CONFIG"); v != "" {
+			*file = v
+		} else if _, err := os.Stat("gatehouse.yaml"); err == nil {
+			*file = "gatehouse.yaml"
+		}
+	}
+	if *admin == "" && *file != "" {
 		c, err := config.Load(*file, env.getenv)
 		if err != nil {
 			fmt.Fprintf(env.stderr, "gatehouse explain: cannot read admin_listen from %s (\"gatehouse config check %s\" lists the problems): %v\n", *file, *file, err)

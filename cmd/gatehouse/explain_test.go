@@ -200,3 +200,37 @@ func writeExplainFile(t *testing.T, path, content string) {
 		t.Fatal(err)
 	}
 }
+
+// TestExplainFindsTheConfigurationLikeTheStoreCommands checks that without --admin or
+// --config, explain reads admin_listen from $GATEHOUSE_CONFIG, else ./gatehouse.yaml.
+func TestExplainFindsTheConfigurationLikeTheStoreCommands(t *testing.T) {
+	srv := explainAdmin(t)
+	dir := t.TempDir()
+	body := "realm: r\nadmin_listen: " + strings.TrimPrefix(srv.URL, "http://") +
+		"\nauthenticators: {staff: {type: basic}}\nroutes: [{match: {path_prefix: /}, authenticate: [staff]}]\n"
+	writeExplainFile(t, filepath.Join(dir, "gatehouse.yaml"), body)
+	other := t.TempDir()
+	writeExplainFile(t, filepath.Join(other, "env.yaml"), body)
+	// A ./gatehouse.yaml that is not a configuration: $GATEHOUSE_CONFIG must win over it.
+	writeExplainFile(t, filepath.Join(other, "gatehouse.yaml"), "realm: [\n")
+
+	runIn := func(getenv map[string]string) (int, string, string) {
+		var out, errb bytes.Buffer
+		env := &cliEnv{stdin: strings.NewReader(""), stdout: &out, stderr: &errb, getenv: func(k string) string { return getenv[k] }}
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		code := run(ctx, env, []string{"explain", "4f2a9c1e7b3d"})
+		return code, out.String(), errb.String()
+	}
+	t.Chdir(dir)
+	if code, out, errs := runIn(nil); code != 0 || !strings.Contains(out, "token_expired") {
+		t.Errorf("./gatehouse.yaml: exit %d, stdout %q, stderr %q", code, out, errs)
+	}
+	t.Chdir(other)
+	if code, out, errs := runIn(map[string]string{"GATEHOUSE_CONFIG": "env.yaml"}); code != 0 || !strings.Contains(out, "token_expired") {
+		t.Errorf("$GATEHOUSE_CONFIG: exit %d, stdout %q, stderr %q", code, out, errs)
+	}
+	if code, _, errs := runIn(nil); code != 2 || !strings.Contains(errs, "cannot read admin_listen from gatehouse.yaml") {
+		t.Errorf("a broken ./gatehouse.yaml: exit %d, stderr %q; want 2 naming it", code, errs)
+	}
+}

@@ -105,15 +105,32 @@ func cliUsageError(env *cliEnv, cmd, usage string, err error) int {
 		return 0
 	}
 	top, _, _ := strings.Cut(cmd, " ")
-	fmt.Fprintf(env.stderr, "gatehouse %s: %v\nRun \"gatehouse %s --help\" for usage.\n", cmd, err, top)
+	printFailure(env, cmd, "usage", err)
+	fmt.Fprintf(env.stderr, "Run \"gatehouse %s --help\" for usage.\n", top)
 	return 2
 }
 
-// cliFail prints a failure and returns exit status 1.
+// cliFail prints a failure (as JSON too with --json) and returns exit status 1.
 func cliFail(env *cliEnv, cmd string, err error) int {
-	fmt.Fprintf(env.stderr, "gatehouse %s: %v\n", cmd, err)
+	printFailure(env, cmd, "failed", err)
 	return 1
 }
+
+// configProblems is a configuration that failed to load, listed one problem a line
+// after the command's name; it unwraps to the *config.Error so --json can list them.
+type configProblems struct{ err *config.Error }
+
+func (c configProblems) Error() string {
+	var b strings.Builder
+	b.WriteString("the configuration has problems:")
+	for _, p := range c.err.Problems() {
+		b.WriteString("\n  ")
+		b.WriteString(p.Error())
+	}
+	return b.String()
+}
+
+func (c configProblems) Unwrap() error { return c.err }
 
 // storeSession is a loaded configuration and its open store.
 type storeSession struct {
@@ -131,11 +148,7 @@ func openStore(ctx context.Context, env *cliEnv, configPath string, mustExist bo
 	if err != nil {
 		var ce *config.Error
 		if errors.As(err, &ce) {
-			var b strings.Builder
-			for _, p := range ce.Problems() {
-				fmt.Fprintf(&b, "\n  %s:%d: %s", configPath, p.Line, p.Msg)
-			}
-			return nil, fmt.Errorf("the configuration has problems:%s", b.String())
+			return nil, configProblems{ce}
 		}
 		return nil, err
 	}
@@ -293,9 +306,7 @@ type listedKey struct {
 // record's JSON value and table line, and false to leave it out.
 func listPaged[T any](env *cliEnv, op string, asJSON bool, header, empty string, page func(after string) ([]T, error), id func(T) string, row func(T) (any, string, bool)) int {
 	var tw *tabwriter.Writer
-	if asJSON {
-		io.WriteString(env.stdout, "[")
-	} else {
+	if !asJSON {
 		tw = tabwriter.NewWriter(env.stdout, 0, 0, 2, ' ', 0)
 		fmt.Fprintln(tw, header)
 	}
@@ -303,10 +314,14 @@ func listPaged[T any](env *cliEnv, op string, asJSON bool, header, empty string,
 	for after := ""; ; {
 		records, err := page(after)
 		if err != nil {
-			if asJSON {
+			if asJSON && after != "" {
+				// Close what was printed; the error object follows the array.
 				io.WriteString(env.stdout, "\n]\n")
 			}
 			return cliFail(env, op, err)
+		}
+		if asJSON && after == "" {
+			io.WriteString(env.stdout, "[")
 		}
 		if len(records) == 0 {
 			break

@@ -38,11 +38,9 @@ Flags:
 
 func runServe(ctx context.Context, env *cliEnv, args []string) int {
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
-	fs.SetOutput(env.stderr)
 	path := fs.String("config", "gatehouse.yaml", "the configuration `FILE`")
-	fs.Usage = func() { fmt.Fprint(fs.Output(), serveUsage); fs.PrintDefaults() }
-	if err := fs.Parse(args); err != nil {
-		return usageExit(err)
+	if code, ok := parseCommandFlags(fs, env, serveUsage, args); !ok {
+		return code
 	}
 	if fs.NArg() > 0 {
 		fmt.Fprintf(env.stderr, "gatehouse serve: unexpected argument %q\n", fs.Arg(0))
@@ -97,14 +95,6 @@ func serveConfig(ctx context.Context, env *cliEnv, cfg *config.Config, ready fun
 		return 1
 	}
 	return 0
-}
-
-// usageExit maps a flag parsing error to an exit status: 0 for -h, 2 otherwise.
-func usageExit(err error) int {
-	if errors.Is(err, flag.ErrHelp) {
-		return 0
-	}
-	return 2
 }
 
 // printConfigError prints a configuration error, one problem per line as

@@ -17,7 +17,7 @@ import (
 )
 
 func init() {
-	register(command{name: "users", summary: "add, remove, re-password and import Basic users", run: runUsers})
+	register(command{name: "users", summary: "add, list, remove, re-password and import Basic users", run: runUsers})
 }
 
 const usersUsage = `Usage:
@@ -25,6 +25,7 @@ const usersUsage = `Usage:
   gatehouse users passwd --config FILE [--json] NAME
   gatehouse users remove --config FILE [--json] NAME
   gatehouse users import --config FILE [--scopes a,b] [--json] HTPASSWD-FILE
+  gatehouse users list   --config FILE [--json]
 
 The store is the configuration's "store" (default: gatehouse.db beside it).
 
@@ -38,6 +39,10 @@ and adds or updates every user in one step; weaker formats (MD5 apr1, {SHA},
 crypt, plain text) are refused, each with its line, and then nothing is imported.
 --scopes applies to every imported user; without it, existing users keep theirs.
 
+list prints every user with its scopes, password hash algorithm (argon2id or bcrypt)
+and times; never a hash. --json prints an array of
+{"name", "scopes", "hash", "created_at", "updated_at"}.
+
 Exit status: 0 done, 1 failed, 2 bad usage.
 `
 
@@ -50,6 +55,7 @@ func runUsers(ctx context.Context, env *cliEnv, args []string) int {
 		"passwd": usersPasswd,
 		"remove": usersRemove,
 		"import": usersImport,
+		"list":   usersList,
 	}, args)
 }
 
@@ -322,4 +328,52 @@ func checkPassword(pw string) (string, error) {
 		return "", errors.New(`the password is not valid UTF-8; Basic clients send UTF-8 (charset="UTF-8"), so it could never be matched`)
 	}
 	return pw, nil
+}
+
+// listedUser is one element of `users list --json`: never the password hash itself.
+type listedUser struct {
+	Name      string   `json:"name"`
+	Scopes    []string `json:"scopes"`
+	Hash      string   `json:"hash"`
+	CreatedAt jsonTime `json:"created_at"`
+	UpdatedAt jsonTime `json:"updated_at"`
+}
+
+// hashAlg names a stored password hash's algorithm, so weaker imported hashes show.
+func hashAlg(h string) string {
+	switch {
+	case strings.HasPrefix(h, "$argon2id$"):
+		return "argon2id"
+	case strings.HasPrefix(h, "$2a$"), strings.HasPrefix(h, "$2b$"), strings.HasPrefix(h, "$2y$"):
+		return "bcrypt"
+	}
+	return "unknown"
+}
+
+func usersList(ctx context.Context, env *cliEnv, args []string) int {
+	var sf storeFlags
+	fs := newStoreFlagSet("users list", env, &sf)
+	pos, err := parseInterspersed(fs, args)
+	if err != nil {
+		return cliUsageError(env, "users list", usersUsage, err)
+	}
+	if len(pos) > 0 {
+		return cliUsageError(env, "users list", usersUsage, fmt.Errorf("unexpected argument %q", pos[0]))
+	}
+	sess, err := openStore(ctx, env, sf.config, true)
+	if err != nil {
+		return cliFail(env, "users list", err)
+	}
+	defer sess.Close()
+	return listPaged(env, "users list", sf.json, "NAME\tSCOPES\tHASH\tCREATED\tUPDATED",
+		"No users yet; add one with: gatehouse users add --config "+sf.config+" NAME",
+		func(after string) ([]store.User, error) { return sess.store.ListUsers(ctx, after, 1000) },
+		func(u store.User) string { return u.Name },
+		func(u store.User) (any, string, bool) {
+			alg := hashAlg(u.PasswordHash)
+			return listedUser{Name: u.Name, Scopes: nonNil(u.Scopes), Hash: alg, CreatedAt: jsonTime(u.CreatedAt), UpdatedAt: jsonTime(u.UpdatedAt)},
+				fmt.Sprintf("%s\t%s\t%s\t%s\t%s", sanitize(u.Name), orDash(strings.Join(u.Scopes, ",")), alg,
+					humanTime(u.CreatedAt, "-"), humanTime(u.UpdatedAt, "-")),
+				true
+		})
 }

@@ -32,11 +32,9 @@ var readBuildInfo = buildinfo.Read
 
 func runVersion(_ context.Context, env *cliEnv, args []string) int {
 	fs := flag.NewFlagSet("version", flag.ContinueOnError)
-	fs.SetOutput(env.stderr)
 	asJSON := fs.Bool("json", false, "print the facts as one JSON object")
-	fs.Usage = func() { fmt.Fprint(fs.Output(), versionUsage); fs.PrintDefaults() }
-	if err := fs.Parse(args); err != nil {
-		return usageExit(err)
+	if code, ok := parseCommandFlags(fs, env, versionUsage, args); !ok {
+		return code
 	}
 	if fs.NArg() > 0 {
 		fmt.Fprintf(env.stderr, "gatehouse version: unexpected argument %q\n", fs.Arg(0))

@@ -32,7 +32,7 @@ func TestVersionPrintsTheBuildFacts(t *testing.T) {
 		{[]string{"-version"}, 0, line, ""},
 		{[]string{"version", "--json"}, 0, "json", ""},
 		{[]string{"--version", "--json"}, 0, "json", ""},
-		{[]string{"version", "--help"}, 0, "", "Usage: gatehouse version"},
+		{[]string{"version", "--help"}, 0, "usage", ""},
 		{[]string{"version", "--yaml"}, 2, "", "flag provided but not defined: -yaml"},
 		{[]string{"version", "extra"}, 2, "", `unexpected argument "extra"`},
 	}
@@ -45,6 +45,12 @@ func TestVersionPrintsTheBuildFacts(t *testing.T) {
 			}
 			if !strings.Contains(errb.String(), tt.inErr) {
 				t.Errorf("stderr %q does not contain %q", errb.String(), tt.inErr)
+			}
+			if tt.out == "usage" {
+				if !strings.HasPrefix(out.String(), "Usage: gatehouse version") {
+					t.Errorf("stdout %q, want the usage", out.String())
+				}
+				return
 			}
 			if tt.out != "json" {
 				if out.String() != tt.out {

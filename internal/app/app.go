@@ -71,9 +71,12 @@ type Runtime struct {
 	store     store.Store
 	storeCfg  config.Store
 	watcher   *store.Watcher
+	outage    *store.Outage // the store's reachability; nil without a store
 	budget    *budget.Budget
 	budgetCfg config.FailureBudget
-	auths     map[string]*liveAuth // by config fingerprint
+	// lastBudget is the budget's Redis counters last reported to metrics.
+	lastBudget budget.RedisStats
+	auths      map[string]*liveAuth // by config fingerprint
 	// issuer is the token service, kept across reloads while token_service's settings
 	// (issuer, secret, algorithm, lifetime) stay the same; issuerCfg is what built it.
 	// issuerSubs unsubscribes each running token service from the change feed.
@@ -240,20 +243,44 @@ func (rt *Runtime) compile(cfg *config.Config) (*Gateway, error) {
 			return nil, fmt.Errorf("open the credential store %s: %w", cfg.Store, err)
 		}
 		rt.store, rt.storeCfg = st, cfg.Store
-		rt.watcher = store.NewWatcher(st, store.WatcherOptions{OnError: func(err error) {
+		rt.outage = store.NewOutage(cfg.StoreOutageGrace, rt.o.Now)
+		rt.outage.OnChange = func(err error) {
+			if err != nil {
+				rt.log.Warn("credential store unreachable: serving cached decisions for the grace period, then 503",
+					"store_outage_grace", rt.outage.Grace().String(), "error", err)
+				return
+			}
+			rt.log.Info("credential store reachable again")
+		}
+		rt.Metrics.StoreHealth(rt.outage.Down)
+		rt.watcher = store.NewWatcher(st, store.WatcherOptions{Outage: rt.outage, OnError: func(err error) {
 			rt.log.Warn("credential store change feed failing; revocations may be late", "error", err)
 		}})
 		if rt.started {
 			rt.startWatcher()
 		}
 	}
+	if rt.outage != nil {
+		rt.outage.SetGrace(cfg.StoreOutageGrace)
+	}
 	if rt.budget == nil || cfg.FailureBudget != rt.budgetCfg {
-		rt.budget = budget.New(budget.Options{
-			PerClient:     budget.Rate(cfg.FailureBudget.PerClient),
-			PerCredential: budget.Rate(cfg.FailureBudget.PerCredential),
-			Now:           rt.o.Now,
+		b, err := budget.New(budget.Options{
+			PerClient:           budget.Rate(cfg.FailureBudget.PerClient),
+			PerCredential:       budget.Rate(cfg.FailureBudget.PerCredential),
+			PerCredentialGlobal: budget.Rate(cfg.FailureBudget.PerCredentialGlobal),
+			Redis:               budget.RedisOptions{URL: string(cfg.FailureBudget.Redis)},
+			Now:                 rt.o.Now,
+			Logger:              rt.log,
 		})
-		rt.budgetCfg = cfg.FailureBudget
+		if err != nil {
+			return nil, err
+		}
+		if old := rt.budget; old != nil {
+			// A draining gateway may still reserve from the old budget for a moment;
+			// its Redis connection goes once those requests are done.
+			time.AfterFunc(budgetDrain, func() { old.Close() })
+		}
+		rt.budget, rt.budgetCfg, rt.lastBudget = b, cfg.FailureBudget, budget.RedisStats{}
 	}
 
 	if err := rt.compileIssuer(cfg); err != nil {
@@ -531,6 +558,7 @@ func (rt *Runtime) newAuthenticator(cfg *config.Config, a *config.Authenticator)
 			Query:       a.APIKey.Query,
 			Environment: cfg.Environment,
 			Store:       rt.store,
+			Outage:      rt.outage,
 			Hasher:      hasher,
 			Logger:      log,
 			Now:         rt.o.Now,
@@ -543,6 +571,7 @@ func (rt *Runtime) newAuthenticator(cfg *config.Config, a *config.Authenticator)
 		return basic.New(basic.Config{
 			Name:      a.Name,
 			Store:     rt.store,
+			Outage:    rt.outage,
 			CacheSize: a.Basic.CacheSize,
 			CacheTTL:  ttl,
 			Logger:    log,
@@ -631,6 +660,9 @@ func (rt *Runtime) Ready(ctx context.Context) error {
 		}
 	}
 	if rt.store != nil {
+		if down, since := rt.outage.Down(); down {
+			return outageStatus(rt.o.Now().Sub(since), rt.outage.Grace())
+		}
 		if err := rt.store.Ping(ctx); err != nil {
 			return fmt.Errorf("credential store: %w", err)
 		}
@@ -641,11 +673,32 @@ func (rt *Runtime) Ready(ctx context.Context) error {
 	return nil
 }
 
+// outageStatus says, for /readyz, how long the store has been unreachable and what the
+// gateway does about it.
+func outageStatus(down, grace time.Duration) error {
+	down = down.Round(time.Second)
+	if left := grace - down; left > 0 {
+		return fmt.Errorf("credential store unreachable for %s: cached decisions are served for %s more, anything else gets 503", down, left.Round(time.Second))
+	}
+	return fmt.Errorf("credential store unreachable for %s: past store_outage_grace (%s), requests that need the store get 503", down, grace)
+}
+
 // syncCacheMetrics reports the authenticators' cache counters to the metrics, as deltas
 // since the last report; the admin listener calls it before each scrape.
+// budgetDrain is how long a replaced failure budget keeps its Redis connection.
+const budgetDrain = time.Minute
+
+// syncCacheMetrics reports the authenticators' cache counters and the failure budget's
+// Redis counters to the metrics, as deltas since the last report; the admin listener
+// calls it before each scrape.
 func (rt *Runtime) syncCacheMetrics() {
 	rt.mu.Lock()
 	defer rt.mu.Unlock()
+	if rt.budget != nil {
+		st := rt.budget.RedisStats()
+		rt.Metrics.AddBudgetRedis(st.Configured, st.Up, st.Fallbacks-rt.lastBudget.Fallbacks, st.Outages-rt.lastBudget.Outages)
+		rt.lastBudget = st
+	}
 	g := rt.current.Load()
 	for name, la := range g.auths {
 		s, ok := la.auth.(interface {
@@ -669,8 +722,12 @@ func (rt *Runtime) Close() error {
 			la.stop()
 		}
 	}
+	b := rt.budget
 	rt.mu.Unlock()
 	rt.running.Wait()
+	if b != nil {
+		b.Close()
+	}
 	if rt.store != nil {
 		return rt.store.Close()
 	}

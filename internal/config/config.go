@@ -20,15 +20,21 @@ const (
 	DefaultCORSMaxAge      = 10 * time.Minute
 	DefaultUpstreamTimeout = 30 * time.Second
 	DefaultShutdownTimeout = 15 * time.Second
-	DefaultWriteTimeout    = 60 * time.Second
-	DefaultLogLevel        = slog.LevelInfo
-	DefaultLogFormat       = LogJSON
-	DefaultErrorDetail     = DetailVerbose
+	// DefaultStoreOutageGrace is how long cached store answers keep being served while
+	// the credential store is unreachable.
+	DefaultStoreOutageGrace = 30 * time.Second
+	DefaultWriteTimeout     = 60 * time.Second
+	DefaultLogLevel         = slog.LevelInfo
+	DefaultLogFormat        = LogJSON
+	DefaultErrorDetail      = DetailVerbose
 	// DefaultPerClientFailures and DefaultPerCredentialFailures are the failure_budget
 	// defaults, counted per DefaultFailureWindow ("30/min" and "10/min").
 	DefaultPerClientFailures     = 30
 	DefaultPerCredentialFailures = 10
-	DefaultFailureWindow         = time.Minute
+	// DefaultPerCredentialGlobalFailures is failure_budget.per_credential_global
+	// ("100/min").
+	DefaultPerCredentialGlobalFailures = 100
+	DefaultFailureWindow               = time.Minute
 
 	DefaultLeeway          = 30 * time.Second
 	DefaultJWKSMaxStale    = 24 * time.Hour
@@ -146,6 +152,11 @@ type Config struct {
 	// client (write_timeout): a client that stops reading is cut off, while a streaming
 	// response that keeps writing is not.
 	WriteTimeout time.Duration
+	// StoreOutageGrace is how long answers the authenticators cached from the credential
+	// store keep being served once the store stops answering (store_outage_grace); then,
+	// and for anything not cached, requests get 503. Zero serves nothing cached during an
+	// outage.
+	StoreOutageGrace time.Duration
 	// Log configures the structured logger (log).
 	Log Log
 	// FailureBudget bounds failed authentications before 429 (failure_budget).
@@ -244,8 +255,14 @@ type FailureBudget struct {
 	// PerClient counts per client address (the socket peer, or the address a trusted
 	// proxy names).
 	PerClient Rate
-	// PerCredential counts per credential id (an API key id, a user name, a token hash).
+	// PerCredential counts per credential id (an API key id, a user name, a token hash)
+	// from one client address: a guesser spends its own budget, not its victim's.
 	PerCredential Rate
+	// PerCredentialGlobal counts per credential id from all addresses together; it
+	// refuses only clients without a recent success on that credential.
+	PerCredentialGlobal Rate
+	// Redis, when set, shares the budgets between replicas.
+	Redis RedisURL
 }
 
 // AuthenticatorType is the kind of an authenticator.

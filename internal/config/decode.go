@@ -60,7 +60,7 @@ func (d *decoder) fail(path string, line int, format string, args ...any) {
 	if path != "" {
 		msg = path + ": " + msg
 	}
-	d.ps.add(Problem{Line: line, Path: d.file, Msg: msg})
+	d.ps.add(Problem{Line: line, Path: d.file, Key: path, Msg: msg})
 }
 
 // visit counts one node against the work budget.
@@ -477,28 +477,31 @@ var topKeys = []string{
 	"listen", "admin_listen", "tls", "realm", "environment", "store", "errors", "cors",
 	"trusted_proxies", "forward_auth", "max_header_bytes", "resource",
 	"authorization_servers", "upstream_timeout", "shutdown_timeout", "write_timeout", "log",
+	"store_outage_grace",
 	"failure_budget", "authenticators", "routes", "token_service",
 }
 
 // defaults returns a Config holding every default, for the file to override.
 func defaults(dir string) *Config {
 	return &Config{
-		Dir:             dir,
-		Listen:          DefaultListen,
-		AdminListen:     DefaultAdminListen,
-		Environment:     DefaultEnvironment,
-		Store:           Store{Driver: StoreSQLite, Path: resolvePath(dir, DefaultStoreFile)},
-		Errors:          Errors{Detail: DefaultErrorDetail},
-		CORS:            CORS{MaxAge: DefaultCORSMaxAge},
-		ForwardAuth:     ForwardAuth{Path: DefaultForwardAuthPath},
-		MaxHeaderBytes:  DefaultMaxHeaderBytes,
-		UpstreamTimeout: DefaultUpstreamTimeout,
-		ShutdownTimeout: DefaultShutdownTimeout,
-		WriteTimeout:    DefaultWriteTimeout,
-		Log:             Log{Level: DefaultLogLevel, Format: DefaultLogFormat},
+		Dir:              dir,
+		Listen:           DefaultListen,
+		AdminListen:      DefaultAdminListen,
+		Environment:      DefaultEnvironment,
+		Store:            Store{Driver: StoreSQLite, Path: resolvePath(dir, DefaultStoreFile)},
+		Errors:           Errors{Detail: DefaultErrorDetail},
+		CORS:             CORS{MaxAge: DefaultCORSMaxAge},
+		ForwardAuth:      ForwardAuth{Path: DefaultForwardAuthPath},
+		MaxHeaderBytes:   DefaultMaxHeaderBytes,
+		UpstreamTimeout:  DefaultUpstreamTimeout,
+		ShutdownTimeout:  DefaultShutdownTimeout,
+		StoreOutageGrace: DefaultStoreOutageGrace,
+		WriteTimeout:     DefaultWriteTimeout,
+		Log:              Log{Level: DefaultLogLevel, Format: DefaultLogFormat},
 		FailureBudget: FailureBudget{
-			PerClient:     Rate{Count: DefaultPerClientFailures, Per: DefaultFailureWindow},
-			PerCredential: Rate{Count: DefaultPerCredentialFailures, Per: DefaultFailureWindow},
+			PerClient:           Rate{Count: DefaultPerClientFailures, Per: DefaultFailureWindow},
+			PerCredential:       Rate{Count: DefaultPerCredentialFailures, Per: DefaultFailureWindow},
+			PerCredentialGlobal: Rate{Count: DefaultPerCredentialGlobalFailures, Per: DefaultFailureWindow},
 		},
 		Authenticators: map[string]*Authenticator{},
 	}
@@ -580,6 +583,8 @@ func (d *decoder) root(n *yaml.Node, c *Config) {
 			d.setDuration(e.val, "shutdown_timeout", &c.ShutdownTimeout)
 		case "write_timeout":
 			d.setDuration(e.val, "write_timeout", &c.WriteTimeout)
+		case "store_outage_grace":
+			d.setDuration(e.val, "store_outage_grace", &c.StoreOutageGrace)
 		case "log":
 			d.block(e, "log", []string{"level", "format"}, func(k entry, p string) {
 				switch k.key {
@@ -594,12 +599,23 @@ func (d *decoder) root(n *yaml.Node, c *Config) {
 				}
 			})
 		case "failure_budget":
-			d.block(e, "failure_budget", []string{"per_client", "per_credential"}, func(k entry, p string) {
+			d.block(e, "failure_budget", []string{"per_client", "per_credential", "per_credential_global", "redis"}, func(k entry, p string) {
 				switch k.key {
 				case "per_client":
 					d.setRate(k.val, p, &c.FailureBudget.PerClient)
 				case "per_credential":
 					d.setRate(k.val, p, &c.FailureBudget.PerCredential)
+				case "per_credential_global":
+					d.setRate(k.val, p, &c.FailureBudget.PerCredentialGlobal)
+				case "redis":
+					if s, ok := d.scalar(k.val, p, "a redis:// URL"); ok && s.text != "" {
+						r, err := ParseRedisURL(s.text)
+						if err != nil {
+							d.fail(p, s.line, "%v", err)
+						} else {
+							c.FailureBudget.Redis = r
+						}
+					}
 				}
 			})
 		case "authenticators":

@@ -101,7 +101,7 @@ func TestDotenvProblemsNameTheDotenvFile(t *testing.T) {
 	got := problemsOf(t, err)
 	want := []Problem{
 		{Line: 2, Path: filepath.Join(dir, ".env"), Msg: "expected KEY=VALUE"},
-		{Line: 2, Path: cfg, Msg: "listen: ${MISSING} is not set"},
+		{Line: 2, Path: cfg, Key: "listen", Msg: "listen: ${MISSING} is not set"},
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("problems (-want +got):\n%s", diff)

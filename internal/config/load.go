@@ -126,6 +126,113 @@ var yamlParserProblems = map[string]bool{
 	"found undefined tag handle":             true,
 }
 
+// yamlTabProblems are yaml.v3's messages for a tab where it wants spaces; "cannot start
+// any token" is also what it says of other stray characters, so it counts only when the
+// line is indented with a tab.
+var yamlTabProblems = map[string]bool{
+	"found character that cannot start any token":     true,
+	"found a tab character that violates indentation": true,
+}
+
+// yamlIndentProblems are yaml.v3's messages for what is most often a key indented by
+// the wrong number of spaces.
+var yamlIndentProblems = map[string]bool{
+	"mapping values are not allowed in this context": true,
+	"did not find expected key":                      true,
+	"did not find expected '-' indicator":            true,
+}
+
+// explainYAMLProblem rewrites the parser's terse message when the cause is a tab or
+// indentation, which is what most hand-edited configurations trip on. The offending
+// line is named by number only: its text may hold a secret.
+func explainYAMLProblem(data []byte, p Problem) Problem {
+	msg := strings.TrimPrefix(p.Msg, "invalid YAML: ")
+	switch {
+	case yamlTabProblems[msg]:
+		// yaml.v3 names the line of the tab or, for "violates indentation", the one
+		// before it.
+		lines := strings.Split(string(data), "\n")
+		for _, n := range []int{p.Line, p.Line + 1} {
+			if n < 1 || n > len(lines) {
+				continue
+			}
+			indent := lines[n-1][:len(lines[n-1])-len(strings.TrimLeft(lines[n-1], " \t"))]
+			if strings.Contains(indent, "\t") {
+				p.Line = n
+				p.Msg = "invalid YAML: a tab in the indentation; YAML indents with spaces only"
+				return p
+			}
+		}
+	case yamlIndentProblems[msg]:
+		// The parser names the line where the enclosing block began; the line to fix is
+		// the first one at or after it whose indentation matches no open block.
+		if n := misindentedLine(strings.Split(string(data), "\n"), p.Line); n > 0 {
+			p.Line = n
+			p.Msg = "invalid YAML: " + msg + ": this line's indentation matches no enclosing block; keys of one mapping line up, a nested key is indented further (with spaces)"
+			return p
+		}
+		p.Msg += " (check the indentation of this line and the one above it)"
+	}
+	return p
+}
+
+// misindentedLine returns the first line, from line from on, indented deeper than its
+// block without a key that opens one, or between two open blocks' indentations; 0 when
+// every line fits. It follows block structure only (keys ending in ":", "- " items, block
+// scalars), which is enough to place the parser's indentation errors.
+func misindentedLine(lines []string, from int) int {
+	stack := []int{0}
+	opener, scalar := false, -1
+	for i, l := range lines {
+		n := i + 1
+		t := strings.TrimLeft(l, " ")
+		ind := len(l) - len(t)
+		if t == "" || t[0] == '#' || strings.HasPrefix(t, "\t") {
+			continue
+		}
+		if scalar >= 0 && ind > scalar {
+			continue // inside a block scalar (|, >)
+		}
+		scalar = -1
+		top := stack[len(stack)-1]
+		switch {
+		case ind > top && opener:
+			stack = append(stack, ind)
+		case ind > top:
+			if n >= from {
+				return n
+			}
+			stack = append(stack, ind)
+		default:
+			for len(stack) > 1 && stack[len(stack)-1] > ind {
+				stack = stack[:len(stack)-1]
+			}
+			if stack[len(stack)-1] != ind {
+				if n >= from {
+					return n
+				}
+				stack = append(stack, ind)
+			}
+		}
+		content := t
+		for strings.HasPrefix(content, "- ") { // a sequence item's mapping is indented to its content
+			rest := strings.TrimLeft(content[2:], " ")
+			ind += len(content) - len(rest)
+			content = rest
+			stack = append(stack, ind)
+		}
+		if c := strings.Index(content, " #"); c >= 0 {
+			content = content[:c]
+		}
+		content = strings.TrimRight(content, " ")
+		opener = strings.HasSuffix(content, ":") || content == "-"
+		if strings.HasSuffix(content, "|") || strings.HasSuffix(content, ">") || strings.HasSuffix(content, "|-") || strings.HasSuffix(content, ">-") {
+			scalar = ind
+		}
+	}
+	return 0
+}
+
 // parseYAML parses exactly one YAML document and returns its root node.
 func parseYAML(data []byte, file string, ps *problems) (root *yaml.Node, ok bool) {
 	report := func(err error) {
@@ -139,6 +246,7 @@ func parseYAML(data []byte, file string, ps *problems) (root *yaml.Node, ok bool
 			// with no line at all for the first one.
 			p.Line++
 		}
+		p = explainYAMLProblem(data, p)
 		ps.add(p)
 	}
 	defer func() {

@@ -14,6 +14,10 @@ type Problem struct {
 	// Path is the file the problem is in: the configuration file as given to Load (empty
 	// after Parse), or the .env file next to it.
 	Path string
+	// Key is the configuration key the problem is about, as the message names it
+	// ("routes[0].upstream"); empty when the problem concerns no one key (a YAML syntax
+	// error, an unreadable file).
+	Key string
 	// Msg says what is wrong and, where it helps, how to fix it. It never holds a secret
 	// or a value taken from the environment.
 	Msg string

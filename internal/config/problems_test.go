@@ -1,9 +1,14 @@
 package config
 
 import (
+	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/google/go-cmp/cmp"
 )
 
 // want is one expected problem: its line and a substring of its message.
@@ -36,9 +41,9 @@ func TestProblemsCarryLineAndMessage(t *testing.T) {
 		{"unclosed flow sequence", "realm: test\nroutes: [1, 2\nx: 3\n", nil, nil, []want{{2, "invalid YAML: did not find expected ',' or ']'"}}},
 		{"text after a quoted scalar", "realm: test\nlisten: 'x'y\n", nil, nil, []want{{2, "invalid YAML: did not find expected key"}}},
 		{"sequence item inside a mapping", "realm: test\nlisten: x\n- c\n", nil, nil, []want{{3, "invalid YAML: did not find expected key"}}},
-		{"broken block sequence", "realm: test\nroutes:\n  - x\n  y: 2\n", nil, nil, []want{{3, "invalid YAML: did not find expected '-' indicator"}}},
-		{"mapping value in a plain scalar", "realm: test\nlisten: a: b\n", nil, nil, []want{{2, "invalid YAML: mapping values are not allowed in this context"}}},
-		{"tab indentation", "realm: test\nroutes:\n\t- x\n", nil, nil, []want{{3, "invalid YAML: found character that cannot start any token"}}},
+		{"broken block sequence", "realm: test\nroutes:\n  - x\n  y: 2\n", nil, nil, []want{{3, "invalid YAML: did not find expected '-' indicator (check the indentation"}}},
+		{"mapping value in a plain scalar", "realm: test\nlisten: a: b\n", nil, nil, []want{{2, "invalid YAML: mapping values are not allowed in this context (check the indentation"}}},
+		{"tab indentation", "realm: test\nroutes:\n\t- x\n", nil, nil, []want{{3, "invalid YAML: a tab in the indentation; YAML indents with spaces only"}}},
 		{"empty file", "", nil, nil, []want{{0, "the configuration is empty"}}},
 		{"comments only", "# nothing\n", nil, nil, []want{{0, "the configuration is empty"}}},
 		{"two documents", base + "---\nrealm: other\n", nil, nil, []want{{3, "only one YAML document is allowed"}}},
@@ -279,4 +284,38 @@ func manyMethods(n int) string {
 		m = append(m, fmt.Sprintf("M%d", i))
 	}
 	return strings.Join(m, ", ")
+}
+
+// TestYAMLSyntaxErrorsNameTheCause loads each file under testdata/yaml_syntax and compares
+// the problems with its .golden file (go test -run YAMLSyntax -update rewrites them): a
+// tab in the indentation is called a tab and points at its own line, a key at the wrong
+// depth is named an indentation mistake, and a stray character is not blamed on tabs.
+func TestYAMLSyntaxErrorsNameTheCause(t *testing.T) {
+	files, err := filepath.Glob("testdata/yaml_syntax/*.yaml")
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no test files: %v", err)
+	}
+	for _, f := range files {
+		t.Run(filepath.Base(f), func(t *testing.T) {
+			_, err := Load(f, noEnv)
+			var ce *Error
+			if !errors.As(err, &ce) {
+				t.Fatalf("Load = %v, want *Error", err)
+			}
+			var b strings.Builder
+			for _, p := range ce.Problems() {
+				p.Path = filepath.Base(p.Path)
+				fmt.Fprintln(&b, p.Error())
+			}
+			golden := strings.TrimSuffix(f, ".yaml") + ".golden"
+			if *update {
+				if err := os.WriteFile(golden, []byte(b.String()), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if diff := cmp.Diff(mustRead(t, golden), b.String()); diff != "" {
+				t.Errorf("problems differ from %s (-want +got):\n%s", golden, diff)
+			}
+		})
+	}
 }

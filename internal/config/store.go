@@ -53,7 +53,8 @@ func (s Store) Equal(o Store) bool {
 		s.MaxConnLifetime == o.MaxConnLifetime && s.MaxConnIdleTime == o.MaxConnIdleTime
 }
 
-// String describes the store without any password.
+// String describes the store without any password: one in the URL's user part or in a
+// query parameter shows as xxxxx.
 func (s Store) String() string {
 	switch s.Driver {
 	case StoreSQLite:
@@ -62,6 +63,20 @@ func (s Store) String() string {
 		u, err := url.Parse(s.DSN)
 		if err != nil {
 			return "postgres://[unparsable]"
+		}
+		// libpq also takes the password (and a client key's, sslpassword) as a query
+		// parameter, which url.Redacted leaves alone.
+		if q := u.Query(); len(q) > 0 {
+			changed := false
+			for k := range q {
+				if strings.Contains(strings.ToLower(k), "password") {
+					q[k] = []string{"xxxxx"}
+					changed = true
+				}
+			}
+			if changed {
+				u.RawQuery = q.Encode()
+			}
 		}
 		return u.Redacted()
 	}
@@ -229,4 +244,52 @@ func (v *validator) sqliteStoreHasNoPool() {
 		s.QueryTimeout != 0 || s.MaxConnLifetime != 0 || s.MaxConnIdleTime != 0 {
 		v.problemf("store", "password and pool settings apply to a postgres store only; a sqlite store has none")
 	}
+}
+
+// RedisURL is a redis:// or rediss:// URL. It may hold a password: print it with String,
+// which redacts it.
+type RedisURL string
+
+// String is the URL with any password replaced by xxxxx.
+func (r RedisURL) String() string {
+	if r == "" {
+		return ""
+	}
+	u, err := url.Parse(string(r))
+	if err != nil {
+		return "redis://[unparsable]"
+	}
+	return u.Redacted()
+}
+
+// MarshalJSON encodes the URL as String does, so a dumped Config never holds the Redis
+// password.
+func (r RedisURL) MarshalJSON() ([]byte, error) { return json.Marshal(r.String()) }
+
+// LogValue logs the URL as String does.
+func (r RedisURL) LogValue() slog.Value { return slog.StringValue(r.String()) }
+
+// ParseRedisURL checks a failure_budget.redis setting: redis:// or rediss://, a host,
+// and an optional database number as the path. Errors never quote s, which may hold a
+// password.
+func ParseRedisURL(s string) (RedisURL, error) {
+	u, err := url.Parse(s)
+	if err != nil {
+		// url errors quote the whole URL, password included: do not wrap.
+		return "", errors.New("the redis URL does not parse")
+	}
+	switch u.Scheme {
+	case "redis", "rediss":
+	default:
+		return "", errors.New("unsupported redis URL scheme: use redis://HOST:PORT/DB, or rediss:// for TLS")
+	}
+	if u.Hostname() == "" {
+		return "", errors.New("the redis URL has no host: use redis://HOST:PORT/DB")
+	}
+	if db := strings.Trim(u.Path, "/"); db != "" {
+		if n, err := strconv.Atoi(db); err != nil || n < 0 {
+			return "", errors.New("the path of the redis URL must be a database number, as in redis://HOST:6379/0")
+		}
+	}
+	return RedisURL(s), nil
 }

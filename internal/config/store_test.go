@@ -1,6 +1,9 @@
 package config
 
 import (
+	"encoding/json"
+	"fmt"
+	"log/slog"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -83,5 +86,30 @@ func TestPostgresStoreProblemsAreFoundWithoutConnecting(t *testing.T) {
 				t.Errorf("a problem shows the password:\n%v", err)
 			}
 		})
+	}
+}
+
+// TestStoreStringNeverShowsAPassword checks every way a Store is shown (String, %v,
+// JSON, slog) with a password in the URL's user part or in a query parameter.
+func TestStoreStringNeverShowsAPassword(t *testing.T) {
+	const pw = "Pa55w0rdInTheUrl"
+	for _, tc := range []struct{ dsn, want string }{
+		{"postgres://gh:" + pw + "@db/x?sslmode=require", "postgres://gh:xxxxx@db/x?sslmode=require"},
+		{"postgres://db/x?user=gh&password=" + pw + "&sslmode=require", "postgres://db/x?password=xxxxx&sslmode=require&user=gh"},
+		{"postgres://db/x?sslpassword=" + pw + "&sslkey=/k", "postgres://db/x?sslkey=%2Fk&sslpassword=xxxxx"},
+		{"postgres://db/x?PASSWORD=" + pw, "postgres://db/x?PASSWORD=xxxxx"},
+	} {
+		s := Store{Driver: StorePostgres, DSN: tc.dsn}
+		if got := s.String(); got != tc.want {
+			t.Errorf("String() = %q, want %q", got, tc.want)
+		}
+		j, _ := json.Marshal(s)
+		var logged strings.Builder
+		slog.New(slog.NewTextHandler(&logged, nil)).Info("x", "store", s)
+		for _, out := range []string{s.String(), fmt.Sprintf("%v %+v %s", s, s, s), string(j), logged.String()} {
+			if strings.Contains(out, pw) {
+				t.Errorf("%q shows the password", out)
+			}
+		}
 	}
 }

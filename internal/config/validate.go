@@ -98,7 +98,7 @@ func (v *validator) warnf(path, format string, args ...any) {
 	if v.isBad(path) {
 		return
 	}
-	v.c.Warnings = append(v.c.Warnings, Problem{Line: v.lineOf(path), Path: v.file, Msg: path + ": " + fmt.Sprintf(format, args...)})
+	v.c.Warnings = append(v.c.Warnings, Problem{Line: v.lineOf(path), Path: v.file, Key: path, Msg: path + ": " + fmt.Sprintf(format, args...)})
 }
 
 func (v *validator) problemf(path, format string, args ...any) {
@@ -114,7 +114,7 @@ func (v *validator) reportf(path, shown, format string, args ...any) {
 	if shown != "" {
 		msg = shown + ": " + msg
 	}
-	v.ps.add(Problem{Line: v.lineOf(path), Path: v.file, Msg: msg})
+	v.ps.add(Problem{Line: v.lineOf(path), Path: v.file, Key: path, Msg: msg})
 }
 
 // show quotes the value at path, unless it came from the environment.
@@ -169,6 +169,7 @@ func (v *validator) run() {
 	}
 	v.positive("upstream_timeout", c.UpstreamTimeout)
 	v.positive("shutdown_timeout", c.ShutdownTimeout)
+	v.nonNegative("store_outage_grace", c.StoreOutageGrace)
 	v.positive("write_timeout", c.WriteTimeout)
 	switch c.Log.Format {
 	case LogJSON, LogText:
@@ -177,6 +178,7 @@ func (v *validator) run() {
 	}
 	v.rate("failure_budget.per_client", c.FailureBudget.PerClient)
 	v.rate("failure_budget.per_credential", c.FailureBudget.PerCredential)
+	v.rate("failure_budget.per_credential_global", c.FailureBudget.PerCredentialGlobal)
 	v.tokenService()
 
 	names := c.AuthenticatorNames()

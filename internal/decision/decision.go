@@ -226,7 +226,8 @@ type Route struct {
 	Authenticators     []Authenticator
 	RequiredScopes     []string
 	// Budget, when set, limits failed authentications on this route (shared by all
-	// routes of a gateway).
+	// routes of a gateway): a unit is reserved before a credential is verified, unless
+	// an authenticator answers it from its cache (Cacher).
 	Budget Budget
 
 	locOnce  sync.Once
@@ -333,12 +334,56 @@ func deny(reason Reason, detail string) Decision {
 	return Decision{Reason: reason, Detail: detail}
 }
 
-// Budget limits failed authentications (429 too_many_failures). Allow is asked before a
-// request that carries credentials is verified; Fail is told after a verification
-// failure whose reason counts. Successes cost nothing.
+// Budget limits failed authentications (429 too_many_failures). Before a request that
+// carries credentials is verified, Reserve takes one failure from every limit that
+// applies, or refuses with how long to wait: concurrent guesses therefore cannot outrun
+// the budget, since each verification under way already holds its unit. Settle then
+// hands the unit back when the verification succeeded (or did not count as a failure),
+// or keeps it. Fail charges a failure that needed no verification (a malformed
+// credential).
 type Budget interface {
-	Allow(client netip.Addr, credID string) (ok bool, retryAfter time.Duration)
-	Fail(client netip.Addr, credID string)
+	Reserve(ctx context.Context, client netip.Addr, credID string) (res Reservation, ok bool, retryAfter time.Duration)
+	Settle(ctx context.Context, res Reservation, o Outcome)
+	Fail(ctx context.Context, client netip.Addr, credID string)
+	// Open reports, from local state and without waiting on anything, whether Reserve
+	// would grant a unit. Decide answers from an authenticator's cache (Cacher) only
+	// when it does: a refused guesser must not learn which guess a cache holds.
+	Open(client netip.Addr, credID string) bool
+	// Remember records a success that Decide answered from a cache, without a
+	// reservation; it must not wait on anything.
+	Remember(client netip.Addr, credID string)
+}
+
+// Reservation is what Budget.Reserve took, to hand back to Settle.
+type Reservation struct {
+	Client netip.Addr
+	CredID string
+	// Held records which of the budget's limits the reservation took from; its meaning
+	// is the budget's own.
+	Held uint8
+}
+
+// Outcome is how a reserved verification ended.
+type Outcome uint8
+
+const (
+	// Failed: the credential was refused for a reason that counts; the unit stays spent.
+	Failed Outcome = iota + 1
+	// Succeeded: the credential verified; the unit is returned and the budget may
+	// remember that this client knows this credential.
+	Succeeded
+	// Void: the verification decided nothing about the credential (an outage, or a
+	// reason that does not count); the unit is returned.
+	Void
+)
+
+// Cacher is implemented by authenticators that can answer a credential from what they
+// have already verified (a verified-token cache, a cached key record), without any
+// expensive work. Decide asks it before reserving from the budget, so that a client
+// whose credential is known good never waits for a shared budget. ok is false when the
+// authenticator would have to verify.
+type Cacher interface {
+	Cached(ctx context.Context, c Credential) (p Principal, ok bool)
 }
 
 // CredentialIDer is implemented by authenticators that can name a credential for the
@@ -363,7 +408,8 @@ func credentialID(a Authenticator, c Credential) string {
 }
 
 // Decide runs the pipeline of DESIGN.md section 1 for req on route r: extract the
-// credential, check the failure budget, verify it with the authenticator that claims it,
+// credential, answer it from an authenticator's cache or else reserve a unit of the
+// failure budget, verify it with the authenticator that claims it (settling the unit),
 // and authorize the principal against the route's requirements.
 func (r *Route) Decide(ctx context.Context, req *Request) Decision {
 	if r.Anonymous {
@@ -372,7 +418,7 @@ func (r *Route) Decide(ctx context.Context, req *Request) Decision {
 	cred, d, ok := r.extract(req)
 	if !ok {
 		if d.Presented && d.Reason.Counts() {
-			d = r.charge(req, nil, cred, d)
+			d = r.charge(ctx, req, nil, cred, d)
 		}
 		return d
 	}
@@ -380,11 +426,23 @@ func (r *Route) Decide(ctx context.Context, req *Request) Decision {
 	if len(cred.Value) > MaxCredentialBytes {
 		d.Reason, d.Detail = CredentialsMalformed, fmt.Sprintf("the credential is %d bytes; at most %d are accepted", len(cred.Value), MaxCredentialBytes)
 		d.Fingerprint = "oversized"
-		return r.charge(req, nil, Credential{}, d)
+		return r.charge(ctx, req, nil, Credential{}, d)
 	}
 	cred.sum = sum256(cred.Value)
 	// Authenticators that recognise the credential's shape go first, then those that
 	// only read its scheme; the first success wins, else the first failure answers.
+	// One unit of the failure budget is reserved before the first verification, unless
+	// an authenticator answers the credential from what it verified before.
+	var res Reservation
+	reserved := false
+	if r.Budget != nil {
+		if p, a, ok := r.cached(ctx, req, cred); ok {
+			if p.Authenticator == "" {
+				p.Authenticator = a.Name()
+			}
+			return r.authorize(d, p)
+		}
+	}
 	var first *Failure
 	var firstAuth Authenticator
 	for _, level := range [2]Match{ShapeMatch, SchemeMatch} {
@@ -392,15 +450,22 @@ func (r *Route) Decide(ctx context.Context, req *Request) Decision {
 			if a.Claims(cred) != level {
 				continue
 			}
-			if first == nil && r.Budget != nil {
-				if ok, wait := r.Budget.Allow(req.Client, credentialID(a, cred)); !ok {
+			if !reserved && r.Budget != nil {
+				var ok bool
+				var wait time.Duration
+				res, ok, wait = r.Budget.Reserve(ctx, req.Client, credentialID(a, cred))
+				if !ok {
 					d.Reason, d.Detail, d.RetryAfter = TooManyFailures, "too many failed attempts; retry later", wait
 					d.Fingerprint = cred.Fingerprint()
 					return d
 				}
+				reserved = true
 			}
 			p, err := a.Authenticate(ctx, cred)
 			if err == nil {
+				if reserved {
+					r.Budget.Settle(ctx, res, Succeeded)
+				}
 				if p.Authenticator == "" {
 					p.Authenticator = a.Name()
 				}
@@ -423,7 +488,7 @@ func (r *Route) Decide(ctx context.Context, req *Request) Decision {
 		if cred.Source == FromAuthorization && r.acceptsScheme(cred.Scheme) {
 			d.Reason = CredentialsMalformed
 			d.Detail = "no authenticator on this route recognises this " + cred.Scheme + " credential"
-			return r.charge(req, nil, cred, d)
+			return r.charge(ctx, req, nil, cred, d)
 		}
 		d.Reason = SchemeNotAccepted
 		d.Detail = "this route does not accept " + describe(cred)
@@ -440,10 +505,45 @@ func (r *Route) Decide(ctx context.Context, req *Request) Decision {
 	}
 	d.CredentialID = first.CredentialID
 	d.RetryAfter = first.RetryAfter
-	if d.Reason.Counts() {
-		d = r.charge(req, firstAuth, cred, d)
+	switch {
+	case !reserved:
+	case !d.Reason.Counts():
+		r.Budget.Settle(ctx, res, Void)
+	case d.CredentialID == "" || d.CredentialID == res.CredID:
+		r.Budget.Settle(ctx, res, Failed)
+	default:
+		// The authenticator that answered names the credential differently from the
+		// one the unit was reserved under: charge the name that answered.
+		r.Budget.Settle(ctx, res, Void)
+		d = r.charge(ctx, req, firstAuth, cred, d)
 	}
 	return d
+}
+
+// cached asks the claiming authenticators, in the order Decide tries them, whether one
+// can answer the credential from what it verified before. It asks none while the
+// budget, as this process knows it, would refuse the client this credential.
+func (r *Route) cached(ctx context.Context, req *Request, cred Credential) (Principal, Authenticator, bool) {
+	id := ""
+	for _, level := range [2]Match{ShapeMatch, SchemeMatch} {
+		for _, a := range r.Authenticators {
+			if a.Claims(cred) != level {
+				continue
+			}
+			if id == "" {
+				if id = credentialID(a, cred); !r.Budget.Open(req.Client, id) {
+					return Principal{}, nil, false
+				}
+			}
+			if c, ok := a.(Cacher); ok {
+				if p, ok := c.Cached(ctx, cred); ok {
+					r.Budget.Remember(req.Client, id)
+					return p, a, true
+				}
+			}
+		}
+	}
+	return Principal{}, nil, false
 }
 
 // notMine reports whether a failure only says the credential belongs to some other
@@ -452,8 +552,9 @@ func notMine(r Reason) bool {
 	return r == TokenIssuerMismatch || r == TokenKeyUnknown
 }
 
-// charge records a failed authentication against the budget.
-func (r *Route) charge(req *Request, a Authenticator, c Credential, d Decision) Decision {
+// charge records a failed authentication that needed no verification against the
+// budget.
+func (r *Route) charge(ctx context.Context, req *Request, a Authenticator, c Credential, d Decision) Decision {
 	if r.Budget == nil {
 		return d
 	}
@@ -461,7 +562,7 @@ func (r *Route) charge(req *Request, a Authenticator, c Credential, d Decision) 
 	if id == "" {
 		id = credentialID(a, c)
 	}
-	r.Budget.Fail(req.Client, id)
+	r.Budget.Fail(ctx, req.Client, id)
 	return d
 }
 

@@ -171,8 +171,24 @@ type fakeBudget struct {
 	failed []string
 }
 
-func (b *fakeBudget) Allow(netip.Addr, string) (bool, time.Duration) { return b.allow, 3 * time.Second }
-func (b *fakeBudget) Fail(_ netip.Addr, id string)                   { b.failed = append(b.failed, id) }
+func (b *fakeBudget) Reserve(_ context.Context, c netip.Addr, id string) (Reservation, bool, time.Duration) {
+	if !b.allow {
+		return Reservation{}, false, 3 * time.Second
+	}
+	return Reservation{Client: c, CredID: id, Held: 1}, true, 0
+}
+
+func (b *fakeBudget) Settle(_ context.Context, r Reservation, o Outcome) {
+	if o == Failed {
+		b.failed = append(b.failed, r.CredID)
+	}
+}
+
+func (b *fakeBudget) Fail(_ context.Context, _ netip.Addr, id string) {
+	b.failed = append(b.failed, id)
+}
+func (b *fakeBudget) Open(netip.Addr, string) bool { return b.allow }
+func (b *fakeBudget) Remember(netip.Addr, string)  {}
 
 func TestFailureBudget(t *testing.T) {
 	bad := &fakeAuth{name: "jwt", scheme: "Bearer", err: &Failure{Reason: TokenSignatureInvalid}}

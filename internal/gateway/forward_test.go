@@ -49,8 +49,13 @@ func (queryKeyAuth) Authenticate(_ context.Context, c decision.Credential) (deci
 // closedBudget refuses every attempt, as a spent failure budget does.
 type closedBudget struct{}
 
-func (closedBudget) Allow(netip.Addr, string) (bool, time.Duration) { return false, 42 * time.Second }
-func (closedBudget) Fail(netip.Addr, string)                        {}
+func (closedBudget) Reserve(context.Context, netip.Addr, string) (decision.Reservation, bool, time.Duration) {
+	return decision.Reservation{}, false, 42 * time.Second
+}
+func (closedBudget) Settle(context.Context, decision.Reservation, decision.Outcome) {}
+func (closedBudget) Fail(context.Context, netip.Addr, string)                       {}
+func (closedBudget) Open(netip.Addr, string) bool                                   { return false }
+func (closedBudget) Remember(netip.Addr, string)                                    {}
 
 // decideFixture is a Handler with a forward-auth endpoint whose decisions are recorded.
 type decideFixture struct {
@@ -366,12 +371,21 @@ type countingBudget struct {
 	charged []netip.Addr
 }
 
-func (b *countingBudget) Allow(netip.Addr, string) (bool, time.Duration) { return true, 0 }
-func (b *countingBudget) Fail(c netip.Addr, _ string) {
+func (b *countingBudget) Reserve(_ context.Context, c netip.Addr, id string) (decision.Reservation, bool, time.Duration) {
+	return decision.Reservation{Client: c, CredID: id}, true, 0
+}
+func (b *countingBudget) Settle(_ context.Context, r decision.Reservation, o decision.Outcome) {
+	if o == decision.Failed {
+		b.Fail(context.Background(), r.Client, r.CredID)
+	}
+}
+func (b *countingBudget) Fail(_ context.Context, c netip.Addr, _ string) {
 	b.mu.Lock()
 	b.charged = append(b.charged, c)
 	b.mu.Unlock()
 }
+func (b *countingBudget) Open(netip.Addr, string) bool { return true }
+func (b *countingBudget) Remember(netip.Addr, string)  {}
 
 func TestDecideChargesFailuresToTheNamedClient(t *testing.T) {
 	b := &countingBudget{}

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/gatehouse-dev/gatehouse/internal/challenge"
+	"github.com/gatehouse-dev/gatehouse/internal/decision"
 	"github.com/gatehouse-dev/gatehouse/internal/store"
 )
 
@@ -155,8 +156,10 @@ func clientCredentials(r *http.Request, form url.Values) (presented, *oauthError
 	return presented{}, errClient("client authentication is required: use Basic (client_secret_basic) or client_id and client_secret in the body", "no_credentials")
 }
 
-// authenticateClient checks the request's client credentials against the store,
-// charging failures to the budget.
+// authenticateClient checks the request's client credentials against the store. A
+// client whose record is cached and whose secret matches costs nothing more (unless the
+// budget, as this process knows it, is spent for it); any other check first reserves one failure from the budget (per address, per client_id), so
+// concurrent guesses cannot outrun it, and hands it back when the secret matched.
 func (s *Server) authenticateClient(r *http.Request, form url.Values, ev *event) (*store.Client, *oauthError) {
 	p, oe := clientCredentials(r, form)
 	if oe != nil {
@@ -171,28 +174,47 @@ func (s *Server) authenticateClient(r *http.Request, form url.Values, ev *event)
 	if len(p.id) <= maxClientIDBytes {
 		credID = "client:" + p.id
 	}
+	ctx := r.Context()
 	pol := s.policy.Load()
+	if len(p.id) <= maxClientIDBytes && len(p.secret) <= maxClientSecretBytes &&
+		(pol.Budget == nil || pol.Budget.Open(pol.ClientAddr(r), credID)) {
+		if c, ok := s.clients.Get(p.id); ok && clientSecretMatches(&c, p.secret) {
+			if pol.Budget != nil {
+				pol.Budget.Remember(pol.ClientAddr(r), credID)
+			}
+			return &c, nil
+		}
+	}
+	var res decision.Reservation
 	if pol.Budget != nil {
-		if ok, wait := pol.Budget.Allow(pol.ClientAddr(r), credID); !ok {
+		var ok bool
+		var wait time.Duration
+		if res, ok, wait = pol.Budget.Reserve(ctx, pol.ClientAddr(r), credID); !ok {
 			return nil, &oauthError{status: http.StatusTooManyRequests, code: codeTooManyFailures,
 				description: "too many failed client authentications; retry after " + retrySeconds(wait) + " seconds",
 				retryAfter:  wait, cause: "budget_spent"}
 		}
 	}
+	settle := func(o decision.Outcome) {
+		if pol.Budget != nil {
+			pol.Budget.Settle(ctx, res, o)
+		}
+	}
 	fail := func(cause string) *oauthError {
-		s.charge(r, credID)
+		settle(decision.Failed)
 		return errClient("client authentication failed", cause)
 	}
 	if len(p.id) > maxClientIDBytes || len(p.secret) > maxClientSecretBytes {
 		return nil, fail("credentials_too_long")
 	}
-	c, err := s.client(r.Context(), p.id)
+	c, err := s.client(ctx, p.id)
 	sum := HashClientSecret(p.secret)
 	switch {
 	case errors.Is(err, store.ErrNotFound):
 		subtle.ConstantTimeCompare(sum, dummyHash)
 		return nil, fail("client_unknown")
 	case err != nil:
+		settle(decision.Void)
 		s.log.Warn("token service: client lookup failed", "client_id", ev.clientID, "error", err)
 		return nil, errUnavailable("the client store cannot be read right now; try again shortly", "store_unavailable")
 	case c.Removed():
@@ -204,14 +226,23 @@ func (s *Server) authenticateClient(r *http.Request, form url.Values, ev *event)
 	case subtle.ConstantTimeCompare(sum, c.SecretHash) != 1:
 		return nil, fail("secret_mismatch")
 	}
+	settle(decision.Succeeded)
 	return &c, nil
 }
 
-// charge counts a failed client authentication against the request's address and, when
-// known, the client_id.
+// clientSecretMatches reports whether secret is the secret of the live client c.
+func clientSecretMatches(c *store.Client, secret string) bool {
+	if c.Removed() || c.HashAlg != secretHashAlg {
+		return false
+	}
+	return subtle.ConstantTimeCompare(HashClientSecret(secret), c.SecretHash) == 1
+}
+
+// charge counts a failed client authentication that needed no check against the
+// request's address and, when known, the client_id.
 func (s *Server) charge(r *http.Request, credID string) {
 	if pol := s.policy.Load(); pol.Budget != nil {
-		pol.Budget.Fail(pol.ClientAddr(r), credID)
+		pol.Budget.Fail(r.Context(), pol.ClientAddr(r), credID)
 	}
 }
 

@@ -24,9 +24,10 @@
 // in the URL, repeats a parameter (RFC 6749 3.1), uses two client authentication
 // methods (2.3), or has a body over MaxBodyBytes, which is never read past that bound.
 // client_secret_basic credentials are form-decoded after base64 (2.3.1), so secrets
-// with reserved characters work with every conforming client. Failed client
-// authentications are charged to the gateway's failure budget (per client address and per
-// client_id) and answered 429 when it is spent.
+// with reserved characters work with every conforming client. Client authentication
+// reserves a unit of the gateway's failure budget (per client address and per client_id)
+// before each check that is not answered from a cached client record, keeps it when the
+// check fails and returns it when it succeeds; a spent budget is answered 429.
 //
 // invalid_grant is not produced: with the client credentials grant the grant is the
 // client's own credentials, whose failure RFC 6749 section 4.4.2 answers as

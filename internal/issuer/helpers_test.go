@@ -66,6 +66,20 @@ func withAlgorithm(alg string) envOption { return func(o *issuer.Options) { o.Al
 
 func withBudget(b *budget.Budget) envOption { return func(o *issuer.Options) { o.Budget = b } }
 
+func newBudget(t testing.TB, o budget.Options) *budget.Budget {
+	t.Helper()
+	if o.Now == nil {
+		now := time.Now() // stopped: a slow run must not refill the budget mid-test
+		o.Now = func() time.Time { return now }
+	}
+	b, err := budget.New(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { b.Close() })
+	return b
+}
+
 // withIssuer makes a replica share another server's issuer URL.
 func withIssuer(iss string) envOption { return func(o *issuer.Options) { o.Issuer = iss } }
 

@@ -39,8 +39,8 @@ type Options struct {
 	DefaultTTL time.Duration
 	// Realm is the realm of the Basic challenge sent with invalid_client.
 	Realm string
-	// Budget is charged one failure per failed client authentication (per client address
-	// and per client_id) and consulted before each; nil disables it.
+	// Budget is reserved from before each client authentication (per client address and
+	// per client_id) and keeps a unit per failure; nil disables it.
 	Budget *budget.Budget
 	// ClientAddr names the address failures are counted against (the gateway's: the
 	// socket peer, or what a trusted proxy says); nil means the socket peer.

@@ -525,7 +525,7 @@ func TestAlgorithmChangeRotatesToANewKey(t *testing.T) {
 // per client_id; once spent, even the right secret gets 429 with Retry-After; a
 // request without credentials costs nothing.
 func TestFailedClientAuthenticationSpendsTheBudget(t *testing.T) {
-	b := budget.New(budget.Options{PerClient: budget.Rate{Count: 3, Per: time.Minute}, PerCredential: budget.Rate{Count: 100, Per: time.Minute}})
+	b := newBudget(t, budget.Options{PerClient: budget.Rate{Count: 3, Per: time.Minute}, PerCredential: budget.Rate{Count: 100, Per: time.Minute}})
 	e := newEnv(t, withBudget(b))
 	id, secret := e.newClient("a")
 	for range 5 {
@@ -551,7 +551,7 @@ func TestFailedClientAuthenticationSpendsTheBudget(t *testing.T) {
 // TestPerClientIDBudgetStopsGuessingFromManyAddresses charges the client_id, so an
 // attacker rotating addresses still runs out.
 func TestPerClientIDBudgetStopsGuessingFromManyAddresses(t *testing.T) {
-	b := budget.New(budget.Options{PerClient: budget.Rate{Count: 1000, Per: time.Minute}, PerCredential: budget.Rate{Count: 2, Per: time.Minute}})
+	b := newBudget(t, budget.Options{PerClient: budget.Rate{Count: 1000, Per: time.Minute}, PerCredential: budget.Rate{Count: 2, Per: time.Minute}})
 	e := newEnv(t, withBudget(b))
 	id, secret := e.newClient("a")
 	other, otherSecret := e.newClient("a")
@@ -571,7 +571,7 @@ func TestPerClientIDBudgetStopsGuessingFromManyAddresses(t *testing.T) {
 func TestSetPolicyTakesEffectOnTheNextRequest(t *testing.T) {
 	e := newEnv(t)
 	id, secret := e.newClient("a")
-	b := budget.New(budget.Options{PerClient: budget.Rate{Count: 1, Per: time.Hour}})
+	b := newBudget(t, budget.Options{PerClient: budget.Rate{Count: 1, Per: time.Hour}})
 	e.srv.SetPolicy(issuer.Policy{Realm: "reloaded", Budget: b})
 	r := e.post("/oauth2/token", "grant_type=client_credentials", basic(id, "wrong"))
 	if got := r.header.Get("WWW-Authenticate"); got != `Basic realm="reloaded", charset="UTF-8"` {

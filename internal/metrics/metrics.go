@@ -27,6 +27,7 @@ import (
 	"strconv"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -92,6 +93,10 @@ type Metrics struct {
 	cacheReqs *prometheus.CounterVec
 	evictions *prometheus.CounterVec
 	reloads   *prometheus.CounterVec
+	// The failure budget's Redis: up (1) or not, and its fallbacks and outages.
+	budgetRedisUp        prometheus.Gauge
+	budgetRedisFallbacks prometheus.Counter
+	budgetRedisOutages   prometheus.Counter
 
 	// known holds the configured names once SetNames was called.
 	known atomic.Pointer[knownNames]
@@ -157,6 +162,18 @@ func newWithBuild(info buildinfo.Info) *Metrics {
 			Name: "gatehouse_config_reloads_total",
 			Help: "Configuration reloads by result.",
 		}, []string{"result"}),
+		budgetRedisUp: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "gatehouse_budget_redis_up",
+			Help: "0 from a failed call to the failure budget's Redis until a call succeeds, and when no Redis is configured; 1 otherwise.",
+		}),
+		budgetRedisFallbacks: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "gatehouse_budget_redis_fallbacks_total",
+			Help: "Failure budget operations answered by this replica's local budgets because Redis could not be used.",
+		}),
+		budgetRedisOutages: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "gatehouse_budget_redis_outages_total",
+			Help: "Times the failure budget's Redis stopped answering (transitions from up to down).",
+		}),
 		routes:             newBound(),
 		reasons:            newBound(),
 		authenticators:     newBound(),
@@ -166,6 +183,7 @@ func newWithBuild(info buildinfo.Info) *Metrics {
 		evictionCaches:     newBound(),
 	}
 	m.reg.MustRegister(m.decisions, m.duration, m.jwks, m.cacheReqs, m.evictions, m.reloads, build,
+		m.budgetRedisUp, m.budgetRedisFallbacks, m.budgetRedisOutages,
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
@@ -461,4 +479,45 @@ func (m *Metrics) AddCache(cache string, hits, misses, evictions uint64) {
 	if evictions > 0 {
 		m.evictions.WithLabelValues(m.cache(m.evictionCaches, cache)).Add(float64(evictions))
 	}
+}
+
+// StoreHealth exports the credential store's reachability, read from down at each
+// scrape: gatehouse_store_up (1 or 0) and gatehouse_store_outage_seconds (how long the
+// running outage has lasted; 0 when up). Call it once, when the store is opened.
+func (m *Metrics) StoreHealth(down func() (bool, time.Time)) {
+	if m == nil {
+		return
+	}
+	m.reg.MustRegister(
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "gatehouse_store_up",
+			Help: "1 while the credential store answers, 0 during an outage.",
+		}, func() float64 {
+			if d, _ := down(); d {
+				return 0
+			}
+			return 1
+		}),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "gatehouse_store_outage_seconds",
+			Help: "How long the running credential store outage has lasted; 0 when the store answers. Past store_outage_grace, requests that need the store get 503.",
+		}, func() float64 {
+			if d, since := down(); d {
+				return time.Since(since).Seconds()
+			}
+			return 0
+		}),
+	)
+}
+
+// AddBudgetRedis reports the failure budget's Redis: whether it is configured and
+// answering, and the fallbacks to local budgets and outages since the last report.
+func (m *Metrics) AddBudgetRedis(configured, up bool, fallbacks, outages uint64) {
+	if configured && up {
+		m.budgetRedisUp.Set(1)
+	} else {
+		m.budgetRedisUp.Set(0)
+	}
+	m.budgetRedisFallbacks.Add(float64(fallbacks))
+	m.budgetRedisOutages.Add(float64(outages))
 }

@@ -100,6 +100,8 @@ func TestScrapeReportsWhatWasRecorded(t *testing.T) {
 	m.CacheEviction("jwt")
 	m.ConfigReload("ok")
 	m.ConfigReload("invalid")
+	m.AddBudgetRedis(true, false, 1, 1)
+	m.AddBudgetRedis(true, false, 2, 0)
 
 	fams := scrape(t, m)
 	want := map[string]float64{
@@ -115,6 +117,8 @@ func TestScrapeReportsWhatWasRecorded(t *testing.T) {
 		"gatehouse_cache_evictions_total{cache=jwt}":                                                      1,
 		"gatehouse_config_reloads_total{result=ok}":                                                       1,
 		"gatehouse_config_reloads_total{result=invalid}":                                                  1,
+		"gatehouse_budget_redis_fallbacks_total{}":                                                        3,
+		"gatehouse_budget_redis_outages_total{}":                                                          1,
 	}
 	if diff := cmp.Diff(want, samples(fams)); diff != "" {
 		t.Errorf("counters (-want +got):\n%s", diff)

@@ -97,6 +97,20 @@ func (c *Cache[K, V]) Get(k K) (V, bool) {
 	return v, true
 }
 
+// GetStale returns the entry for k even when its lifetime has passed, as long as it was
+// neither forgotten, purged nor evicted: the last answer known, for a caller that may
+// serve it while the source cannot be read (a store outage within its grace period). It
+// counts as neither a hit nor a miss.
+func (c *Cache[K, V]) GetStale(k K) (V, bool) {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	if e := c.m[k]; e != nil {
+		return e.val, true
+	}
+	var zero V
+	return zero, false
+}
+
 // Do returns the cached value for k, or runs load once for all concurrent callers asking
 // for k and returns its result. load returns how long the value may be cached: zero or
 // less caches nothing (a failure, say), and anything above MaxTTL is cut to MaxTTL. A

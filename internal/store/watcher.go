@@ -22,6 +22,10 @@ type WatcherOptions struct {
 	// it recovers (err == nil), once per transition rather than on every poll, so it can
 	// log without flooding. It runs on the watcher's goroutine.
 	OnError func(err error)
+	// Outage, when set, is told the outcome of every read of the sequence, so that a
+	// store that stops answering is noticed within one poll even when no request reads
+	// it, and its recovery as soon as it answers again.
+	Outage *Outage
 }
 
 // Watcher follows a store's change sequence and calls its subscribers for every change,
@@ -31,6 +35,7 @@ type Watcher struct {
 	log      ChangeLog
 	interval time.Duration
 	onError  func(error)
+	outage   *Outage
 
 	mu     sync.Mutex
 	subs   []subscriber
@@ -51,7 +56,7 @@ type subscriber struct {
 
 // NewWatcher returns a Watcher over log. It reads nothing until Start or Run.
 func NewWatcher(log ChangeLog, opts WatcherOptions) *Watcher {
-	w := &Watcher{log: log, interval: opts.Interval, onError: opts.OnError}
+	w := &Watcher{log: log, interval: opts.Interval, onError: opts.OnError, outage: opts.Outage}
 	if w.interval <= 0 {
 		w.interval = DefaultWatchInterval
 		if _, ok := log.(Notifier); ok {
@@ -151,6 +156,7 @@ func (w *Watcher) Poll(ctx context.Context) error {
 	w.pollMu.Lock()
 	defer w.pollMu.Unlock()
 	latest, err := w.log.LatestChange(ctx)
+	w.outage.Report(err)
 	if err != nil {
 		return fmt.Errorf("watch store changes: %w", err)
 	}

@@ -21,6 +21,7 @@ import (
 	"github.com/gatehouse-dev/gatehouse/internal/store"
 	"github.com/gatehouse-dev/gatehouse/internal/store/sqlite"
 	"github.com/gatehouse-dev/gatehouse/internal/verify/apikey"
+	"go.uber.org/goleak"
 )
 
 // bigStore is one store with a million keys, built once per test binary run: building it
@@ -40,6 +41,14 @@ func TestMain(m *testing.M) {
 	code := m.Run()
 	if bigStore.dir != "" {
 		os.RemoveAll(bigStore.dir)
+	}
+	// No goroutine may outlive the tests: a store's watcher, a database/sql connection
+	// opener or a last_used_at flusher left running is a leak in the code under test.
+	if code == 0 {
+		if err := goleak.Find(); err != nil {
+			fmt.Fprintln(os.Stderr, "goleak:", err)
+			code = 1
+		}
 	}
 	os.Exit(code)
 }

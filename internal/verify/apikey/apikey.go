@@ -58,6 +58,11 @@ type Config struct {
 	// change event arrives (the Watcher delivers revocations well before); 30s when
 	// zero; below zero, nothing is cached and every request reads the store.
 	CacheTTL time.Duration
+	// Outage follows the store's reachability (shared by every store-backed
+	// authenticator). While the store is down, cached records keep being served for the
+	// outage's grace period, even past CacheTTL; then, and for keys not cached, the answer
+	// is 503. Nil treats the store as always up, and a failed lookup as a 503.
+	Outage *store.Outage
 	// FlushInterval is how often Run writes last_used_at; 5s when zero.
 	FlushInterval time.Duration
 	// Logger receives flush failures; discarded when nil.
@@ -76,6 +81,7 @@ type Authenticator struct {
 	store      KeyStore
 	hasher     *secret.KeyHasher
 	cache      *secret.Cache[string, *entry]
+	outage     *store.Outage
 	ttl        time.Duration
 	flushEvery time.Duration
 	log        *slog.Logger
@@ -123,7 +129,7 @@ func New(cfg Config) (*Authenticator, error) {
 	a := &Authenticator{
 		name: cfg.Name, env: cfg.Environment, header: cfg.Header, query: cfg.Query,
 		store: cfg.Store, hasher: cfg.Hasher, ttl: cfg.CacheTTL, flushEvery: cfg.FlushInterval,
-		log: cfg.Logger, now: cfg.Now, used: map[string]time.Time{},
+		log: cfg.Logger, now: cfg.Now, used: map[string]time.Time{}, outage: cfg.Outage,
 	}
 	switch {
 	case a.ttl == 0:
@@ -203,12 +209,17 @@ func (a *Authenticator) Authenticate(ctx context.Context, c decision.Credential)
 		}
 	}
 	e, ok := a.cache.Get(key.ID)
-	if !ok {
+	if ok {
+		if f := a.outage.Refusal(); f != nil {
+			return decision.Principal{}, f // the store is down past its grace period
+		}
+	} else {
 		// Clone the id: a cache key that is a substring of the credential would keep
 		// the whole secret in memory for as long as the entry lives.
 		id := strings.Clone(key.ID)
 		e, err = a.cache.Do(ctx, id, func() (*entry, time.Duration, error) {
 			rec, err := a.store.Key(ctx, id)
+			a.outage.Report(err)
 			if err != nil {
 				return nil, 0, err
 			}
@@ -223,7 +234,15 @@ func (a *Authenticator) Authenticate(ctx context.Context, c decision.Credential)
 			}
 		}
 		if err != nil {
-			return decision.Principal{}, fmt.Errorf("api key %s: look up: %w", key.ID, err)
+			// The store cannot answer: the last record known, within the outage's
+			// grace period, else 503 (never 401: the key may well be valid).
+			stale, ok := a.cache.GetStale(key.ID)
+			if !ok || !a.outage.InGrace() {
+				f := a.outage.Unavailable(err)
+				f.Fingerprint, f.CredentialID = key.ID, key.ID
+				return decision.Principal{}, f
+			}
+			e = stale
 		}
 	}
 	match, err := a.hasher.Verify(key, e.hashAlg, e.hash)
@@ -255,6 +274,20 @@ func (a *Authenticator) Authenticate(ctx context.Context, c decision.Credential)
 	}
 	a.touch(e.id, now)
 	return e.principal, nil
+}
+
+// Cached answers c when its key record is cached, so that checking it needs no store
+// read, only the fast secret hash (decision.Cacher).
+func (a *Authenticator) Cached(ctx context.Context, c decision.Credential) (decision.Principal, bool) {
+	key, err := secret.ParseAPIKey(c.Value)
+	if err != nil || key.Env != a.env {
+		return decision.Principal{}, false
+	}
+	if _, ok := a.cache.Get(key.ID); !ok {
+		return decision.Principal{}, false
+	}
+	p, err := a.Authenticate(ctx, c)
+	return p, err == nil
 }
 
 func newEntry(name string, k *store.APIKey) *entry {

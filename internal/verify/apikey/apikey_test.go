@@ -327,20 +327,85 @@ func TestOldKeyStaysValidUntilGraceEnd(t *testing.T) {
 	}
 }
 
-func TestStoreOutageIsNotAFailure(t *testing.T) {
+func TestStoreOutageIs503WithRetryAfterNever401(t *testing.T) {
 	f := newFixture(t, nil)
 	key, _ := f.add(t, "live", nil)
 	f.st.setErr(fmt.Errorf("sqlite: %w", store.ErrLocked))
 	_, err := f.a.Authenticate(context.Background(), header(key))
-	var fl *decision.Failure
-	if err == nil || errors.As(err, &fl) {
-		t.Fatalf("store outage = %v; want a plain error (the gateway answers 503)", err)
+	fl := failure(t, err)
+	if fl.Reason != decision.AuthenticatorUnavailable || fl.RetryAfter <= 0 {
+		t.Fatalf("store outage = %s (retry after %v); want authenticator_unavailable with a Retry-After", fl.Reason, fl.RetryAfter)
 	}
-	if !errors.Is(err, store.ErrUnavailable) {
-		t.Errorf("error does not wrap the store's: %v", err)
+	for _, s := range []string{fl.Detail, fl.Cause, fl.Error()} {
+		if strings.Contains(s, key[20:]) {
+			t.Errorf("failure text contains the key: %q", s)
+		}
 	}
-	if strings.Contains(err.Error(), key[20:]) {
-		t.Errorf("error contains the key: %v", err)
+}
+
+// TestStoreOutageGrace walks an outage: cached keys keep working within the grace
+// period (even past their cache lifetime), keys never seen are 503 at once, and after
+// the grace everything is 503 until the store answers again.
+func TestStoreOutageGrace(t *testing.T) {
+	var f *fixture
+	outage := store.NewOutage(time.Minute, func() time.Time { return f.clock.now() })
+	f = newFixture(t, func(c *Config) { c.Outage = outage; c.CacheTTL = 10 * time.Second })
+	cached, _ := f.add(t, "live", nil)
+	unseen, _ := f.add(t, "live", nil)
+	ctx := context.Background()
+	if _, err := f.a.Authenticate(ctx, header(cached)); err != nil {
+		t.Fatal(err)
+	}
+	f.st.setErr(fmt.Errorf("pg: %w", store.ErrUnavailable))
+	outage.Report(fmt.Errorf("watch: %w", store.ErrUnavailable)) // the change feed noticed first
+
+	steps := []struct {
+		at   time.Duration
+		key  string
+		want decision.Reason // "" for allowed
+	}{
+		{5 * time.Second, cached, ""},
+		{30 * time.Second, cached, ""}, // past the cache TTL: the stale record, within the grace
+		{30 * time.Second, unseen, decision.AuthenticatorUnavailable},
+		{59 * time.Second, cached, ""},
+		{61 * time.Second, cached, decision.AuthenticatorUnavailable},
+	}
+	for _, s := range steps {
+		f.clock.t = t0.Add(s.at)
+		_, err := f.a.Authenticate(ctx, header(s.key))
+		got := decision.Reason("")
+		if err != nil {
+			got = failure(t, err).Reason
+		}
+		if got != s.want {
+			t.Errorf("at +%v, key %s: got %q, want %q", s.at, s.key[:12], got, s.want)
+		}
+	}
+	// Recovery: the next store read succeeds and ends the outage; no restart.
+	f.st.setErr(nil)
+	if _, err := f.a.Authenticate(ctx, header(unseen)); err != nil {
+		t.Fatalf("after recovery: %v", err)
+	}
+	if down, _ := outage.Down(); down {
+		t.Error("a successful read did not end the outage")
+	}
+	if _, err := f.a.Authenticate(ctx, header(cached)); err != nil {
+		t.Fatalf("cached key after recovery: %v", err)
+	}
+}
+
+func TestStoreOutageWithoutGraceServesNothingCached(t *testing.T) {
+	var f *fixture
+	outage := store.NewOutage(0, func() time.Time { return f.clock.now() })
+	f = newFixture(t, func(c *Config) { c.Outage = outage })
+	key, _ := f.add(t, "live", nil)
+	if _, err := f.a.Authenticate(context.Background(), header(key)); err != nil {
+		t.Fatal(err)
+	}
+	outage.Report(store.ErrUnavailable)
+	_, err := f.a.Authenticate(context.Background(), header(key))
+	if fl := failure(t, err); fl.Reason != decision.AuthenticatorUnavailable {
+		t.Fatalf("grace 0, cached key during an outage: %s, want authenticator_unavailable", fl.Reason)
 	}
 }
 

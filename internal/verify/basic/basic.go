@@ -77,6 +77,11 @@ type Config struct {
 	// CacheTTL is how long a verified password is trusted without hashing again; 5m when
 	// zero; below zero, nothing is cached.
 	CacheTTL time.Duration
+	// Outage follows the store's reachability (shared by every store-backed
+	// authenticator). While the store is down, verified passwords keep being served from
+	// the cache for the outage's grace period, even past CacheTTL; then, and for
+	// credentials not cached, the answer is 503. Nil treats the store as always up.
+	Outage *store.Outage
 	// Now is the clock; time.Now when nil.
 	Now func() time.Time
 }
@@ -93,6 +98,7 @@ type Authenticator struct {
 	fpKeyer *secret.Keyer
 	cache   *secret.Cache[[32]byte, decision.Principal]
 	ttl     time.Duration
+	outage  *store.Outage
 	now     func() time.Time
 	log     *slog.Logger
 
@@ -144,7 +150,7 @@ func New(cfg Config) (*Authenticator, error) {
 	}
 	a := &Authenticator{
 		name: cfg.Name, store: cfg.Store, hasher: cfg.Hasher, dummy: cfg.DummyHash, ttl: cfg.CacheTTL,
-		keyer: secret.NewKeyer(), fpKeyer: secret.NewKeyer(), now: cfg.Now, log: cfg.Logger,
+		keyer: secret.NewKeyer(), fpKeyer: secret.NewKeyer(), now: cfg.Now, log: cfg.Logger, outage: cfg.Outage,
 		pending: map[string]struct{}{}, wake: make(chan struct{}, 1), rehash: make(chan rehashRequest, rehashQueue),
 	}
 	if a.hasher == nil {
@@ -229,11 +235,38 @@ func (a *Authenticator) Authenticate(ctx context.Context, c decision.Credential)
 	}
 	key := a.keyer.Key(user, pass)
 	if p, ok := a.cache.Get(key); ok {
+		if f := a.outage.Refusal(); f != nil {
+			return decision.Principal{}, f // the store is down past its grace period
+		}
 		return p, nil
 	}
-	return a.cache.Do(ctx, key, func() (decision.Principal, time.Duration, error) {
+	p, err := a.cache.Do(ctx, key, func() (decision.Principal, time.Duration, error) {
 		return a.verify(ctx, user, pass)
 	})
+	if store.IsOutage(err) {
+		// The store cannot answer: the last verification known, within the outage's
+		// grace period, else 503 (never 401: the password may well be right).
+		if stale, ok := a.cache.GetStale(key); ok && a.outage.InGrace() {
+			return stale, nil
+		}
+		f := a.outage.Unavailable(err)
+		f.Fingerprint = fingerprint(user)
+		return decision.Principal{}, f
+	}
+	return p, err
+}
+
+// Cached answers c from the verification cache alone, hashing nothing
+// (decision.Cacher).
+func (a *Authenticator) Cached(_ context.Context, c decision.Credential) (decision.Principal, bool) {
+	if a.Claims(c) == decision.NoMatch || len(c.Value) > decision.MaxCredentialBytes {
+		return decision.Principal{}, false
+	}
+	user, pass, err := challenge.DecodeBasic(c.Value)
+	if err != nil {
+		return decision.Principal{}, false
+	}
+	return a.cache.Get(a.keyer.Key(user, pass))
 }
 
 func (a *Authenticator) verify(ctx context.Context, user, pass string) (decision.Principal, time.Duration, error) {
@@ -243,6 +276,7 @@ func (a *Authenticator) verify(ctx context.Context, user, pass string) (decision
 	err := store.ValidateUserName(user)
 	if err == nil {
 		u, err = a.store.User(ctx, user)
+		a.outage.Report(err)
 		if err != nil && !errors.Is(err, store.ErrNotFound) {
 			return decision.Principal{}, 0, fmt.Errorf("basic: look up user: %w", err)
 		}

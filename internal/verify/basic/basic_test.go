@@ -361,13 +361,12 @@ func TestUserChangesPurgeTheCache(t *testing.T) {
 	}
 }
 
-func TestStoreOutageIsNotAFailure(t *testing.T) {
+func TestStoreOutageIs503NotAVerdict(t *testing.T) {
 	f := newFixture(t)
 	f.users.err = fmt.Errorf("sqlite: %w", store.ErrCorrupt)
 	_, err := f.a.Authenticate(context.Background(), cred("alice", "pw"))
-	var fl *decision.Failure
-	if err == nil || errors.As(err, &fl) || !errors.Is(err, store.ErrUnavailable) {
-		t.Errorf("store outage = %v; want a plain error wrapping ErrUnavailable (503)", err)
+	if fl := asFailure(t, err); fl.Reason != decision.AuthenticatorUnavailable || fl.RetryAfter <= 0 {
+		t.Errorf("store outage = %v; want authenticator_unavailable (503) with a Retry-After", err)
 	}
 	if strings.Contains(err.Error(), "pw") {
 		t.Errorf("error contains the password: %v", err)

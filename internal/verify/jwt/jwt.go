@@ -407,6 +407,15 @@ func (a *Authenticator) Authenticate(ctx context.Context, c decision.Credential)
 	return p, nil
 }
 
+// Cached answers c from the verified-token cache alone (decision.Cacher).
+func (a *Authenticator) Cached(_ context.Context, c decision.Credential) (decision.Principal, bool) {
+	if a.cache == nil || len(c.Value) > tokens.MaxTokenBytes {
+		return decision.Principal{}, false
+	}
+	sum := c.Sum()
+	return a.cache.get(&sum, a.now())
+}
+
 // verify checks the signature, fetching or refetching the key set as needed.
 func (a *Authenticator) verify(ctx context.Context, tok string, sum *[32]byte) (*tokens.Token, *decision.Failure) {
 	if a.remote == nil {

@@ -1,0 +1,284 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"regexp"
+	"slices"
+	"strings"
+)
+
+func init() {
+	register(command{name: "completion", summary: "print a shell completion script (bash, zsh or fish)", run: runCompletion})
+}
+
+const completionUsage = `Usage: gatehouse completion bash|zsh|fish
+
+Prints a script that completes gatehouse's commands, subcommands and flags. The script
+is made from the commands' own help, so it knows what this binary knows. Load it with:
+
+  bash:  source <(gatehouse completion bash)     (or save it in /etc/bash_completion.d/)
+  zsh:   source <(gatehouse completion zsh)      (after compinit)
+  fish:  gatehouse completion fish > ~/.config/fish/completions/gatehouse.fish
+
+Exit status: 0 printed, 2 bad usage.
+`
+
+func runCompletion(ctx context.Context, env *cliEnv, args []string) int {
+	if len(args) != 1 {
+		fmt.Fprint(env.stderr, completionUsage)
+		return 2
+	}
+	switch args[0] {
+	case "-h", "-help", "--help", "help":
+		fmt.Fprint(env.stdout, completionUsage)
+		return 0
+	case "bash":
+		writeBashCompletion(env.stdout, completionTable(ctx))
+	case "zsh":
+		writeZshCompletion(env.stdout, completionTable(ctx))
+	case "fish":
+		writeFishCompletion(env.stdout, completionTable(ctx))
+	default:
+		fmt.Fprintf(env.stderr, "gatehouse completion: unknown shell %q (bash, zsh or fish)\n\n%s", args[0], completionUsage)
+		return 2
+	}
+	return 0
+}
+
+// completionEntry is what a shell may complete after "gatehouse NAME": its verbs, and
+// the flags of each verb ("" for a command without verbs).
+type completionEntry struct {
+	name, summary string
+	verbs         []string
+	flags         map[string][]string
+}
+
+// completionTable reads every registered command's --help: the same text "gatehouse
+// help" prints, so completion never offers what the help does not describe.
+func completionTable(ctx context.Context) []completionEntry {
+	var out []completionEntry
+	for _, n := range commandNames() {
+		help := commandHelp(ctx, n)
+		e := completionEntry{name: n, summary: commands[n].summary, flags: map[string][]string{}}
+		for _, v := range helpVerbs(n, help) {
+			e.verbs = append(e.verbs, v)
+			e.flags[v] = helpFlags(n+" "+v, help, true)
+		}
+		if len(e.verbs) == 0 {
+			e.flags[""] = helpFlags(n, help, false)
+		}
+		out = append(out, e)
+	}
+	return out
+}
+
+// commandHelp is what "gatehouse NAME --help" prints.
+func commandHelp(ctx context.Context, name string) string {
+	var b strings.Builder
+	env := &cliEnv{stdin: strings.NewReader(""), stdout: &b, stderr: io.Discard, getenv: func(string) string { return "" }}
+	commands[name].run(ctx, env, []string{"--help"})
+	return b.String()
+}
+
+// commandVerbs lists the verbs of a command group, from its help.
+func commandVerbs(name string) []string {
+	return helpVerbs(name, commandHelp(context.Background(), name))
+}
+
+// usageLines are the synopsis lines of a help text: those of its Usage block.
+func usageLines(help string) []string {
+	var lines []string
+	in := false
+	for _, l := range strings.Split(help, "\n") {
+		switch {
+		case strings.HasPrefix(l, "Usage:"):
+			in = true
+			if rest := strings.TrimSpace(strings.TrimPrefix(l, "Usage:")); rest != "" {
+				lines = append(lines, rest)
+			}
+		case in && strings.TrimSpace(l) == "":
+			return lines
+		case in:
+			lines = append(lines, strings.TrimSpace(l))
+		}
+	}
+	return lines
+}
+
+var verbWordRe = regexp.MustCompile(`^[a-z][a-z-]*$`)
+
+// helpVerbs finds "gatehouse NAME VERB ..." in the synopsis.
+func helpVerbs(name, help string) []string {
+	var verbs []string
+	for _, l := range usageLines(help) {
+		f := strings.Fields(l)
+		if len(f) < 3 || f[0] != "gatehouse" || f[1] != name {
+			continue
+		}
+		for _, v := range strings.Split(f[2], "|") { // "completion bash|zsh|fish"
+			if verbWordRe.MatchString(v) && !slices.Contains(verbs, v) {
+				verbs = append(verbs, v)
+			}
+		}
+	}
+	return verbs
+}
+
+var (
+	longFlagRe    = regexp.MustCompile(`--[a-z][a-z0-9-]*`)
+	flagDefLineRe = regexp.MustCompile(`^\s+(?:-[A-Za-z], )?(--?[a-z][a-z0-9-]+)`)
+)
+
+// helpFlags finds the long flags of "gatehouse CMD": those in its synopsis lines and,
+// for a command without verbs, those its flag list defines (one flag a line).
+func helpFlags(cmd, help string, verbOnly bool) []string {
+	var flags []string
+	add := func(f string) {
+		f = "--" + strings.TrimLeft(f, "-")
+		if !slices.Contains(flags, f) {
+			flags = append(flags, f)
+		}
+	}
+	for _, l := range usageLines(help) {
+		if strings.HasPrefix(l, "gatehouse "+cmd+" ") || l == "gatehouse "+cmd {
+			for _, f := range longFlagRe.FindAllString(l, -1) {
+				add(f)
+			}
+		}
+	}
+	if !verbOnly {
+		for _, l := range strings.Split(help, "\n") {
+			if m := flagDefLineRe.FindStringSubmatch(l); m != nil {
+				add(m[1])
+			}
+		}
+	}
+	add("--help")
+	return flags
+}
+
+func writeBashCompletion(w io.Writer, table []completionEntry) {
+	var names []string
+	for _, e := range table {
+		names = append(names, e.name)
+	}
+	fmt.Fprintf(w, `# bash completion for gatehouse; generated by "gatehouse completion bash".
+_gatehouse() {
+    local cur=${COMP_WORDS[COMP_CWORD]}
+    local cmd=${COMP_WORDS[1]} verb=${COMP_WORDS[2]}
+    if [[ $COMP_CWORD -eq 1 ]]; then
+        COMPREPLY=($(compgen -W %q -- "$cur"))
+        return
+    fi
+    local verbs="" flags=""
+    case $cmd in
+`, strings.Join(append(names, "help"), " "))
+	for _, e := range table {
+		fmt.Fprintf(w, "    %s)\n", e.name)
+		if len(e.verbs) > 0 {
+			fmt.Fprintf(w, "        verbs=%q\n        case $verb in\n", strings.Join(e.verbs, " "))
+			for _, v := range e.verbs {
+				fmt.Fprintf(w, "        %s) flags=%q ;;\n", v, strings.Join(e.flags[v], " "))
+			}
+			fmt.Fprintf(w, "        esac\n")
+		} else {
+			fmt.Fprintf(w, "        flags=%q\n", strings.Join(e.flags[""], " "))
+		}
+		fmt.Fprintf(w, "        ;;\n")
+	}
+	fmt.Fprintf(w, `    help)
+        verbs=%q
+        ;;
+    esac
+    if [[ $COMP_CWORD -eq 2 && -n $verbs ]]; then
+        COMPREPLY=($(compgen -W "$verbs" -- "$cur"))
+    elif [[ $cur == -* ]]; then
+        COMPREPLY=($(compgen -W "$flags" -- "$cur"))
+    else
+        COMPREPLY=($(compgen -f -- "$cur"))
+    fi
+}
+complete -o filenames -F _gatehouse gatehouse
+`, strings.Join(names, " "))
+}
+
+func writeZshCompletion(w io.Writer, table []completionEntry) {
+	fmt.Fprint(w, `#compdef gatehouse
+# zsh completion for gatehouse; generated by "gatehouse completion zsh".
+_gatehouse() {
+  local -a commands verbs flags
+  commands=(
+`)
+	for _, e := range table {
+		fmt.Fprintf(w, "    %s\n", zshQuote(e.name+":"+e.summary))
+	}
+	fmt.Fprint(w, `    'help:print the help of a command'
+  )
+  if (( CURRENT == 2 )); then
+    _describe command commands
+    return
+  fi
+  case $words[2] in
+`)
+	for _, e := range table {
+		fmt.Fprintf(w, "  %s)\n", e.name)
+		if len(e.verbs) > 0 {
+			fmt.Fprintf(w, "    verbs=(%s)\n    case $words[3] in\n", strings.Join(e.verbs, " "))
+			for _, v := range e.verbs {
+				fmt.Fprintf(w, "    %s) flags=(%s) ;;\n", v, strings.Join(e.flags[v], " "))
+			}
+			fmt.Fprint(w, "    esac\n")
+		} else {
+			fmt.Fprintf(w, "    flags=(%s)\n", strings.Join(e.flags[""], " "))
+		}
+		fmt.Fprint(w, "    ;;\n")
+	}
+	var names []string
+	for _, e := range table {
+		names = append(names, e.name)
+	}
+	fmt.Fprintf(w, `  help)
+    verbs=(%s)
+    ;;
+  esac
+  if (( CURRENT == 3 )) && (( ${#verbs} )); then
+    compadd -a verbs
+  elif [[ $PREFIX == -* ]]; then
+    compadd -a flags
+  else
+    _files
+  fi
+}
+compdef _gatehouse gatehouse
+`, strings.Join(names, " "))
+}
+
+func zshQuote(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'" }
+
+func writeFishCompletion(w io.Writer, table []completionEntry) {
+	fmt.Fprint(w, "# fish completion for gatehouse; generated by \"gatehouse completion fish\".\ncomplete -c gatehouse -f\n")
+	var names []string
+	for _, e := range table {
+		names = append(names, e.name)
+		fmt.Fprintf(w, "complete -c gatehouse -n __fish_use_subcommand -a %s -d %s\n", e.name, zshQuote(e.summary))
+	}
+	fmt.Fprint(w, "complete -c gatehouse -n __fish_use_subcommand -a help -d 'print the help of a command'\n")
+	fmt.Fprintf(w, "complete -c gatehouse -n '__fish_seen_subcommand_from help' -a %s\n", zshQuote(strings.Join(names, " ")))
+	for _, e := range table {
+		if len(e.verbs) == 0 {
+			for _, f := range e.flags[""] {
+				fmt.Fprintf(w, "complete -c gatehouse -n '__fish_seen_subcommand_from %s' -l %s -F\n", e.name, strings.TrimPrefix(f, "--"))
+			}
+			continue
+		}
+		fmt.Fprintf(w, "complete -c gatehouse -n '__fish_seen_subcommand_from %s; and not __fish_seen_subcommand_from %s' -a %s\n",
+			e.name, strings.Join(e.verbs, " "), zshQuote(strings.Join(e.verbs, " ")))
+		for _, v := range e.verbs {
+			for _, f := range e.flags[v] {
+				fmt.Fprintf(w, "complete -c gatehouse -n '__fish_seen_subcommand_from %s; and __fish_seen_subcommand_from %s' -l %s -F\n", e.name, v, strings.TrimPrefix(f, "--"))
+			}
+		}
+	}
+}
