@@ -261,6 +261,7 @@ func TestReleaseScriptForTheHost(t *testing.T) {
 		ctx, cancel = context.WithDeadline(ctx, d.Add(-30*time.Second))
 		defer cancel()
 	}
+	statSources(t, filepath.Join("..", ".."))
 	const version = "v0.0.0-releasetest"
 	out := t.TempDir()
 	cmd := exec.CommandContext(ctx, "bash", filepath.Join("..", "release.sh"), "--platforms", "host", "--version", version, "--out", out)
@@ -399,4 +400,31 @@ func TestReleaseScriptForTheHost(t *testing.T) {
 		}
 		checkVersion(t, extracted)
 	})
+}
+
+// statSources looks at every file a release build reads (Go sources, go.mod, go.sum, the
+// scripts). go test caches a result by the files the test itself touched, and the build
+// runs in another process: without this, a cached pass would hide a change to the code.
+func statSources(t *testing.T, root string) {
+	t.Helper()
+	err := filepath.WalkDir(root, func(path string, d os.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() {
+			if name := d.Name(); path != root && (strings.HasPrefix(name, ".") || name == "testdata" || name == "dist") {
+				return filepath.SkipDir
+			}
+			return nil
+		}
+		switch filepath.Ext(path) {
+		case ".go", ".mod", ".sum", ".sh":
+			_, err := os.Stat(path)
+			return err
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
 }
