@@ -5,17 +5,22 @@ import (
 	"context"
 	"crypto/sha256"
 	"crypto/tls"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"mime"
 	"net"
 	"net/http"
 	"os"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
 
 	"github.com/gatehouse-dev/gatehouse/internal/admin"
+	"github.com/gatehouse-dev/gatehouse/internal/buildinfo"
 	"github.com/gatehouse-dev/gatehouse/internal/config"
 	"github.com/gatehouse-dev/gatehouse/internal/explain"
 	"github.com/gatehouse-dev/gatehouse/internal/logline"
@@ -312,10 +317,7 @@ func usesMTLS(cfg *config.Config) bool {
 
 func (s *Server) adminHandler() http.Handler {
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-		io.WriteString(w, "ok\n")
-	})
+	mux.HandleFunc("GET /healthz", healthz(buildinfo.Read()))
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		if err := s.rt.Ready(r.Context()); err != nil {
@@ -345,6 +347,53 @@ func (s *Server) adminHandler() http.Handler {
 		Log:       s.log.With("component", "admin"),
 	}))
 	return mux
+}
+
+// healthz answers 200 while the process runs, naming the build so that whoever checks
+// liveness also sees which Gatehouse answered. The body is "ok\n" then the line of
+// gatehouse version (a probe or script that reads only the first line still sees "ok"),
+// or, when the Accept header asks for application/json, one JSON object: "status": "ok"
+// beside the keys of gatehouse version --json.
+func healthz(info buildinfo.Info) http.HandlerFunc {
+	text := "ok\n" + info.String() + "\n"
+	// Cannot fail: the fields are strings and a bool.
+	body, _ := json.Marshal(struct {
+		Status string `json:"status"`
+		buildinfo.Info
+	}{"ok", info})
+	body = append(body, '\n')
+	return func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Add("Vary", "Accept")
+		w.Header().Set("Cache-Control", "no-store")
+		if acceptsJSON(r.Header.Values("Accept")) {
+			w.Header().Set("Content-Type", "application/json")
+			w.Write(body)
+			return
+		}
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		io.WriteString(w, text)
+	}
+}
+
+// acceptsJSON reports whether an Accept header lists application/json with a weight
+// above zero. Anything else (no header, */*, text/plain, a value that does not parse)
+// gets the text body, which every probe accepts.
+func acceptsJSON(accept []string) bool {
+	for _, v := range accept {
+		for _, part := range strings.Split(v, ",") {
+			mt, params, err := mime.ParseMediaType(strings.TrimSpace(part))
+			if err != nil || mt != "application/json" {
+				continue
+			}
+			if q, ok := params["q"]; ok {
+				if f, err := strconv.ParseFloat(q, 64); err != nil || f <= 0 {
+					continue
+				}
+			}
+			return true
+		}
+	}
+	return false
 }
 
 // watchFile signals when the file at path changes (size, time or content), checking
