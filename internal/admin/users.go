@@ -207,19 +207,26 @@ type ImportResult struct {
 // name twice), since an API caller need not be the CLI; a refusal names the line. The
 // audit entry names how many users and who (clipped to the audit field), never a hash.
 func (s *Session) ImportUsers(ctx context.Context, r ImportUsersRequest) (ImportResult, error) {
-	names := make([]string, 0, len(r.Users))
-	for _, u := range r.Users {
-		names = append(names, auditName(u.Name))
-	}
-	target := fmt.Sprintf("%d users", len(r.Users))
 	res, err := s.importUsers(ctx, r)
+	var b strings.Builder
 	if err == nil {
-		target = fmt.Sprintf("%d users (%d added, %d updated)", len(r.Users), len(res.Added), len(res.Updated))
+		fmt.Fprintf(&b, "%d users (%d added, %d updated)", len(r.Users), len(res.Added), len(res.Updated))
+	} else {
+		fmt.Fprintf(&b, "%d users", len(r.Users))
 	}
-	if len(names) > 0 {
-		target += ": " + strings.Join(names, " ")
+	// The names, as many as fit in the audit field (audit clips the rest).
+	for i, u := range r.Users {
+		if b.Len() > store.MaxAuditField {
+			break
+		}
+		if i == 0 {
+			b.WriteString(": ")
+		} else {
+			b.WriteByte(' ')
+		}
+		b.WriteString(auditName(u.Name))
 	}
-	return res, s.audit(ctx, "users.import", target, err)
+	return res, s.audit(ctx, "users.import", b.String(), err)
 }
 
 func (s *Session) importUsers(ctx context.Context, r ImportUsersRequest) (ImportResult, error) {
