@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -168,7 +169,39 @@ func TestRemoteCLIPrintsWhatTheLocalCLIPrints(t *testing.T) {
 	e.createKey(t, "--expires", "30d")
 	e.cli(t, "", "keys", "rotate", "--config", e.cfgPath, "--grace", "2h", k1.ID)
 	remoteEnv := []string{"GATEHOUSE_ADMIN_TOKEN=" + token}
+	// An htpasswd file of users the rest of the test does not use, imported once
+	// locally first, so every import below updates the same users and prints the same
+	// counts locally and remotely. Every password in it is "password".
+	goodText, err := os.ReadFile(filepath.Join("..", "..", "internal", "secret", "testdata", "good.htpasswd"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var lines []string
+	bcryptHash := ""
+	for _, l := range strings.Split(string(goodText), "\n") {
+		if l != "" && !strings.HasPrefix(l, "#") {
+			lines = append(lines, "imp-"+l)
+			if h, ok := strings.CutPrefix(l, "alice:"); ok {
+				bcryptHash = h
+			}
+		}
+	}
+	good := filepath.Join(e.dir, "good.htpasswd")
+	os.WriteFile(good, []byte(strings.Join(lines, "\n")+"\n"), 0o600)
+	weak := filepath.Join("..", "..", "internal", "secret", "testdata", "weak.htpasswd")
+	badName := filepath.Join(e.dir, "badname.htpasswd")
+	os.WriteFile(badName, []byte("imp-ok:"+bcryptHash+"\n"+strings.Repeat("n", 300)+":"+bcryptHash+"\n"), 0o600)
+	e.cli(t, "", "users", "import", "--config", e.cfgPath, good)
 	for _, args := range [][]string{
+		{"users", "list"},
+		{"users", "list", "--json"},
+		{"users", "import", good},
+		{"users", "import", "--json", good},
+		{"users", "import", "--scopes", "orders:read,orders:write", good},
+		{"users", "import", weak},     // refused lines: nothing imported
+		{"users", "import", badName},  // a name the store refuses
+		{"users", "import", "nofile"}, // cannot be read
+		{"users", "list", "--json"},
 		{"keys", "list", "--json"},
 		{"keys", "list"},
 		{"keys", "revoke", "nokey"},
@@ -191,6 +224,20 @@ func TestRemoteCLIPrintsWhatTheLocalCLIPrints(t *testing.T) {
 				t.Errorf("with --admin-token-file: %d %q, want %d %q", fc, fout, rc, rout)
 			}
 		})
+	}
+	// A remote import goes through the admin API (audited under the admin token) and
+	// its user works at the gateway.
+	newFile := filepath.Join(e.dir, "new.htpasswd")
+	os.WriteFile(newFile, []byte("imp-new:"+bcryptHash+"\n"), 0o600)
+	if rc, rout, rerr := cliWithEnv(t, remoteEnv, "users", "import", "--scopes", "orders:read", "--admin", e.admin, newFile); rc != 0 || rout != "Imported 1 users from "+newFile+": 1 added, 0 updated.\n" {
+		t.Errorf("remote users import: %d %q %q", rc, rout, rerr)
+	}
+	eventually(t, 10*time.Second, "the remotely imported user to be accepted", func() bool {
+		resp, _ := get(t, e.base+"/x", "Authorization", basicAuth("imp-new", "password"))
+		return resp.StatusCode == 200
+	})
+	if audit := e.cli(t, "", "audit", "list", "--config", e.cfgPath); !regexp.MustCompile(`admin-token:\S+ \(ops\)\s+users\.import\s+1 users \(1 added, 0 updated\): imp-new `).MatchString(audit) || strings.Contains(audit, "$2y$") {
+		t.Errorf("audit list after a remote import:\n%s", audit)
 	}
 	// Users added remotely print as local ones and work at the gateway.
 	_, lout, _ := cliWithEnv(t, nil, "users", "add", "--json", "--scopes", "orders:read", "--config", e.cfgPath, "dave")

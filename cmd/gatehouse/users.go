@@ -8,7 +8,6 @@ import (
 	"io"
 	"os"
 	"strings"
-	"time"
 
 	"github.com/gatehouse-dev/gatehouse/internal/admin"
 	"github.com/gatehouse-dev/gatehouse/internal/secret"
@@ -27,9 +26,11 @@ const usersUsage = `Usage:
   gatehouse users import --config FILE [--scopes a,b] [--json] HTPASSWD-FILE
   gatehouse users list   --config FILE [--json]
 
-add, passwd and remove also take --admin URL (with $GATEHOUSE_ADMIN_TOKEN or
+Every subcommand also takes --admin URL (with $GATEHOUSE_ADMIN_TOKEN or
 --admin-token-file FILE) to call a running gateway's admin API instead of opening
-the store; the password then travels in the request body to the admin listener.
+the store; add and passwd then send the password in the request body to the admin
+listener, and import sends the file's user names and hashes (the file is read and
+checked here, as without --admin).
 
 The store is the configuration's "store" (default: gatehouse.db beside it).
 
@@ -178,8 +179,12 @@ func usersRemove(ctx context.Context, env *cliEnv, args []string) int {
 }
 
 func usersImport(ctx context.Context, env *cliEnv, args []string) int {
-	var sf storeFlags
+	var (
+		sf storeFlags
+		rf remoteFlags
+	)
 	fs := newStoreFlagSet("users import", env, &sf)
+	addRemoteFlags(fs, &rf)
 	scopesFlag := fs.String("scopes", "", "comma-separated scopes for every imported user")
 	pos, err := parseInterspersed(fs, args)
 	if err != nil {
@@ -214,21 +219,20 @@ func usersImport(ctx context.Context, env *cliEnv, args []string) int {
 	if len(entries) == 0 {
 		return cliFail(env, "users import", fmt.Errorf("%s has no users", pos[0]))
 	}
-	users := make([]store.User, 0, len(entries))
-	now := time.Now()
+	users := make([]admin.ImportedUser, 0, len(entries))
 	for _, e := range entries {
 		if err := store.ValidateUserName(e.User); err != nil {
 			fmt.Fprintf(env.stderr, "gatehouse users import: %s:%d: %v; nothing was imported\n", pos[0], e.Line, err)
 			return 1
 		}
-		users = append(users, store.User{Name: e.User, PasswordHash: e.Hash, Scopes: scopes, CreatedAt: now, UpdatedAt: now})
+		users = append(users, admin.ImportedUser{Name: e.User, Hash: e.Hash, Line: e.Line})
 	}
-	svc, done, err := localAdmin(ctx, env, sf.config, false)
+	api, done, err := adminBackend(ctx, env, sf, rf, false)
 	if err != nil {
 		return cliFail(env, "users import", err)
 	}
 	defer done()
-	res, err := svc.ImportUsers(ctx, users)
+	res, err := api.ImportUsers(ctx, admin.ImportUsersRequest{Users: users, Scopes: scopes})
 	if err != nil {
 		return cliFail(env, "users import", err)
 	}
@@ -300,29 +304,13 @@ func checkPassword(pw string) (string, error) {
 	return pw, nil
 }
 
-// listedUser is one element of `users list --json`: never the password hash itself.
-type listedUser struct {
-	Name      string   `json:"name"`
-	Scopes    []string `json:"scopes"`
-	Hash      string   `json:"hash"`
-	CreatedAt jsonTime `json:"created_at"`
-	UpdatedAt jsonTime `json:"updated_at"`
-}
-
-// hashAlg names a stored password hash's algorithm, so weaker imported hashes show.
-func hashAlg(h string) string {
-	switch {
-	case strings.HasPrefix(h, "$argon2id$"):
-		return "argon2id"
-	case strings.HasPrefix(h, "$2a$"), strings.HasPrefix(h, "$2b$"), strings.HasPrefix(h, "$2y$"):
-		return "bcrypt"
-	}
-	return "unknown"
-}
-
 func usersList(ctx context.Context, env *cliEnv, args []string) int {
-	var sf storeFlags
+	var (
+		sf storeFlags
+		rf remoteFlags
+	)
 	fs := newStoreFlagSet("users list", env, &sf)
+	addRemoteFlags(fs, &rf)
 	pos, err := parseInterspersed(fs, args)
 	if err != nil {
 		return cliUsageError(env, "users list", usersUsage, err)
@@ -330,20 +318,18 @@ func usersList(ctx context.Context, env *cliEnv, args []string) int {
 	if len(pos) > 0 {
 		return cliUsageError(env, "users list", usersUsage, fmt.Errorf("unexpected argument %q", pos[0]))
 	}
-	sess, err := openStore(ctx, env, sf.config, true)
+	api, done, err := adminBackend(ctx, env, sf, rf, true)
 	if err != nil {
 		return cliFail(env, "users list", err)
 	}
-	defer sess.Close()
+	defer done()
 	return listPaged(env, "users list", sf.json, "NAME\tSCOPES\tHASH\tCREATED\tUPDATED",
 		"No users yet; add one with: gatehouse users add --config "+sf.config+" NAME",
-		func(after string) ([]store.User, error) { return sess.store.ListUsers(ctx, after, 1000) },
-		func(u store.User) string { return u.Name },
-		func(u store.User) (any, string, bool) {
-			alg := hashAlg(u.PasswordHash)
-			return listedUser{Name: u.Name, Scopes: nonNil(u.Scopes), Hash: alg, CreatedAt: jsonTime(u.CreatedAt), UpdatedAt: jsonTime(u.UpdatedAt)},
-				fmt.Sprintf("%s\t%s\t%s\t%s\t%s", sanitize(u.Name), orDash(strings.Join(u.Scopes, ",")), alg,
-					humanTime(u.CreatedAt, "-"), humanTime(u.UpdatedAt, "-")),
+		func(after string) ([]admin.ListedUser, error) { return api.ListUsers(ctx, after, 1000) },
+		func(u admin.ListedUser) string { return u.Name },
+		func(u admin.ListedUser) (any, string, bool) {
+			return u, fmt.Sprintf("%s\t%s\t%s\t%s\t%s", sanitize(u.Name), orDash(strings.Join(u.Scopes, ",")), u.Hash,
+					humanTime(u.CreatedAt.T(), "-"), humanTime(u.UpdatedAt.T(), "-")),
 				true
 		})
 }

@@ -186,3 +186,22 @@ func (c *Client) RemoveUser(ctx context.Context, name string) (UserResult, error
 	var out UserResult
 	return out, c.do(ctx, http.MethodPost, "/admin/v1/users/"+url.PathEscape(name)+"/remove", struct{}{}, &out)
 }
+
+// ListUsers calls GET /admin/v1/users.
+func (c *Client) ListUsers(ctx context.Context, after string, limit int) ([]ListedUser, error) {
+	var out []ListedUser
+	q := url.Values{}
+	if after != "" {
+		q.Set("after", after)
+	}
+	if limit > 0 {
+		q.Set("limit", strconv.Itoa(min(limit, MaxPage)))
+	}
+	return out, c.do(ctx, http.MethodGet, "/admin/v1/users?"+q.Encode(), nil, &out)
+}
+
+// ImportUsers calls POST /admin/v1/users/import.
+func (c *Client) ImportUsers(ctx context.Context, r ImportUsersRequest) (ImportResult, error) {
+	var out ImportResult
+	return out, c.do(ctx, http.MethodPost, "/admin/v1/users/import", r, &out)
+}

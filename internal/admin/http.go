@@ -24,6 +24,9 @@ const (
 	Realm = "gatehouse-admin"
 	// MaxBodyBytes bounds a request body: every request is a few flags.
 	MaxBodyBytes = 64 << 10
+	// MaxImportBodyBytes bounds the body of POST /admin/v1/users/import, which carries a
+	// whole htpasswd file (the CLI reads at most 16 MiB) as JSON.
+	MaxImportBodyBytes = 32 << 20
 	// MaxPage is the most records one listing call returns.
 	MaxPage = 1000
 	// reasonDocs is where the reason codes of problem answers are documented.
@@ -52,7 +55,11 @@ func Handler(opts HandlerOptions) http.Handler {
 	}
 	mux := http.NewServeMux()
 	for _, rt := range h.routes() {
-		mux.HandleFunc(rt.method+" "+rt.path, h.authed(rt.fn))
+		limit := int64(MaxBodyBytes)
+		if rt.maxBody > 0 {
+			limit = rt.maxBody
+		}
+		mux.HandleFunc(rt.method+" "+rt.path, h.authedLimit(limit, rt.fn))
 	}
 	if opts.Decisions != nil {
 		mux.HandleFunc("/admin/decisions/", h.authed(func(w http.ResponseWriter, r *http.Request, _ *Session) {
@@ -72,31 +79,40 @@ type handler struct{ o HandlerOptions }
 type route struct {
 	method, path string
 	fn           func(http.ResponseWriter, *http.Request, *Session)
+	// maxBody bounds the request body; 0 means MaxBodyBytes.
+	maxBody int64
 }
 
 func (h *handler) routes() []route {
 	return []route{
-		{"GET", "/admin/v1/keys", h.listKeys},
-		{"POST", "/admin/v1/keys", h.createKey},
-		{"POST", "/admin/v1/keys/{id}/revoke", h.revokeKey},
-		{"POST", "/admin/v1/keys/{id}/rotate", h.rotateKey},
-		{"GET", "/admin/v1/users/{name}", h.getUser},
-		{"POST", "/admin/v1/users", h.addUser},
-		{"POST", "/admin/v1/users/{name}/passwd", h.setPassword},
-		{"POST", "/admin/v1/users/{name}/remove", h.removeUser},
-		{"GET", "/admin/v1/clients", h.listClients},
-		{"POST", "/admin/v1/clients", h.createClient},
-		{"POST", "/admin/v1/clients/{id}/remove", h.removeClient},
-		{"GET", "/admin/v1/signing-keys", h.listSigningKeys},
-		{"POST", "/admin/v1/signing-keys/rotate", h.rotateSigningKey},
-		{"GET", "/admin/v1/audit", h.listAudit},
-		{"GET", "/admin/v1/openapi.json", h.openapi},
+		{"GET", "/admin/v1/keys", h.listKeys, 0},
+		{"POST", "/admin/v1/keys", h.createKey, 0},
+		{"POST", "/admin/v1/keys/{id}/revoke", h.revokeKey, 0},
+		{"POST", "/admin/v1/keys/{id}/rotate", h.rotateKey, 0},
+		{"GET", "/admin/v1/users", h.listUsers, 0},
+		{"GET", "/admin/v1/users/{name}", h.getUser, 0},
+		{"POST", "/admin/v1/users", h.addUser, 0},
+		{"POST", "/admin/v1/users/import", h.importUsers, MaxImportBodyBytes},
+		{"POST", "/admin/v1/users/{name}/passwd", h.setPassword, 0},
+		{"POST", "/admin/v1/users/{name}/remove", h.removeUser, 0},
+		{"GET", "/admin/v1/clients", h.listClients, 0},
+		{"POST", "/admin/v1/clients", h.createClient, 0},
+		{"POST", "/admin/v1/clients/{id}/remove", h.removeClient, 0},
+		{"GET", "/admin/v1/signing-keys", h.listSigningKeys, 0},
+		{"POST", "/admin/v1/signing-keys/rotate", h.rotateSigningKey, 0},
+		{"GET", "/admin/v1/audit", h.listAudit, 0},
+		{"GET", "/admin/v1/openapi.json", h.openapi, 0},
 	}
 }
 
 // authed wraps an endpoint with the checks every admin call passes first: no credential
 // in the query string, a valid admin token, a store that answers.
 func (h *handler) authed(next func(http.ResponseWriter, *http.Request, *Session)) http.HandlerFunc {
+	return h.authedLimit(MaxBodyBytes, next)
+}
+
+// authedLimit is authed with a request body bounded by limit bytes.
+func (h *handler) authedLimit(limit int64, next func(http.ResponseWriter, *http.Request, *Session)) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		if name, ok := credentialInQuery(r); ok {
 			writeProblem(w, r, http.StatusBadRequest, "Bad request",
@@ -124,7 +140,7 @@ func (h *handler) authed(next func(http.ResponseWriter, *http.Request, *Session)
 			return
 		}
 		if r.Body != nil {
-			r.Body = http.MaxBytesReader(w, r.Body, MaxBodyBytes)
+			r.Body = http.MaxBytesReader(w, r.Body, limit)
 		}
 		next(w, r, svc.As(caller))
 	}
@@ -283,7 +299,7 @@ func decodeBody(r *http.Request, v any) error {
 	raw, err := io.ReadAll(r.Body)
 	var tooBig *http.MaxBytesError
 	if errors.As(err, &tooBig) {
-		return &Error{Status: http.StatusRequestEntityTooLarge, Msg: fmt.Sprintf("the request body is over %d bytes", MaxBodyBytes)}
+		return &Error{Status: http.StatusRequestEntityTooLarge, Msg: fmt.Sprintf("the request body is over %d bytes", tooBig.Limit)}
 	}
 	if err != nil {
 		return badRequest("reading the request body: %v", err)
@@ -513,6 +529,34 @@ func (h *handler) setPassword(w http.ResponseWriter, r *http.Request, s *Session
 		return
 	}
 	out, err := s.SetPassword(r.Context(), r.PathValue("name"), req)
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	writeBody(w, r, http.StatusOK, "application/json", out)
+}
+
+func (h *handler) listUsers(w http.ResponseWriter, r *http.Request, s *Session) {
+	after, limit, err := page(r)
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	out, err := s.ListUsers(r.Context(), after, limit)
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	writeBody(w, r, http.StatusOK, "application/json", out)
+}
+
+func (h *handler) importUsers(w http.ResponseWriter, r *http.Request, s *Session) {
+	var req ImportUsersRequest
+	if err := decodeBody(r, &req); err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	out, err := s.ImportUsers(r.Context(), req)
 	if err != nil {
 		h.fail(w, r, err)
 		return

@@ -50,6 +50,7 @@ func TestOpenAPIDocumentDescribesExactlyTheHandlers(t *testing.T) {
 		"ListedClient": ListedClient{}, "RemovedClient": RemovedClient{}, "ListedSigningKey": ListedSigningKey{},
 		"RotatedSigningKey": RotatedSigningKey{}, "RotateSigningKeyRequest": RotateSigningKeyRequest{},
 		"AddUserRequest": AddUserRequest{}, "SetPasswordRequest": SetPasswordRequest{}, "UserResult": UserResult{},
+		"ListedUser": ListedUser{}, "ImportUsersRequest": ImportUsersRequest{}, "ImportedUser": ImportedUser{}, "ImportResult": ImportResult{},
 	} {
 		s, ok := doc.Components.Schemas[name]
 		if !ok {
