@@ -4,7 +4,6 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"syscall"
@@ -79,26 +78,7 @@ func (w *nopWriter) Write(p []byte) (int, error) { return len(p), nil }
 // iteration gets a fresh header map, as net/http gives each request.
 func BenchmarkDecideEndpoint(b *testing.B) {
 	rt, tok := benchRuntime(b)
-	req := httptest.NewRequest(http.MethodGet, "/_gatehouse/decide", nil)
-	req.RemoteAddr = "127.0.0.1:40000"
-	in := http.Header{
-		"Authorization":      {"Bearer " + tok},
-		"X-Forwarded-Method": {"GET"},
-		"X-Forwarded-Uri":    {"/es/orders"},
-		"User-Agent":         {"wrk"},
-	}
-	w := &nopWriter{}
-	b.ReportAllocs()
-	start := processCPU()
-	for b.Loop() {
-		req.Header = in.Clone()
-		w.h, w.status = make(http.Header, 8), 0
-		rt.ServeHTTP(w, req)
-		if w.status != http.StatusOK {
-			b.Fatal(w.status)
-		}
-	}
-	b.ReportMetric(float64(processCPU()-start)/float64(b.N), "cpu-ns/op")
+	benchDecide(b, rt, "/es/orders", "Authorization", "Bearer "+tok)
 }
 
 // processCPU is the process's user and system time so far.

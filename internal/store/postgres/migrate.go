@@ -5,10 +5,6 @@ import (
 	"embed"
 	"errors"
 	"fmt"
-	"io/fs"
-	"sort"
-	"strconv"
-	"strings"
 
 	"github.com/gatehouse-dev/gatehouse/internal/store"
 	"github.com/jackc/pgx/v5"
@@ -18,40 +14,13 @@ import (
 //go:embed migrations/*.sql
 var migrationFS embed.FS
 
-type migration struct {
-	version int
-	name    string
-	sql     string
-}
-
-// migrations returns the embedded migrations in version order: NNNN_name.sql, numbered
-// 1, 2, 3... without gaps, as SQLite's.
-func migrations() ([]migration, error) {
-	names, err := fs.Glob(migrationFS, "migrations/*.sql")
+// migrations returns the embedded migrations in version order (store.ReadMigrations).
+func migrations() ([]store.Migration, error) {
+	ms, err := store.ReadMigrations(migrationFS, "migrations")
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("postgres: %w", err)
 	}
-	var out []migration
-	for _, n := range names {
-		base := strings.TrimSuffix(strings.TrimPrefix(n, "migrations/"), ".sql")
-		num, name, ok := strings.Cut(base, "_")
-		v, err := strconv.Atoi(num)
-		if !ok || err != nil || v <= 0 {
-			return nil, fmt.Errorf("postgres: migration file %s is not named NNNN_name.sql", n)
-		}
-		body, err := migrationFS.ReadFile(n)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, migration{version: v, name: name, sql: string(body)})
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i].version < out[j].version })
-	for i, m := range out {
-		if m.version != i+1 {
-			return nil, fmt.Errorf("postgres: migrations are not numbered 1..n (found %d at position %d)", m.version, i+1)
-		}
-	}
-	return out, nil
+	return ms, nil
 }
 
 // SchemaVersion is the schema version this build migrates to.
@@ -160,16 +129,16 @@ func (s *Store) migrate(ctx context.Context, noMigrate bool) error {
 			)`); err != nil {
 				return err
 			}
-			if _, err := tx.Exec(ctx, m.sql); err != nil {
+			if _, err := tx.Exec(ctx, m.SQL); err != nil {
 				return err
 			}
-			_, err := tx.Exec(ctx, "INSERT INTO schema_migrations (version, name) VALUES ($1, $2)", m.version, m.name)
+			_, err := tx.Exec(ctx, "INSERT INTO schema_migrations (version, name) VALUES ($1, $2)", m.Version, m.Name)
 			return err
 		})
 		if err != nil {
-			return s.rightsErr(fmt.Sprintf("migration %04d_%s", m.version, m.name), err)
+			return s.rightsErr(fmt.Sprintf("migration %04d_%s", m.Version, m.Name), err)
 		}
-		s.migratedTo = m.version
+		s.migratedTo = m.Version
 	}
 	return nil
 }

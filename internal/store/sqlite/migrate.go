@@ -5,10 +5,6 @@ import (
 	"database/sql"
 	"embed"
 	"fmt"
-	"io/fs"
-	"sort"
-	"strconv"
-	"strings"
 	"time"
 
 	"github.com/gatehouse-dev/gatehouse/internal/store"
@@ -17,40 +13,13 @@ import (
 //go:embed migrations/*.sql
 var migrationFS embed.FS
 
-type migration struct {
-	version int
-	name    string
-	sql     string
-}
-
-// migrations returns the embedded migrations in version order. File names are
-// NNNN_name.sql with versions 1, 2, 3... and no gaps.
-func migrations() ([]migration, error) {
-	names, err := fs.Glob(migrationFS, "migrations/*.sql")
+// migrations returns the embedded migrations in version order (store.ReadMigrations).
+func migrations() ([]store.Migration, error) {
+	ms, err := store.ReadMigrations(migrationFS, "migrations")
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("sqlite: %w", err)
 	}
-	var out []migration
-	for _, n := range names {
-		base := strings.TrimSuffix(strings.TrimPrefix(n, "migrations/"), ".sql")
-		num, name, ok := strings.Cut(base, "_")
-		v, err := strconv.Atoi(num)
-		if !ok || err != nil || v <= 0 {
-			return nil, fmt.Errorf("sqlite: migration file %s is not named NNNN_name.sql", n)
-		}
-		body, err := migrationFS.ReadFile(n)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, migration{version: v, name: name, sql: string(body)})
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i].version < out[j].version })
-	for i, m := range out {
-		if m.version != i+1 {
-			return nil, fmt.Errorf("sqlite: migrations are not numbered 1..n (found %d at position %d)", m.version, i+1)
-		}
-	}
-	return out, nil
+	return ms, nil
 }
 
 // SchemaVersion is the schema version this build migrates to.
@@ -123,11 +92,11 @@ func (s *Store) migrate(ctx context.Context) error {
 			return fmt.Errorf("sqlite: open %s: %w (schema version %d, this build knows %d)", s.path, store.ErrSchemaTooNew, v, len(ms))
 		}
 		for _, m := range ms[v:] {
-			if _, err := tx.ExecContext(ctx, m.sql); err != nil {
-				return fmt.Errorf("sqlite: migration %04d_%s: %w", m.version, m.name, classify(err))
+			if _, err := tx.ExecContext(ctx, m.SQL); err != nil {
+				return fmt.Errorf("sqlite: migration %04d_%s: %w", m.Version, m.Name, classify(err))
 			}
 			if _, err := tx.ExecContext(ctx, "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)",
-				m.version, m.name, time.Now().UnixMicro()); err != nil {
+				m.Version, m.Name, time.Now().UnixMicro()); err != nil {
 				return s.opErr("migrate", err)
 			}
 		}
