@@ -215,7 +215,7 @@ func TestKeyerSeparatesFieldsAndProcesses(t *testing.T) {
 	if k.Key("ab", "c") == k.Key("a", "bc") {
 		t.Error("(ab,c) and (a,bc) collide")
 	}
-	if k.Key("u", "p") != k.Key("u", "p") {
+	if a, b := k.Key("u", "p"), k.Key("u", "p"); a != b {
 		t.Error("Key is not deterministic")
 	}
 	if NewKeyer().Key("u", "p") == k.Key("u", "p") {
