@@ -67,7 +67,7 @@ func startOpsGateway(t *testing.T, upstreamDelay time.Duration) *opsEnv {
 
 	up := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		e.upstreamHits.Add(1)
-		time.Sleep(upstreamDelay)
+		time.Sleep(upstreamDelay) // a slow upstream keeps requests in flight: latency, not a wait
 		io.WriteString(w, "ok "+r.URL.Path)
 	}), ReadHeaderTimeout: 5 * time.Second}
 	ul := listenLoopback(t)
@@ -186,7 +186,7 @@ func TestReloadUnderLoadLosesNoRequest(t *testing.T) {
 		if i%2 == 0 {
 			e.hup(t)
 		}
-		time.Sleep(150 * time.Millisecond)
+		time.Sleep(150 * time.Millisecond) // paces the reloads under the load: not a wait
 	}
 	// End on a valid configuration and wait until it serves.
 	e.write(t, "orders-final", "  - name: final\n    match: {path_prefix: /final}\n    upstream: "+e.upstream+"\n    authenticate: anonymous\n")
@@ -200,7 +200,7 @@ func TestReloadUnderLoadLosesNoRequest(t *testing.T) {
 		if time.Now().After(deadline) {
 			t.Fatalf("the final configuration never served: %d", resp.StatusCode)
 		}
-		time.Sleep(50 * time.Millisecond)
+		time.Sleep(50 * time.Millisecond) // polling interval of the wait
 	}
 	close(stop)
 	wg.Wait()
@@ -307,7 +307,7 @@ func TestSIGTERMDrainsInFlightRequests(t *testing.T) {
 	// Wait until all 20 are waiting on the upstream, so they are truly in flight.
 	deadline := time.Now().Add(10 * time.Second)
 	for e.upstreamHits.Load() < 20 && time.Now().Before(deadline) {
-		time.Sleep(10 * time.Millisecond)
+		time.Sleep(10 * time.Millisecond) // polling interval of the wait
 	}
 	if err := e.proc.cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
@@ -538,7 +538,7 @@ func streamEvents(n int, gap time.Duration) http.HandlerFunc {
 		for i := 0; i < n; i++ {
 			fmt.Fprintf(w, "data: %d\n\n", i)
 			w.(http.Flusher).Flush()
-			time.Sleep(gap)
+			time.Sleep(gap) // paces the stream across the write timeout: not a wait
 		}
 	}
 }
