@@ -31,6 +31,7 @@ var allowed = map[string][]string{
 	"internal/editdist":              {},
 	"internal/config":                {"internal/editdist"},
 	"internal/logline":               {},
+	"internal/buildinfo":             {},
 	"internal/doctor/finding":        {},
 	"internal/store":                 {"internal/decision"},
 	"internal/store/sqlite":          {"internal/store"},
@@ -44,7 +45,8 @@ var allowed = map[string][]string{
 	"internal/verify/introspect":     {"internal/decision", "internal/secret", "internal/tokens"},
 	"internal/verify/mtls":           {"internal/decision"},
 	"internal/explain":               {"internal/gateway", "internal/decision"},
-	"internal/metrics":               {"internal/gateway", "internal/decision"},
+	"internal/admin":                 {"internal/config", "internal/decision", "internal/issuer", "internal/secret", "internal/store", "internal/tokens"},
+	"internal/metrics":               {"internal/gateway", "internal/decision", "internal/buildinfo"},
 	"internal/gateway":               {"internal/decision", "internal/proxy", "internal/challenge", "internal/logline"},
 	"internal/doctor/lint":           {"internal/doctor/finding", "internal/challenge", "internal/tokens", "internal/editdist"},
 	"internal/doctor/har":            {"internal/doctor/finding", "internal/doctor/lint", "internal/challenge"},
@@ -52,13 +54,16 @@ var allowed = map[string][]string{
 	"internal/app": {"internal/config", "internal/decision", "internal/gateway", "internal/proxy",
 		"internal/verify/jwt", "internal/verify/apikey", "internal/verify/basic", "internal/verify/introspect",
 		"internal/store", "internal/store/sqlite", "internal/store/postgres", "internal/secret", "internal/budget",
-		"internal/verify/mtls", "internal/explain", "internal/metrics", "internal/issuer", "internal/logline"},
+		"internal/verify/mtls", "internal/explain", "internal/metrics", "internal/issuer", "internal/logline", "internal/admin",
+		"internal/buildinfo"},
 	"cmd/gatehouse": nil, // the command may import anything
+	"scripts/image": {},  // a release build tool, linked into no binary we ship
 }
 
 // onlyImporters lists third-party modules that exactly one package may import.
 var onlyImporters = map[string]string{
-	"github.com/go-jose/go-jose/v4": "internal/tokens",
+	"github.com/go-jose/go-jose/v4":          "internal/tokens",
+	"github.com/google/go-containerregistry": "scripts/image",
 }
 
 type pkg struct {

@@ -1,4 +1,4 @@
-// Command bench is Gatehouse's load harness (issue 7; DESIGN.md section 8). One command,
+// Command bench is Gatehouse's load harness (issue 7; docs/design.md, section 8). One command,
 //
 //	go run ./bench
 //

@@ -165,7 +165,7 @@ func report(o options, f facts, rows []*row, hwmKB, rssKB int64, mem *memResult)
 	}
 	w("\nGatehouse peak RSS over the table (VmHWM): %.1f MiB (RSS at the end %.1f MiB).\n", float64(hwmKB)/1024, float64(rssKB)/1024)
 
-	w("\n### Targets (issue 7, DESIGN.md section 8)\n\n| target | measured | verdict |\n|---|---|---|\n")
+	w("\n### Targets (issue 7, docs/design.md, section 8)\n\n| target | measured | verdict |\n|---|---|---|\n")
 	verdict := func(ok bool) string {
 		if ok {
 			return "pass"

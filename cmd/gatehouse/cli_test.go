@@ -281,8 +281,9 @@ func TestCompletionScriptsParseAndKnowEveryCommand(t *testing.T) {
 func TestCompletionTableMatchesTheDispatchers(t *testing.T) {
 	want := map[string][]string{
 		"clients": {"create", "list", "remove"}, "config": {"check"}, "keys": {"create", "list", "revoke", "rotate"},
-		"signing-keys": {"rotate", "list"}, "store": {"migrate", "copy"}, "token": {"inspect"},
+		"signing-keys": {"rotate", "list"}, "store": {"migrate", "copy", "backup"}, "token": {"inspect"},
 		"users": {"add", "passwd", "remove", "import", "list"}, "completion": {"bash", "zsh", "fish"},
+		"admin-tokens": {"create", "list", "revoke"}, "audit": {"list"},
 	}
 	for _, e := range completionTable(t.Context()) {
 		if diff := cmp.Diff(want[e.name], e.verbs); diff != "" {

@@ -8,8 +8,8 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/gatehouse-dev/gatehouse/internal/admin"
 	"github.com/gatehouse-dev/gatehouse/internal/config"
-	"github.com/gatehouse-dev/gatehouse/internal/issuer"
 	"github.com/gatehouse-dev/gatehouse/internal/store"
 )
 
@@ -21,6 +21,9 @@ const clientsUsage = `Usage:
   gatehouse clients create --config FILE --name NAME --scopes a,b [--audience AUD] [--ttl 10m] [--introspect] [--json]
   gatehouse clients list   --config FILE [--json]
   gatehouse clients remove --config FILE [--json] CLIENT_ID
+
+Each also takes --admin URL (with $GATEHOUSE_ADMIN_TOKEN or --admin-token-file FILE)
+to call a running gateway's admin API instead of opening the store.
 
 OAuth 2.0 clients of the token service (the configuration's token_service block); they
 get access tokens at <issuer>/oauth2/token with grant_type=client_credentials. The store
@@ -47,35 +50,6 @@ func runClients(ctx context.Context, env *cliEnv, args []string) int {
 	}, args)
 }
 
-// createdClient is the JSON of `clients create` (fixed: scripts rely on it).
-type createdClient struct {
-	ClientID       string   `json:"client_id"`
-	ClientSecret   string   `json:"client_secret"`
-	Name           string   `json:"name"`
-	Scopes         []string `json:"scopes"`
-	Audience       string   `json:"audience"`
-	AccessTokenTTL int64    `json:"access_token_ttl"`
-	Introspect     bool     `json:"introspect"`
-}
-
-// listedClient is one element of `clients list --json` (fixed; never a secret).
-type listedClient struct {
-	ClientID       string   `json:"client_id"`
-	Name           string   `json:"name"`
-	Scopes         []string `json:"scopes"`
-	Audience       string   `json:"audience"`
-	AccessTokenTTL int64    `json:"access_token_ttl"`
-	Introspect     bool     `json:"introspect"`
-	CreatedAt      jsonTime `json:"created_at"`
-}
-
-// removedClient is the JSON of `clients remove --json`.
-type removedClient struct {
-	ClientID  string   `json:"client_id"`
-	Name      string   `json:"name"`
-	RemovedAt jsonTime `json:"removed_at"`
-}
-
 // tokenServiceOf returns the configuration's token_service block, or an error saying
 // how to add one.
 func tokenServiceOf(sess *storeSession, configPath string) (*config.TokenService, error) {
@@ -85,11 +59,15 @@ func tokenServiceOf(sess *storeSession, configPath string) (*config.TokenService
 	return sess.cfg.TokenService, nil
 }
 
-func ttlSeconds(d time.Duration) int64 { return int64((d + time.Second - 1) / time.Second) }
+func ttlSeconds(d time.Duration) int64 { return admin.TTLSeconds(d) }
 
 func clientsCreate(ctx context.Context, env *cliEnv, args []string) int {
-	var sf storeFlags
+	var (
+		sf storeFlags
+		rf remoteFlags
+	)
 	fs := newStoreFlagSet("clients create", env, &sf)
+	addRemoteFlags(fs, &rf)
 	name := fs.String("name", "", "whom the client is for (required)")
 	scopesFlag := fs.String("scopes", "", "comma-separated scopes its tokens may carry (required)")
 	audience := fs.String("audience", "", "aud of its tokens (default: token_service.audience)")
@@ -112,9 +90,9 @@ func clientsCreate(ctx context.Context, env *cliEnv, args []string) int {
 	if err != nil {
 		return cliUsageError(env, "clients create", clientsUsage, err)
 	}
-	var ttl time.Duration
 	if *ttlFlag != "" {
-		if ttl, err = parseSpan(*ttlFlag); err != nil {
+		ttl, err := parseSpan(*ttlFlag)
+		if err != nil {
 			return cliUsageError(env, "clients create", clientsUsage, fmt.Errorf("--ttl: %v", err))
 		}
 		if ttl < time.Second || ttl > store.MaxAccessTokenTTL {
@@ -124,58 +102,34 @@ func clientsCreate(ctx context.Context, env *cliEnv, args []string) int {
 	if *audience != "" && !printableNoSpace(*audience) {
 		return cliUsageError(env, "clients create", clientsUsage, errors.New("--audience must be printable ASCII without spaces, such as api://orders"))
 	}
-
-	sess, err := openStore(ctx, env, sf.config, false)
+	api, done, err := adminBackend(ctx, env, sf, rf, false)
 	if err != nil {
 		return cliFail(env, "clients create", err)
 	}
-	defer sess.Close()
-	ts, err := tokenServiceOf(sess, sf.config)
-	if err != nil {
-		return cliFail(env, "clients create", err)
-	}
-	if *audience == "" {
-		if ts.Audience == "" {
-			return cliUsageError(env, "clients create", clientsUsage, errors.New("--audience is required: token_service.audience sets no default"))
-		}
-		*audience = ts.Audience
-	}
-	if ttl == 0 {
-		ttl = ts.AccessTokenTTL
-	}
-	spec := issuer.ClientSpec{Name: *name, Scopes: scopes, Audience: *audience, AccessTokenTTL: ttl, Introspect: *introspect, Now: time.Now()}
-	var (
-		rec    store.Client
-		secret string
-	)
-	// A fresh client_id collides with probability ~n/2^95; retry a couple of times anyway.
-	for attempt := 0; ; attempt++ {
-		rec, secret, err = issuer.NewClient(spec)
-		if err == nil {
-			err = sess.store.CreateClient(ctx, &rec)
-		}
-		if !errors.Is(err, store.ErrExists) || attempt == 2 {
-			break
-		}
+	defer done()
+	c, err := api.CreateClient(ctx, admin.CreateClientRequest{Name: *name, Scopes: scopes, Audience: *audience, TTL: *ttlFlag, Introspect: *introspect})
+	var ae *admin.Error
+	if errors.As(err, &ae) && ae.Status == 400 {
+		return cliUsageError(env, "clients create", clientsUsage, err)
 	}
 	if err != nil {
 		return cliFail(env, "clients create", err)
 	}
 	// Committed before it is printed: a secret that was shown survives a crash right after.
 	if sf.json {
-		writeJSON(env.stdout, createdClient{
-			ClientID: rec.ID, ClientSecret: secret, Name: rec.Name, Scopes: nonNil(rec.Scopes),
-			Audience: rec.Audience, AccessTokenTTL: ttlSeconds(rec.AccessTokenTTL), Introspect: rec.Introspect,
-		})
+		endpoint := c.TokenEndpoint
+		c.TokenEndpoint = "" // the documented shape of clients create --json
+		writeJSON(env.stdout, c)
+		c.TokenEndpoint = endpoint
 		return 0
 	}
 	fmt.Fprintf(env.stdout, "Created client %s for %q (scopes %s, audience %s, tokens live %s).\n",
-		rec.ID, sanitize(rec.Name), strings.Join(rec.Scopes, " "), rec.Audience, rec.AccessTokenTTL)
-	if rec.Introspect {
+		c.ClientID, sanitize(c.Name), strings.Join(c.Scopes, " "), c.Audience, time.Duration(c.AccessTokenTTL)*time.Second)
+	if c.Introspect {
 		fmt.Fprintln(env.stdout, "It may introspect the tokens of every client.")
 	}
-	fmt.Fprintf(env.stdout, "Token endpoint: %s/oauth2/token (grant_type=client_credentials)\n", strings.TrimSuffix(ts.Issuer, "/"))
-	fmt.Fprintf(env.stdout, "Store the secret now; it cannot be shown again:\n\nclient_id:     %s\nclient_secret: %s\n", rec.ID, secret)
+	fmt.Fprintf(env.stdout, "Token endpoint: %s (grant_type=client_credentials)\n", c.TokenEndpoint)
+	fmt.Fprintf(env.stdout, "Store the secret now; it cannot be shown again:\n\nclient_id:     %s\nclient_secret: %s\n", c.ClientID, c.ClientSecret)
 	return 0
 }
 
@@ -189,8 +143,12 @@ func printableNoSpace(s string) bool {
 }
 
 func clientsList(ctx context.Context, env *cliEnv, args []string) int {
-	var sf storeFlags
+	var (
+		sf storeFlags
+		rf remoteFlags
+	)
 	fs := newStoreFlagSet("clients list", env, &sf)
+	addRemoteFlags(fs, &rf)
 	pos, err := parseInterspersed(fs, args)
 	if err != nil {
 		return cliUsageError(env, "clients list", clientsUsage, err)
@@ -198,28 +156,29 @@ func clientsList(ctx context.Context, env *cliEnv, args []string) int {
 	if len(pos) > 0 {
 		return cliUsageError(env, "clients list", clientsUsage, fmt.Errorf("unexpected argument %q", pos[0]))
 	}
-	sess, err := openStore(ctx, env, sf.config, true)
+	api, done, err := adminBackend(ctx, env, sf, rf, true)
 	if err != nil {
 		return cliFail(env, "clients list", err)
 	}
-	defer sess.Close()
+	defer done()
 	return listPaged(env, "clients list", sf.json, "CLIENT ID\tNAME\tSCOPES\tAUDIENCE\tTOKEN TTL\tINTROSPECT\tCREATED",
 		"No clients yet; create one with: gatehouse clients create --config "+sf.config+" --name NAME --scopes a,b",
-		func(after string) ([]store.Client, error) { return sess.store.ListClients(ctx, after, 1000) },
-		func(c store.Client) string { return c.ID },
-		func(c store.Client) (any, string, bool) {
-			return listedClient{
-					ClientID: c.ID, Name: c.Name, Scopes: nonNil(c.Scopes), Audience: c.Audience,
-					AccessTokenTTL: ttlSeconds(c.AccessTokenTTL), Introspect: c.Introspect, CreatedAt: jsonTime(c.CreatedAt),
-				}, fmt.Sprintf("%s\t%s\t%s\t%s\t%s\t%s\t%s", c.ID, sanitize(c.Name), orDash(strings.Join(c.Scopes, ",")),
-					c.Audience, c.AccessTokenTTL, introspectWord(c.Introspect), humanTime(c.CreatedAt, "-")),
-				!c.Removed()
+		func(after string) ([]admin.ListedClient, error) { return api.ListClients(ctx, after, 1000) },
+		func(c admin.ListedClient) string { return c.ClientID },
+		func(c admin.ListedClient) (any, string, bool) {
+			return c, fmt.Sprintf("%s\t%s\t%s\t%s\t%s\t%s\t%s", c.ClientID, sanitize(c.Name), orDash(strings.Join(c.Scopes, ",")),
+					c.Audience, time.Duration(c.AccessTokenTTL)*time.Second, introspectWord(c.Introspect), humanTime(c.CreatedAt.T(), "-")),
+				c.RemovedAt == nil
 		})
 }
 
 func clientsRemove(ctx context.Context, env *cliEnv, args []string) int {
-	var sf storeFlags
+	var (
+		sf storeFlags
+		rf remoteFlags
+	)
 	fs := newStoreFlagSet("clients remove", env, &sf)
+	addRemoteFlags(fs, &rf)
 	pos, err := parseInterspersed(fs, args)
 	if err != nil {
 		return cliUsageError(env, "clients remove", clientsUsage, err)
@@ -227,25 +186,20 @@ func clientsRemove(ctx context.Context, env *cliEnv, args []string) int {
 	if len(pos) != 1 {
 		return cliUsageError(env, "clients remove", clientsUsage, errors.New("name exactly one CLIENT_ID"))
 	}
-	id := pos[0]
-	sess, err := openStore(ctx, env, sf.config, true)
+	api, done, err := adminBackend(ctx, env, sf, rf, true)
 	if err != nil {
 		return cliFail(env, "clients remove", err)
 	}
-	defer sess.Close()
-	now := time.Now()
-	c, err := sess.store.RemoveClient(ctx, id, now)
-	if errors.Is(err, store.ErrNotFound) {
-		return cliFail(env, "clients remove", fmt.Errorf("no client with id %q", sanitize(id)))
-	}
+	defer done()
+	c, err := api.RemoveClient(ctx, pos[0])
 	if err != nil {
 		return cliFail(env, "clients remove", err)
 	}
 	if sf.json {
-		writeJSON(env.stdout, removedClient{ClientID: c.ID, Name: c.Name, RemovedAt: jsonTime(store.Micro(now))})
+		writeJSON(env.stdout, c)
 		return 0
 	}
-	fmt.Fprintf(env.stdout, "Removed client %s (%q). It gets no more tokens; running gateways refuse the ones it has within a second.\n", c.ID, sanitize(c.Name))
+	fmt.Fprintf(env.stdout, "Removed client %s (%q). It gets no more tokens; running gateways refuse the ones it has within a second.\n", c.ClientID, sanitize(c.Name))
 	return 0
 }
 

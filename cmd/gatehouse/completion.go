@@ -174,7 +174,7 @@ _gatehouse() {
     fi
     local verbs="" flags=""
     case $cmd in
-`, strings.Join(append(names, "help", "version"), " "))
+`, strings.Join(append(names, "help"), " "))
 	for _, e := range table {
 		fmt.Fprintf(w, "    %s)\n", e.name)
 		if len(e.verbs) > 0 {
@@ -215,7 +215,6 @@ _gatehouse() {
 		fmt.Fprintf(w, "    %s\n", zshQuote(e.name+":"+e.summary))
 	}
 	fmt.Fprint(w, `    'help:print the help of a command'
-    'version:print the version'
   )
   if (( CURRENT == 2 )); then
     _describe command commands
@@ -266,7 +265,6 @@ func writeFishCompletion(w io.Writer, table []completionEntry) {
 		fmt.Fprintf(w, "complete -c gatehouse -n __fish_use_subcommand -a %s -d %s\n", e.name, zshQuote(e.summary))
 	}
 	fmt.Fprint(w, "complete -c gatehouse -n __fish_use_subcommand -a help -d 'print the help of a command'\n")
-	fmt.Fprint(w, "complete -c gatehouse -n __fish_use_subcommand -a version -d 'print the version'\n")
 	fmt.Fprintf(w, "complete -c gatehouse -n '__fish_seen_subcommand_from help' -a %s\n", zshQuote(strings.Join(names, " ")))
 	for _, e := range table {
 		if len(e.verbs) == 0 {

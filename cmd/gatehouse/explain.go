@@ -41,6 +41,9 @@ Flags:
   --admin URL      the admin listener
   --config FILE    read admin_listen from this configuration instead
   --json           print the admin API's JSON document as it is
+  --admin-token-file FILE
+                   the admin token (default: $GATEHOUSE_ADMIN_TOKEN); the decisions
+                   name subjects and clients, so the admin API asks for one
 
 Without --admin, the admin listener is the admin_listen of the configuration: --config
 FILE, else $GATEHOUSE_CONFIG, else ./gatehouse.yaml when it exists (as the store
@@ -63,6 +66,7 @@ func runExplain(ctx context.Context, env *cliEnv, args []string) int {
 	admin := fs.String("admin", "", "")
 	file := fs.String("config", "", "")
 	asJSON := fs.Bool("json", false, "")
+	tokenFile := fs.String("admin-token-file", "", "")
 	usageErr := func(format string, a ...any) int {
 		fmt.Fprintf(env.stderr, "gatehouse explain: "+format+"\n\n%s", append(a, explainUsage)...)
 		return 2
@@ -121,10 +125,15 @@ func runExplain(ctx context.Context, env *cliEnv, args []string) int {
 		return usageErr("--admin wants an http(s) URL such as http://127.0.0.1:9090, got %q", printable(base))
 	}
 	endpoint := strings.TrimSuffix(u.String(), "/") + explain.PathPrefix + url.PathEscape(id)
+	token, err := adminToken(env, remoteFlags{tokenFile: *tokenFile})
+	if err != nil {
+		fmt.Fprintf(env.stderr, "gatehouse explain: %v\n", err)
+		return 2
+	}
 
 	ctx, cancel := context.WithTimeout(ctx, explainTimeout)
 	defer cancel()
-	body, status, ctype, err := fetchDecision(ctx, endpoint)
+	body, status, ctype, err := fetchDecision(ctx, endpoint, token)
 	if err != nil {
 		fmt.Fprintf(env.stderr, "gatehouse explain: cannot reach the admin API at %s: %s\n"+
 			"Is the gateway running? This command asks its admin_listen; use --admin URL or --config FILE to name another.\n",
@@ -150,6 +159,13 @@ func runExplain(ctx context.Context, env *cliEnv, args []string) int {
 		}
 		printEntry(env.stdout, e)
 		return 0
+	case status == http.StatusUnauthorized:
+		how := "it needs an admin token: set GATEHOUSE_ADMIN_TOKEN or pass --admin-token-file (gatehouse admin-tokens create makes one)"
+		if token != "" {
+			how = "the admin token is not valid (unknown, expired or revoked)"
+		}
+		fmt.Fprintf(env.stderr, "gatehouse explain: the admin API at %s refused the call: %s\n", u.Redacted(), how)
+		return 1
 	case status == http.StatusNotFound && isMediaType(ctype, "application/problem+json"):
 		var p struct {
 			Detail string `json:"detail"`
@@ -169,10 +185,13 @@ func runExplain(ctx context.Context, env *cliEnv, args []string) int {
 
 // fetchDecision GETs the decision document. Redirects are not followed (the admin API
 // never redirects) and no proxy is used: the admin listener is on a private address.
-func fetchDecision(ctx context.Context, endpoint string) (body []byte, status int, ctype string, err error) {
+func fetchDecision(ctx context.Context, endpoint, token string) (body []byte, status int, ctype string, err error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, endpoint, nil)
 	if err != nil {
 		return nil, 0, "", err
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
 	}
 	req.Header.Set("Accept", "application/json, application/problem+json")
 	req.Header.Set("User-Agent", "gatehouse-explain/"+version)

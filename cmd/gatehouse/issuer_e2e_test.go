@@ -20,6 +20,7 @@ import (
 type issuerEnv struct {
 	base, cfg    string // base: the address the gateway listens on, as a URL
 	issuer       string // token_service.issuer, which names no listener
+	admin        string
 	id, secret   string
 	proc         *proc
 	upstreamHits chan http.Header
@@ -96,7 +97,7 @@ token_service:
 	}
 	p := start(t, "serve", "--config", path)
 	m := p.waitFor(t, listeningRe)
-	return &issuerEnv{base: "http://" + m[1], issuer: issuer, cfg: path, id: created.ClientID, secret: created.ClientSecret, proc: p, upstreamHits: hits}
+	return &issuerEnv{base: "http://" + m[1], issuer: issuer, admin: "http://" + m[2], cfg: path, id: created.ClientID, secret: created.ClientSecret, proc: p, upstreamHits: hits}
 }
 
 // curlJSON runs curl and decodes the JSON body after the headers.

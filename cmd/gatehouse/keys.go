@@ -8,12 +8,13 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"strconv"
+	"os/user"
 	"strings"
 	"text/tabwriter"
 	"time"
 	"unicode/utf8"
 
+	"github.com/gatehouse-dev/gatehouse/internal/admin"
 	"github.com/gatehouse-dev/gatehouse/internal/app"
 	"github.com/gatehouse-dev/gatehouse/internal/config"
 	"github.com/gatehouse-dev/gatehouse/internal/secret"
@@ -40,6 +41,10 @@ The store is the configuration's "store" (default: gatehouse.db beside it).
   revoke  refuse the key from now on; running gateways refuse it within a second.
   rotate  make a replacement with the same name, environment and scopes, and keep
           the old key valid for --grace (default 1h; 0 ends it at once).
+
+With --admin URL, every command calls a running gateway's admin API (its admin_listen)
+instead of opening the store, and prints the same; the admin token comes from
+$GATEHOUSE_ADMIN_TOKEN or --admin-token-file FILE (see gatehouse admin-tokens).
 
 Keys are hashed with the pepper of the configuration's api_key authenticator; with
 several api_key authenticators that have different peppers, name one with
@@ -164,82 +169,16 @@ func openStore(ctx context.Context, env *cliEnv, configPath string, mustExist bo
 	return &storeSession{cfg: cfg, store: st}, nil
 }
 
-// keyHasher returns the hasher of the configuration's api_key authenticator (named, or
-// the only one, or any when they share a pepper). Without one, keys are hashed with
-// plain SHA-256, which is what an api_key authenticator without a pepper expects.
+// keyHasher is admin.KeyHasher (demo and tests use it).
 func keyHasher(cfg *config.Config, name string) (*secret.KeyHasher, error) {
-	var peppers [][]byte
-	var names []string
-	for n, a := range cfg.Authenticators {
-		if a.Type != config.TypeAPIKey || a.APIKey == nil {
-			continue
-		}
-		if name != "" && n != name {
-			continue
-		}
-		names = append(names, n)
-		p := a.APIKey.Pepper.Reveal()
-		dup := false
-		for _, q := range peppers {
-			if secret.Equal(p, q) {
-				dup = true
-			}
-		}
-		if !dup {
-			peppers = append(peppers, p)
-		}
-	}
-	switch {
-	case name != "" && len(names) == 0:
-		return nil, fmt.Errorf("no api_key authenticator is called %q", name)
-	case len(peppers) > 1:
-		return nil, fmt.Errorf("the api_key authenticators %s use different peppers; choose one with --authenticator", strings.Join(names, ", "))
-	case len(peppers) == 0:
-		return secret.NewKeyHasher(nil)
-	}
-	return secret.NewKeyHasher(peppers[0])
+	return admin.KeyHasher(cfg, name)
 }
 
 // parseSpan reads a duration: a Go duration (90m, 24h) or whole days and weeks (30d, 2w).
-func parseSpan(s string) (time.Duration, error) {
-	s = strings.TrimSpace(s)
-	for suffix, unit := range map[string]time.Duration{"d": 24 * time.Hour, "w": 7 * 24 * time.Hour} {
-		if n, ok := strings.CutSuffix(s, suffix); ok {
-			v, err := strconv.Atoi(n)
-			if err != nil || v < 0 || v > 100*365 {
-				return 0, fmt.Errorf("%q is not a duration like 30d", s)
-			}
-			return time.Duration(v) * unit, nil
-		}
-	}
-	d, err := time.ParseDuration(s)
-	if err != nil {
-		return 0, fmt.Errorf("%q is not a duration like 24h, 30d or 2w", s)
-	}
-	return d, nil
-}
+func parseSpan(s string) (time.Duration, error) { return admin.ParseSpan(s) }
 
-// parseExpiry reads --expires: a duration from now, or an RFC 3339 time. It must be in
-// the future.
-func parseExpiry(s string, now time.Time) (time.Time, error) {
-	if s == "" {
-		return time.Time{}, nil
-	}
-	if t, err := time.Parse(time.RFC3339, s); err == nil {
-		if !t.After(now) {
-			return time.Time{}, fmt.Errorf("--expires %s is in the past", s)
-		}
-		return t, nil
-	}
-	d, err := parseSpan(s)
-	if err != nil {
-		return time.Time{}, fmt.Errorf("--expires: %v (or an RFC 3339 time)", err)
-	}
-	if d <= 0 {
-		return time.Time{}, fmt.Errorf("--expires must be positive")
-	}
-	return now.Add(d), nil
-}
+// parseExpiry reads --expires: a duration from now, or an RFC 3339 time in the future.
+func parseExpiry(s string, now time.Time) (time.Time, error) { return admin.ParseExpiry(s, now) }
 
 // parseScopes reads a comma-separated scope list.
 func parseScopes(s string) ([]string, error) {
@@ -277,28 +216,6 @@ func nonNil(s []string) []string {
 		return []string{}
 	}
 	return s
-}
-
-// createdKey is the JSON of `keys create` and `keys rotate` (DESIGN.md section 5).
-type createdKey struct {
-	ID        string   `json:"id"`
-	Key       string   `json:"key"`
-	Name      string   `json:"name"`
-	Env       string   `json:"env"`
-	Scopes    []string `json:"scopes"`
-	ExpiresAt jsonTime `json:"expires_at"`
-}
-
-// listedKey is one element of `keys list --json` (DESIGN.md section 5): never a secret.
-type listedKey struct {
-	ID         string   `json:"id"`
-	Name       string   `json:"name"`
-	Env        string   `json:"env"`
-	Scopes     []string `json:"scopes"`
-	Status     string   `json:"status"`
-	CreatedAt  jsonTime `json:"created_at"`
-	ExpiresAt  jsonTime `json:"expires_at"`
-	LastUsedAt jsonTime `json:"last_used_at"`
 }
 
 // listPaged prints every record of a paged store listing, a page at a time so a million
@@ -378,9 +295,78 @@ func newKeyRecord(h *secret.KeyHasher, name, env string, scopes []string, create
 	}, nil
 }
 
+// remoteFlags are the flags of a command that can run against a gateway's admin API.
+type remoteFlags struct {
+	url       string
+	tokenFile string
+}
+
+func addRemoteFlags(fs *flag.FlagSet, rf *remoteFlags) {
+	fs.StringVar(&rf.url, "admin", "", "use the admin API at `URL` (a running gateway's admin_listen) instead of the store")
+	fs.StringVar(&rf.tokenFile, "admin-token-file", "", "read the admin token from `FILE` (default: $GATEHOUSE_ADMIN_TOKEN)")
+}
+
+// adminToken returns the admin token for --admin: from --admin-token-file, or from
+// GATEHOUSE_ADMIN_TOKEN. Never from a flag value, which other local users can read in
+// the process list.
+func adminToken(env *cliEnv, rf remoteFlags) (string, error) {
+	if rf.tokenFile != "" {
+		b, err := os.ReadFile(rf.tokenFile)
+		if err != nil {
+			return "", fmt.Errorf("--admin-token-file: %w", err)
+		}
+		return strings.TrimSpace(string(b)), nil
+	}
+	return strings.TrimSpace(env.getenv("GATEHOUSE_ADMIN_TOKEN")), nil
+}
+
+// localCaller names the person running the CLI in the audit log.
+func localCaller() admin.Caller {
+	name := "unknown"
+	if u, err := user.Current(); err == nil && u.Username != "" {
+		name = u.Username
+	}
+	return admin.Caller{Actor: "cli:" + name, Remote: "local"}
+}
+
+// adminAPI is what the admin commands call: the local admin service (*admin.Session)
+// or a gateway's admin API (*admin.Client), with the same results.
+type adminAPI interface {
+	admin.Keys
+	admin.Clients
+	admin.SigningKeys
+	admin.Users
+}
+
+// adminBackend is the admin service a command calls: the admin API with --admin, else
+// the configuration's store. close releases it.
+func adminBackend(ctx context.Context, env *cliEnv, sf storeFlags, rf remoteFlags, mustExist bool) (api adminAPI, close func(), err error) {
+	if rf.url != "" {
+		tok, err := adminToken(env, rf)
+		if err != nil {
+			return nil, nil, err
+		}
+		c, err := admin.NewClient(rf.url, tok)
+		if err != nil {
+			return nil, nil, err
+		}
+		return c, func() {}, nil
+	}
+	sess, err := openStore(ctx, env, sf.config, mustExist)
+	if err != nil {
+		return nil, nil, err
+	}
+	svc := &admin.Service{Store: sess.store, Config: sess.cfg}
+	return svc.As(localCaller()), sess.Close, nil
+}
+
 func keysCreate(ctx context.Context, env *cliEnv, args []string) int {
-	var sf storeFlags
+	var (
+		sf storeFlags
+		rf remoteFlags
+	)
 	fs := newStoreFlagSet("keys create", env, &sf)
+	addRemoteFlags(fs, &rf)
 	name := fs.String("name", "", "who the key is for (required)")
 	keyEnv := fs.String("env", "", "environment (default: the configuration's)")
 	scopesFlag := fs.String("scopes", "", "comma-separated scopes")
@@ -400,9 +386,7 @@ func keysCreate(ctx context.Context, env *cliEnv, args []string) int {
 	if err != nil {
 		return cliUsageError(env, "keys create", keysUsage, err)
 	}
-	now := time.Now()
-	exp, err := parseExpiry(*expires, now)
-	if err != nil {
+	if _, err := parseExpiry(*expires, time.Now()); err != nil {
 		return cliUsageError(env, "keys create", keysUsage, err)
 	}
 	if *keyEnv != "" {
@@ -410,65 +394,46 @@ func keysCreate(ctx context.Context, env *cliEnv, args []string) int {
 			return cliUsageError(env, "keys create", keysUsage, fmt.Errorf("--env: %v", err))
 		}
 	}
-
-	sess, err := openStore(ctx, env, sf.config, false)
+	keys, done, err := adminBackend(ctx, env, sf, rf, false)
 	if err != nil {
 		return cliFail(env, "keys create", err)
 	}
-	defer sess.Close()
-	if *keyEnv == "" {
-		*keyEnv = sess.cfg.Environment
-	}
-	h, err := keyHasher(sess.cfg, *authName)
-	if err != nil {
-		return cliFail(env, "keys create", err)
-	}
-	var (
-		key secret.APIKey
-		rec store.APIKey
-	)
-	// A fresh id collides with probability ~n/2^71; retry a couple of times anyway.
-	for attempt := 0; ; attempt++ {
-		key, rec, err = newKeyRecord(h, *name, *keyEnv, scopes, now, exp)
-		if err == nil {
-			err = sess.store.CreateKey(ctx, &rec)
-		}
-		if !errors.Is(err, store.ErrExists) || attempt == 2 {
-			break
-		}
-	}
+	defer done()
+	k, err := keys.CreateKey(ctx, admin.CreateKeyRequest{Name: *name, Env: *keyEnv, Scopes: scopes, Expires: *expires, Authenticator: *authName})
 	if err != nil {
 		return cliFail(env, "keys create", err)
 	}
 	// The key is committed (and synced) before it is printed: a key that was shown
 	// survives a crash right after.
-	printCreated(env, sf.json, key, rec, "")
+	printCreated(env, sf.json, k, "")
 	return 0
 }
 
-func printCreated(env *cliEnv, asJSON bool, key secret.APIKey, rec store.APIKey, extra string) {
+func printCreated(env *cliEnv, asJSON bool, k admin.CreatedKey, extra string) {
 	if asJSON {
-		writeJSON(env.stdout, createdKey{
-			ID: rec.ID, Key: key.Reveal(), Name: rec.Name, Env: rec.Env,
-			Scopes: nonNil(rec.Scopes), ExpiresAt: jsonTime(rec.ExpiresAt),
-		})
+		k.Replaces = nil // the documented shape of keys create/rotate --json
+		writeJSON(env.stdout, k)
 		return
 	}
 	scopes := "no scopes"
-	if len(rec.Scopes) > 0 {
-		scopes = "scopes " + strings.Join(rec.Scopes, " ")
+	if len(k.Scopes) > 0 {
+		scopes = "scopes " + strings.Join(k.Scopes, " ")
 	}
 	fmt.Fprintf(env.stdout, "Created API key %s for %q (environment %s, %s, expires %s).\n",
-		rec.ID, rec.Name, rec.Env, scopes, humanTime(rec.ExpiresAt, "never"))
+		k.ID, k.Name, k.Env, scopes, humanTime(k.ExpiresAt.T(), "never"))
 	if extra != "" {
 		fmt.Fprintln(env.stdout, extra)
 	}
-	fmt.Fprintf(env.stdout, "Store it now; it cannot be shown again:\n\n%s\n", key.Reveal())
+	fmt.Fprintf(env.stdout, "Store it now; it cannot be shown again:\n\n%s\n", k.Key)
 }
 
 func keysList(ctx context.Context, env *cliEnv, args []string) int {
-	var sf storeFlags
+	var (
+		sf storeFlags
+		rf remoteFlags
+	)
 	fs := newStoreFlagSet("keys list", env, &sf)
+	addRemoteFlags(fs, &rf)
 	pos, err := parseInterspersed(fs, args)
 	if err != nil {
 		return cliUsageError(env, "keys list", keysUsage, err)
@@ -476,27 +441,24 @@ func keysList(ctx context.Context, env *cliEnv, args []string) int {
 	if len(pos) > 0 {
 		return cliUsageError(env, "keys list", keysUsage, fmt.Errorf("unexpected argument %q", pos[0]))
 	}
-	sess, err := openStore(ctx, env, sf.config, true)
+	keys, done, err := adminBackend(ctx, env, sf, rf, true)
 	if err != nil {
 		return cliFail(env, "keys list", err)
 	}
-	defer sess.Close()
-	now := time.Now()
+	defer done()
 	return listPaged(env, "keys list", sf.json, "ID\tNAME\tENV\tSTATUS\tSCOPES\tCREATED\tEXPIRES\tLAST USED",
 		"No API keys yet; create one with: gatehouse keys create --config "+sf.config+" --name NAME",
-		func(after string) ([]store.APIKey, error) { return sess.store.ListKeys(ctx, after, 1000) },
-		func(k store.APIKey) string { return k.ID },
-		func(k store.APIKey) (any, string, bool) {
-			status := k.Status(now)
-			st := string(status)
-			if status == store.KeyActive && !k.RevokedAt.IsZero() {
-				st = "active (rotated; ends " + humanTime(k.RevokedAt, "") + ")"
+		func(after string) ([]admin.ListedKey, error) { return keys.ListKeys(ctx, after, 1000) },
+		func(k admin.ListedKey) string { return k.ID },
+		func(k admin.ListedKey) (any, string, bool) {
+			st := k.Status
+			if k.RotationEndsAt != nil {
+				st = "active (rotated; ends " + humanTime(k.RotationEndsAt.T(), "") + ")"
 			}
-			return listedKey{
-					ID: k.ID, Name: k.Name, Env: k.Env, Scopes: nonNil(k.Scopes), Status: string(status),
-					CreatedAt: jsonTime(k.CreatedAt), ExpiresAt: jsonTime(k.ExpiresAt), LastUsedAt: jsonTime(k.LastUsedAt),
-				}, fmt.Sprintf("%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s", k.ID, sanitize(k.Name), k.Env, st,
-					orDash(strings.Join(k.Scopes, ",")), humanTime(k.CreatedAt, "-"), humanTime(k.ExpiresAt, "never"), humanTime(k.LastUsedAt, "never")),
+			j := k
+			j.RotationEndsAt = nil // the documented shape of keys list --json
+			return j, fmt.Sprintf("%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s", k.ID, sanitize(k.Name), k.Env, st,
+					orDash(strings.Join(k.Scopes, ",")), humanTime(k.CreatedAt.T(), "-"), humanTime(k.ExpiresAt.T(), "never"), humanTime(k.LastUsedAt.T(), "never")),
 				true
 		})
 }
@@ -518,17 +480,13 @@ func sanitize(s string) string {
 	}, s)
 }
 
-// revokedKey is the JSON of `keys revoke --json`.
-type revokedKey struct {
-	ID        string   `json:"id"`
-	Name      string   `json:"name"`
-	Status    string   `json:"status"`
-	RevokedAt jsonTime `json:"revoked_at"`
-}
-
 func keysRevoke(ctx context.Context, env *cliEnv, args []string) int {
-	var sf storeFlags
+	var (
+		sf storeFlags
+		rf remoteFlags
+	)
 	fs := newStoreFlagSet("keys revoke", env, &sf)
+	addRemoteFlags(fs, &rf)
 	pos, err := parseInterspersed(fs, args)
 	if err != nil {
 		return cliUsageError(env, "keys revoke", keysUsage, err)
@@ -536,45 +494,41 @@ func keysRevoke(ctx context.Context, env *cliEnv, args []string) int {
 	if len(pos) != 1 {
 		return cliUsageError(env, "keys revoke", keysUsage, errors.New("name exactly one key ID"))
 	}
-	id := keyIDArg(pos[0])
-	sess, err := openStore(ctx, env, sf.config, true)
+	keys, done, err := adminBackend(ctx, env, sf, rf, true)
 	if err != nil {
 		return cliFail(env, "keys revoke", err)
 	}
-	defer sess.Close()
-	now := time.Now()
-	k, err := sess.store.RevokeKey(ctx, id, now)
-	if errors.Is(err, store.ErrNotFound) {
-		return cliFail(env, "keys revoke", fmt.Errorf("no key with id %q", id))
-	}
+	defer done()
+	k, err := keys.RevokeKey(ctx, pos[0])
 	if err != nil {
 		return cliFail(env, "keys revoke", err)
 	}
 	if sf.json {
-		writeJSON(env.stdout, revokedKey{ID: k.ID, Name: k.Name, Status: string(store.KeyRevoked), RevokedAt: jsonTime(k.RevokedAt)})
+		already := k.AlreadyRevoked
+		k.AlreadyRevoked = false // the documented shape of keys revoke --json
+		writeJSON(env.stdout, k)
+		k.AlreadyRevoked = already
 		return 0
 	}
-	if k.RevokedAt.Before(store.Micro(now)) {
-		fmt.Fprintf(env.stdout, "API key %s (%q) was already revoked at %s.\n", k.ID, sanitize(k.Name), humanTime(k.RevokedAt, ""))
+	if k.AlreadyRevoked {
+		fmt.Fprintf(env.stdout, "API key %s (%q) was already revoked at %s.\n", k.ID, sanitize(k.Name), humanTime(k.RevokedAt.T(), ""))
 		return 0
 	}
 	fmt.Fprintf(env.stdout, "Revoked API key %s (%q). Running gateways refuse it within a second.\n", k.ID, sanitize(k.Name))
 	return 0
 }
 
-// keyIDArg accepts a key id, or a whole key pasted by mistake (only its id is used; the
-// secret is never printed back).
-func keyIDArg(s string) string {
-	if k, err := secret.ParseAPIKey(s); err == nil {
-		return k.ID
-	}
-	return s
-}
+// keyIDArg accepts a key id, or a whole key pasted by mistake.
+func keyIDArg(s string) string { return admin.KeyIDArg(s) }
 
 func keysRotate(ctx context.Context, env *cliEnv, args []string) int {
-	var sf storeFlags
+	var (
+		sf storeFlags
+		rf remoteFlags
+	)
 	fs := newStoreFlagSet("keys rotate", env, &sf)
-	graceFlag := fs.String("grace", defaultGrace.String(), "how long the old key stays valid (0: not at all)")
+	addRemoteFlags(fs, &rf)
+	graceFlag := fs.String("grace", admin.DefaultGrace.String(), "how long the old key stays valid (0: not at all)")
 	expires := fs.String("expires", "", "lifetime of the new key (default: the old key's lifetime)")
 	authName := fs.String("authenticator", "", "api_key authenticator whose pepper to use")
 	pos, err := parseInterspersed(fs, args)
@@ -584,60 +538,28 @@ func keysRotate(ctx context.Context, env *cliEnv, args []string) int {
 	if len(pos) != 1 {
 		return cliUsageError(env, "keys rotate", keysUsage, errors.New("name exactly one key ID"))
 	}
-	grace, err := parseSpan(*graceFlag)
-	if err != nil || grace < 0 {
-		return cliUsageError(env, "keys rotate", keysUsage, fmt.Errorf("--grace: %q is not a duration like 1h or 0", *graceFlag))
-	}
-	now := time.Now()
-	exp, err := parseExpiry(*expires, now)
-	if err != nil {
+	if _, err := admin.ParseGrace(*graceFlag); err != nil {
 		return cliUsageError(env, "keys rotate", keysUsage, err)
 	}
-	id := keyIDArg(pos[0])
-
-	sess, err := openStore(ctx, env, sf.config, true)
+	if _, err := parseExpiry(*expires, time.Now()); err != nil {
+		return cliUsageError(env, "keys rotate", keysUsage, err)
+	}
+	keys, done, err := adminBackend(ctx, env, sf, rf, true)
 	if err != nil {
 		return cliFail(env, "keys rotate", err)
 	}
-	defer sess.Close()
-	h, err := keyHasher(sess.cfg, *authName)
+	defer done()
+	k, err := keys.RotateKey(ctx, pos[0], admin.RotateKeyRequest{Grace: *graceFlag, Expires: *expires, Authenticator: *authName})
 	if err != nil {
 		return cliFail(env, "keys rotate", err)
 	}
-	old, err := sess.store.Key(ctx, id)
-	if errors.Is(err, store.ErrNotFound) {
-		return cliFail(env, "keys rotate", fmt.Errorf("no key with id %q", id))
-	}
-	if err != nil {
-		return cliFail(env, "keys rotate", err)
-	}
-	if exp.IsZero() && !old.ExpiresAt.IsZero() {
-		exp = now.Add(old.ExpiresAt.Sub(old.CreatedAt)) // the same lifetime as the old key
-	}
-	var (
-		key     secret.APIKey
-		rec     store.APIKey
-		updated store.APIKey
-	)
-	for attempt := 0; ; attempt++ {
-		key, rec, err = newKeyRecord(h, old.Name, old.Env, old.Scopes, now, exp)
-		if err == nil {
-			updated, err = sess.store.RotateKey(ctx, old.ID, &rec, now.Add(grace))
-		}
-		if !errors.Is(err, store.ErrExists) || attempt == 2 {
-			break
+	extra := ""
+	if r := k.Replaces; r != nil {
+		extra = fmt.Sprintf("The old key %s stays valid until %s.", r.ID, humanTime(r.ValidUntil.T(), ""))
+		if !r.StillValid {
+			extra = fmt.Sprintf("The old key %s is no longer valid.", r.ID)
 		}
 	}
-	switch {
-	case errors.Is(err, store.ErrRevoked):
-		return cliFail(env, "keys rotate", fmt.Errorf("key %s is revoked; create a new key instead", old.ID))
-	case err != nil:
-		return cliFail(env, "keys rotate", err)
-	}
-	extra := fmt.Sprintf("The old key %s stays valid until %s.", old.ID, humanTime(updated.RevokedAt, ""))
-	if !updated.RevokedAt.After(store.Micro(now)) {
-		extra = fmt.Sprintf("The old key %s is no longer valid.", old.ID)
-	}
-	printCreated(env, sf.json, key, rec, extra)
+	printCreated(env, sf.json, k, extra)
 	return 0
 }

@@ -85,9 +85,8 @@ func run(ctx context.Context, env *cliEnv, args []string) int {
 		}
 		return c.run(ctx, env, append(append([]string{}, args[2:]...), "--help"))
 	}
-	if args[0] == "version" || args[0] == "--version" {
-		fmt.Fprintln(env.stdout, "gatehouse", version)
-		return 0
+	if args[0] == "--version" || args[0] == "-version" {
+		return runVersion(ctx, env, args[1:])
 	}
 	c, ok := commands[args[0]]
 	if !ok {
@@ -256,9 +255,6 @@ func dispatch(ctx context.Context, env *cliEnv, name, usage string, verbs map[st
 	fmt.Fprintf(env.stderr, "gatehouse %s: unknown subcommand %q\n\n%s", name, args[0], usage)
 	return 2
 }
-
-// version is set at build time with -ldflags "-X main.version=...".
-var version = "dev"
 
 func usage(w io.Writer) {
 	fmt.Fprint(w, `gatehouse: an authentication gateway for HTTP APIs, and a doctor for any 401.

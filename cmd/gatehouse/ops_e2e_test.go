@@ -8,6 +8,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"encoding/json"
 	"encoding/pem"
 	"fmt"
 	"io"
@@ -336,7 +337,18 @@ func TestExplainARefusedRequest(t *testing.T) {
 	rid := resp.Header.Get("X-Request-Id")
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	out, err := execCommand(ctx, "explain", rid, "--admin", e.admin)
+	// The decisions name subjects and clients: without an admin token, no answer.
+	if out, err := execCommand(ctx, "explain", rid, "--admin", e.admin); err == nil || !strings.Contains(out, "needs an admin token") || strings.Contains(out, "credentials_malformed") {
+		t.Fatalf("explain without an admin token: %v\n%s", err, out)
+	}
+	tokOut, err := execCommand(ctx, "admin-tokens", "create", "--config", e.cfgPath, "--name", "ops", "--json")
+	var tok struct{ Token string }
+	if err != nil || json.Unmarshal([]byte(tokOut), &tok) != nil {
+		t.Fatalf("admin-tokens create: %v\n%s", err, tokOut)
+	}
+	tokFile := filepath.Join(e.dir, "admin-token")
+	os.WriteFile(tokFile, []byte(tok.Token), 0o600)
+	out, err := execCommand(ctx, "explain", rid, "--admin", e.admin, "--admin-token-file", tokFile)
 	if err != nil {
 		t.Fatalf("explain: %v\n%s", err, out)
 	}
@@ -481,18 +493,16 @@ routes:
 		}
 		before := serial()
 		os.WriteFile(filepath.Join(dir, "server.crt"), []byte("garbage"), 0o600)
-		// The gateway looks at the files on a handshake at most once a second: handshake
-		// until the failed reload shows in the log, and every handshake on the way must
-		// still get the old certificate.
-		deadline := time.Now().Add(20 * time.Second)
-		for !strings.Contains(p.logs(), "tls certificate reload failed") {
+		// The files are checked at a handshake at most once a second, and the log line
+		// reaches p.logs() through a pipe: handshake until it shows, rather than sleep a
+		// fixed time and race the pipe.
+		for deadline := time.Now().Add(5 * time.Second); !strings.Contains(p.logs(), "tls certificate reload failed"); time.Sleep(50 * time.Millisecond) {
 			if got := serial(); got.Cmp(before) != 0 {
 				t.Fatalf("garbage replaced the certificate")
 			}
 			if time.Now().After(deadline) {
-				t.Fatal("the failed reload was never logged")
+				t.Fatalf("the failed reload was not logged")
 			}
-			time.Sleep(100 * time.Millisecond) // polling interval of the wait
 		}
 		if got := serial(); got.Cmp(before) != 0 {
 			t.Fatalf("garbage replaced the certificate")
@@ -500,7 +510,7 @@ routes:
 		newCert, newKey := serverCA.issue(t, "localhost", x509.ExtKeyUsageServerAuth, time.Now().Add(2*time.Hour))
 		os.WriteFile(filepath.Join(dir, "server.key"), newKey, 0o600)
 		os.WriteFile(filepath.Join(dir, "server.crt"), newCert, 0o600)
-		deadline = time.Now().Add(20 * time.Second)
+		deadline := time.Now().Add(20 * time.Second)
 		for serial().Cmp(before) == 0 {
 			if time.Now().After(deadline) {
 				t.Fatal("the renewed certificate was never served")

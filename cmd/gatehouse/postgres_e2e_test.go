@@ -15,6 +15,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
 
+	"github.com/gatehouse-dev/gatehouse/internal/admin"
 	"github.com/gatehouse-dev/gatehouse/internal/issuer"
 	"github.com/gatehouse-dev/gatehouse/internal/secret"
 	"github.com/gatehouse-dev/gatehouse/internal/store"
@@ -201,13 +202,13 @@ func TestStoreCopyFromSQLiteKeepsEveryCredential(t *testing.T) {
 			t.Fatal(errs)
 		}
 	}
-	var clients []createdClient
+	var clients []admin.CreatedClient
 	for _, n := range []string{"billing", "gone"} {
 		code, out, errs := runStoreCLI(t, "", "clients", "create", "--config", cfg, "--name", n, "--scopes", "orders:read", "--json")
 		if code != 0 {
 			t.Fatal(errs)
 		}
-		var c createdClient
+		var c admin.CreatedClient
 		json.Unmarshal([]byte(out), &c)
 		clients = append(clients, c)
 	}

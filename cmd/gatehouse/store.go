@@ -5,6 +5,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"os"
 	"strings"
 
 	"github.com/gatehouse-dev/gatehouse/internal/app"
@@ -15,12 +16,13 @@ import (
 )
 
 func init() {
-	register(command{name: "store", summary: "migrate the credential store, or copy it to PostgreSQL", run: runStore})
+	register(command{name: "store", summary: "migrate the credential store, copy it to PostgreSQL, or back it up", run: runStore})
 }
 
 const storeUsage = `Usage:
   gatehouse store migrate --config FILE [--json]
   gatehouse store copy    --from URL (--to URL | --config FILE) [--into-non-empty] [--json]
+  gatehouse store backup  --config FILE --to PATH [--force] [--json]
 
   migrate  bring the schema of the configuration's store up to date, and say what was
            done. serve migrates at start too (replicas starting together migrate once);
@@ -34,6 +36,15 @@ const storeUsage = `Usage:
            --into-non-empty is given (copied records then replace those with the same
            id). Every copied record is checked in the target at the end. Stop the
            gateways serving from the target while copying.
+  backup   write a consistent copy of the configuration's SQLite store to the file
+           PATH, while gateways keep serving from it and writing to it (SQLite's
+           VACUUM INTO: one committed state, never half a change). The copy is
+           readable by its owner only (0600), checked, and put in place only when
+           complete; an existing PATH is refused unless --force is given. Prints the
+           records it holds. Restore by stopping the gateway and putting the copy in
+           place of the store file. The store is read as it is, never migrated, so
+           a newer gatehouse can back up an older one's store before upgrading it.
+           A PostgreSQL store is backed up with pg_dump.
 
 A password is best kept out of the URLs: --to takes PGPASSWORD from the environment,
 and --config the store's password or password_file.
@@ -45,6 +56,7 @@ func runStore(ctx context.Context, env *cliEnv, args []string) int {
 	return dispatch(ctx, env, "store", storeUsage, map[string]subcommand{
 		"migrate": storeMigrate,
 		"copy":    storeCopy,
+		"backup":  storeBackup,
 	}, args)
 }
 
@@ -188,5 +200,52 @@ func storeCopy(ctx context.Context, env *cliEnv, args []string) int {
 	}
 	fmt.Fprintf(env.stdout, "Copied %s into %s: %d keys, %d users, %d clients, %d revoked tokens, %d signing keys, %d changes (the sequence continues after %d). Every record was found in the target.\n",
 		store.RedactDSN(*from), target.Where(), rep.Keys, rep.Users, rep.Clients, rep.RevokedTokens, rep.SigningKeys, rep.Changes, rep.LatestChange)
+	return 0
+}
+
+func storeBackup(ctx context.Context, env *cliEnv, args []string) int {
+	var sf storeFlags
+	fs := newStoreFlagSet("store backup", env, &sf)
+	to := fs.String("to", "", "the backup `FILE` to write (required)")
+	force := fs.Bool("force", false, "replace an existing file at --to")
+	pos, err := parseInterspersed(fs, args)
+	if err != nil {
+		return cliUsageError(env, "store backup", storeUsage, err)
+	}
+	switch {
+	case len(pos) > 0:
+		return cliUsageError(env, "store backup", storeUsage, fmt.Errorf("unexpected argument %q", pos[0]))
+	case *to == "":
+		return cliUsageError(env, "store backup", storeUsage, errors.New("--to PATH is required"))
+	}
+	cfg, err := config.Load(sf.config, env.getenv)
+	if err != nil {
+		return cliFail(env, "store backup", err)
+	}
+	if cfg.Store.Driver != config.StoreSQLite {
+		return cliFail(env, "store backup", fmt.Errorf("the store of %s is %s, and a PostgreSQL store is backed up with PostgreSQL's own tools: run pg_dump --format=custom against the same database (and pg_restore to bring it back)", sf.config, cfg.Store))
+	}
+	if cfg.Store.Path == ":memory:" {
+		return cliFail(env, "store backup", fmt.Errorf("the store of %s is in memory: there is nothing on disk to back up", sf.config))
+	}
+	if _, err := os.Stat(cfg.Store.Path); errors.Is(err, os.ErrNotExist) {
+		return cliFail(env, "store backup", fmt.Errorf("the store %s does not exist (check \"store\" in %s)", cfg.Store.Path, sf.config))
+	}
+	// Read-only and as it is: a backup never creates, migrates or writes the store it
+	// copies, so the store of an older gatehouse can be backed up before an upgrade.
+	counts, err := sqlite.BackupFile(ctx, cfg.Store.Path, *to, sqlite.BackupOptions{Overwrite: *force})
+	if err != nil {
+		return cliFail(env, "store backup", err)
+	}
+	if sf.json {
+		writeJSON(env.stdout, struct {
+			Store string `json:"store"`
+			To    string `json:"to"`
+			sqlite.Counts
+		}{cfg.Store.Path, *to, counts})
+		return 0
+	}
+	fmt.Fprintf(env.stdout, "Backed up %s to %s (mode 0600, schema version %d): %d keys, %d users, %d clients, %d revoked tokens, %d signing keys, %d changes (latest %d).\n",
+		cfg.Store.Path, *to, counts.SchemaVersion, counts.Keys, counts.Users, counts.Clients, counts.RevokedTokens, counts.SigningKeys, counts.Changes, counts.LatestChange)
 	return 0
 }

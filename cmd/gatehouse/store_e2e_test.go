@@ -20,7 +20,7 @@ import (
 // the CLI (another process) manages.
 type storeEnv struct {
 	dir, cfgPath string
-	base         string
+	base, admin  string
 	proc         *proc
 }
 
@@ -57,7 +57,7 @@ routes:
 	e.cli(t, "", "users", "add", "--config", path, "--scopes", "orders:read", "alice")
 	p := start(t, "serve", "--config", path)
 	m := p.waitFor(t, listeningRe)
-	e.base, e.proc = "http://"+m[1], p
+	e.base, e.admin, e.proc = "http://"+m[1], "http://"+m[2], p
 	return e
 }
 

@@ -9,8 +9,8 @@ import (
 	"os"
 	"strings"
 	"time"
-	"unicode/utf8"
 
+	"github.com/gatehouse-dev/gatehouse/internal/admin"
 	"github.com/gatehouse-dev/gatehouse/internal/secret"
 	"github.com/gatehouse-dev/gatehouse/internal/store"
 	"golang.org/x/term"
@@ -26,6 +26,10 @@ const usersUsage = `Usage:
   gatehouse users remove --config FILE [--json] NAME
   gatehouse users import --config FILE [--scopes a,b] [--json] HTPASSWD-FILE
   gatehouse users list   --config FILE [--json]
+
+add, passwd and remove also take --admin URL (with $GATEHOUSE_ADMIN_TOKEN or
+--admin-token-file FILE) to call a running gateway's admin API instead of opening
+the store; the password then travels in the request body to the admin listener.
 
 The store is the configuration's "store" (default: gatehouse.db beside it).
 
@@ -59,16 +63,10 @@ func runUsers(ctx context.Context, env *cliEnv, args []string) int {
 	}, args)
 }
 
-// userJSON is the JSON of users add, passwd and remove.
-type userJSON struct {
-	Name    string   `json:"name"`
-	Scopes  []string `json:"scopes,omitempty"`
-	Removed bool     `json:"removed,omitempty"`
-}
-
 // userArgs parses a users subcommand that takes one NAME.
-func userArgs(env *cliEnv, cmd string, args []string, withScopes bool) (sf storeFlags, name string, scopes []string, code int) {
+func userArgs(env *cliEnv, cmd string, args []string, withScopes bool, rf *remoteFlags) (sf storeFlags, name string, scopes []string, code int) {
 	fs := newStoreFlagSet(cmd, env, &sf)
+	addRemoteFlags(fs, rf)
 	var scopesFlag *string
 	if withScopes {
 		scopesFlag = fs.String("scopes", "", "comma-separated scopes")
@@ -92,7 +90,8 @@ func userArgs(env *cliEnv, cmd string, args []string, withScopes bool) (sf store
 }
 
 func usersAdd(ctx context.Context, env *cliEnv, args []string) int {
-	sf, name, scopes, code := userArgs(env, "users add", args, true)
+	var rf remoteFlags
+	sf, name, scopes, code := userArgs(env, "users add", args, true, &rf)
 	if code >= 0 {
 		return code
 	}
@@ -100,28 +99,20 @@ func usersAdd(ctx context.Context, env *cliEnv, args []string) int {
 	if err != nil {
 		return cliFail(env, "users add", err)
 	}
-	hash, err := secret.HashPassword(pw)
+	api, done, err := adminBackend(ctx, env, sf, rf, false)
 	if err != nil {
 		return cliFail(env, "users add", err)
 	}
-	sess, err := openStore(ctx, env, sf.config, false)
-	if err != nil {
-		return cliFail(env, "users add", err)
-	}
-	defer sess.Close()
-	now := time.Now()
-	err = sess.store.AddUser(ctx, &store.User{Name: name, PasswordHash: hash, Scopes: scopes, CreatedAt: now, UpdatedAt: now})
-	if errors.Is(err, store.ErrExists) {
-		return cliFail(env, "users add", fmt.Errorf("user %q already exists (change the password with: gatehouse users passwd)", name))
-	}
+	defer done()
+	u, err := api.AddUser(ctx, admin.AddUserRequest{Name: name, Scopes: scopes, Password: pw})
 	if err != nil {
 		return cliFail(env, "users add", err)
 	}
 	if sf.json {
-		writeJSON(env.stdout, userJSON{Name: name, Scopes: nonNil(scopes)})
+		writeJSON(env.stdout, u)
 		return 0
 	}
-	fmt.Fprintf(env.stdout, "Added user %q (%s).\n", name, scopeWords(scopes))
+	fmt.Fprintf(env.stdout, "Added user %q (%s).\n", u.Name, scopeWords(u.Scopes))
 	return 0
 }
 
@@ -133,38 +124,30 @@ func scopeWords(scopes []string) string {
 }
 
 func usersPasswd(ctx context.Context, env *cliEnv, args []string) int {
-	sf, name, _, code := userArgs(env, "users passwd", args, false)
+	var rf remoteFlags
+	sf, name, _, code := userArgs(env, "users passwd", args, false, &rf)
 	if code >= 0 {
 		return code
 	}
-	sess, err := openStore(ctx, env, sf.config, true)
+	api, done, err := adminBackend(ctx, env, sf, rf, true)
 	if err != nil {
 		return cliFail(env, "users passwd", err)
 	}
-	defer sess.Close()
+	defer done()
 	// Fail before asking for a password the user cannot use.
-	if _, err := sess.store.User(ctx, name); errors.Is(err, store.ErrNotFound) {
-		return cliFail(env, "users passwd", fmt.Errorf("no user %q (add it with: gatehouse users add)", name))
-	} else if err != nil {
+	if _, err := api.User(ctx, name); err != nil {
 		return cliFail(env, "users passwd", err)
 	}
 	pw, err := readNewPassword(env)
 	if err != nil {
 		return cliFail(env, "users passwd", err)
 	}
-	hash, err := secret.HashPassword(pw)
-	if err != nil {
-		return cliFail(env, "users passwd", err)
-	}
-	err = sess.store.SetPassword(ctx, name, hash, time.Now())
-	if errors.Is(err, store.ErrNotFound) {
-		return cliFail(env, "users passwd", fmt.Errorf("no user %q", name))
-	}
+	u, err := api.SetPassword(ctx, name, admin.SetPasswordRequest{Password: pw})
 	if err != nil {
 		return cliFail(env, "users passwd", err)
 	}
 	if sf.json {
-		writeJSON(env.stdout, userJSON{Name: name})
+		writeJSON(env.stdout, u)
 		return 0
 	}
 	fmt.Fprintf(env.stdout, "Changed the password of %q. Running gateways stop accepting the old one within a second.\n", name)
@@ -172,34 +155,26 @@ func usersPasswd(ctx context.Context, env *cliEnv, args []string) int {
 }
 
 func usersRemove(ctx context.Context, env *cliEnv, args []string) int {
-	sf, name, _, code := userArgs(env, "users remove", args, false)
+	var rf remoteFlags
+	sf, name, _, code := userArgs(env, "users remove", args, false, &rf)
 	if code >= 0 {
 		return code
 	}
-	sess, err := openStore(ctx, env, sf.config, true)
+	api, done, err := adminBackend(ctx, env, sf, rf, true)
 	if err != nil {
 		return cliFail(env, "users remove", err)
 	}
-	defer sess.Close()
-	err = sess.store.RemoveUser(ctx, name)
-	if errors.Is(err, store.ErrNotFound) {
-		return cliFail(env, "users remove", fmt.Errorf("no user %q", name))
-	}
+	defer done()
+	u, err := api.RemoveUser(ctx, name)
 	if err != nil {
 		return cliFail(env, "users remove", err)
 	}
 	if sf.json {
-		writeJSON(env.stdout, userJSON{Name: name, Removed: true})
+		writeJSON(env.stdout, u)
 		return 0
 	}
 	fmt.Fprintf(env.stdout, "Removed user %q. Running gateways refuse it within a second.\n", name)
 	return 0
-}
-
-// importJSON is the JSON of users import.
-type importJSON struct {
-	Added   []string `json:"added"`
-	Updated []string `json:"updated"`
 }
 
 func usersImport(ctx context.Context, env *cliEnv, args []string) int {
@@ -248,17 +223,17 @@ func usersImport(ctx context.Context, env *cliEnv, args []string) int {
 		}
 		users = append(users, store.User{Name: e.User, PasswordHash: e.Hash, Scopes: scopes, CreatedAt: now, UpdatedAt: now})
 	}
-	sess, err := openStore(ctx, env, sf.config, false)
+	svc, done, err := localAdmin(ctx, env, sf.config, false)
 	if err != nil {
 		return cliFail(env, "users import", err)
 	}
-	defer sess.Close()
-	res, err := sess.store.ImportUsers(ctx, users)
+	defer done()
+	res, err := svc.ImportUsers(ctx, users)
 	if err != nil {
 		return cliFail(env, "users import", err)
 	}
 	if sf.json {
-		writeJSON(env.stdout, importJSON{Added: nonNil(res.Added), Updated: nonNil(res.Updated)})
+		writeJSON(env.stdout, res)
 		return 0
 	}
 	fmt.Fprintf(env.stdout, "Imported %d users from %s: %d added, %d updated.\n", len(users), pos[0], len(res.Added), len(res.Updated))
@@ -319,13 +294,8 @@ func readPasswordLine(r io.Reader) (string, error) {
 }
 
 func checkPassword(pw string) (string, error) {
-	switch {
-	case pw == "":
-		return "", errors.New("no password: give it on the first line of standard input, or run in a terminal to be prompted")
-	case len(pw) > secret.MaxPasswordBytes:
-		return "", fmt.Errorf("the password is longer than %d bytes", secret.MaxPasswordBytes)
-	case !utf8.ValidString(pw):
-		return "", errors.New(`the password is not valid UTF-8; Basic clients send UTF-8 (charset="UTF-8"), so it could never be matched`)
+	if err := admin.CheckPassword(pw); err != nil {
+		return "", err
 	}
 	return pw, nil
 }

@@ -106,6 +106,7 @@ type Gateway struct {
 	Issuer *issuer.Server
 	auths  map[string]*liveAuth // by authenticator name
 	fps    []string             // the fingerprints it holds a use of
+	store  store.Store          // the credential store; the same for every Gateway
 }
 
 // Build compiles cfg into a new Runtime. It fails for problems validation cannot see (a
@@ -234,7 +235,9 @@ func (rt *Runtime) release(prev *Gateway) {
 func (rt *Runtime) compile(cfg *config.Config) (*Gateway, error) {
 	rt.mu.Lock()
 	defer rt.mu.Unlock()
-	if needsStore(cfg) && rt.store == nil {
+	// The store is opened for every configuration: besides the authenticators and the
+	// token service that read it, the admin API checks its admin tokens there.
+	if rt.store == nil {
 		warnExposedStore(rt.log, cfg.Store)
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		st, err := openStore(ctx, cfg.Store, rt.log.With("component", "store"))
@@ -286,7 +289,7 @@ func (rt *Runtime) compile(cfg *config.Config) (*Gateway, error) {
 	if err := rt.compileIssuer(cfg); err != nil {
 		return nil, err
 	}
-	g := &Gateway{Config: cfg, Issuer: rt.issuer, auths: map[string]*liveAuth{}}
+	g := &Gateway{Config: cfg, Issuer: rt.issuer, auths: map[string]*liveAuth{}, store: rt.store}
 	var fresh []*liveAuth
 	var errs []error
 	for _, name := range cfg.AuthenticatorNames() {
@@ -437,20 +440,6 @@ func authorizationServers(cfg *config.Config) []string {
 		out = append(out, ts.Issuer)
 	}
 	return out
-}
-
-// needsStore reports whether any authenticator, or the token service, reads the
-// credential store.
-func needsStore(cfg *config.Config) bool {
-	if cfg.TokenService != nil {
-		return true
-	}
-	for _, a := range cfg.Authenticators {
-		if a.Type == config.TypeAPIKey || a.Type == config.TypeBasic {
-			return true
-		}
-	}
-	return false
 }
 
 // warnExposedStore logs, for each file of a SQLite store that other local users may read
@@ -659,7 +648,10 @@ func (rt *Runtime) Ready(ctx context.Context) error {
 			return fmt.Errorf("authenticator %q has no key set yet", name)
 		}
 	}
-	if rt.store != nil {
+	// The store is always open (admin tokens live there), but only a configuration whose
+	// decisions read it is unready without it: a JWT-only gateway keeps serving through a
+	// database outage, and its admin API answers 503 on its own.
+	if rt.store != nil && decidesWithStore(g.Config) {
 		if down, since := rt.outage.Down(); down {
 			return outageStatus(rt.o.Now().Sub(since), rt.outage.Grace())
 		}
@@ -671,6 +663,20 @@ func (rt *Runtime) Ready(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// decidesWithStore reports whether requests are decided with the credential store: an
+// API-key or Basic authenticator, or the token service.
+func decidesWithStore(cfg *config.Config) bool {
+	if cfg.TokenService != nil {
+		return true
+	}
+	for _, a := range cfg.Authenticators {
+		if a.Type == config.TypeAPIKey || a.Type == config.TypeBasic {
+			return true
+		}
+	}
+	return false
 }
 
 // outageStatus says, for /readyz, how long the store has been unreachable and what the

@@ -5,16 +5,22 @@ import (
 	"context"
 	"crypto/sha256"
 	"crypto/tls"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"mime"
 	"net"
 	"net/http"
 	"os"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
 
+	"github.com/gatehouse-dev/gatehouse/internal/admin"
+	"github.com/gatehouse-dev/gatehouse/internal/buildinfo"
 	"github.com/gatehouse-dev/gatehouse/internal/config"
 	"github.com/gatehouse-dev/gatehouse/internal/explain"
 	"github.com/gatehouse-dev/gatehouse/internal/logline"
@@ -56,7 +62,7 @@ func Listen(rt *Runtime, log *slog.Logger) (*Server, error) {
 	if a, ok := adm.Addr().(*net.TCPAddr); ok && a.IP.IsUnspecified() {
 		// Validation refuses every spelling of the wildcard it can see; this catches the
 		// rest (a host name whose answer changed since, a Config built in code), since
-		// the admin listener serves /metrics and decisions without authentication.
+		// the admin listener serves /metrics and the probes without authentication.
 		adm.Close()
 		pub.Close()
 		return nil, fmt.Errorf("admin listen %s: bound %s, every interface: the admin listener must name an explicit address", cfg.AdminListen, a)
@@ -311,10 +317,7 @@ func usesMTLS(cfg *config.Config) bool {
 
 func (s *Server) adminHandler() http.Handler {
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-		io.WriteString(w, "ok\n")
-	})
+	mux.HandleFunc("GET /healthz", healthz(buildinfo.Read()))
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		if err := s.rt.Ready(r.Context()); err != nil {
@@ -329,8 +332,68 @@ func (s *Server) adminHandler() http.Handler {
 		s.rt.syncCacheMetrics()
 		metrics.ServeHTTP(w, r)
 	})
-	mux.Handle(explain.PathPrefix, explain.Handler(s.rt.Ring))
+	// Everything under /admin/ (the admin API and the decisions lookup, which names
+	// subjects and client addresses) needs an admin token; the probes and /metrics above
+	// stay open for the orchestrator and the scraper.
+	mux.Handle("/admin/", admin.Handler(admin.HandlerOptions{
+		Service: func() *admin.Service {
+			g := s.rt.current.Load()
+			if g == nil || g.store == nil {
+				return nil
+			}
+			return &admin.Service{Store: g.store, Config: g.Config}
+		},
+		Decisions: explain.Handler(s.rt.Ring),
+		Log:       s.log.With("component", "admin"),
+	}))
 	return mux
+}
+
+// healthz answers 200 while the process runs, naming the build so that whoever checks
+// liveness also sees which Gatehouse answered. The body is "ok\n" then the line of
+// gatehouse version (a probe or script that reads only the first line still sees "ok"),
+// or, when the Accept header asks for application/json, one JSON object: "status": "ok"
+// beside the keys of gatehouse version --json.
+func healthz(info buildinfo.Info) http.HandlerFunc {
+	text := "ok\n" + info.String() + "\n"
+	// Cannot fail: the fields are strings and a bool.
+	body, _ := json.Marshal(struct {
+		Status string `json:"status"`
+		buildinfo.Info
+	}{"ok", info})
+	body = append(body, '\n')
+	return func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Add("Vary", "Accept")
+		w.Header().Set("Cache-Control", "no-store")
+		if acceptsJSON(r.Header.Values("Accept")) {
+			w.Header().Set("Content-Type", "application/json")
+			w.Write(body)
+			return
+		}
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		io.WriteString(w, text)
+	}
+}
+
+// acceptsJSON reports whether an Accept header lists application/json with a weight
+// above zero. Anything else (no header, */*, text/plain, a value that does not parse)
+// gets the text body, which every probe accepts.
+func acceptsJSON(accept []string) bool {
+	for _, v := range accept {
+		for _, part := range strings.Split(v, ",") {
+			mt, params, err := mime.ParseMediaType(strings.TrimSpace(part))
+			if err != nil || mt != "application/json" {
+				continue
+			}
+			if q, ok := params["q"]; ok {
+				if f, err := strconv.ParseFloat(q, 64); err != nil || f <= 0 {
+					continue
+				}
+			}
+			return true
+		}
+	}
+	return false
 }
 
 // watchFile signals when the file at path changes (size, time or content), checking

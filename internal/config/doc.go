@@ -1,4 +1,4 @@
-// Package config is Gatehouse's configuration: the schema of the YAML file (DESIGN.md
+// Package config is Gatehouse's configuration: the schema of the YAML file (docs/design.md,
 // section 4), its defaults, and Load/Parse, which read it and validate it once.
 //
 // Loading is strict and complete. The file is decoded through yaml.Node so every problem

@@ -30,7 +30,7 @@ const (
 )
 
 // MaxCredentialBytes is the largest credential Gatehouse will parse. Larger ones are
-// refused as credentials_malformed before any decoding (DESIGN.md section 2).
+// refused as credentials_malformed before any decoding (docs/design.md, section 2).
 const MaxCredentialBytes = 16 << 10
 
 // Credential is one credential as presented by a client. Value is the secret itself: it
@@ -407,7 +407,7 @@ func credentialID(a Authenticator, c Credential) string {
 	return string(buf[:])
 }
 
-// Decide runs the pipeline of DESIGN.md section 1 for req on route r: extract the
+// Decide runs the pipeline of docs/design.md, section 1 for req on route r: extract the
 // credential, answer it from an authenticator's cache or else reserve a unit of the
 // failure budget, verify it with the authenticator that claims it (settling the unit),
 // and authorize the principal against the route's requirements.

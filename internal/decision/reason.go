@@ -8,7 +8,7 @@ package decision
 // problem+json bodies, logs and metric labels, so they never change once published.
 type Reason string
 
-// The reason codes of DESIGN.md section 2.
+// The reason codes of docs/design.md, section 2.
 const (
 	CredentialsMissing          Reason = "credentials_missing"
 	SchemeNotAccepted           Reason = "scheme_not_accepted"

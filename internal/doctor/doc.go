@@ -1,5 +1,5 @@
 // Package doctor explains why an HTTP request gets 401, 403 or 407, from any server, with
-// evidence. Run probes the target in the order of doctor-rules.md section 1 (P0 lint, P1
+// evidence. Run probes the target in the order of docs/doctor.md#what-it-does (P0 lint, P1
 // the request as given with every redirect hop walked by hand, P2 an anonymous control to
 // the same origin, P3 a CORS preflight, P4 challenge parsing, P5 clocks, P6 token
 // forensics, P7 TLS facts, P8 fingerprints) and collects what it saw into Facts. The rules

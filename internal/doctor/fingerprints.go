@@ -7,7 +7,7 @@ import (
 	"unicode/utf8"
 )
 
-// fingerprint is one row of the P8 signature table (doctor-rules.md section 4): a status,
+// fingerprint is one row of the P8 signature table (docs/doctor.md#server-fingerprints): a status,
 // a header and a body pattern that together recognise a vendor's or a layer's answer.
 // Code is either a rule's code (the rule turns the hit into a finding) or a signal name
 // ("sig:...") that rules read as a fact about the server ("the edge is nginx").
@@ -225,7 +225,7 @@ func clip(s string, n int) string {
 }
 
 // toUTF8 returns s when it is valid UTF-8 and otherwise reads its bytes as ISO-8859-1,
-// as DESIGN.md section 7 asks for header values.
+// as docs/design.md, section 7 asks for header values.
 func toUTF8(s string) string {
 	if utf8.ValidString(s) {
 		return s

@@ -19,7 +19,7 @@ const (
 	CodeUpstreamUnavailable      = "upstream_unavailable"
 )
 
-// gatehouseReason maps each Gatehouse reason (DESIGN.md section 2) to the finding it
+// gatehouseReason maps each Gatehouse reason (docs/design.md, section 2) to the finding it
 // proves. A few reasons need a look at the request to pick the finding (see
 // gatehouseFinding); they map to "" here.
 var gatehouseReason = map[decision.Reason]string{
@@ -211,7 +211,7 @@ func checkGatehouseReason(f *Facts) *finding.Finding {
 	return newFinding(code, scoreProof+3, summary, fix+explain, ev...)
 }
 
-// validRequestID is DESIGN.md's X-Request-Id shape, so nothing odd is echoed.
+// validRequestID is the X-Request-Id shape of docs/design.md, section 2, so nothing odd is echoed.
 func validRequestID(s string) bool {
 	if len(s) == 0 || len(s) > 128 {
 		return false

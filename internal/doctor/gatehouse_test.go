@@ -10,7 +10,7 @@ import (
 	"github.com/gatehouse-dev/gatehouse/internal/decision"
 )
 
-// fakeGatehouse answers like the gateway's deny (DESIGN.md section 2): the reason's
+// fakeGatehouse answers like the gateway's deny (docs/design.md, section 2): the reason's
 // status, Bearer and Basic challenges, a problem+json body with the reason, X-Request-Id.
 func fakeGatehouse(t *testing.T, reason decision.Reason, detail string) string {
 	t.Helper()

@@ -14,7 +14,7 @@ import (
 )
 
 // Run diagnoses one request: it lints the credential, sends the request and the probes
-// of doctor-rules.md section 1, and returns the ranked report. The error is non-nil only
+// of docs/doctor.md#what-it-does, and returns the ranked report. The error is non-nil only
 // for bad options (it wraps ErrUsage); a server that cannot be reached is a report whose
 // Unreachable field says why.
 func Run(ctx context.Context, o Options) (*Report, error) {

@@ -21,7 +21,7 @@ const (
 // CrossOrigin reports whether the change leaves the origin (scheme, host and port).
 func (c Change) CrossOrigin() bool { return c != SameOrigin }
 
-// ClientKeeps is the redirect matrix of doctor-rules.md section 2: which common clients
+// ClientKeeps is the redirect matrix of docs/doctor.md#redirects-and-credentials: which common clients
 // would still send Authorization to a redirect's target.
 type ClientKeeps struct {
 	Go       bool `json:"go"`

@@ -17,7 +17,7 @@ func mustURL(t *testing.T, s string) *url.URL {
 	return u
 }
 
-// TestRedirectMatrixMatchesMeasuredClients encodes doctor-rules.md section 2: what Go,
+// TestRedirectMatrixMatchesMeasuredClients encodes docs/doctor.md#redirects-and-credentials: what Go,
 // curl, Python requests and browsers do with Authorization on one redirect.
 func TestRedirectMatrixMatchesMeasuredClients(t *testing.T) {
 	tests := []struct {

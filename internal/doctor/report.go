@@ -13,7 +13,7 @@ import (
 	"github.com/gatehouse-dev/gatehouse/internal/tokens"
 )
 
-// Report is the doctor's answer. Its JSON form is exactly DESIGN.md section 7's:
+// Report is the doctor's answer. Its JSON form is exactly docs/design.md, section 7's:
 // {request, hops, response, credential, findings, verdict}.
 type Report struct {
 	Request    RequestView       `json:"request"`

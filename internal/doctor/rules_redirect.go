@@ -9,7 +9,7 @@ import (
 	"github.com/gatehouse-dev/gatehouse/internal/doctor/finding"
 )
 
-// Group A: redirects (doctor-rules.md section 3 A).
+// Group A: redirects (docs/doctor.md#a-redirects).
 var redirectChecks = []check{
 	{"redirect_cross_origin_auth_dropped", checkCrossOriginDropped},
 	{"redirect_http_to_https", checkHTTPToHTTPS},

@@ -129,7 +129,7 @@ func (h *Handler) writeProblem(w http.ResponseWriter, status int, reason decisio
 	_, _ = w.Write(body)
 }
 
-// challenges builds one challenge per scheme the route accepts (DESIGN.md section 2).
+// challenges builds one challenge per scheme the route accepts (docs/design.md, section 2).
 // Bearer carries error="invalid_token" only when a Bearer token was sent (RFC 6750 3.1),
 // invalid_request with a 400, insufficient_scope with the scopes the route needs on a 403.
 func (h *Handler) challenges(r *http.Request, rt *Route, d decision.Decision) []challenge.Challenge {

@@ -14,7 +14,7 @@ import (
 	"github.com/gatehouse-dev/gatehouse/internal/proxy"
 )
 
-// The forward-auth endpoint (DESIGN.md section 4): a reverse proxy in front of the API
+// The forward-auth endpoint (docs/design.md, section 4): a reverse proxy in front of the API
 // (nginx auth_request, Traefik ForwardAuth, ingress-nginx) asks Gatehouse about each
 // request it receives and acts on the answer. The original request is described by
 // headers the proxy sets; Gatehouse believes them only from a trusted proxy.

@@ -156,7 +156,7 @@ func New(o Options) *Handler {
 	return h
 }
 
-// ServeHTTP runs the request flow of DESIGN.md section 1.
+// ServeHTTP runs the request flow of docs/design.md, section 1.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	started := h.now()
 	// The request is named by the gateway, whatever the client calls it: a client's

@@ -12,7 +12,9 @@
 //   - reason labels take only reason codes; result labels only their fixed words;
 //   - cache labels take authenticator names and types (CacheTypes), the same way;
 //   - anything else is recorded as "other", and each label keeps at most MaxLabelValues
-//     distinct values, after which new ones are "other" too.
+//     distinct values, after which new ones are "other" too;
+//   - gatehouse_build_info's labels are the binary's own build facts (internal/buildinfo),
+//     fixed when it was linked: one series, always 1.
 //
 // A mistake in a caller can therefore cost a series, never leak a request's data into
 // the time-series database or grow it without bound.
@@ -22,6 +24,7 @@ import (
 	"maps"
 	"net/http"
 	"slices"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -30,6 +33,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/gatehouse-dev/gatehouse/internal/buildinfo"
 	"github.com/gatehouse-dev/gatehouse/internal/decision"
 	"github.com/gatehouse-dev/gatehouse/internal/gateway"
 )
@@ -114,8 +118,23 @@ type Metrics struct {
 }
 
 // New returns Metrics registered on a fresh registry, together with the Go runtime and
-// process collectors.
+// process collectors and gatehouse_build_info for this binary.
 func New() *Metrics {
+	return newWithBuild(buildinfo.Read())
+}
+
+// BuildInfoLabels are the labels of gatehouse_build_info, in order: the module version,
+// the VCS revision and its time, "true" or "false" for a tree with uncommitted changes,
+// the Go version, and GOOS/GOARCH.
+var BuildInfoLabels = []string{"version", "revision", "revision_time", "dirty", "goversion", "platform"}
+
+func newWithBuild(info buildinfo.Info) *Metrics {
+	build := prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "gatehouse_build_info",
+		Help: "Always 1; the labels say which Gatehouse build is running (the facts of gatehouse version).",
+	}, BuildInfoLabels)
+	build.WithLabelValues(info.Version, info.Revision, info.Time, strconv.FormatBool(info.Dirty),
+		info.GoVersion, info.Platform).Set(1)
 	m := &Metrics{
 		reg: prometheus.NewRegistry(),
 		decisions: prometheus.NewCounterVec(prometheus.CounterOpts{
@@ -163,7 +182,7 @@ func New() *Metrics {
 		caches:             newBound(),
 		evictionCaches:     newBound(),
 	}
-	m.reg.MustRegister(m.decisions, m.duration, m.jwks, m.cacheReqs, m.evictions, m.reloads,
+	m.reg.MustRegister(m.decisions, m.duration, m.jwks, m.cacheReqs, m.evictions, m.reloads, build,
 		m.budgetRedisUp, m.budgetRedisFallbacks, m.budgetRedisOutages,
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))

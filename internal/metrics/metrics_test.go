@@ -19,6 +19,7 @@ import (
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 
+	"github.com/gatehouse-dev/gatehouse/internal/buildinfo"
 	"github.com/gatehouse-dev/gatehouse/internal/decision"
 	"github.com/gatehouse-dev/gatehouse/internal/gateway"
 )
@@ -199,7 +200,9 @@ func TestNoLabelCarriesRequestData(t *testing.T) {
 		allowed[string(r)] = true
 	}
 	for name, f := range scrape(t, m) {
-		if !strings.HasPrefix(name, "gatehouse_") {
+		// gatehouse_build_info's labels come from the binary, never from a request
+		// (TestBuildInfoReportsTheBinarysBuild).
+		if !strings.HasPrefix(name, "gatehouse_") || name == "gatehouse_build_info" {
 			continue
 		}
 		for _, mm := range f.GetMetric() {
@@ -340,4 +343,34 @@ func BenchmarkObserve(b *testing.B) {
 			m.Observe(e)
 		}
 	})
+}
+
+func TestBuildInfoReportsTheBinarysBuild(t *testing.T) {
+	release := buildinfo.Info{Version: "v1.2.0", Revision: "3f2c1a9b4d5e6f708192a3b4c5d6e7f809112233",
+		Time: "2026-12-07T22:00:00Z", Dirty: true, GoVersion: "go1.26.8", Platform: "linux/arm64"}
+	tests := []struct {
+		name string
+		m    *Metrics
+		want buildinfo.Info
+	}{
+		{"a release build", newWithBuild(release), release},
+		{"this test binary", New(), buildinfo.Read()},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := scrape(t, tt.m)["gatehouse_build_info"]
+			if f == nil || f.GetType() != dto.MetricType_GAUGE || len(f.GetMetric()) != 1 {
+				t.Fatalf("gatehouse_build_info: want one gauge series, got %v", f)
+			}
+			got := f.GetMetric()[0]
+			if v := got.GetGauge().GetValue(); v != 1 {
+				t.Errorf("value %v, want 1", v)
+			}
+			want := fmt.Sprintf("{dirty=%t,goversion=%s,platform=%s,revision=%s,revision_time=%s,version=%s}",
+				tt.want.Dirty, tt.want.GoVersion, tt.want.Platform, tt.want.Revision, tt.want.Time, tt.want.Version)
+			if diff := cmp.Diff(want, labelString(got)); diff != "" {
+				t.Errorf("labels (-want +got):\n%s", diff)
+			}
+		})
+	}
 }

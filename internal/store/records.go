@@ -10,7 +10,7 @@ import (
 // KeyStatus is what `keys list` reports for a key at a given time.
 type KeyStatus string
 
-// The statuses of DESIGN.md section 5.
+// The statuses of docs/design.md, section 5.
 const (
 	KeyActive  KeyStatus = "active"
 	KeyRevoked KeyStatus = "revoked"

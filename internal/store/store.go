@@ -22,6 +22,7 @@ type Store interface {
 	KeyStore
 	UserStore
 	TokenServiceStore
+	AdminStore
 	ChangeLog
 	// Ping checks that the store can be read, for readiness probes.
 	Ping(ctx context.Context) error

@@ -15,7 +15,7 @@ const (
 )
 
 // Finding is one diagnosed cause, with the facts that show it and a fix in plain words.
-// Code is stable (doctor-rules.md section 3) and is what --json and the verdict report.
+// Code is stable (docs/doctor.md#the-rule-catalogue) and is what --json and the verdict report.
 type Finding struct {
 	Code     string   `json:"code"`
 	Severity Severity `json:"severity"`

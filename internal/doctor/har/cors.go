@@ -7,7 +7,7 @@ import (
 	"github.com/gatehouse-dev/gatehouse/internal/doctor/finding"
 )
 
-// Finding codes of doctor-rules.md groups C and G.
+// Finding codes of docs/doctor.md#the-rule-catalogue, groups C and G.
 const (
 	CodePreflightRequiresAuth     = "cors_preflight_requires_auth"
 	CodeAuthorizationNotAllowed   = "cors_authorization_not_allowed"

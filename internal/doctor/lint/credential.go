@@ -21,7 +21,7 @@ type Input struct {
 	BasicCharset  string   // charset param of the server's Basic challenge, if any
 }
 
-// Finding codes produced by this package (doctor-rules.md section 3, groups B, D and E).
+// Finding codes produced by this package (docs/doctor.md#the-rule-catalogue, groups B, D and E).
 const (
 	CodeMissingOrEmpty       = "credential_missing_or_empty"
 	CodePlaceholder          = "unexpanded_placeholder"
@@ -41,7 +41,7 @@ const (
 )
 
 // Credential runs every offline check on one credential header: the group-D rules of
-// doctor-rules.md (missing values, placeholders, stray whitespace, Basic decoding, quotes,
+// docs/doctor.md#d-the-credentials-bytes (missing values, placeholders, stray whitespace, Basic decoding, quotes,
 // invisible characters, truncation, the scheme prefix, the scheme name against the
 // server's challenges, OAuth client-secret encoding, shell-mangled secrets), the offline
 // part of underscore_header_dropped, and wrong_environment_or_account_credential and

@@ -81,7 +81,7 @@ func allIn(s, alphabet string) bool {
 }
 
 // gatehouseKey is the visible structure of a Gatehouse API key,
-// gk_<env>_<id>_<secret><checksum> (DESIGN.md section 6).
+// gk_<env>_<id>_<secret><checksum> (docs/design.md, section 6).
 type gatehouseKey struct {
 	Env, ID string
 	// SecretLen is the length of <secret><checksum>.

@@ -23,8 +23,9 @@ type placeholderPattern struct {
 	tokenOnly bool
 }
 
-// placeholderPatterns follow doctor-rules.md D2. A bare "$name" is matched separately
-// (see shellVar) because a real password may contain '$' followed by letters.
+// placeholderPatterns are the placeholders of unexpanded_placeholder
+// (docs/doctor.md#d-the-credentials-bytes). A bare "$name" is matched separately (see
+// shellVar) because a real password may contain '$' followed by letters.
 var placeholderPatterns = []placeholderPattern{
 	{regexp.MustCompile(`\$\{[A-Za-z_][A-Za-z0-9_]*(:?[-=?+][^}]*)?\}`), "a shell variable reference ${NAME} that was never expanded (single quotes, a .env loader without expansion, or a YAML/JSON file)", false},
 	{regexp.MustCompile(`\$\(`), "a shell command substitution $(...) that was never run", false},

@@ -3,7 +3,10 @@ package postgres_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
+	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -37,8 +40,8 @@ func TestEmptyDatabaseMigratesToTheLatestSchema(t *testing.T) {
 	if from != 0 || to != postgres.SchemaVersion() {
 		t.Errorf("Migrated() = %d, %d; want 0, %d", from, to, postgres.SchemaVersion())
 	}
-	if v := postgres.SchemaVersion(); v != 3 {
-		t.Errorf("SchemaVersion = %d, want 3", v)
+	if v := postgres.SchemaVersion(); v != 4 {
+		t.Errorf("SchemaVersion = %d, want 4", v)
 	}
 }
 
@@ -143,5 +146,42 @@ func TestReplicasStartingTogetherMigrateOnce(t *testing.T) {
 	}
 	if rows != postgres.SchemaVersion() || distinct != rows {
 		t.Errorf("schema_migrations has %d rows (%d versions), want %d", rows, distinct, postgres.SchemaVersion())
+	}
+}
+
+// TestStoreOfThePreviousSchemaMigratesInPlace opens a database at the schema before
+// this build's (the previous release's), holding an OAuth client: it is migrated to the
+// latest version in place, the client survives, and it gets the new column's default
+// (no permission to introspect other clients' tokens).
+func TestStoreOfThePreviousSchemaMigratesInPlace(t *testing.T) {
+	prev := postgres.SchemaVersion() - 1
+	dsn := pgtest.NewDatabase(t)
+	stmts := []string{"CREATE TABLE schema_migrations (version integer NOT NULL PRIMARY KEY, name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())"}
+	files, err := filepath.Glob("migrations/*.sql")
+	if err != nil || len(files) < prev {
+		t.Fatalf("migrations: %v %v", files, err)
+	}
+	slices.Sort(files)
+	for i, f := range files[:prev] {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		stmts = append(stmts, string(b), fmt.Sprintf("INSERT INTO schema_migrations (version, name) VALUES (%d, 'v%d')", i+1, i+1))
+	}
+	stmts = append(stmts, `INSERT INTO oauth_clients (id, name, secret_hash, hash_alg, scopes, audience, access_token_ttl, created_at)
+		VALUES ('gc_PREVIOUSVERSION1', 'old', '\x00', 'sha256', 'orders:read', 'api://orders', 60000000, now())`)
+	exec(t, dsn, stmts...)
+
+	s := openDSN(t, postgres.Config{DSN: dsn})
+	if from, to := s.Migrated(); from != prev || to != postgres.SchemaVersion() {
+		t.Fatalf("Migrated() = %d, %d; want %d, %d", from, to, prev, postgres.SchemaVersion())
+	}
+	c, err := s.Client(testCtx(t), "gc_PREVIOUSVERSION1")
+	if err != nil {
+		t.Fatalf("the client of the previous schema: %v", err)
+	}
+	if c.Introspect || c.Name != "old" {
+		t.Errorf("migrated client = %+v, want it kept, without the introspect permission", c)
 	}
 }

@@ -39,7 +39,9 @@ func openFresh(t *testing.T) (*postgres.Store, string) {
 
 func TestConformance(t *testing.T) {
 	pgtest.Admin(t) // skip the whole suite at once when there is no server
-	storetest.Run(t, func(t *testing.T) store.Store {
+	// In parallel: each test has a database of its own, and creating one is most of
+	// the suite's time.
+	storetest.RunParallel(t, func(t *testing.T) store.Store {
 		s, _ := openFresh(t)
 		return s
 	})

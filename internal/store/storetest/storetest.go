@@ -28,8 +28,15 @@ import (
 // Opener returns a new, empty store.
 type Opener func(t *testing.T) store.Store
 
-// Run runs the whole suite.
-func Run(t *testing.T, open Opener) {
+// Run runs the whole suite, one test after another.
+func Run(t *testing.T, open Opener) { run(t, open, false) }
+
+// RunParallel runs the whole suite with its tests in parallel, for a backend whose
+// stores are independent of each other (each opener call a database of its own) and
+// whose opening is slow: a PostgreSQL server creates a database per test.
+func RunParallel(t *testing.T, open Opener) { run(t, open, true) }
+
+func run(t *testing.T, open Opener, parallel bool) {
 	t.Helper()
 	s := suite{open: open}
 	tests := []struct {
@@ -81,9 +88,21 @@ func Run(t *testing.T, open Opener) {
 		{"AddSigningKeyWithTakenKidChangesNothing", s.addSigningKeyTaken},
 		{"InitSigningKeyCreatesOnlyTheFirst", s.initSigningKey},
 		{"ConcurrentInitSigningKeyCreatesOne", s.initSigningKeyConcurrent},
+		{"AdminTokenRoundTripsWithoutChange", s.adminTokenRoundTrip},
+		{"CreateAdminTokenWithTakenIDIsErrExists", s.createAdminTokenTaken},
+		{"CreateAdminTokenRefusesInvalidRecords", s.createAdminTokenInvalid},
+		{"RevokeAdminTokenOnceAndUnknownIsErrNotFound", s.revokeAdminToken},
+		{"ListAdminTokensPagesInIDOrder", s.listAdminTokens},
+		{"AuditLogAppendsInOrderAndPages", s.auditLog},
+		{"AppendAuditRefusesInvalidEntries", s.auditInvalid},
 	}
 	for _, tc := range tests {
-		t.Run(tc.name, tc.fn)
+		t.Run(tc.name, func(t *testing.T) {
+			if parallel {
+				t.Parallel()
+			}
+			tc.fn(t)
+		})
 	}
 }
 

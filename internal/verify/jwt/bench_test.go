@@ -1,6 +1,6 @@
 package jwt
 
-// Benchmarks for the budgets of DESIGN.md section 8: a cached JWT decision in at most
+// Benchmarks for the budgets of docs/design.md, section 8: a cached JWT decision in at most
 // 1 µs with a few allocations, and an uncached ES256/RS256 verification within 10% of
 // the bare JOSE library call. Compare with:
 //

@@ -53,7 +53,7 @@ func (e *errUnavailable) Error() string {
 
 func (e *errUnavailable) Unwrap() error { return e.cause }
 
-// remoteKeys fetches, caches and refreshes a JWKS from a URL (DESIGN.md section 6).
+// remoteKeys fetches, caches and refreshes a JWKS from a URL (docs/design.md, section 6).
 //
 // Every fetch, whatever prompted it, goes through start, which decides under mu whether a
 // new fetch may begin or an in-flight one is joined, so the rate limits cannot be raced.

@@ -280,7 +280,7 @@ func TestSelfCloseStopsFollowingRevocations(t *testing.T) {
 }
 
 // BenchmarkSelfCachedToken is the decision cost of a self-issued token already verified:
-// the budget of DESIGN.md section 8 is at most a microsecond and a few allocations.
+// the budget of docs/design.md, section 8 is at most a microsecond and a few allocations.
 func BenchmarkSelfCachedToken(b *testing.B) {
 	s := newSelfSetup(b, nil)
 	tok := sign(b, s.at, claimsAt(s.clk.Now()))
