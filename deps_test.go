@@ -5,10 +5,15 @@ package gatehouse_test
 
 import (
 	"encoding/json"
+	"fmt"
 	"io"
+	"maps"
 	"os/exec"
+	"slices"
 	"strings"
 	"testing"
+
+	"github.com/google/go-cmp/cmp"
 )
 
 const module = "github.com/gatehouse-dev/gatehouse"
@@ -32,7 +37,7 @@ var allowed = map[string][]string{
 	"internal/store/sqlite":          {"internal/store"},
 	"internal/store/postgres":        {"internal/store"},
 	"internal/store/postgres/pgtest": {},
-	"internal/store/storetest":       {"internal/store", "internal/secret"},
+	"internal/store/storetest":       {"internal/store"},
 	"internal/verify/jwt":            {"internal/decision", "internal/tokens"},
 	"internal/issuer":                {"internal/budget", "internal/decision", "internal/challenge", "internal/secret", "internal/store", "internal/tokens"},
 	"internal/verify/apikey":         {"internal/decision", "internal/secret", "internal/store"},
@@ -42,11 +47,11 @@ var allowed = map[string][]string{
 	"internal/explain":               {"internal/gateway", "internal/decision"},
 	"internal/admin":                 {"internal/config", "internal/decision", "internal/issuer", "internal/secret", "internal/store", "internal/tokens"},
 	"internal/metrics":               {"internal/gateway", "internal/decision", "internal/buildinfo"},
-	"internal/gateway":               {"internal/decision", "internal/proxy", "internal/challenge", "internal/budget", "internal/logline"},
-	"internal/doctor/lint":           {"internal/doctor/finding", "internal/challenge", "internal/tokens", "internal/secret", "internal/editdist"},
-	"internal/doctor/har":            {"internal/doctor/finding", "internal/doctor/lint", "internal/challenge", "internal/tokens"},
+	"internal/gateway":               {"internal/decision", "internal/proxy", "internal/challenge", "internal/logline"},
+	"internal/doctor/lint":           {"internal/doctor/finding", "internal/challenge", "internal/tokens", "internal/editdist"},
+	"internal/doctor/har":            {"internal/doctor/finding", "internal/doctor/lint", "internal/challenge"},
 	"internal/doctor":                {"internal/doctor/finding", "internal/doctor/lint", "internal/doctor/har", "internal/challenge", "internal/tokens", "internal/decision"},
-	"internal/app": {"internal/config", "internal/decision", "internal/gateway", "internal/proxy", "internal/tokens",
+	"internal/app": {"internal/config", "internal/decision", "internal/gateway", "internal/proxy",
 		"internal/verify/jwt", "internal/verify/apikey", "internal/verify/basic", "internal/verify/introspect",
 		"internal/store", "internal/store/sqlite", "internal/store/postgres", "internal/secret", "internal/budget",
 		"internal/verify/mtls", "internal/explain", "internal/metrics", "internal/issuer", "internal/logline", "internal/admin",
@@ -89,44 +94,74 @@ func listPackages(t *testing.T) []pkg {
 }
 
 func TestImportGraphFollowsTheDesign(t *testing.T) {
-	for _, p := range listPackages(t) {
+	for _, problem := range graphProblems(listPackages(t), allowed, onlyImporters) {
+		t.Error(problem)
+	}
+}
+
+// graphProblems checks the packages against the allow-list both ways: every internal
+// import must be allowed, and every allowance must be used. A permission that no import
+// needs any more, or a package in the list that no longer exists, is an error too, so the
+// list stays an exact picture of the graph rather than a growing set of old permissions.
+func graphProblems(pkgs []pkg, allowed map[string][]string, onlyImporters map[string]string) []string {
+	var problems []string
+	seen := map[string]bool{}            // packages of the list that exist
+	used := map[string]map[string]bool{} // allowed edges that some import uses
+	for _, p := range pkgs {
 		rel := strings.TrimPrefix(strings.TrimPrefix(p.ImportPath, module), "/")
 		if rel == "" || strings.HasPrefix(rel, "bench") || strings.HasPrefix(rel, "test") {
 			continue
 		}
 		allow, known := allowed[rel]
 		if !known {
-			t.Errorf("package %s is not in the import allow-list of deps_test.go: decide its place in the graph", rel)
+			problems = append(problems, fmt.Sprintf("package %s is not in the import allow-list of deps_test.go: decide its place in the graph", rel))
 			continue
 		}
+		seen[rel] = true
 		for _, imp := range p.Imports {
 			for mod, only := range onlyImporters {
 				if strings.HasPrefix(imp, mod) && rel != only {
-					t.Errorf("%s imports %s; only %s may", rel, imp, only)
+					problems = append(problems, fmt.Sprintf("%s imports %s; only %s may", rel, imp, only))
 				}
 			}
 			if !strings.HasPrefix(imp, module+"/") || allow == nil {
 				continue
 			}
 			dep := strings.TrimPrefix(imp, module+"/")
-			ok := false
-			for _, a := range allow {
-				if a == dep {
-					ok = true
-				}
+			if !slices.Contains(allow, dep) {
+				problems = append(problems, fmt.Sprintf("%s imports %s, which the design does not allow", rel, dep))
+				continue
 			}
-			if !ok {
-				t.Errorf("%s imports %s, which the design does not allow", rel, dep)
+			if used[rel] == nil {
+				used[rel] = map[string]bool{}
 			}
+			used[rel][dep] = true
 		}
 		if rel == "internal/decision" {
 			for _, imp := range p.Imports {
 				if strings.Contains(imp, ".") || imp == "net/http" {
-					t.Errorf("the decision core imports %s; it must use the standard library only, without net/http", imp)
+					problems = append(problems, fmt.Sprintf("the decision core imports %s; it must use the standard library only, without net/http", imp))
 				}
 			}
 		}
 	}
+	for _, rel := range slices.Sorted(maps.Keys(allowed)) {
+		if !seen[rel] {
+			problems = append(problems, fmt.Sprintf("package %s is in the import allow-list of deps_test.go but does not exist: remove it from the list", rel))
+			continue
+		}
+		for _, dep := range allowed[rel] {
+			if !used[rel][dep] {
+				problems = append(problems, fmt.Sprintf("%s may import %s but does not: remove the unused permission from deps_test.go", rel, dep))
+			}
+		}
+	}
+	for mod, only := range onlyImporters {
+		if !seen[only] {
+			problems = append(problems, fmt.Sprintf("%s is the only package allowed to import %s but does not exist", only, mod))
+		}
+	}
+	return problems
 }
 
 func TestEveryPackageHasADocComment(t *testing.T) {
@@ -134,5 +169,44 @@ func TestEveryPackageHasADocComment(t *testing.T) {
 		if strings.TrimSpace(p.Doc) == "" {
 			t.Errorf("package %s has no package doc comment", p.ImportPath)
 		}
+	}
+}
+
+// TestGraphProblemsBothWays holds the checker itself to account on a small made-up graph:
+// a forbidden edge, an unused permission, a listed package that does not exist and an
+// unlisted package each give exactly one problem, and an exact list gives none.
+func TestGraphProblemsBothWays(t *testing.T) {
+	pk := func(rel string, imports ...string) pkg {
+		p := pkg{ImportPath: module + "/" + rel}
+		for _, imp := range imports {
+			p.Imports = append(p.Imports, module+"/"+imp)
+		}
+		return p
+	}
+	pkgs := []pkg{pk("internal/a"), pk("internal/b", "internal/a")}
+	tests := []struct {
+		name    string
+		pkgs    []pkg
+		allowed map[string][]string
+		want    []string
+	}{
+		{"exact", pkgs, map[string][]string{"internal/a": {}, "internal/b": {"internal/a"}}, nil},
+		{"forbidden edge", pkgs, map[string][]string{"internal/a": {}, "internal/b": {}},
+			[]string{"internal/b imports internal/a, which the design does not allow"}},
+		{"unused permission", pkgs, map[string][]string{"internal/a": {"internal/b"}, "internal/b": {"internal/a"}},
+			[]string{"internal/a may import internal/b but does not: remove the unused permission from deps_test.go"}},
+		{"listed package gone", pkgs, map[string][]string{"internal/a": {}, "internal/b": {"internal/a"}, "internal/gone": {}},
+			[]string{"package internal/gone is in the import allow-list of deps_test.go but does not exist: remove it from the list"}},
+		{"unlisted package", pkgs, map[string][]string{"internal/b": {"internal/a"}},
+			[]string{"package internal/a is not in the import allow-list of deps_test.go: decide its place in the graph"}},
+		{"anything goes", []pkg{pk("cmd/x", "internal/a"), pk("internal/a")}, map[string][]string{"cmd/x": nil, "internal/a": {}}, nil},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			got := graphProblems(tc.pkgs, tc.allowed, nil)
+			if diff := cmp.Diff(tc.want, got); diff != "" {
+				t.Errorf("problems (-want +got):\n%s", diff)
+			}
+		})
 	}
 }

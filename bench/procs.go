@@ -256,17 +256,6 @@ func statusKB(pid int, name string) (int64, error) {
 	return 0, fmt.Errorf("/proc/%d/status has no %s", pid, name)
 }
 
-// treeKB sums a status field over pid and its descendants.
-func treeKB(pid int, name string) int64 {
-	var total int64
-	for _, p := range descendants(pid) {
-		if kb, err := statusKB(p, name); err == nil {
-			total += kb
-		}
-	}
-	return total
-}
-
 // run runs a command to completion with a deadline, returning its stdout.
 func run(ctx context.Context, dir string, stdin io.Reader, name string, args ...string) (string, error) {
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Minute)

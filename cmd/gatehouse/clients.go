@@ -9,7 +9,6 @@ import (
 	"unicode/utf8"
 
 	"github.com/gatehouse-dev/gatehouse/internal/admin"
-	"github.com/gatehouse-dev/gatehouse/internal/config"
 	"github.com/gatehouse-dev/gatehouse/internal/store"
 )
 
@@ -49,17 +48,6 @@ func runClients(ctx context.Context, env *cliEnv, args []string) int {
 		"remove": clientsRemove,
 	}, args)
 }
-
-// tokenServiceOf returns the configuration's token_service block, or an error saying
-// how to add one.
-func tokenServiceOf(sess *storeSession, configPath string) (*config.TokenService, error) {
-	if sess.cfg.TokenService == nil {
-		return nil, fmt.Errorf("%s has no token_service block; add one (issuer, signing_key_secret_file) to issue tokens to clients", configPath)
-	}
-	return sess.cfg.TokenService, nil
-}
-
-func ttlSeconds(d time.Duration) int64 { return admin.TTLSeconds(d) }
 
 func clientsCreate(ctx context.Context, env *cliEnv, args []string) int {
 	var (

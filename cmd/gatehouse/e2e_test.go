@@ -14,6 +14,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -352,9 +353,13 @@ func TestHostileTokensAreRefusedAndNeverEchoed(t *testing.T) {
 		"opaque garbage":     "s3cr3t-opaque-garbage-value-1234567890",
 		"json in bearer":     `{"sub":"root"}`,
 	}
+	var rids []string // request ids of the refused requests, each of which is logged
 	for name, tok := range hostile {
 		t.Run(name, func(t *testing.T) {
 			resp, body := get(t, g.base+"/orders", "Authorization", "Bearer "+tok)
+			if rid := resp.Header.Get("X-Request-Id"); rid != "" {
+				rids = append(rids, rid)
+			}
 			if resp.StatusCode != 401 {
 				t.Fatalf("status %d, want 401: %s", resp.StatusCode, body)
 			}
@@ -364,8 +369,22 @@ func TestHostileTokensAreRefusedAndNeverEchoed(t *testing.T) {
 			}
 		})
 	}
-	// Give the logger a moment, then check the logs as a whole.
-	time.Sleep(200 * time.Millisecond)
+	// Wait until every refusal is in the logs, then check the logs as a whole.
+	if len(rids) != len(hostile) {
+		t.Fatalf("%d of %d refusals carry an X-Request-Id", len(rids), len(hostile))
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		logs := g.proc.logs()
+		missing := slices.IndexFunc(rids, func(rid string) bool { return !strings.Contains(logs, `"request_id":"`+rid+`"`) })
+		if missing < 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no log line for request %s", rids[missing])
+		}
+		time.Sleep(20 * time.Millisecond) // polling interval of the wait
+	}
 	logs := g.proc.logs()
 	for name, tok := range hostile {
 		leak(t, "logs ("+name+")", logs, tok)

@@ -230,7 +230,19 @@ func startNginx(t *testing.T, gatehouseAddr, upstreamAddr string) string {
 	t.Helper()
 	bin := nginxBinary(t)
 	prefix := t.TempDir()
-	listen := closedPort(t)
+	// nginx inherits a socket already listening on a port of 0's choosing (NGINX lists
+	// inherited sockets, as in its binary upgrade), so no port is guessed.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sock, err := ln.(*net.TCPListener).File()
+	ln.Close() // sock holds its own descriptor of the socket
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { sock.Close() })
+	listen := ln.Addr().String()
 	conf := renderExample(t, filepath.Join("..", "..", "examples", "nginx", "nginx.conf"), map[string]string{
 		"LISTEN": listen, "GATEHOUSE": gatehouseAddr, "UPSTREAM": upstreamAddr, "RUN_DIR": prefix,
 	})
@@ -241,6 +253,8 @@ func startNginx(t *testing.T, gatehouseAddr, upstreamAddr string) string {
 	errLog := filepath.Join(prefix, "error.log")
 	cmd := exec.Command(bin, "-p", prefix, "-c", confPath, "-e", errLog,
 		"-g", "daemon off; pid "+filepath.Join(prefix, "nginx.pid")+";")
+	cmd.ExtraFiles = []*os.File{sock}
+	cmd.Env = append(os.Environ(), "NGINX=3;")
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	// Its own process group, so the workers are stopped with the master.
@@ -276,16 +290,34 @@ func startNginx(t *testing.T, gatehouseAddr, upstreamAddr string) string {
 			t.Fatalf("nginx exited:\n%s", out.String())
 		default:
 		}
-		if c, err := net.DialTimeout("tcp", listen, 200*time.Millisecond); err == nil {
-			c.Close()
+		// The kernel accepts connections on the socket before nginx runs, so ready means
+		// an answer: a request line nginx refuses itself (400), which reaches neither
+		// Gatehouse nor the upstream.
+		if nginxAnswers(listen) {
 			return "http://" + listen
 		}
 		if time.Now().After(deadline) {
 			dumpLogs()
 			t.Fatalf("nginx did not listen on %s:\n%s", listen, out.String())
 		}
-		time.Sleep(50 * time.Millisecond)
+		time.Sleep(50 * time.Millisecond) // polling interval of the wait
 	}
+}
+
+// nginxAnswers reports whether nginx answers on addr within a second.
+func nginxAnswers(addr string) bool {
+	c, err := net.DialTimeout("tcp", addr, time.Second)
+	if err != nil {
+		return false
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(time.Second))
+	if _, err := io.WriteString(c, "NOT-HTTP\r\n\r\n"); err != nil {
+		return false
+	}
+	b := make([]byte, 5)
+	_, err = io.ReadFull(c, b)
+	return err == nil && string(b) == "HTTP/"
 }
 
 // startAPI runs the upstream behind nginx: it records what it receives and answers 200.

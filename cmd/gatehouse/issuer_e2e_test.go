@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -19,24 +18,12 @@ import (
 // issuerEnv is a running gateway with the token service, in front of a real upstream,
 // and a client made with `gatehouse clients create`.
 type issuerEnv struct {
-	base, cfg    string
+	base, cfg    string // base: the address the gateway listens on, as a URL
+	issuer       string // token_service.issuer, which names no listener
 	admin        string
 	id, secret   string
 	proc         *proc
 	upstreamHits chan http.Header
-}
-
-// freePort returns a loopback port nothing listens on (the issuer URL must name the
-// port before the gateway starts).
-func freePort(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	return addr
 }
 
 // runBinary runs the built gatehouse with args and returns stdout; it fails the test on
@@ -73,8 +60,12 @@ func startIssuer(t *testing.T) *issuerEnv {
 	if err := os.WriteFile(filepath.Join(dir, "signing.key"), []byte(strings.Repeat("s", 48)+"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	addr := freePort(t)
-	cfg := fmt.Sprintf(`listen: %s
+	// The issuer URL is the name the token service gives itself (iss, the metadata's
+	// endpoints); it need not be the address the gateway listens on, which is the case
+	// behind any proxy. So the gateway binds port 0 and the test reads the port it got
+	// from the log, and no port has to be guessed up front.
+	const issuer = "https://auth.orders.example"
+	cfg := fmt.Sprintf(`listen: 127.0.0.1:0
 admin_listen: 127.0.0.1:0
 realm: orders
 store: sqlite://gatehouse.db
@@ -87,11 +78,11 @@ routes:
     authenticate: [own]
     require: {scopes: [orders:read]}
 token_service:
-  issuer: http://%s
+  issuer: %s
   signing_key_secret_file: signing.key
   audience: api://orders
   access_token_ttl: 5m
-`, addr, ln.Addr(), addr)
+`, ln.Addr(), issuer)
 	path := filepath.Join(dir, "gatehouse.yaml")
 	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
@@ -106,7 +97,7 @@ token_service:
 	}
 	p := start(t, "serve", "--config", path)
 	m := p.waitFor(t, listeningRe)
-	return &issuerEnv{base: "http://" + addr, admin: "http://" + m[2], cfg: path, id: created.ClientID, secret: created.ClientSecret, proc: p, upstreamHits: hits}
+	return &issuerEnv{base: "http://" + m[1], issuer: issuer, admin: "http://" + m[2], cfg: path, id: created.ClientID, secret: created.ClientSecret, proc: p, upstreamHits: hits}
 }
 
 // curlJSON runs curl and decodes the JSON body after the headers.
@@ -145,7 +136,7 @@ func TestTokenServiceEndToEndWithCurl(t *testing.T) {
 	}
 
 	code, out, md := curlJSON(t, e.base+"/.well-known/oauth-authorization-server")
-	if code != 200 || md["token_endpoint"] != e.base+"/oauth2/token" {
+	if code != 200 || md["token_endpoint"] != e.issuer+"/oauth2/token" {
 		t.Errorf("metadata = %d:\n%s", code, out)
 	}
 	code, out, jwks := curlJSON(t, e.base+"/.well-known/jwks.json")
@@ -153,7 +144,7 @@ func TestTokenServiceEndToEndWithCurl(t *testing.T) {
 		t.Errorf("jwks = %d:\n%s", code, out)
 	}
 	code, out, rm := curlJSON(t, e.base+"/.well-known/oauth-protected-resource")
-	if code != 200 || !strings.Contains(fmt.Sprint(rm["authorization_servers"]), e.base) {
+	if code != 200 || !strings.Contains(fmt.Sprint(rm["authorization_servers"]), e.issuer) {
 		t.Errorf("the protected-resource document does not name the token service:\n%s", out)
 	}
 
@@ -204,7 +195,7 @@ func TestTokenServiceEndToEndWithCurl(t *testing.T) {
 		if time.Now().After(deadline) {
 			t.Fatalf("5s after the rotation tokens are still signed by another key than %s", rotated.KID)
 		}
-		time.Sleep(100 * time.Millisecond)
+		time.Sleep(100 * time.Millisecond) // polling interval of the wait
 	}
 	if code, out := curl(t, "-H", "Authorization: Bearer "+tok["access_token"].(string), e.base+"/orders/8"); code != 200 {
 		t.Errorf("a token of the rotated key = %d:\n%s", code, out)

@@ -53,9 +53,6 @@ several api_key authenticators that have different peppers, name one with
 Exit status: 0 done, 1 failed, 2 bad usage.
 `
 
-// defaultGrace is how long a rotated key stays valid when --grace is not given.
-const defaultGrace = time.Hour
-
 func runKeys(ctx context.Context, env *cliEnv, args []string) int {
 	return dispatch(ctx, env, "keys", keysUsage, map[string]subcommand{
 		"create": keysCreate,
@@ -167,11 +164,6 @@ func openStore(ctx context.Context, env *cliEnv, configPath string, mustExist bo
 		return nil, err
 	}
 	return &storeSession{cfg: cfg, store: st}, nil
-}
-
-// keyHasher is admin.KeyHasher (demo and tests use it).
-func keyHasher(cfg *config.Config, name string) (*secret.KeyHasher, error) {
-	return admin.KeyHasher(cfg, name)
 }
 
 // parseSpan reads a duration: a Go duration (90m, 24h) or whole days and weeks (30d, 2w).
@@ -517,9 +509,6 @@ func keysRevoke(ctx context.Context, env *cliEnv, args []string) int {
 	fmt.Fprintf(env.stdout, "Revoked API key %s (%q). Running gateways refuse it within a second.\n", k.ID, sanitize(k.Name))
 	return 0
 }
-
-// keyIDArg accepts a key id, or a whole key pasted by mistake.
-func keyIDArg(s string) string { return admin.KeyIDArg(s) }
 
 func keysRotate(ctx context.Context, env *cliEnv, args []string) int {
 	var (

@@ -149,7 +149,7 @@ func TestKeysCreatePrintsTheDesignJSONShape(t *testing.T) {
 		t.Errorf("scopes (-want +got):\n%s", diff)
 	}
 	exp, err := time.Parse(time.RFC3339, *got.ExpiresAt)
-	if err != nil || exp.Sub(time.Now()) < 23*time.Hour || exp.Sub(time.Now()) > 25*time.Hour {
+	if err != nil || time.Until(exp) < 23*time.Hour || time.Until(exp) > 25*time.Hour {
 		t.Errorf("expires_at %v (%v), want about 24h from now", *got.ExpiresAt, err)
 	}
 	rec, err := openTestStore(t, dir).Key(context.Background(), got.ID)

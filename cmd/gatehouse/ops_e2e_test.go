@@ -68,7 +68,7 @@ func startOpsGateway(t *testing.T, upstreamDelay time.Duration) *opsEnv {
 
 	up := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		e.upstreamHits.Add(1)
-		time.Sleep(upstreamDelay)
+		time.Sleep(upstreamDelay) // a slow upstream keeps requests in flight: latency, not a wait
 		io.WriteString(w, "ok "+r.URL.Path)
 	}), ReadHeaderTimeout: 5 * time.Second}
 	ul := listenLoopback(t)
@@ -187,7 +187,7 @@ func TestReloadUnderLoadLosesNoRequest(t *testing.T) {
 		if i%2 == 0 {
 			e.hup(t)
 		}
-		time.Sleep(150 * time.Millisecond)
+		time.Sleep(150 * time.Millisecond) // paces the reloads under the load: not a wait
 	}
 	// End on a valid configuration and wait until it serves.
 	e.write(t, "orders-final", "  - name: final\n    match: {path_prefix: /final}\n    upstream: "+e.upstream+"\n    authenticate: anonymous\n")
@@ -201,7 +201,7 @@ func TestReloadUnderLoadLosesNoRequest(t *testing.T) {
 		if time.Now().After(deadline) {
 			t.Fatalf("the final configuration never served: %d", resp.StatusCode)
 		}
-		time.Sleep(50 * time.Millisecond)
+		time.Sleep(50 * time.Millisecond) // polling interval of the wait
 	}
 	close(stop)
 	wg.Wait()
@@ -308,7 +308,7 @@ func TestSIGTERMDrainsInFlightRequests(t *testing.T) {
 	// Wait until all 20 are waiting on the upstream, so they are truly in flight.
 	deadline := time.Now().Add(10 * time.Second)
 	for e.upstreamHits.Load() < 20 && time.Now().Before(deadline) {
-		time.Sleep(10 * time.Millisecond)
+		time.Sleep(10 * time.Millisecond) // polling interval of the wait
 	}
 	if err := e.proc.cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
@@ -510,12 +510,12 @@ routes:
 		newCert, newKey := serverCA.issue(t, "localhost", x509.ExtKeyUsageServerAuth, time.Now().Add(2*time.Hour))
 		os.WriteFile(filepath.Join(dir, "server.key"), newKey, 0o600)
 		os.WriteFile(filepath.Join(dir, "server.crt"), newCert, 0o600)
-		deadline := time.Now().Add(5 * time.Second)
+		deadline := time.Now().Add(20 * time.Second)
 		for serial().Cmp(before) == 0 {
 			if time.Now().After(deadline) {
 				t.Fatal("the renewed certificate was never served")
 			}
-			time.Sleep(200 * time.Millisecond)
+			time.Sleep(200 * time.Millisecond) // polling interval of the wait
 		}
 	})
 }
@@ -548,7 +548,7 @@ func streamEvents(n int, gap time.Duration) http.HandlerFunc {
 		for i := 0; i < n; i++ {
 			fmt.Fprintf(w, "data: %d\n\n", i)
 			w.(http.Flusher).Flush()
-			time.Sleep(gap)
+			time.Sleep(gap) // paces the stream across the write timeout: not a wait
 		}
 	}
 }

@@ -154,7 +154,7 @@ func (p *prober) send(ctx context.Context, probe, method string, u *url.URL, hdr
 	ex.Conn = rec.ConnFacts
 	rec.mu.Unlock()
 	if err != nil {
-		ex.Err, ex.ErrKind = classifyErr(err, rec)
+		ex.ErrKind, ex.Err = classifyErr(err, rec)
 		return ex
 	}
 	defer resp.Body.Close()
@@ -230,7 +230,7 @@ func parseChallenges(r *Response) {
 
 // classifyErr turns a transport error into a kind and a message that never contains
 // the URL (which may hold a credential in its query).
-func classifyErr(err error, rec *connRecorder) (error, ErrKind) {
+func classifyErr(err error, rec *connRecorder) (ErrKind, error) {
 	err = stripURLFromErr(err)
 	msg := err.Error()
 	var (
@@ -242,22 +242,22 @@ func classifyErr(err error, rec *connRecorder) (error, ErrKind) {
 	)
 	switch {
 	case strings.Contains(msg, "invalid header field"), strings.Contains(msg, "invalid header"):
-		return err, ErrInvalidRequest
+		return ErrInvalidRequest, err
 	case rec.ProxyStatus != 0 && rec.ProxyStatus != 200:
-		return err, ErrProxy
+		return ErrProxy, err
 	case strings.HasPrefix(msg, "proxyconnect"):
-		return err, ErrProxy
+		return ErrProxy, err
 	case errors.As(err, &certErr), errors.As(err, &alert), errors.As(err, &recErr),
 		strings.Contains(msg, "tls:"), strings.Contains(msg, "x509:"):
-		return err, ErrTLS
+		return ErrTLS, err
 	case errors.Is(err, context.DeadlineExceeded), isTimeout(err):
-		return err, ErrTimeout
+		return ErrTimeout, err
 	case errors.As(err, &dnsErr):
-		return err, ErrDial
+		return ErrDial, err
 	case errors.As(err, &opErr) && opErr.Op == "dial":
-		return err, ErrDial
+		return ErrDial, err
 	}
-	return err, ErrProtocol
+	return ErrProtocol, err
 }
 
 func isTimeout(err error) bool {

@@ -2,6 +2,7 @@ package doctor
 
 import (
 	"bytes"
+	"io"
 	"net"
 	"os"
 	"os/exec"
@@ -41,15 +42,24 @@ func needBinary(t *testing.T, names ...string) string {
 	return ""
 }
 
-// freePort finds a 127.0.0.1 port that is free right now.
-func freePort(t *testing.T) int {
+// loopbackSocket opens a listening socket on 127.0.0.1:0 for a server process to inherit
+// (as its file descriptor 3), so no port is picked by closing a listener and hoping
+// nobody takes it before the server binds it. The server's configuration names the port,
+// and both nginx and Apache then take the inherited socket for that address instead of
+// binding a new one.
+func loopbackSocket(t *testing.T) (*os.File, int) {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
+	defer l.Close() // f holds its own descriptor of the same socket
+	f, err := l.(*net.TCPListener).File()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { f.Close() })
+	return f, l.Addr().(*net.TCPAddr).Port
 }
 
 // renderConfig fills a testdata template.
@@ -68,11 +78,16 @@ func renderConfig(t *testing.T, src, dst string, vars map[string]string) {
 	}
 }
 
-// startServer runs a server in the foreground in its own process group, waits for its
-// port, and stops it (and only it) when the test ends.
-func startServer(t *testing.T, port int, logFile string, name string, args ...string) {
+// startServer runs a server in the foreground in its own process group with the socket
+// sock (if any) as its file descriptor 3, waits until it answers HTTP on port, and stops it (and
+// only it) when the test ends. env is added to the server's environment.
+func startServer(t *testing.T, sock *os.File, port int, logFile string, env []string, name string, args ...string) {
 	t.Helper()
 	cmd := exec.Command(name, args...)
+	if sock != nil {
+		cmd.ExtraFiles = []*os.File{sock}
+	}
+	cmd.Env = append(os.Environ(), env...)
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
@@ -100,14 +115,31 @@ func startServer(t *testing.T, port int, logFile string, name string, args ...st
 			t.Fatalf("%s exited: %v\n%s\n%s", name, waitErr, out.String(), log)
 		default:
 		}
-		if c, err := net.DialTimeout("tcp", addr, 200*time.Millisecond); err == nil {
-			c.Close()
+		// The socket accepts connections before the server does (the kernel queues
+		// them), so ready means an HTTP answer, not a connection.
+		if answersHTTP(addr) {
 			return
 		}
-		time.Sleep(50 * time.Millisecond)
+		time.Sleep(50 * time.Millisecond) // polling interval of the wait
 	}
 	log, _ := os.ReadFile(logFile)
-	t.Fatalf("%s did not listen on %s\n%s\n%s", name, addr, out.String(), log)
+	t.Fatalf("%s did not answer on %s\n%s\n%s", name, addr, out.String(), log)
+}
+
+// answersHTTP reports whether an HTTP server answers a request on addr within a second.
+func answersHTTP(addr string) bool {
+	c, err := net.DialTimeout("tcp", addr, time.Second)
+	if err != nil {
+		return false
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(time.Second))
+	if _, err := io.WriteString(c, "GET / HTTP/1.0\r\nHost: localhost\r\n\r\n"); err != nil {
+		return false
+	}
+	b := make([]byte, 5)
+	_, err = io.ReadFull(c, b)
+	return err == nil && string(b) == "HTTP/"
 }
 
 func startNginx(t *testing.T) string {
@@ -119,11 +151,12 @@ func startNginx(t *testing.T) string {
 			t.Fatal(err)
 		}
 	}
-	port := freePort(t)
+	sock, port := loopbackSocket(t)
 	conf := filepath.Join(prefix, "nginx.conf")
 	renderConfig(t, filepath.Join("testdata", "nginx", "nginx.conf"), conf, map[string]string{"PREFIX": prefix, "PORT": strconv.Itoa(port)})
 	errLog := filepath.Join(prefix, "error.log")
-	startServer(t, port, errLog, bin, "-p", prefix, "-c", conf, "-e", errLog)
+	// NGINX lists inherited listening sockets (its binary upgrade uses it).
+	startServer(t, sock, port, errLog, []string{"NGINX=3;"}, bin, "-p", prefix, "-c", conf, "-e", errLog)
 	return "http://127.0.0.1:" + strconv.Itoa(port)
 }
 
@@ -161,12 +194,21 @@ func startApache(t *testing.T) string {
 	if err := os.WriteFile(filepath.Join(cgi, "app.cgi"), script, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	port := freePort(t)
+	// Apache cannot take a socket handed over: the Debian build has no systemd socket
+	// activation, and Listen refuses port 0. So this one port is picked by closing a
+	// listener, and a lost race (another process bound it first) shows as Apache
+	// exiting with "Address already in use", which startServer reports.
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := l.Addr().(*net.TCPAddr).Port
+	l.Close()
 	conf := filepath.Join(prefix, "httpd.conf")
 	renderConfig(t, filepath.Join("testdata", "apache", "httpd.conf"), conf, map[string]string{
 		"PREFIX": prefix, "PORT": strconv.Itoa(port), "MODULES": modules, "USER": user,
 	})
-	startServer(t, port, filepath.Join(prefix, "error.log"), bin, "-f", conf, "-DFOREGROUND")
+	startServer(t, nil, port, filepath.Join(prefix, "error.log"), nil, bin, "-f", conf, "-DFOREGROUND")
 	return "http://127.0.0.1:" + strconv.Itoa(port)
 }
 

@@ -138,16 +138,6 @@ func (n *namedOrigins) allows(u *url.URL) bool {
 	return false
 }
 
-// describe renders the origins for evidence.
-func (n *namedOrigins) describe() string {
-	var parts []string
-	for _, o := range n.origins {
-		parts = append(parts, originOf(o))
-	}
-	parts = append(parts, n.hosts...)
-	return strings.Join(parts, ", ")
-}
-
 // keepWord renders one client's behaviour.
 func keepWord(b bool) string {
 	if b {

@@ -74,7 +74,7 @@ func TestRuleScenariosNameTheCause(t *testing.T) {
 						return
 					}
 					if r.Method != "POST" {
-						http.Error(w, "method not allowed", 405)
+						http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
 						return
 					}
 					w.WriteHeader(201)

@@ -109,7 +109,6 @@ type Handler struct {
 	scopes   []string // union of required scopes, for the RFC 9728 document
 	origins  map[string]bool
 	anyOrig  bool
-	resource string
 }
 
 // New compiles a Handler from o.

@@ -77,7 +77,7 @@ func newFixture(t *testing.T, mutate func(*Options)) *fixture {
 		default:
 		}
 		if r.URL.Path == "/api/slow" {
-			time.Sleep(1 * time.Second)
+			time.Sleep(1 * time.Second) // a slow upstream: latency under test, not a wait
 		}
 		w.Header().Set("Content-Type", "text/plain")
 		io.WriteString(w, "upstream "+r.URL.Path)

@@ -34,9 +34,9 @@ func joseVerify(t *testing.T, e *env, tok string, alg jose.SignatureAlgorithm) (
 	if err := json.Unmarshal(r.body, &set); err != nil {
 		t.Fatalf("the JWKS does not parse with go-jose: %v", err)
 	}
-	jws, err := jose.ParseSigned(tok, []jose.SignatureAlgorithm{alg})
+	jws, err := jose.ParseSignedCompact(tok, []jose.SignatureAlgorithm{alg})
 	if err != nil {
-		t.Fatalf("go-jose ParseSigned: %v", err)
+		t.Fatalf("go-jose ParseSignedCompact: %v", err)
 	}
 	header = jws.Signatures[0].Protected
 	keys := set.Key(header.KeyID)

@@ -146,6 +146,7 @@ func TestAPIKeyPrintsRedacted(t *testing.T) {
 		t.Fatal(err)
 	}
 	secretPart := k.Reveal()[len(k.Reveal())-38:]
+	//lint:ignore S1025 every way of formatting the key is checked on purpose, %s included
 	for _, s := range []string{k.String(), fmt.Sprint(k), fmt.Sprintf("%v", k), fmt.Sprintf("%+v", k), fmt.Sprintf("%#v", k), fmt.Sprintf("%s", k)} {
 		if strings.Contains(s, secretPart) || strings.Contains(s, secretPart[:8]) {
 			t.Errorf("formatted key shows the secret: %s", s)

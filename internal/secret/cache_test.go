@@ -7,6 +7,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"testing/synctest"
 	"time"
 )
 
@@ -88,7 +89,12 @@ func TestCacheKeepsRecentlyReadEntries(t *testing.T) {
 	}
 }
 
-func TestCacheSingleFlight(t *testing.T) {
+// TestCacheSingleFlight runs in a synctest bubble: synctest.Wait returns once all 20
+// callers are blocked (one in the load, 19 waiting for it), so the load is released only
+// when every miss is truly concurrent, without guessing how long that takes.
+func TestCacheSingleFlight(t *testing.T) { synctest.Test(t, testCacheSingleFlight) }
+
+func testCacheSingleFlight(t *testing.T) {
 	c, _ := newTestCache(10, time.Minute)
 	var calls atomic.Int32
 	release := make(chan struct{})
@@ -107,7 +113,7 @@ func TestCacheSingleFlight(t *testing.T) {
 			}
 		}()
 	}
-	time.Sleep(30 * time.Millisecond)
+	synctest.Wait()
 	close(release)
 	wg.Wait()
 	if n := calls.Load(); n != 1 {
@@ -115,12 +121,14 @@ func TestCacheSingleFlight(t *testing.T) {
 	}
 }
 
-func TestCacheWaiterHonoursContext(t *testing.T) {
+func TestCacheWaiterHonoursContext(t *testing.T) { synctest.Test(t, testCacheWaiterHonoursContext) }
+
+func testCacheWaiterHonoursContext(t *testing.T) {
 	c, _ := newTestCache(10, time.Minute)
 	release := make(chan struct{})
 	defer close(release)
 	go c.Do(context.Background(), "k", func() (int, time.Duration, error) { <-release; return 1, time.Minute, nil })
-	time.Sleep(10 * time.Millisecond)
+	synctest.Wait() // the first load is in flight
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
 	defer cancel()
 	if _, err := c.Do(ctx, "k", load(2, time.Minute)); !errors.Is(err, context.DeadlineExceeded) {
@@ -215,7 +223,7 @@ func TestKeyerSeparatesFieldsAndProcesses(t *testing.T) {
 	if k.Key("ab", "c") == k.Key("a", "bc") {
 		t.Error("(ab,c) and (a,bc) collide")
 	}
-	if k.Key("u", "p") != k.Key("u", "p") {
+	if a, b := k.Key("u", "p"), k.Key("u", "p"); a != b {
 		t.Error("Key is not deterministic")
 	}
 	if NewKeyer().Key("u", "p") == k.Key("u", "p") {

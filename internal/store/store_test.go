@@ -7,6 +7,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
@@ -182,8 +183,14 @@ func TestWatcherUnsubscribe(t *testing.T) {
 }
 
 // TestWatcherWithNotifierWakesOnNotification is the PostgreSQL shape: LISTEN/NOTIFY
-// wakes the watcher long before its fallback poll.
+// wakes the watcher long before its fallback poll. It runs on synctest's fake clock:
+// synctest.Wait returns once Run is blocked waiting, and a wake-up by the hourly poll
+// instead of the notification would show as an hour gone by.
 func TestWatcherWithNotifierWakesOnNotification(t *testing.T) {
+	synctest.Test(t, testWatcherWithNotifierWakesOnNotification)
+}
+
+func testWatcherWithNotifierWakesOnNotification(t *testing.T) {
 	log := notifyingLog{&fakeLog{notify: make(chan struct{}, 1)}}
 	w := NewWatcher(log, WatcherOptions{Interval: time.Hour})
 	fired := make(chan Change, 1)
@@ -195,7 +202,7 @@ func TestWatcherWithNotifierWakesOnNotification(t *testing.T) {
 	done := make(chan struct{})
 	go func() { w.Run(ctx); close(done) }()
 	defer func() { cancel(); <-done }()
-	time.Sleep(20 * time.Millisecond)
+	synctest.Wait()
 	start := time.Now()
 	log.append(ChangeKeyRevoked, "k")
 	select {

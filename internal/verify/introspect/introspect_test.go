@@ -246,12 +246,12 @@ func TestEndpointFailuresAreUnavailableNeverUnauthorized(t *testing.T) {
 		}, nil, "status 307"},
 		{"WrongClientCredentials", nil, func(c *Config) { c.ClientSecret = "wrong" }, "refused the gateway's client credentials (401)"},
 		{"Timeout", func(w http.ResponseWriter, _ string) {
-			time.Sleep(600 * time.Millisecond)
+			time.Sleep(600 * time.Millisecond) // a slow server, past the timeout under test
 			jsonReply(w, `{"active":true}`)
 		},
 			func(c *Config) { c.Timeout = 100 * time.Millisecond }, "introspect at"},
 		{"TimeoutWithACallersClient", func(w http.ResponseWriter, _ string) {
-			time.Sleep(600 * time.Millisecond)
+			time.Sleep(600 * time.Millisecond) // a slow server, past the timeout under test
 			jsonReply(w, `{"active":true}`)
 		},
 			func(c *Config) { c.Timeout, c.HTTPClient = 100*time.Millisecond, &http.Client{} }, "introspect at"},

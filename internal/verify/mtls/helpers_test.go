@@ -78,10 +78,6 @@ func sans(t testing.TB, uri, dns, email string) certOpt {
 	}
 }
 
-func cn(name string) certOpt {
-	return func(c *x509.Certificate) { c.Subject = pkix.Name{CommonName: name} }
-}
-
 func newKey(t testing.TB) crypto.Signer {
 	t.Helper()
 	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
