@@ -188,11 +188,19 @@ type Selection struct {
 	// Allow is set when Index is -1 because a route claims the path but not the method
 	// (405 method_not_allowed): the methods that routes take at that path.
 	Allow []string
+	// Ambiguous is set when Index is -1 because the path holds ";parameters" and the
+	// routes chosen for it with them dropped (as Tomcat, Jetty and Spring read it) and
+	// as written (as most other servers read it) differ: whichever the gateway decided
+	// on, some upstream would serve the other. The gateway refuses it (path_rejected).
+	Ambiguous bool
 }
 
 // Select chooses the route for a request: the first route whose prefix covers the path
 // and whose methods include the method (HEAD counting as GET). p must have passed
 // CleanPath.
+//
+// A path with ";parameters" must select the same route read both ways, with the
+// parameters dropped and as written; when it does not, the Selection is Ambiguous.
 //
 // A route that lists methods claims its prefix: a request under it with another method
 // does not fall through to a broader route later in the list (where it would be decided
@@ -202,6 +210,17 @@ type Selection struct {
 // that claim.
 func Select(routes []*Route, method, p string) Selection {
 	mp := matchPath(p)
+	sel := selectOn(routes, method, mp)
+	if mp != p {
+		if raw := selectOn(routes, method, p); raw.Index != sel.Index || !slices.Equal(raw.Allow, sel.Allow) {
+			return Selection{Index: -1, Ambiguous: true}
+		}
+	}
+	return sel
+}
+
+// selectOn is Select for the path mp as routes are matched against it.
+func selectOn(routes []*Route, method, mp string) Selection {
 	claimed := -1
 	for i, r := range routes {
 		if !r.matchesPath(mp) {

@@ -73,6 +73,9 @@ func selectRoutes() []*Route {
 	}
 }
 
+// ambiguous stands for a Selection that is Ambiguous in the tables.
+const ambiguous = "(ambiguous)"
+
 func TestSelectDoesNotLetAMethodFallThroughToABroaderRoute(t *testing.T) {
 	routes := selectRoutes()
 	tests := []struct {
@@ -89,8 +92,12 @@ func TestSelectDoesNotLetAMethodFallThroughToABroaderRoute(t *testing.T) {
 		{"POST", "/reports/export", "reports-export", nil},
 		{"GET", "/reports/export", "reports", nil},
 		{"DELETE", "/reports/export/x", "", []string{"GET", "HEAD", "POST"}},
-		{"POST", "/reports;jsessionid=1", "", []string{"GET", "HEAD"}},
-		{"GET", "/reports;jsessionid=1", "reports", nil},
+		// ;parameters on a prefix's own segment: dropped (as Tomcat reads it) the path is
+		// under /reports, as written (as most servers read it) under /: refused.
+		{"POST", "/reports;jsessionid=1", ambiguous, nil},
+		{"GET", "/reports;jsessionid=1", ambiguous, nil},
+		{"GET", "/reports/2024;jsessionid=1", "reports", nil}, // the same route read both ways
+		{"GET", "/public;", ambiguous, nil},                   // a fuzz finding: /public's policy, / at the upstream
 		{"POST", "/reportsx", "root", nil},
 		{"GET", "/legacy/x", "legacy", nil},
 		{"POST", "/legacy/x", "root", nil}, // methods_fallthrough
@@ -101,8 +108,9 @@ func TestSelectDoesNotLetAMethodFallThroughToABroaderRoute(t *testing.T) {
 		{"GET", "/ADMIN/x", "admin", nil},
 		{"POST", "/Admin", "admin", nil},
 		{"GET", "/administrator", "root", nil},
-		{"GET", "/admin;x/y", "admin", nil},
-		{"GET", "/;x/admin", "admin", nil},
+		{"GET", "/admin;x/y", ambiguous, nil},
+		{"GET", "/;x/admin", ambiguous, nil},
+		{"GET", "/admin/y;x", "admin", nil},
 		{"GET", "/KEYS/1", "keys", nil},
 		{"GET", "/\u212Aeys/1", "keys", nil}, // KELVIN SIGN folds to k
 		{"POST", "/Keys/1", "", []string{"GET", "HEAD", "DELETE"}},
@@ -117,10 +125,13 @@ func TestSelectDoesNotLetAMethodFallThroughToABroaderRoute(t *testing.T) {
 			if sel.Index >= 0 {
 				got = routes[sel.Index].Name
 			}
+			if sel.Ambiguous {
+				got = ambiguous
+			}
 			if got != tt.route || !cmp.Equal(sel.Allow, tt.allow) {
 				t.Fatalf("Select = route %q allow %v, want route %q allow %v", got, sel.Allow, tt.route, tt.allow)
 			}
-			if rt := FindRoute(routes, tt.method, tt.path); (rt == nil) != (tt.route == "") || rt != nil && rt.Name != tt.route {
+			if rt := FindRoute(routes, tt.method, tt.path); (rt == nil) != (got == "" || got == ambiguous) || rt != nil && rt.Name != tt.route {
 				t.Errorf("FindRoute disagrees with Select: %v", rt)
 			}
 		})
@@ -195,7 +206,10 @@ func FuzzCleanPathKeepsTheRouteAnUpstreamReads(f *testing.F) {
 			t.Fatalf("CleanPath(%q) = %q, and again %q, %v", in, p, again, err)
 		}
 		want := Select(routes, method, p)
-		readings := upstreamReadings(p)
+		if want.Ambiguous {
+			return // refused: the readings disagree, and the gateway answers 400
+		}
+		readings := append(upstreamReadings(p), p)
 		if want.Index >= 0 && routes[want.Index].CaseInsensitive {
 			for _, r := range append([]string(nil), readings...) {
 				readings = append(readings, strings.ToLower(r), strings.ToUpper(r))

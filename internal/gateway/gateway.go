@@ -261,12 +261,17 @@ func (h *Handler) decide(ctx context.Context, rt *Route, req *decision.Request) 
 }
 
 // findRoute returns the route decision.Select chooses for method and the clean path p,
-// or nil and the refusal: 404 route_not_found, or 405 method_not_allowed when a route
-// claims the path but not the method, with the methods it takes set in hd's Allow.
+// or nil and the refusal: 404 route_not_found, 405 method_not_allowed when a route
+// claims the path but not the method (with the methods it takes set in hd's Allow), or
+// 400 path_rejected when ;parameters make the path name two routes.
 func (h *Handler) findRoute(hd http.Header, method, p string) (*Route, decision.Decision) {
 	sel := decision.Select(h.policies, method, p)
 	if sel.Index >= 0 {
 		return h.routes[sel.Index], decision.Decision{}
+	}
+	if sel.Ambiguous {
+		return nil, decision.Decision{Reason: decision.PathRejected,
+			Detail: "the path's ;parameters put it under another route than the path as written; servers differ in reading them, so send the path without them"}
 	}
 	if len(sel.Allow) > 0 {
 		allow := strings.Join(sel.Allow, ", ")
