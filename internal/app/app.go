@@ -271,7 +271,7 @@ func (rt *Runtime) compile(cfg *config.Config) (*Gateway, error) {
 			PerClient:           budget.Rate(cfg.FailureBudget.PerClient),
 			PerCredential:       budget.Rate(cfg.FailureBudget.PerCredential),
 			PerCredentialGlobal: budget.Rate(cfg.FailureBudget.PerCredentialGlobal),
-			Redis:               budget.RedisOptions{URL: string(cfg.FailureBudget.Redis)},
+			Redis:               budget.RedisOptions{URL: string(cfg.FailureBudget.Redis), Timeout: cfg.FailureBudget.RedisTimeout},
 			Now:                 rt.o.Now,
 			Logger:              rt.log,
 		})

@@ -41,7 +41,7 @@ func TestRedisFailureBudgetIsSharedByReplicas(t *testing.T) {
 	cfg, err := config.Parse([]byte(`
 realm: test
 trusted_proxies: [127.0.0.1/32]
-failure_budget: {per_client: 30/min, per_credential: 3/min, redis: "redis://127.0.0.1:6379/0"}
+failure_budget: {per_client: 30/min, per_credential: 3/min, redis: "redis://127.0.0.1:6379/0", redis_timeout: 2s}
 forward_auth: {path: /_gatehouse/decide}
 authenticators:
   es: {type: jwt, issuer: "https://issuer.test.invalid", audience: ["api://test"], algorithms: [ES256], jwks_file: jwks.json}

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestFailureBudgetRedisURL(t *testing.T) {
@@ -55,6 +56,31 @@ func TestRedisURLNeverPrintsItsPassword(t *testing.T) {
 	for what, s := range map[string]string{"String": r.String(), "JSON": string(j), "LogValue": r.LogValue().String()} {
 		if strings.Contains(s, "hunter2") || !strings.Contains(s, "127.0.0.1:6379/1") {
 			t.Errorf("%s = %q", what, s)
+		}
+	}
+}
+
+func TestFailureBudgetRedisTimeout(t *testing.T) {
+	for _, tt := range []struct {
+		value   string
+		want    time.Duration
+		problem bool
+	}{
+		{"250ms", 250 * time.Millisecond, false},
+		{"0s", 0, false},
+		{"-1s", 0, true},
+		{"10s", 0, true},
+	} {
+		yaml := "realm: r\nfailure_budget: {redis: 'redis://127.0.0.1:6379/0', redis_timeout: " + tt.value + "}\nroutes: [{match: {path_prefix: /}, authenticate: anonymous}]\n"
+		c, err := Parse([]byte(yaml), t.TempDir(), func(string) string { return "" })
+		if tt.problem {
+			if err == nil || !strings.Contains(err.Error(), "failure_budget.redis_timeout") {
+				t.Errorf("redis_timeout %s: %v, want a problem at failure_budget.redis_timeout", tt.value, err)
+			}
+			continue
+		}
+		if err != nil || c.FailureBudget.RedisTimeout != tt.want {
+			t.Errorf("redis_timeout %s = %v, %v; want %v", tt.value, c.FailureBudget.RedisTimeout, err, tt.want)
 		}
 	}
 }

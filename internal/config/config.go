@@ -263,6 +263,9 @@ type FailureBudget struct {
 	PerCredentialGlobal Rate
 	// Redis, when set, shares the budgets between replicas.
 	Redis RedisURL
+	// RedisTimeout bounds each call to Redis, dial included (redis_timeout); zero means
+	// the budget's default (20ms). Past it the replica counts locally for a while.
+	RedisTimeout time.Duration
 }
 
 // AuthenticatorType is the kind of an authenticator.

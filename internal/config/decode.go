@@ -599,7 +599,7 @@ func (d *decoder) root(n *yaml.Node, c *Config) {
 				}
 			})
 		case "failure_budget":
-			d.block(e, "failure_budget", []string{"per_client", "per_credential", "per_credential_global", "redis"}, func(k entry, p string) {
+			d.block(e, "failure_budget", []string{"per_client", "per_credential", "per_credential_global", "redis", "redis_timeout"}, func(k entry, p string) {
 				switch k.key {
 				case "per_client":
 					d.setRate(k.val, p, &c.FailureBudget.PerClient)
@@ -607,6 +607,8 @@ func (d *decoder) root(n *yaml.Node, c *Config) {
 					d.setRate(k.val, p, &c.FailureBudget.PerCredential)
 				case "per_credential_global":
 					d.setRate(k.val, p, &c.FailureBudget.PerCredentialGlobal)
+				case "redis_timeout":
+					d.setDuration(k.val, p, &c.FailureBudget.RedisTimeout)
 				case "redis":
 					if s, ok := d.scalar(k.val, p, "a redis:// URL"); ok && s.text != "" {
 						r, err := ParseRedisURL(s.text)

@@ -176,6 +176,9 @@ func (v *validator) run() {
 	default:
 		v.problemf("log.format", "%s is not a log format: use json or text%s", v.show("log.format", string(c.Log.Format)), didYouMean(string(c.Log.Format), []string{"json", "text"}))
 	}
+	if t := c.FailureBudget.RedisTimeout; t < 0 || t > 5*time.Second {
+		v.problemf("failure_budget.redis_timeout", "must be between 0 (the default, 20ms) and 5s: every failed call to Redis waits this long")
+	}
 	v.rate("failure_budget.per_client", c.FailureBudget.PerClient)
 	v.rate("failure_budget.per_credential", c.FailureBudget.PerCredential)
 	v.rate("failure_budget.per_credential_global", c.FailureBudget.PerCredentialGlobal)
