@@ -186,28 +186,11 @@ func parseScopes(s string) ([]string, error) {
 	return out, nil
 }
 
-// jsonTime is an RFC 3339 time that is null when zero.
-type jsonTime time.Time
-
-func (t jsonTime) MarshalJSON() ([]byte, error) {
-	if time.Time(t).IsZero() {
-		return []byte("null"), nil
-	}
-	return json.Marshal(time.Time(t).UTC().Format(time.RFC3339))
-}
-
 func humanTime(t time.Time, zero string) string {
 	if t.IsZero() {
 		return zero
 	}
 	return t.UTC().Format(time.RFC3339)
-}
-
-func nonNil(s []string) []string {
-	if s == nil {
-		return []string{}
-	}
-	return s
 }
 
 // listPaged prints every record of a paged store listing, a page at a time so a million
