@@ -26,6 +26,7 @@ func TestStoreBackupWhileServingRestoresWorkingKeys(t *testing.T) {
 
 	stop := make(chan struct{})
 	var created atomic.Int64
+	first := make(chan struct{}) // closed when the writer has created its first key
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() {
@@ -41,13 +42,20 @@ func TestStoreBackupWhileServingRestoresWorkingKeys(t *testing.T) {
 			cancel()
 			if err != nil {
 				t.Errorf("keys create during the backup: %v\n%s", err, out)
+				if created.Load() == 0 {
+					close(first)
+				}
 				return
 			}
-			created.Add(1)
+			if created.Add(1) == 1 {
+				close(first)
+			}
 		}
 	}()
-	for created.Load() < 1 {
-		time.Sleep(5 * time.Millisecond)
+	select {
+	case <-first:
+	case <-time.After(30 * time.Second):
+		t.Fatal("the writer created no key")
 	}
 	backup := filepath.Join(t.TempDir(), "gatehouse-backup.db")
 	out := e.cli(t, "", "store", "backup", "--config", e.cfgPath, "--to", backup, "--json")
