@@ -113,6 +113,12 @@ type Principal struct {
 	Fingerprint string
 	// ExpiresAt is when the credential stops being valid; zero when it does not expire.
 	ExpiresAt time.Time
+	// Claims are what the authenticator knows of the principal besides Subject and
+	// Scopes: a token's verified claims (JSON types: string, float64/json.Number, bool,
+	// []any, map[string]any), an API key's or a user's attributes (strings). Route
+	// requirements and header mappings read it; it is shared and must not be modified.
+	// Nil when the authenticator has none.
+	Claims map[string]any
 }
 
 // HasScopes reports whether p holds every scope in want, and returns those it lacks.
