@@ -18,6 +18,8 @@ import (
 	"time"
 	"unicode"
 	"unicode/utf8"
+
+	"github.com/gatehouse-dev/gatehouse/internal/identity"
 )
 
 var (
@@ -396,6 +398,7 @@ func (v *validator) authenticator(name string, a *Authenticator) {
 	if !settings {
 		v.problemf(path, "type %s has no %s settings", a.Type, a.Type)
 	}
+	v.headerMappings(path, a)
 }
 
 func (v *validator) cacheSize(path string, n int) {
@@ -429,6 +432,9 @@ func (v *validator) jwt(path string, j *JWT) {
 	if secretGiven {
 		sources = append(sources, "secret")
 	}
+	if j.Discovery && j.Issuer != IssuerSelf {
+		sources = append(sources, "discovery")
+	}
 	switch {
 	case j.Issuer == IssuerSelf:
 		if len(sources) > 0 {
@@ -436,7 +442,7 @@ func (v *validator) jwt(path string, j *JWT) {
 		}
 		v.selfJWT(path, j)
 	case len(sources) == 0:
-		v.problemf(path, "needs a key source: jwks_url, jwks_file, or secret_file for HMAC")
+		v.problemf(path, "needs a key source: jwks_url, jwks_file, discovery: true, or secret_file for HMAC")
 	case len(sources) > 1:
 		v.problemf(join(path, sources[1]), "give exactly one key source, not %s", strings.Join(sources, " and "))
 	}
@@ -479,6 +485,13 @@ func (v *validator) jwt(path string, j *JWT) {
 	v.nonNegative(join(path, "jwks_negative_ttl"), j.JWKSNegativeTTL)
 	v.positive(join(path, "jwks_timeout"), j.JWKSTimeout)
 	v.cacheSize(join(path, "cache_size"), j.CacheSize)
+	v.discovery(path, j)
+	if j.AudienceClaim != "" {
+		if _, err := identity.ParsePath(j.AudienceClaim); err != nil {
+			v.problemf(join(path, "audience_claim"), "%v", err)
+		}
+	}
+	v.claimRules(path, j.ClaimRules)
 }
 
 func (v *validator) algorithms(path string, j *JWT) {
@@ -605,6 +618,7 @@ func (v *validator) introspection(path string, in *Introspection) {
 	}
 	v.nonNegative(join(path, "cache_max_ttl"), in.CacheMaxTTL)
 	v.positive(join(path, "timeout"), in.Timeout)
+	v.claimRules(path, in.ClaimRules)
 }
 
 // tls checks that the certificate and key are given together and load as a pair. The
