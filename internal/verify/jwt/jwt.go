@@ -30,6 +30,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -348,6 +349,10 @@ func isLoopback(host string) bool {
 
 // Name returns the configured name.
 func (a *Authenticator) Name() string { return a.name }
+
+// Audience returns the accepted audiences, in configuration order (for the RFC 9728
+// document's resource).
+func (a *Authenticator) Audience() []string { return slices.Clone(a.audience) }
 
 // Scheme returns "Bearer".
 func (a *Authenticator) Scheme() string { return "Bearer" }
