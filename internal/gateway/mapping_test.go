@@ -110,3 +110,46 @@ func TestForwardAuthAnswersWithMappedHeaders(t *testing.T) {
 		t.Fatalf("status %d headers %v", w.Code, w.Header())
 	}
 }
+
+// audAuth is a tokenAuth whose tokens carry an audience, as jwt's do.
+type audAuth struct {
+	*tokenAuth
+	aud []string
+}
+
+func (a audAuth) Audience() []string { return a.aud }
+
+func TestProtectedResourceNamesTheRouteAudience(t *testing.T) {
+	orders := audAuth{&tokenAuth{name: "orders"}, []string{"6e74172b-be56-4843-9ff4-e66a39bb12e3", "api://orders"}}
+	billing := audAuth{&tokenAuth{name: "billing"}, []string{"https://billing.example.com"}}
+	guid := audAuth{&tokenAuth{name: "guid"}, []string{"6e74172b-be56-4843-9ff4-e66a39bb12e3"}}
+	routes := func(o *Options) {
+		up := o.Routes[0].Upstream
+		o.Routes = []*Route{
+			{Route: &decision.Route{Name: "open", PathPrefix: "/open", Anonymous: true}, Upstream: up},
+			{Route: &decision.Route{Name: "orders", PathPrefix: "/orders", Authenticators: []decision.Authenticator{orders}}, Upstream: up},
+			{Route: &decision.Route{Name: "billing", PathPrefix: "/billing", Authenticators: []decision.Authenticator{billing}}, Upstream: up},
+			{Route: &decision.Route{Name: "guid", PathPrefix: "/guid", Authenticators: []decision.Authenticator{guid}}, Upstream: up},
+		}
+	}
+	f := newFixture(t, routes)
+	configured := newFixture(t, func(o *Options) { routes(o); o.Resource = "https://api.example.com" })
+	tests := []struct {
+		f          *fixture
+		path, want string
+	}{
+		{f, "/.well-known/oauth-protected-resource", "api://orders"},
+		{f, "/.well-known/oauth-protected-resource/orders", "api://orders"},
+		{f, "/.well-known/oauth-protected-resource/billing/x", "https://billing.example.com"},
+		{f, "/.well-known/oauth-protected-resource/guid", f.gw.URL},
+		{f, "/.well-known/oauth-protected-resource/open", f.gw.URL},
+		{configured, "/.well-known/oauth-protected-resource/billing", "https://api.example.com"},
+	}
+	for _, tt := range tests {
+		resp, body := tt.f.do(t, "GET", tt.path)
+		var doc map[string]any
+		if resp.StatusCode != 200 || json.Unmarshal(body, &doc) != nil || doc["resource"] != tt.want {
+			t.Errorf("%s: %d %s, want resource %s", tt.path, resp.StatusCode, body, tt.want)
+		}
+	}
+}
