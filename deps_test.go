@@ -29,7 +29,8 @@ var allowed = map[string][]string{
 	"internal/budget":                {"internal/decision"},
 	"internal/proxy":                 {},
 	"internal/editdist":              {},
-	"internal/config":                {"internal/editdist"},
+	"internal/identity":              {}, // claim paths and header mappings, std-lib only
+	"internal/config":                {"internal/editdist", "internal/identity"},
 	"internal/logline":               {},
 	"internal/buildinfo":             {},
 	"internal/doctor/finding":        {},
@@ -38,16 +39,16 @@ var allowed = map[string][]string{
 	"internal/store/postgres":        {"internal/store"},
 	"internal/store/postgres/pgtest": {},
 	"internal/store/storetest":       {"internal/store"},
-	"internal/verify/jwt":            {"internal/decision", "internal/tokens"},
+	"internal/verify/jwt":            {"internal/decision", "internal/tokens", "internal/identity"},
 	"internal/issuer":                {"internal/budget", "internal/decision", "internal/challenge", "internal/secret", "internal/store", "internal/tokens"},
 	"internal/verify/apikey":         {"internal/decision", "internal/secret", "internal/store"},
 	"internal/verify/basic":          {"internal/decision", "internal/secret", "internal/store", "internal/challenge"},
-	"internal/verify/introspect":     {"internal/decision", "internal/secret", "internal/tokens"},
+	"internal/verify/introspect":     {"internal/decision", "internal/secret", "internal/tokens", "internal/identity"},
 	"internal/verify/mtls":           {"internal/decision"},
 	"internal/explain":               {"internal/gateway", "internal/decision"},
 	"internal/admin":                 {"internal/config", "internal/decision", "internal/issuer", "internal/secret", "internal/store", "internal/tokens"},
 	"internal/metrics":               {"internal/gateway", "internal/decision", "internal/buildinfo"},
-	"internal/gateway":               {"internal/decision", "internal/proxy", "internal/challenge", "internal/logline"},
+	"internal/gateway":               {"internal/decision", "internal/proxy", "internal/challenge", "internal/logline", "internal/identity"},
 	"internal/doctor/lint":           {"internal/doctor/finding", "internal/challenge", "internal/tokens", "internal/editdist"},
 	"internal/doctor/har":            {"internal/doctor/finding", "internal/doctor/lint", "internal/challenge"},
 	"internal/doctor":                {"internal/doctor/finding", "internal/doctor/lint", "internal/doctor/har", "internal/challenge", "internal/tokens", "internal/decision"},
@@ -55,7 +56,7 @@ var allowed = map[string][]string{
 		"internal/verify/jwt", "internal/verify/apikey", "internal/verify/basic", "internal/verify/introspect",
 		"internal/store", "internal/store/sqlite", "internal/store/postgres", "internal/secret", "internal/budget",
 		"internal/verify/mtls", "internal/explain", "internal/metrics", "internal/issuer", "internal/logline", "internal/admin",
-		"internal/buildinfo"},
+		"internal/buildinfo", "internal/identity"},
 	"cmd/gatehouse": nil, // the command may import anything
 	"scripts/image": {},  // a release build tool, linked into no binary we ship
 }

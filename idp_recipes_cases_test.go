@@ -215,7 +215,7 @@ func init() {
 				"runner_environment": "github-hosted", "actor": "octocat", "workflow": "example-workflow", "head_ref": "",
 				"base_ref": "", "event_name": "workflow_dispatch", "ref_type": "branch",
 				"job_workflow_ref": "octo-org/octo-automation/.github/workflows/oidc.yml@refs/heads/main",
-				"iss": "https://token.actions.githubusercontent.com", "nbf": unix(now), "exp": unix(now.Add(5 * time.Minute)), "iat": unix(now),
+				"iss":              "https://token.actions.githubusercontent.com", "nbf": unix(now), "exp": unix(now.Add(5 * time.Minute)), "iat": unix(now),
 			}
 			return []recipeCase{
 				{name: "deployment job", method: "POST", path: "/deploy", header: hd, claims: c, status: 200,
