@@ -234,7 +234,20 @@ func Render(v any) (string, bool) {
 		if len(v) == 0 {
 			return "", false
 		}
+		// Arrays of strings (groups, roles) are the common case: size the result once.
+		n := len(v) - 1
+		for _, e := range v {
+			if s, ok := e.(string); ok {
+				n += len(s)
+			} else {
+				n += 8
+			}
+		}
+		if n > MaxHeaderValueBytes {
+			return "", false
+		}
 		var b strings.Builder
+		b.Grow(n)
 		for i, e := range v {
 			s, ok := scalar(e)
 			if !ok || strings.IndexByte(s, ',') >= 0 {
@@ -424,7 +437,10 @@ func (m *Mapping) Apply(h http.Header, claims map[string]any) {
 	if m == nil {
 		return
 	}
-	for _, hd := range m.headers {
+	// One backing array for every header's value slice; full slice expressions keep an
+	// append to one from overwriting the next.
+	vals := make([]string, len(m.headers))
+	for i, hd := range m.headers {
 		v, ok := hd.Claim.Lookup(claims)
 		if !ok {
 			delete(h, hd.Name)
@@ -435,7 +451,8 @@ func (m *Mapping) Apply(h http.Header, claims map[string]any) {
 			delete(h, hd.Name)
 			continue
 		}
-		h[hd.Name] = []string{s}
+		vals[i] = s
+		h[hd.Name] = vals[i : i+1 : i+1]
 	}
 }
 
