@@ -348,16 +348,16 @@ func safeValue(s string) bool {
 			return false
 		}
 		if c >= utf8.RuneSelf {
-			return utf8.ValidString(s[i:]) && !hasC1(s[i:])
+			return utf8.ValidString(s[i:]) && !hasControl(s[i:])
 		}
 	}
 	return true
 }
 
-// hasC1 reports whether s holds a C1 control character (U+0080-U+009F).
-func hasC1(s string) bool {
+// hasControl reports whether s holds a C0 or C1 control character or DEL.
+func hasControl(s string) bool {
 	for _, r := range s {
-		if r >= 0x80 && r < 0xa0 {
+		if r < 0x20 || r == 0x7f || r >= 0x80 && r < 0xa0 {
 			return true
 		}
 	}

@@ -91,6 +91,8 @@ func TestRender(t *testing.T) {
 		{"tab", "a\tb", "", false},
 		{"DEL", "a\x7f", "", false},
 		{"C1 control", "a\u0085b", "", false},
+		{"DEL after non-ASCII", "\u00e9\x7f", "", false},
+		{"LF after non-ASCII", "Zo\u00eb\nX: 1", "", false},
 		{"not UTF-8", "a\xffb", "", false},
 		{"array entry with a comma", []any{"a", "b,c"}, "", false},
 		{"array entry with CR", []any{"a", "b\r"}, "", false},
