@@ -9,6 +9,8 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/gatehouse-dev/gatehouse/internal/admin"
 )
 
 // TestAttributesOverTheAPI: attributes given to POST /admin/v1/keys and /users are
@@ -59,4 +61,34 @@ func compact(b []byte) string {
 		return string(b)
 	}
 	return out.String()
+}
+
+// TestAttributesThroughTheClient is the remote CLI's path: the Client sends and reads
+// attributes like the local service.
+func TestAttributesThroughTheClient(t *testing.T) {
+	f := newFixture(t)
+	c, err := admin.NewClient(f.srv.URL, f.token)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	k, err := c.CreateKey(ctx, admin.CreateKeyRequest{Name: "batch", Attributes: map[string]string{"team": "billing"}})
+	if err != nil || k.Attributes["team"] != "billing" {
+		t.Fatalf("CreateKey = %+v, %v", k, err)
+	}
+	ks, err := c.ListKeys(ctx, "", 10)
+	if err != nil || len(ks) != 1 || ks[0].Attributes["team"] != "billing" {
+		t.Fatalf("ListKeys = %+v, %v", ks, err)
+	}
+	u, err := c.AddUser(ctx, admin.AddUserRequest{Name: "alice", Password: "correct horse", Attributes: map[string]string{"team": "ops"}})
+	if err != nil || u.Attributes["team"] != "ops" {
+		t.Fatalf("AddUser = %+v, %v", u, err)
+	}
+	us, err := c.ListUsers(ctx, "", 10)
+	if err != nil || len(us) != 1 || us[0].Attributes["team"] != "ops" {
+		t.Fatalf("ListUsers = %+v, %v", us, err)
+	}
+	if _, err := c.CreateKey(ctx, admin.CreateKeyRequest{Name: "x", Attributes: map[string]string{"bad key": "v"}}); err == nil || !strings.Contains(err.Error(), "--attr") {
+		t.Errorf("a bad attribute through the client: %v", err)
+	}
 }

@@ -330,6 +330,9 @@ func formatFloat(f float64) (string, bool) {
 	if math.IsNaN(f) || math.IsInf(f, 0) {
 		return "", false
 	}
+	if f == 0 {
+		return "0", true // never "-0"
+	}
 	if f == math.Trunc(f) && math.Abs(f) < 1e21 {
 		return strconv.FormatFloat(f, 'f', -1, 64), true
 	}

@@ -78,6 +78,7 @@ func TestRender(t *testing.T) {
 		{"strings joined", []string{"a", "b"}, "a,b", true},
 		{"integer", json.Number("42"), "42", true},
 		{"negative zero", json.Number("-0"), "0", true},
+		{"negative zero fraction", json.Number("-0.0"), "0", true},
 		{"big integer kept exact", json.Number("12345678901234567890"), "12345678901234567890", true},
 		{"exponent", json.Number("1e3"), "1000", true},
 		{"fraction", json.Number("1.50"), "1.5", true},
