@@ -750,9 +750,10 @@ func (r *Route) cached(ctx context.Context, req *Request, cred Credential, match
 }
 
 // notMine reports whether a failure only says the credential belongs to some other
-// authenticator, so that a more specific answer from another one on the route wins.
+// authenticator (another issuer, a key or an algorithm this one does not take), so that
+// a more specific answer from another one of the same rank wins.
 func notMine(r Reason) bool {
-	return r == TokenIssuerMismatch || r == TokenKeyUnknown
+	return r == TokenIssuerMismatch || r == TokenKeyUnknown || r == TokenAlgorithmRejected
 }
 
 // charge records a failed authentication that needed no verification against the
