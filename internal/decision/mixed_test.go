@@ -52,7 +52,6 @@ func (noRevocations) OnRevoke(func()) (cancel func()) { return func() {} }
 // interfaces Decide looks for (IssuerRecognizer, Cacher).
 type counted struct {
 	*jwt.Authenticator
-	name  string
 	calls *atomic.Int32
 }
 

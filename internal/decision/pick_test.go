@@ -52,7 +52,7 @@ func (a *issuerAuth) Cached(context.Context, Credential) (Principal, bool) {
 
 type budgetLog struct {
 	fakeBudget
-	reserved, settled []string
+	reserved []string
 }
 
 func (b *budgetLog) Reserve(ctx context.Context, c netip.Addr, id string) (Reservation, bool, time.Duration) {

@@ -26,7 +26,7 @@ func UnverifiedIssuer(s string) (iss string, ok bool) {
 	// Most claim sets fit the stack buffer; the buffer never leaves this function, so
 	// reading the issuer of a usual token allocates only the issuer string.
 	var buf [1024]byte
-	dst := buf[:0]
+	var dst []byte
 	if n := base64.RawURLEncoding.DecodedLen(len(seg)); n <= len(buf) {
 		dst = buf[:n]
 	} else {
