@@ -318,17 +318,15 @@ func (a *Authenticator) Claims(c decision.Credential) decision.Match {
 	if c.Source != decision.FromAuthorization || c.Scheme != "bearer" {
 		return decision.NoMatch
 	}
-	if tokens.LooksLikeJWT(c.Value) {
-		iss, ok := tokens.UnverifiedIssuer(c.Value)
-		switch {
-		case !ok:
-			return decision.ShapeMatch
-		case iss == a.issuer:
-			return decision.IssuerMatch
-		}
+	iss, ok := tokens.UnverifiedIssuer(c.Value)
+	switch {
+	case ok && iss == a.issuer:
+		return decision.IssuerMatch
+	case ok:
 		return decision.OtherIssuer
-	}
-	if strings.HasPrefix(c.Value, "gk_") {
+	case tokens.LooksLikeJWT(c.Value):
+		return decision.ShapeMatch
+	case strings.HasPrefix(c.Value, "gk_"):
 		return decision.NoMatch
 	}
 	return decision.SchemeMatch
