@@ -56,6 +56,10 @@ var allowed = map[string][]string{
 		"internal/store", "internal/store/sqlite", "internal/store/postgres", "internal/secret", "internal/budget",
 		"internal/verify/mtls", "internal/explain", "internal/metrics", "internal/issuer", "internal/logline", "internal/admin",
 		"internal/buildinfo"},
+	// The public client library: the same RFC 9110 challenge parser as the gateway and the
+	// doctor (an internal package a public one of this module may import), and nothing of
+	// the server, so a program that imports it links no gateway code.
+	"client":        {"internal/challenge"},
 	"cmd/gatehouse": nil, // the command may import anything
 	"scripts/image": {},  // a release build tool, linked into no binary we ship
 }
