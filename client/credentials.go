@@ -103,37 +103,33 @@ type tokenCred struct {
 
 func (c *tokenCred) Headers() []string { return []string{"Authorization"} }
 
+// Apply holds the lock while it fetches a token, so that concurrent first requests
+// (or requests after the token expired) cause one fetch, not one each.
 func (c *tokenCred) Apply(ctx context.Context, h http.Header) error {
 	c.mu.Lock()
-	tok := c.tok
-	c.mu.Unlock()
-	if !tok.Valid() {
-		var err error
-		if tok, err = c.get(ctx); err != nil {
+	defer c.mu.Unlock()
+	if !c.tok.Valid() {
+		tok, err := c.get(ctx)
+		if err != nil {
 			return err
 		}
-		c.mu.Lock()
 		c.tok = tok
-		c.mu.Unlock()
 	}
-	h.Set("Authorization", tok.Type()+" "+tok.AccessToken)
+	h.Set("Authorization", c.tok.Type()+" "+c.tok.AccessToken)
 	return nil
 }
 
 func (c *tokenCred) Refresh(ctx context.Context) error {
 	c.mu.Lock()
-	old := c.tok
-	c.mu.Unlock()
+	defer c.mu.Unlock()
 	tok, err := c.get(ctx)
 	if err != nil {
 		return err
 	}
-	if old != nil && tok.AccessToken == old.AccessToken {
+	if c.tok != nil && tok.AccessToken == c.tok.AccessToken {
 		return ErrSameToken
 	}
-	c.mu.Lock()
 	c.tok = tok
-	c.mu.Unlock()
 	return nil
 }
 
