@@ -90,7 +90,7 @@ export function createAuthFetch(options = {}) {
 /**
  * authFetch sends one request with options; concurrent calls share a refresh only when
  * they pass the same options object (its state is kept per object).
- * @type {import('./index.d.ts').authFetch}
+ * @type {typeof import('./index.d.ts').authFetch}
  */
 export function authFetch(input, init, options) {
   let f = bound.get(options);
