@@ -150,86 +150,132 @@ export async function readAuthInfo(res) {
   return info;
 }
 
-const TCHAR = /[!#$%&'*+\-.^_`|~0-9A-Za-z]/;
+const isTchar = (c) => c !== undefined && /[!#$%&'*+\-.^_`|~0-9A-Za-z]/.test(c);
+const isToken68Char = (c) => c !== undefined && /[A-Za-z0-9\-._~+/]/.test(c);
+const isCTL = (c) => { const n = c.charCodeAt(0); return (n < 0x20 && n !== 0x09) || n === 0x7f; };
 
 /**
  * parseChallenges parses a WWW-Authenticate value (RFC 9110 section 11.6.1), which may
  * hold several challenges, into [{scheme, token68, params}]. Parameter names are
- * lower-cased and values unquoted. It throws a SyntaxError on malformed input.
+ * lower-cased, values unquoted, and the first of duplicate parameters is kept. It reads
+ * the grammar as the gateway's own parser does (a test feeds both the same values) and
+ * throws a SyntaxError, which never quotes the input, on a malformed value.
  * @param {string} value
  * @returns {import('./index.d.ts').Challenge[]}
  */
 export function parseChallenges(value) {
   const s = String(value);
-  let i = 0;
+  let pos = 0;
   const out = [];
-  const ws = () => {
-    while (i < s.length && (s[i] === ' ' || s[i] === '\t')) i++;
+  const fail = (at, msg) => { throw new SyntaxError(`WWW-Authenticate: byte ${at}: ${msg}`); };
+  const owsEnd = (i) => { while (s[i] === ' ' || s[i] === '\t') i++; return i; };
+  const skipSeparators = () => { while (s[pos] === ' ' || s[pos] === '\t' || s[pos] === ',') pos++; };
+  const token = () => { const start = pos; while (isTchar(s[pos])) pos++; return s.slice(start, pos); };
+  // Own properties only, defined rather than assigned: a parameter named __proto__ or
+  // constructor is a parameter like any other.
+  const addParam = (c, name, v) => {
+    const k = name.toLowerCase();
+    if (!Object.hasOwn(c.params, k)) Object.defineProperty(c.params, k, { value: v, enumerable: true, writable: true, configurable: true });
   };
-  const token = () => {
-    const start = i;
-    while (i < s.length && TCHAR.test(s[i])) i++;
-    return s.slice(start, i);
-  };
-  const fail = (msg) => {
-    throw new SyntaxError(`WWW-Authenticate: byte ${i}: ${msg}`);
-  };
+
   const quoted = () => {
-    i++; // opening quote
+    const open = pos++;
     let v = '';
-    while (i < s.length && s[i] !== '"') {
-      if (s[i] === '\\') i++;
-      if (i >= s.length) break;
-      v += s[i++];
-    }
-    if (s[i] !== '"') fail('unterminated quoted string');
-    i++;
-    return v;
-  };
-  let current = null;
-  while (i < s.length) {
-    ws();
-    if (s[i] === ',') {
-      i++;
-      continue;
-    }
-    if (i >= s.length) break;
-    const name = token();
-    if (!name) fail('expected a scheme or a parameter');
-    ws();
-    if (s[i] === '=' && current) {
-      i++;
-      ws();
-      const isQuoted = s[i] === '"';
-      const v = isQuoted ? quoted() : token();
-      if (v === '' && !isQuoted) fail('parameter without a value');
-      current.params[name.toLowerCase()] ??= v; // the first of duplicates wins
-      ws();
-      if (i < s.length && s[i] !== ',') fail('expected a comma');
-      continue;
-    }
-    // a new challenge: scheme [token68 | params]
-    current = { scheme: name, token68: null, params: {} };
-    out.push(current);
-    if (i < s.length && s[i] !== ',') {
-      // a token68 directly after the scheme, unless it is a parameter
-      const t0 = i;
-      while (i < s.length && /[A-Za-z0-9\-._~+/]/.test(s[i])) i++;
-      const body = s.slice(t0, i);
-      let j = i;
-      while (s[j] === '=') j++;
-      let k = j;
-      while (s[k] === ' ' || s[k] === '\t') k++;
-      if (body && j > i && (k >= s.length || s[k] === ',')) {
-        current.token68 = s.slice(t0, j);
-        i = k;
-      } else if (body && j === i && (k >= s.length || s[k] === ',')) {
-        current.token68 = body;
-        i = k;
+    while (pos < s.length) {
+      const c = s[pos];
+      if (c === '"') { pos++; return v; }
+      if (c === '\\') {
+        if (pos + 1 >= s.length) fail(open, 'unterminated quoted string');
+        if (isCTL(s[pos + 1])) fail(pos + 1, 'control character in quoted string');
+        v += s[pos + 1];
+        pos += 2;
+      } else if (isCTL(c)) {
+        fail(pos, 'control character in quoted string');
       } else {
-        i = t0; // parameters follow
+        v += c;
+        pos++;
       }
     }
+    return fail(open, 'unterminated quoted string');
+  };
+  const paramValue = () => {
+    if (pos >= s.length || s[pos] === ',') fail(pos, 'parameter without a value');
+    if (s[pos] === '"') return quoted();
+    const v = token();
+    if (v === '') fail(pos, 'invalid character in parameter value');
+    return v;
+  };
+  // paramList runs on a ',' and stops at the first element that starts the next challenge.
+  const paramList = (c) => {
+    for (;;) {
+      skipSeparators();
+      if (pos >= s.length) return;
+      const start = pos;
+      const name = token();
+      if (name === '') fail(start, 'expected an auth-param or an auth scheme');
+      const j = owsEnd(pos);
+      if (s[j] !== '=') { pos = start; return; }
+      pos = owsEnd(j + 1);
+      addParam(c, name, paramValue());
+      pos = owsEnd(pos);
+      if (pos >= s.length) return;
+      if (s[pos] !== ',') fail(pos, "expected ','");
+    }
+  };
+  const param = (c, name, eq) => {
+    if (name.includes('/')) fail(pos, 'invalid character in parameter name');
+    pos = owsEnd(eq + 1);
+    addParam(c, name, paramValue());
+    pos = owsEnd(pos);
+    if (pos >= s.length) return;
+    if (s[pos] !== ',') fail(pos, "expected ','");
+    paramList(c);
+  };
+  // first parses the element right after "scheme 1*SP", the only place for a token68.
+  const first = (c) => {
+    const runStart = pos;
+    let i = pos;
+    while (isTchar(s[i]) || s[i] === '/') i++;
+    if (i === runStart) fail(i, 'expected a token68 or an auth-param');
+    const runEnd = i;
+    while (s[i] === '=') i++;
+    const pads = i - runEnd;
+    const after = owsEnd(i);
+    const run = s.slice(runStart, runEnd);
+    if (after >= s.length || s[after] === ',') {
+      for (let k = runStart; k < runEnd; k++) {
+        if (!isToken68Char(s[k])) fail(k, pads === 1 ? 'parameter without a value' : 'invalid character in token68');
+      }
+      c.token68 = s.slice(runStart, i);
+      pos = after;
+      if (pos >= s.length) return;
+      skipSeparators();
+      if (pos >= s.length) return;
+      // A challenge with a token68 has no parameters: the next element starts a challenge.
+      const start = pos;
+      if (token() !== '' && s[owsEnd(pos)] === '=') fail(start, 'parameter after a token68');
+      pos = start;
+      return;
+    }
+    if (pads === 0 && s[after] === '=') { pos = runEnd; param(c, run, after); return; }
+    if (pads === 1) { pos = runEnd; param(c, run, runEnd); return; }
+    fail(after, "expected ',' after token68");
+  };
+
+  skipSeparators();
+  while (pos < s.length) {
+    const start = pos;
+    const scheme = token();
+    if (scheme === '') fail(start, 'expected an auth scheme');
+    const c = { scheme, token68: null, params: {} };
+    const wsStart = pos;
+    pos = owsEnd(pos);
+    if (pos >= s.length) { out.push(c); break; }
+    if (s[pos] === '=') fail(start, 'auth-param without an auth scheme');
+    if (pos === wsStart && s[pos] !== ',') fail(pos, 'expected a space after the auth scheme');
+    if (s[pos] === ',') paramList(c);
+    else first(c);
+    out.push(c);
   }
   return out;
 }

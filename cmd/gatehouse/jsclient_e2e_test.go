@@ -2,13 +2,21 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"context"
+	"encoding/json"
+	"math/rand/v2"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
+
+	"github.com/gatehouse-dev/gatehouse/internal/challenge"
 )
 
 // demoEnv is a running `gatehouse demo`: its gateway URL and the sample credentials it
@@ -80,5 +88,103 @@ func TestJSClientAgainstGatehouse(t *testing.T) {
 	}
 	if m := regexp.MustCompile(`\n# pass (\d+)\n`).FindStringSubmatch(string(out)); m == nil || m[1] == "0" {
 		t.Errorf("node --test passed no test:\n%s", out)
+	}
+}
+
+// TestJSChallengeParserAgreesWithGo feeds the same WWW-Authenticate values to the
+// JavaScript client's parseChallenges and to the gateway's own RFC 9110 parser
+// (internal/challenge): the fuzz seeds of the Go parser, real-world fields, and
+// thousands of values assembled at random from the grammar's pieces. Both must accept
+// or refuse each value alike, and agree on every scheme, token68 and first parameter.
+func TestJSChallengeParserAgreesWithGo(t *testing.T) {
+	node := nodeOrSkip(t)
+	inputs := []string{
+		`Bearer realm="orders", error="invalid_token", error_description="expired 4m12s ago"`,
+		`Newauth realm="apps", type=1, title="Login to \"apps\"", Basic realm="simple"`,
+		`Negotiate YIIB==, Basic realm="a, b"`, `Bearer`, `Bearer a=`, `Basic, realm="x"`,
+		"Bearer\trealm=\"x\"", ` Bearer realm="x" `, `Bearer realm="x",, Basic`, `Bearer realm="x", a=`,
+		`Bearer realm=x y`, `"quoted"`, `Bearer realm="x`, `Bearer a="\"`, `Bearer a = "b"`,
+		`Bearer constructor="c", __proto__="p", toString=t`, `Basic __proto__=x`,
+	}
+	seeds, _ := filepath.Glob("../../internal/challenge/testdata/fuzz/FuzzParseChallenges/*")
+	for _, f := range seeds {
+		b, _ := os.ReadFile(f)
+		for _, line := range strings.Split(string(b), "\n")[1:] {
+			if s, ok := strings.CutPrefix(line, "string("); ok {
+				if v, err := strconv.Unquote(strings.TrimSuffix(s, ")")); err == nil && utf8.ValidString(v) {
+					inputs = append(inputs, v)
+				}
+			}
+		}
+	}
+	pieces := []string{"Bearer", "Basic", "realm", "error", "=", "==", `"x"`, `"a, b"`, `"q\"q"`, `""`, ",", ", ", " ", "\t", "abc", "a.b~c/d+e", "YIIB", `"`, `\`, "="}
+	rng := rand.New(rand.NewPCG(1, 2))
+	for range 3000 {
+		var b strings.Builder
+		for range 1 + rng.IntN(8) {
+			b.WriteString(pieces[rng.IntN(len(pieces))])
+		}
+		inputs = append(inputs, b.String())
+	}
+
+	script := `import { parseChallenges } from './index.js';
+let data = '';
+for await (const chunk of process.stdin) data += chunk;
+const out = JSON.parse(data).map((v) => { try { return { ok: true, challenges: parseChallenges(v) }; } catch (e) { if (!(e instanceof SyntaxError)) throw e; return { ok: false }; } });
+process.stdout.write(JSON.stringify(out));
+`
+	in, _ := json.Marshal(inputs)
+	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, node, "--input-type=module", "-e", script)
+	cmd.Dir = "../../clients/js"
+	cmd.Stdin = bytes.NewReader(in)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("node: %v\n%s", err, stderr.String())
+	}
+	type jsChallenge struct {
+		Scheme  string            `json:"scheme"`
+		Token68 *string           `json:"token68"`
+		Params  map[string]string `json:"params"`
+	}
+	var results []struct {
+		OK         bool          `json:"ok"`
+		Challenges []jsChallenge `json:"challenges"`
+	}
+	if err := json.Unmarshal(out, &results); err != nil || len(results) != len(inputs) {
+		t.Fatalf("node printed %d results for %d inputs (%v)", len(results), len(inputs), err)
+	}
+	disagree := 0
+	for i, v := range inputs {
+		goCs, goErr := challenge.ParseChallenges([]string{v})
+		var want []jsChallenge
+		for _, c := range goCs {
+			jc := jsChallenge{Scheme: c.Scheme, Params: map[string]string{}}
+			if c.Token68 != "" {
+				tok := c.Token68
+				jc.Token68 = &tok
+			}
+			for _, p := range c.Params {
+				if _, dup := jc.Params[p.Name]; !dup {
+					jc.Params[p.Name] = p.Value
+				}
+			}
+			want = append(want, jc)
+		}
+		r := results[i]
+		wj, _ := json.Marshal(want)
+		gj, _ := json.Marshal(r.Challenges)
+		same := string(wj) == string(gj) || len(want) == 0 && len(r.Challenges) == 0
+		if r.OK != (goErr == nil) || r.OK && !same {
+			if disagree++; disagree <= 10 {
+				t.Errorf("%q: Go %v %+v, JavaScript ok=%v %+v", v, goErr, want, r.OK, r.Challenges)
+			}
+		}
+	}
+	if disagree > 0 {
+		t.Errorf("the parsers disagree on %d of %d values", disagree, len(inputs))
 	}
 }
