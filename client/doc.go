@@ -12,7 +12,8 @@
 //   - APIKey: an API key in X-API-Key, or in another header with APIKeyHeader;
 //   - Basic: a user name and password (RFC 7617, UTF-8);
 //   - TokenSource and ClientCredentials: OAuth 2.0 access tokens from golang.org/x/oauth2,
-//     cached until they expire and fetched again after the server refuses one.
+//     cached until they expire and fetched again after the server refuses one; requests
+//     that find no valid token at the same time wait for one fetch.
 //
 // Any other type that implements Credentials (and Refresher, to be renewable) works too.
 //
