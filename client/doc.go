@@ -40,7 +40,8 @@
 //     credential, and the transport removes Authorization, Cookie and the credentials' own
 //     header (an API key's X-API-Key included) that http.Client copied from the first
 //     request. Go's own client keeps custom headers such as X-API-Key on a redirect to
-//     another host; this transport does not.
+//     another host, and Authorization on a redirect to another port or scheme of the
+//     same host; this transport keeps neither.
 //
 // # Errors
 //
