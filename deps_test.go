@@ -57,6 +57,10 @@ var allowed = map[string][]string{
 		"internal/store", "internal/store/sqlite", "internal/store/postgres", "internal/secret", "internal/budget",
 		"internal/verify/mtls", "internal/explain", "internal/metrics", "internal/issuer", "internal/logline", "internal/admin",
 		"internal/buildinfo", "internal/identity"},
+	// The public client library: the same RFC 9110 challenge parser as the gateway and the
+	// doctor (an internal package a public one of this module may import), and nothing of
+	// the server, so a program that imports it links no gateway code.
+	"client":        {"internal/challenge"},
 	"cmd/gatehouse": nil, // the command may import anything
 	"scripts/image": {},  // a release build tool, linked into no binary we ship
 }
@@ -65,6 +69,9 @@ var allowed = map[string][]string{
 var onlyImporters = map[string]string{
 	"github.com/go-jose/go-jose/v4":          "internal/tokens",
 	"github.com/google/go-containerregistry": "scripts/image",
+	// Drives Debian's Chromium in the browser tests of the JavaScript client; only
+	// cmd/gatehouse's tests import it, so no shipped binary links it.
+	"github.com/chromedp/chromedp": "cmd/gatehouse",
 }
 
 type pkg struct {

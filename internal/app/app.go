@@ -342,6 +342,13 @@ func (rt *Runtime) compile(cfg *config.Config) (*Gateway, error) {
 		for _, name := range rc.Authenticators {
 			r.Authenticators = append(r.Authenticators, g.auths[name].auth)
 		}
+		// The others let a refusal name a credential meant for them (an API key sent
+		// to a route without an api_key authenticator) instead of calling it missing.
+		for _, name := range cfg.AuthenticatorNames() {
+			if !slices.Contains(rc.Authenticators, name) {
+				r.Others = append(r.Others, g.auths[name].auth)
+			}
+		}
 		if rc.Upstream != "" {
 			u, err := url.Parse(rc.Upstream)
 			if err != nil {

@@ -84,18 +84,42 @@ func sum256(s string) [sha256.Size]byte {
 	return sha256.Sum256(unsafe.Slice(unsafe.StringData(s), len(s)))
 }
 
-// Match is how well an authenticator claims a credential.
+// Match is how well an authenticator recognises a credential, judged without verifying
+// anything. Decide hands a credential to the authenticators that recognise it best, and
+// only to them (docs/reasons.md, "Which authenticator explains a refusal").
 type Match uint8
 
 const (
 	// NoMatch: the authenticator cannot read this credential.
 	NoMatch Match = iota
+	// OtherIssuer: the credential has this authenticator's shape but names another
+	// issuer, or none (a JWT whose iss is not the authenticator's). The authenticator
+	// would refuse it whatever its signature; it must implement IssuerRecognizer.
+	OtherIssuer
 	// SchemeMatch: the scheme or location is one the authenticator reads.
 	SchemeMatch
 	// ShapeMatch: the scheme matches and the value has this authenticator's own shape
-	// (a JWT for jwt, a gk_ prefix for api_key), so it is tried before SchemeMatch ones.
+	// (a gk_ prefix for api_key, an opaque token for introspection, a JWT whose issuer
+	// cannot be read for jwt).
 	ShapeMatch
+	// IssuerMatch: the credential names this authenticator's issuer (a JWT whose iss is
+	// the authenticator's): it is meant for this authenticator.
+	IssuerMatch
 )
+
+// IssuerRecognizer is implemented by authenticators that recognise credentials by the
+// issuer they name (jwt): they claim one that names their issuer at IssuerMatch and one
+// that names another at OtherIssuer. When no authenticator of a route claims a credential
+// better than OtherIssuer, Decide refuses it as token_issuer_mismatch without verifying
+// it, naming the issuers the route accepts.
+type IssuerRecognizer interface {
+	// Issuer is the issuer the authenticator accepts. It is configuration, not a
+	// secret, and is shown to clients.
+	Issuer() string
+	// CredentialIssuer returns the issuer c names, unverified and made safe to show
+	// (quoted when it is not short printable text), and false when c names none.
+	CredentialIssuer(c Credential) (string, bool)
+}
 
 // Location is a place other than Authorization where an authenticator reads credentials.
 type Location struct {
@@ -235,11 +259,27 @@ type Route struct {
 	// routes of a gateway): a unit is reserved before a credential is verified, unless
 	// an authenticator answers it from its cache (Cacher).
 	Budget Budget
+	// Others are the configuration's authenticators that the route does not use. They
+	// never verify anything here: where they read credentials, and what they claim, let
+	// Decide name a credential the route does not accept (scheme_not_accepted) instead of
+	// calling it missing or malformed.
+	Others []Authenticator
 
 	locOnce  sync.Once
 	locs     []Location
 	readsTLS bool
+	// stray are the places, besides locs, where a credential this route does not accept
+	// is looked for when the request carries none it does: the Others' locations and
+	// DefaultKeyHeader.
+	stray []Location
+	// accepts names the kinds of credential the route accepts, for refusals.
+	accepts []string
 }
+
+// DefaultKeyHeader is the header API keys are sent in by default. A key sent there to a
+// route that reads no API keys is refused as scheme_not_accepted, even when no
+// authenticator of the configuration reads that header.
+const DefaultKeyHeader = "X-API-Key"
 
 // locations returns the distinct non-Authorization places the route's authenticators
 // read, computed once (with whether any reads the TLS layer): the request path must not
@@ -255,9 +295,103 @@ func (r *Route) locations() []Location {
 			if a.Claims(Credential{Source: FromTLS}) != NoMatch {
 				r.readsTLS = true
 			}
+			if k := kindOf(a); !slices.Contains(r.accepts, k) {
+				r.accepts = append(r.accepts, k)
+			}
 		}
+		stray := func(loc Location) {
+			if !slices.ContainsFunc(r.locs, func(l Location) bool { return sameLocation(l, loc) }) &&
+				!slices.ContainsFunc(r.stray, func(l Location) bool { return sameLocation(l, loc) }) {
+				r.stray = append(r.stray, loc)
+			}
+		}
+		for _, a := range r.Others {
+			for _, loc := range a.Locations() {
+				stray(loc)
+			}
+		}
+		stray(Location{Source: FromHeader, Name: DefaultKeyHeader})
 	})
 	return r.locs
+}
+
+// sameLocation compares locations as HTTP does: header names without regard to case.
+func sameLocation(a, b Location) bool {
+	if a.Source != b.Source {
+		return false
+	}
+	if a.Source == FromHeader {
+		return strings.EqualFold(a.Name, b.Name)
+	}
+	return a.Name == b.Name
+}
+
+// The kinds of credential, as refusals name them.
+const (
+	kindBearer       = "Bearer tokens"
+	kindAPIKey       = "API keys"
+	kindBasic        = "Basic credentials"
+	kindCertificates = "client certificates"
+)
+
+// kindOf names the kind of credential a accepts: API keys for an authenticator that
+// reads a header or query parameter, client certificates for one without a challenge
+// scheme, else its scheme's.
+func kindOf(a Authenticator) string {
+	switch s := a.Scheme(); {
+	case len(a.Locations()) > 0:
+		return kindAPIKey
+	case s == "":
+		return kindCertificates
+	default:
+		return schemeKind(s)
+	}
+}
+
+func schemeKind(scheme string) string {
+	switch {
+	case strings.EqualFold(scheme, "Bearer"):
+		return kindBearer
+	case strings.EqualFold(scheme, "Basic"):
+		return kindBasic
+	case scheme == "":
+		return "credentials"
+	}
+	return strings.ToUpper(scheme[:1]) + scheme[1:] + " credentials"
+}
+
+// credentialKind names the kind of c: that of the first authenticator of the
+// configuration (this route's Others) that claims it, else what its place says.
+func (r *Route) credentialKind(c Credential) string {
+	for _, a := range r.Others {
+		if a.Claims(c) != NoMatch {
+			return kindOf(a)
+		}
+	}
+	switch c.Source {
+	case FromHeader, FromQuery:
+		return kindAPIKey
+	case FromTLS:
+		return kindCertificates
+	}
+	return schemeKind(c.Scheme)
+}
+
+// acceptedKinds returns the kinds of credential the route accepts, in route order.
+func (r *Route) acceptedKinds() []string {
+	r.locations()
+	return r.accepts
+}
+
+// joinKinds joins kinds as a sentence does: "A", "A and B", "A, B and C".
+func joinKinds(kinds []string) string {
+	switch len(kinds) {
+	case 0:
+		return "no credentials"
+	case 1:
+		return kinds[0]
+	}
+	return strings.Join(kinds[:len(kinds)-1], ", ") + " and " + kinds[len(kinds)-1]
 }
 
 // claimed reports whether any authenticator of the route claims c.
@@ -435,14 +569,34 @@ func (r *Route) Decide(ctx context.Context, req *Request) Decision {
 		return r.charge(ctx, req, nil, Credential{}, d)
 	}
 	cred.sum = sum256(cred.Value)
-	// Authenticators that recognise the credential's shape go first, then those that
-	// only read its scheme; the first success wins, else the first failure answers.
-	// One unit of the failure budget is reserved before the first verification, unless
-	// an authenticator answers the credential from what it verified before.
+	// The authenticators that recognise the credential best judge it, and only they
+	// (docs/reasons.md, "Which authenticator explains a refusal"): each is asked once.
+	var buf [8]Match
+	matches := buf[:0]
+	if len(r.Authenticators) > len(buf) {
+		matches = make([]Match, 0, len(r.Authenticators))
+	}
+	top := NoMatch
+	for _, a := range r.Authenticators {
+		m := a.Claims(cred)
+		matches = append(matches, m)
+		top = max(top, m)
+	}
+	switch top {
+	case NoMatch:
+		return r.notAccepted(ctx, req, cred, d)
+	case OtherIssuer:
+		if d, ok := r.otherIssuer(cred, matches, d); ok {
+			return r.charge(ctx, req, nil, cred, d)
+		}
+	}
+	// The first success wins, else the first failure answers. One unit of the failure
+	// budget is reserved before the first verification, unless an authenticator answers
+	// the credential from what it verified before.
 	var res Reservation
 	reserved := false
 	if r.Budget != nil {
-		if p, a, ok := r.cached(ctx, req, cred); ok {
+		if p, a, ok := r.cached(ctx, req, cred, matches, top); ok {
 			if p.Authenticator == "" {
 				p.Authenticator = a.Name()
 			}
@@ -451,57 +605,42 @@ func (r *Route) Decide(ctx context.Context, req *Request) Decision {
 	}
 	var first *Failure
 	var firstAuth Authenticator
-	for _, level := range [2]Match{ShapeMatch, SchemeMatch} {
-		for _, a := range r.Authenticators {
-			if a.Claims(cred) != level {
-				continue
-			}
-			if !reserved && r.Budget != nil {
-				var ok bool
-				var wait time.Duration
-				res, ok, wait = r.Budget.Reserve(ctx, req.Client, credentialID(a, cred))
-				if !ok {
-					d.Reason, d.Detail, d.RetryAfter = TooManyFailures, "too many failed attempts; retry later", wait
-					d.Fingerprint = cred.Fingerprint()
-					return d
-				}
-				reserved = true
-			}
-			p, err := a.Authenticate(ctx, cred)
-			if err == nil {
-				if reserved {
-					r.Budget.Settle(ctx, res, Succeeded)
-				}
-				if p.Authenticator == "" {
-					p.Authenticator = a.Name()
-				}
-				return r.authorize(d, p)
-			}
-			var f *Failure
-			if !errors.As(err, &f) {
-				f = &Failure{Reason: AuthenticatorUnavailable, Detail: "the authenticator could not decide", Cause: err.Error()}
-			}
-			// The first failure answers, unless it only says "not my token" (another
-			// issuer's, or a key this authenticator does not know) and a later
-			// authenticator recognised the token and says what is wrong with it.
-			if first == nil || (notMine(first.Reason) && !notMine(f.Reason)) {
-				first, firstAuth = f, a
-			}
+	for i, a := range r.Authenticators {
+		if matches[i] != top {
+			continue
 		}
-	}
-	if first == nil {
-		d.Fingerprint = cred.Fingerprint()
-		if cred.Source == FromAuthorization && r.acceptsScheme(cred.Scheme) {
-			d.Reason = CredentialsMalformed
-			d.Detail = "no authenticator on this route recognises this " + cred.Scheme + " credential"
-			return r.charge(ctx, req, nil, cred, d)
+		if !reserved && r.Budget != nil {
+			var ok bool
+			var wait time.Duration
+			res, ok, wait = r.Budget.Reserve(ctx, req.Client, credentialID(a, cred))
+			if !ok {
+				d.Reason, d.Detail, d.RetryAfter = TooManyFailures, "too many failed attempts; retry later", wait
+				d.Fingerprint = cred.Fingerprint()
+				return d
+			}
+			reserved = true
 		}
-		d.Reason = SchemeNotAccepted
-		d.Detail = "this route does not accept " + describe(cred)
-		if accepted := r.Schemes(); len(accepted) > 0 {
-			d.Detail += "; it accepts " + strings.Join(accepted, ", ")
+		p, err := a.Authenticate(ctx, cred)
+		if err == nil {
+			if reserved {
+				r.Budget.Settle(ctx, res, Succeeded)
+			}
+			if p.Authenticator == "" {
+				p.Authenticator = a.Name()
+			}
+			return r.authorize(d, p)
 		}
-		return d
+		var f *Failure
+		if !errors.As(err, &f) {
+			f = &Failure{Reason: AuthenticatorUnavailable, Detail: "the authenticator could not decide", Cause: err.Error()}
+		}
+		// The first failure answers, unless it only says "not my token" (another
+		// issuer's, or a key this authenticator does not know) and a later
+		// authenticator of the same rank recognised the token and says what is wrong
+		// with it (two authenticators of one issuer).
+		if first == nil || (notMine(first.Reason) && !notMine(f.Reason)) {
+			first, firstAuth = f, a
+		}
 	}
 	d.Reason, d.Detail, d.Cause = first.Reason, first.Detail, first.Cause
 	d.Authenticator = firstAuth.Name()
@@ -526,26 +665,84 @@ func (r *Route) Decide(ctx context.Context, req *Request) Decision {
 	return d
 }
 
-// cached asks the claiming authenticators, in the order Decide tries them, whether one
-// can answer the credential from what it verified before. It asks none while the
-// budget, as this process knows it, would refuse the client this credential.
-func (r *Route) cached(ctx context.Context, req *Request, cred Credential) (Principal, Authenticator, bool) {
+// notAccepted refuses a credential no authenticator of the route can read: a kind the
+// route does not accept is scheme_not_accepted, named ("this route accepts Bearer tokens
+// and Basic credentials, not API keys"); a kind it accepts, which none of its
+// authenticators can read all the same, is credentials_malformed.
+func (r *Route) notAccepted(ctx context.Context, req *Request, cred Credential, d Decision) Decision {
+	d.Fingerprint = cred.Fingerprint()
+	kind, accepted := r.credentialKind(cred), r.acceptedKinds()
+	if slices.Contains(accepted, kind) {
+		d.Reason = CredentialsMalformed
+		d.Detail = "this route accepts " + kind + ", but none of its authenticators can read this one"
+		return r.charge(ctx, req, nil, cred, d)
+	}
+	d.Reason = SchemeNotAccepted
+	d.Detail = "this route accepts " + joinKinds(accepted) + ", not " + kind
+	return d
+}
+
+// otherIssuer refuses, without verifying it, a credential that only authenticators
+// claiming it at OtherIssuer can read: token_issuer_mismatch, naming the issuer it names
+// and those the route accepts. ok is false when one of them is not an
+// IssuerRecognizer; Decide then asks them as any others.
+func (r *Route) otherIssuer(cred Credential, matches []Match, d Decision) (Decision, bool) {
+	var issuers []string
+	named, hasIssuer := "", false
+	var only Authenticator
+	for i, a := range r.Authenticators {
+		if matches[i] != OtherIssuer {
+			continue
+		}
+		ir, ok := a.(IssuerRecognizer)
+		if !ok {
+			return d, false
+		}
+		if len(issuers) == 0 {
+			named, hasIssuer = ir.CredentialIssuer(cred)
+			only = a
+		} else {
+			only = nil
+		}
+		if iss := ir.Issuer(); !slices.Contains(issuers, iss) {
+			issuers = append(issuers, iss)
+		}
+	}
+	expects := issuers[0]
+	if len(issuers) > 1 {
+		expects = "one of " + strings.Join(issuers, ", ")
+	}
+	d.Reason, d.Cause = TokenIssuerMismatch, "iss_mismatch"
+	if hasIssuer {
+		d.Detail = "issuer is " + named + ", this API expects " + expects
+	} else {
+		d.Detail, d.Cause = "the token has no issuer (iss); this API expects "+expects, "iss_missing"
+	}
+	if only != nil {
+		d.Authenticator = only.Name()
+	}
+	d.Fingerprint = cred.Fingerprint()
+	return d, true
+}
+
+// cached asks the authenticators that judge the credential (those whose match is top),
+// in route order, whether one can answer it from what it verified before. It asks none
+// while the budget, as this process knows it, would refuse the client this credential.
+func (r *Route) cached(ctx context.Context, req *Request, cred Credential, matches []Match, top Match) (Principal, Authenticator, bool) {
 	id := ""
-	for _, level := range [2]Match{ShapeMatch, SchemeMatch} {
-		for _, a := range r.Authenticators {
-			if a.Claims(cred) != level {
-				continue
+	for i, a := range r.Authenticators {
+		if matches[i] != top {
+			continue
+		}
+		if id == "" {
+			if id = credentialID(a, cred); !r.Budget.Open(req.Client, id) {
+				return Principal{}, nil, false
 			}
-			if id == "" {
-				if id = credentialID(a, cred); !r.Budget.Open(req.Client, id) {
-					return Principal{}, nil, false
-				}
-			}
-			if c, ok := a.(Cacher); ok {
-				if p, ok := c.Cached(ctx, cred); ok {
-					r.Budget.Remember(req.Client, id)
-					return p, a, true
-				}
+		}
+		if c, ok := a.(Cacher); ok {
+			if p, ok := c.Cached(ctx, cred); ok {
+				r.Budget.Remember(req.Client, id)
+				return p, a, true
 			}
 		}
 	}
@@ -553,9 +750,10 @@ func (r *Route) cached(ctx context.Context, req *Request, cred Credential) (Prin
 }
 
 // notMine reports whether a failure only says the credential belongs to some other
-// authenticator, so that a more specific answer from another one on the route wins.
+// authenticator (another issuer, a key or an algorithm this one does not take), so that
+// a more specific answer from another one of the same rank wins.
 func notMine(r Reason) bool {
-	return r == TokenIssuerMismatch || r == TokenKeyUnknown
+	return r == TokenIssuerMismatch || r == TokenKeyUnknown || r == TokenAlgorithmRejected
 }
 
 // charge records a failed authentication that needed no verification against the
@@ -572,15 +770,6 @@ func (r *Route) charge(ctx context.Context, req *Request, a Authenticator, c Cre
 	return d
 }
 
-func (r *Route) acceptsScheme(scheme string) bool {
-	for _, a := range r.Authenticators {
-		if strings.EqualFold(a.Scheme(), scheme) {
-			return true
-		}
-	}
-	return false
-}
-
 func (r *Route) authorize(d Decision, p Principal) Decision {
 	d.Principal = p
 	d.Authenticator = p.Authenticator
@@ -593,18 +782,6 @@ func (r *Route) authorize(d Decision, p Principal) Decision {
 	}
 	d.Allow = true
 	return d
-}
-
-func describe(c Credential) string {
-	switch c.Source {
-	case FromAuthorization:
-		return "the " + c.Scheme + " scheme"
-	case FromHeader:
-		return "credentials in the " + c.Name + " header"
-	case FromQuery:
-		return "credentials in the " + c.Name + " query parameter"
-	}
-	return "this kind of credential"
 }
 
 // extract finds the one credential the request carries. ok is false when the request
@@ -659,6 +836,14 @@ func (r *Route) extract(req *Request) (c Credential, d Decision, ok bool) {
 		}
 		note(loc.Name)
 	}
+	if found == 0 && !(r.readsTLS && len(req.PeerCertificates) > 0) {
+		// Nothing this route reads: a credential sent where only other authenticators
+		// read (an API key to a route without one) is named, not called missing. The
+		// route decides it as scheme_not_accepted.
+		if sc, ok := r.strayCredential(req); ok {
+			return sc, Decision{}, true
+		}
+	}
 	switch {
 	case found == 0 && r.readsTLS:
 		// The TLS layer is the credential: the authenticator tells a missing
@@ -674,6 +859,30 @@ func (r *Route) extract(req *Request) (c Credential, d Decision, ok bool) {
 		return c, Decision{Presented: true, Reason: InvalidRequest, Detail: "credentials were sent in more than one place: " + firstPlace + " and " + secondPlace}, false
 	}
 	return c, Decision{}, true
+}
+
+// strayCredential returns the first credential found in a place where only
+// authenticators this route does not use read (Route.Others, DefaultKeyHeader). It is
+// looked for only when the request carries nothing the route reads, so a stray header
+// never stands in the way of an accepted credential.
+func (r *Route) strayCredential(req *Request) (Credential, bool) {
+	for _, loc := range r.stray {
+		var vals []string
+		switch loc.Source {
+		case FromHeader:
+			if req.Header != nil {
+				vals = req.Header.Values(loc.Name)
+			}
+		case FromQuery:
+			if req.Query != nil {
+				vals = req.Query(loc.Name)
+			}
+		}
+		if len(vals) > 0 {
+			return Credential{Source: loc.Source, Name: loc.Name, Value: vals[0]}, true
+		}
+	}
+	return Credential{}, false
 }
 
 // splitAuthorization splits an Authorization value into its lower-cased scheme and the

@@ -191,12 +191,18 @@ func (a *Authenticator) Scheme() string { return "Bearer" }
 // Locations is empty: tokens come in Authorization only.
 func (a *Authenticator) Locations() []decision.Location { return nil }
 
-// Claims claims Bearer values that are not Gatehouse API keys.
+// Claims claims Bearer values that are not Gatehouse API keys: ShapeMatch for an opaque
+// token, ahead of jwt authenticators, which cannot read one; SchemeMatch for a JWT, which
+// an authorization server may introspect too, but which a jwt authenticator of the route
+// takes first when it trusts the issuer the JWT names.
 func (a *Authenticator) Claims(c decision.Credential) decision.Match {
-	if c.Source == decision.FromAuthorization && c.Scheme == "bearer" && !secret.LooksLikeAPIKey(c.Value) {
+	if c.Source != decision.FromAuthorization || c.Scheme != "bearer" || secret.LooksLikeAPIKey(c.Value) {
+		return decision.NoMatch
+	}
+	if tokens.LooksLikeJWT(c.Value) {
 		return decision.SchemeMatch
 	}
-	return decision.NoMatch
+	return decision.ShapeMatch
 }
 
 // Authenticate introspects the token in c, or answers from the cache.

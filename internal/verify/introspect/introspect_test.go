@@ -353,8 +353,9 @@ func TestClaims(t *testing.T) {
 		c    decision.Credential
 		want decision.Match
 	}{
-		{bearer("opaque-token"), decision.SchemeMatch},
+		{bearer("opaque-token"), decision.ShapeMatch},
 		{bearer("eyJhbGciOi.x.y"), decision.SchemeMatch},
+		{bearer("eyJhbGciOi.x"), decision.ShapeMatch},
 		{bearer("gk_live_abc"), decision.NoMatch},
 		{decision.Credential{Source: decision.FromAuthorization, Scheme: "basic", Value: "x"}, decision.NoMatch},
 		{decision.Credential{Source: decision.FromHeader, Name: "X-API-Key", Value: "x"}, decision.NoMatch},

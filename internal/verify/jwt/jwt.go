@@ -360,20 +360,40 @@ func (a *Authenticator) Scheme() string { return "Bearer" }
 // Locations returns nil: JWTs are read from Authorization only.
 func (a *Authenticator) Locations() []decision.Location { return nil }
 
-// Claims claims Bearer credentials: ShapeMatch for a value shaped like a JWT,
-// SchemeMatch for other Bearer values except Gatehouse API keys ("gk_..."), which belong
-// to the api_key authenticator.
+// Claims claims Bearer credentials. A JWT is claimed by the issuer it names (read
+// without verifying anything): IssuerMatch when its iss is this authenticator's issuer,
+// OtherIssuer when it names another or none, ShapeMatch when its claims cannot be read
+// (Authenticate then says what is wrong with it). Other Bearer values are SchemeMatch,
+// except Gatehouse API keys ("gk_..."), which belong to the api_key authenticator.
 func (a *Authenticator) Claims(c decision.Credential) decision.Match {
 	if c.Source != decision.FromAuthorization || c.Scheme != "bearer" {
 		return decision.NoMatch
 	}
-	if tokens.LooksLikeJWT(c.Value) {
+	iss, ok := tokens.UnverifiedIssuer(c.Value)
+	switch {
+	case ok && iss == a.issuer:
+		return decision.IssuerMatch
+	case ok:
+		return decision.OtherIssuer
+	case tokens.LooksLikeJWT(c.Value):
 		return decision.ShapeMatch
-	}
-	if strings.HasPrefix(c.Value, "gk_") {
+	case strings.HasPrefix(c.Value, "gk_"):
 		return decision.NoMatch
 	}
 	return decision.SchemeMatch
+}
+
+// Issuer is the issuer whose tokens the authenticator accepts (decision.IssuerRecognizer).
+func (a *Authenticator) Issuer() string { return a.issuer }
+
+// CredentialIssuer returns the iss c names, unverified, bounded and quoted when it is
+// not plain printable text; false when c names none (decision.IssuerRecognizer).
+func (a *Authenticator) CredentialIssuer(c decision.Credential) (string, bool) {
+	iss, ok := tokens.UnverifiedIssuer(c.Value)
+	if !ok || iss == "" {
+		return "", false
+	}
+	return printable(iss), true
 }
 
 // Ready reports whether a key set is available to verify tokens: always with a JWKS file

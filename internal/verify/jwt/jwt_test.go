@@ -256,7 +256,12 @@ func TestClaims(t *testing.T) {
 		c    decision.Credential
 		want decision.Match
 	}{
-		{"JWT in Authorization Bearer", bearer(jwt), decision.ShapeMatch},
+		{"JWT naming this issuer", bearer(jwt), decision.IssuerMatch},
+		{"JWT naming another issuer", bearer(sign(t, signers(t).es, claimsAt(t0, "iss", "https://other.example"))), decision.OtherIssuer},
+		{"JWT naming this issuer with a trailing slash", bearer(sign(t, signers(t).es, claimsAt(t0, "iss", testIssuer+"/"))), decision.OtherIssuer},
+		{"JWT naming no issuer", bearer(sign(t, signers(t).es, claimsAt(t0, "iss", nil))), decision.OtherIssuer},
+		{"JWT whose iss is not a string", bearer(sign(t, signers(t).es, claimsAt(t0, "iss", 7))), decision.ShapeMatch},
+		{"JWT whose claims are not JSON", bearer("eyJhbGciOiJFUzI1NiJ9.bm90IGpzb24.c2ln"), decision.ShapeMatch},
 		{"opaque Bearer token", bearer("2YotnFZFEjr1zCsicMWpAA"), decision.SchemeMatch},
 		{"API key as Bearer", bearer("gk_live_abc_def"), decision.NoMatch},
 		{"Basic", decision.Credential{Source: decision.FromAuthorization, Scheme: "basic", Value: "dXNlcjpwYXNz"}, decision.NoMatch},
@@ -272,6 +277,24 @@ func TestClaims(t *testing.T) {
 	}
 	if a.Scheme() != "Bearer" || a.Locations() != nil || a.Name() != "corp_jwt" {
 		t.Errorf("Scheme %q Locations %v Name %q", a.Scheme(), a.Locations(), a.Name())
+	}
+	if a.Issuer() != testIssuer {
+		t.Errorf("Issuer = %q", a.Issuer())
+	}
+	for _, tt := range []struct {
+		tok  string
+		want string
+		ok   bool
+	}{
+		{sign(t, signers(t).es, claimsAt(t0, "iss", "https://other.example")), "https://other.example", true},
+		{sign(t, signers(t).es, claimsAt(t0, "iss", "https://x.example/\n\x00")), `"https://x.example/\n\x00"`, true},
+		{sign(t, signers(t).es, claimsAt(t0, "iss", "a\ab")), `"a\ab"`, true},
+		{sign(t, signers(t).es, claimsAt(t0, "iss", nil)), "", false},
+		{"opaque", "", false},
+	} {
+		if got, ok := a.CredentialIssuer(bearer(tt.tok)); got != tt.want || ok != tt.ok {
+			t.Errorf("CredentialIssuer = %q, %v; want %q, %v", got, ok, tt.want, tt.ok)
+		}
 	}
 }
 
