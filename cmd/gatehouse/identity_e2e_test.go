@@ -170,7 +170,12 @@ routes:
 		noSpoof(t, upstreamGot(t))
 	})
 	t.Run("metadata naming another issuer is 503", func(t *testing.T) {
-		resp, body := get(t, base+"/evil/x", "Authorization", "Bearer "+tok)
+		evilTok, err := signer.Sign(map[string]any{"iss": idpURL + "/evil", "aud": "orders-api", "sub": "u-1",
+			"iat": now.Unix(), "exp": now.Add(time.Hour).Unix()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp, body := get(t, base+"/evil/x", "Authorization", "Bearer "+evilTok)
 		if resp.StatusCode != 503 || !strings.Contains(string(body), "authenticator_unavailable") || resp.Header.Get("Retry-After") == "" {
 			t.Fatalf("status %d: %s", resp.StatusCode, body)
 		}
