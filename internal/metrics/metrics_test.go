@@ -119,6 +119,7 @@ func TestScrapeReportsWhatWasRecorded(t *testing.T) {
 		"gatehouse_config_reloads_total{result=invalid}":                                                  1,
 		"gatehouse_budget_redis_fallbacks_total{}":                                                        3,
 		"gatehouse_budget_redis_outages_total{}":                                                          1,
+		"gatehouse_tracing_spans_dropped_total{}":                                                         0,
 	}
 	if diff := cmp.Diff(want, samples(fams)); diff != "" {
 		t.Errorf("counters (-want +got):\n%s", diff)
