@@ -427,6 +427,7 @@ func (rt *Runtime) compileIssuer(cfg *config.Config) error {
 			rt.dropIssuer(old) // built by a reload that failed: no gateway uses it
 		}
 		rt.issuer, rt.issuerCfg = srv, ts
+		rt.Metrics.InitTokenRequests()
 		if rt.issuerSubs == nil {
 			rt.issuerSubs = map[*issuer.Server]func(){}
 		}

@@ -192,6 +192,10 @@ func newWithBuild(info buildinfo.Info) *Metrics {
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	m.reg.MustRegister(m.operator.collectors()...)
+	// Each result starts at 0, so that an alert on increase() sees the first failure.
+	for _, r := range []string{ReloadOK, ReloadInvalid, ReloadError} {
+		m.reloads.WithLabelValues(r)
+	}
 	return m
 }
 

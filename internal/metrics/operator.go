@@ -144,6 +144,20 @@ func (m *Metrics) TokenRequest(grant, result string) {
 	m.tokens.WithLabelValues(grant, result).Inc()
 }
 
+// InitTokenRequests exports gatehouse_token_requests_total at 0 for every grant and
+// result, so that rates and alerts see the first request; call it when a token service
+// is configured.
+func (m *Metrics) InitTokenRequests() {
+	if m == nil {
+		return
+	}
+	for _, g := range TokenGrants {
+		for _, r := range TokenResults {
+			m.tokens.WithLabelValues(g, r)
+		}
+	}
+}
+
 // SetJWKSAges replaces gatehouse_jwks_age_seconds with ages, by authenticator name;
 // called at scrape time, so authenticators that went away disappear.
 func (m *Metrics) SetJWKSAges(ages map[string]time.Duration) {

@@ -153,7 +153,7 @@ func TestHostileValuesCreateNoLabelValue(t *testing.T) {
 		"route":         {"orders", Other, ""},
 		"class":         StatusClasses,
 		"grant":         append([]string{Other}, TokenGrants...),
-		"result":        append([]string{Other, ResultAllow, ResultDeny}, TokenResults...),
+		"result":        append([]string{Other, ResultAllow, ResultDeny, ReloadOK, ReloadInvalid, ReloadError}, TokenResults...),
 		"authenticator": {"corp_jwt", Other, ""},
 		"reason":        {"", Other},
 	}

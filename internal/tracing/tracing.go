@@ -223,18 +223,22 @@ func (t *Tracer) Start(ctx context.Context, name string, attrs ...attribute.KeyV
 // Malformed or oversized trace headers are ignored.
 func (t *Tracer) StartServer(ctx context.Context, h http.Header, trusted bool, name string) (context.Context, trace.Span) {
 	remote, ok := Extract(h)
-	opts := []trace.SpanStartOption{trace.WithSpanKind(trace.SpanKindServer)}
 	switch {
 	case ok && trusted:
-		ctx = trace.ContextWithRemoteSpanContext(ctx, remote)
+		return t.tracer.Start(trace.ContextWithRemoteSpanContext(ctx, remote), name, serverChild...)
 	case ok:
-		opts = append(opts, trace.WithNewRoot(), trace.WithLinks(trace.Link{SpanContext: remote,
-			Attributes: []attribute.KeyValue{attribute.Bool("gatehouse.untrusted_parent", true)}}))
-	default:
-		opts = append(opts, trace.WithNewRoot())
+		return t.tracer.Start(ctx, name, trace.WithSpanKind(trace.SpanKindServer), trace.WithNewRoot(),
+			trace.WithLinks(trace.Link{SpanContext: remote, Attributes: untrustedParent}))
 	}
-	return t.tracer.Start(ctx, name, opts...)
+	return t.tracer.Start(ctx, name, serverRoot...)
 }
+
+// The start options of server spans, built once: a request pays no allocation for them.
+var (
+	serverChild     = []trace.SpanStartOption{trace.WithSpanKind(trace.SpanKindServer)}
+	serverRoot      = []trace.SpanStartOption{trace.WithSpanKind(trace.SpanKindServer), trace.WithNewRoot()}
+	untrustedParent = []attribute.KeyValue{attribute.Bool("gatehouse.untrusted_parent", true)}
+)
 
 // Inject replaces the trace context headers in h (traceparent, tracestate) with ctx's
 // span context, for the upstream: whatever the client sent is never forwarded as is.
