@@ -343,3 +343,10 @@ func StatusAttributes(span trace.Span, status int) {
 		span.SetStatus(codes.Error, http.StatusText(status))
 	}
 }
+
+// NewWithExporter is a Tracer that hands its spans to exp synchronously, sampling every
+// trace: for tests that inspect spans in process (an in-memory exporter).
+func NewWithExporter(exp sdktrace.SpanExporter) *Tracer {
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSyncer(exp), sdktrace.WithSampler(sdktrace.AlwaysSample()))
+	return &Tracer{tp: tp, tracer: tp.Tracer("github.com/gatehouse-dev/gatehouse")}
+}
