@@ -119,9 +119,9 @@ type tracingEnv struct {
 	rec         *otlpReceiver
 }
 
-// startTracedGateway runs the binary with tracing to rec (nil: tracing endpoint given
-// by endpoint), trusting 127.0.0.2 as a proxy, with a jwt route whose keys come from
-// a JWKS URL and an introspection route.
+// startTracedGateway runs the binary with a tracing block exporting to endpoint (none
+// when endpoint is empty: the environment decides), trusting 127.0.0.2 as a proxy,
+// with a jwt route whose keys come from a JWKS URL and an introspection route.
 func startTracedGateway(t *testing.T, endpoint string, rec *otlpReceiver) *tracingEnv {
 	t.Helper()
 	// Spans leave in batches every 50ms instead of 5s, so the test waits little.
@@ -159,16 +159,15 @@ func startTracedGateway(t *testing.T, endpoint string, rec *otlpReceiver) *traci
 
 	api, hits := startAPI(t)
 	os.WriteFile(filepath.Join(dir, "otlp-headers"), []byte("Authorization: Bearer otlp-secret-token-5678\n"), 0o600)
+	block := ""
+	if endpoint != "" {
+		block = "tracing:\n  endpoint: " + endpoint + "\n  sampling_ratio: 1\n  service_name: gatehouse-e2e\n  headers_file: otlp-headers\n"
+	}
 	cfg := fmt.Sprintf(`listen: 127.0.0.1:0
 admin_listen: 127.0.0.1:0
 realm: orders
 trusted_proxies: [127.0.0.2]
-tracing:
-  endpoint: %s
-  sampling_ratio: 1
-  service_name: gatehouse-e2e
-  headers_file: otlp-headers
-authenticators:
+%sauthenticators:
   corp_jwt:
     type: jwt
     issuer: %s
@@ -189,7 +188,7 @@ routes:
     match: {path_prefix: /}
     upstream: http://%s
     authenticate: [corp_jwt]
-`, endpoint, e2eIssuer, e2eAudience, idpLn.Addr(), idpLn.Addr(), api, api)
+`, block, e2eIssuer, e2eAudience, idpLn.Addr(), idpLn.Addr(), api, api)
 	path := filepath.Join(dir, "gatehouse.yaml")
 	os.WriteFile(path, []byte(cfg), 0o600)
 	p := start(t, "serve", "--config", path)
@@ -413,4 +412,42 @@ func TestTracingCollectorDown(t *testing.T) {
 		time.Sleep(200 * time.Millisecond)
 	}
 	e.proc.waitFor(t, regexp.MustCompile(`tracing: spans could not be exported`))
+}
+
+// TestTracingFromTheEnvironment: without a tracing block, the standard OTEL_* variables
+// turn tracing on (endpoint, service name, sampler), and OTEL_SDK_DISABLED turns it off:
+// no trace id in the problem body, the client's traceparent passed on untouched.
+func TestTracingFromTheEnvironment(t *testing.T) {
+	rec := startOTLPReceiver(t)
+	t.Setenv("OTEL_EXPORTER_OTLP_ENDPOINT", rec.url)
+	t.Setenv("OTEL_SERVICE_NAME", "gatehouse-from-env")
+	t.Setenv("OTEL_TRACES_SAMPLER", "always_on")
+	e := startTracedGateway(t, "", rec)
+	resp, body := send(t, "127.0.0.1", "GET", e.base+"/orders", "")
+	p := wantProblem(t, resp, body, 401, "credentials_missing")
+	if p.TraceID == "" {
+		t.Fatal("no trace_id in the problem body with OTEL_EXPORTER_OTLP_ENDPOINT set")
+	}
+	rec.waitSpan(t, "for "+p.RequestID, byRequestID(p.RequestID))
+	rec.mu.Lock()
+	res := strings.Join(rec.res, " ")
+	rec.mu.Unlock()
+	if !strings.Contains(res, "service.name=gatehouse-from-env") {
+		t.Errorf("resource %s lacks OTEL_SERVICE_NAME", res)
+	}
+
+	t.Setenv("OTEL_SDK_DISABLED", "true")
+	off := startTracedGateway(t, "", nil)
+	resp, body = send(t, "127.0.0.1", "GET", off.base+"/orders", "")
+	if p := wantProblem(t, resp, body, 401, "credentials_missing"); p.TraceID != "" || strings.Contains(string(body), "trace_id") {
+		t.Errorf("trace_id %q with OTEL_SDK_DISABLED=true", p.TraceID)
+	}
+	tok := off.token(t, nil)
+	tp := "00-" + clientTraceID + "-2222222222222222-01"
+	if resp, _ := send(t, "127.0.0.1", "GET", off.base+"/orders", "", "Authorization", "Bearer "+tok, "Traceparent", tp); resp.StatusCode != 200 {
+		t.Fatalf("status %d", resp.StatusCode)
+	}
+	if hit := <-off.hits; hit.header.Get("Traceparent") != tp {
+		t.Errorf("tracing off: upstream traceparent %q, want the client's untouched", hit.header.Get("Traceparent"))
+	}
 }

@@ -134,13 +134,27 @@ func New(ctx context.Context, o Options) (*Tracer, error) {
 			Enabled: true, InitialInterval: 500 * time.Millisecond, MaxInterval: 2 * time.Second, MaxElapsedTime: 5 * time.Second,
 		}),
 	}
-	if o.Endpoint != "" {
+	// The endpoint is read here, through Getenv, rather than left to the exporter's own
+	// reading of the process environment, so that the one that turned tracing on is the
+	// one spans go to.
+	endpoint := ""
+	switch {
+	case o.Endpoint != "":
 		u, err := EndpointURL(o.Endpoint)
 		if err != nil {
 			return nil, err
 		}
-		opts = append(opts, otlptracehttp.WithEndpointURL(u))
+		endpoint = u
+	case getenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") != "":
+		endpoint = getenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") // the full URL, as the specification has it
+	default:
+		u, err := EndpointURL(getenv("OTEL_EXPORTER_OTLP_ENDPOINT"))
+		if err != nil {
+			return nil, fmt.Errorf("OTEL_EXPORTER_OTLP_ENDPOINT: %w", err)
+		}
+		endpoint = u
 	}
+	opts = append(opts, otlptracehttp.WithEndpointURL(endpoint))
 	if len(o.Headers) > 0 {
 		opts = append(opts, otlptracehttp.WithHeaders(o.Headers))
 	}
