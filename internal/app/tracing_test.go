@@ -49,7 +49,7 @@ func TestStoreLookupsAreChildSpans(t *testing.T) {
 		}
 		attrs := map[string]string{}
 		for _, a := range s.Attributes {
-			attrs[string(a.Key)] = a.Value.Emit()
+			attrs[string(a.Key)] = a.Value.String()
 		}
 		if attrs["gatehouse.store.result"] != "not_found" || attrs["db.system.name"] != "sqlite" {
 			t.Errorf("%s attributes %v", want, attrs)
