@@ -158,6 +158,17 @@ func startTracedGateway(t *testing.T, endpoint string, rec *otlpReceiver) *traci
 	t.Cleanup(func() { idp.Close() })
 
 	api, hits := startAPI(t)
+	// An upstream that closes every connection: 502 upstream_unavailable.
+	broken := listenLoopback(t)
+	go func() {
+		for {
+			c, err := broken.Accept()
+			if err != nil {
+				return
+			}
+			c.Close()
+		}
+	}()
 	os.WriteFile(filepath.Join(dir, "otlp-headers"), []byte("Authorization: Bearer otlp-secret-token-5678\n"), 0o600)
 	block := ""
 	if endpoint != "" {
@@ -180,6 +191,10 @@ trusted_proxies: [127.0.0.2]
     client_id: gatehouse
     client_secret: introspection-secret-9999
 routes:
+  - name: broken
+    match: {path_prefix: /broken}
+    upstream: http://%s
+    authenticate: anonymous
   - name: opaque
     match: {path_prefix: /opaque}
     upstream: http://%s
@@ -188,7 +203,7 @@ routes:
     match: {path_prefix: /}
     upstream: http://%s
     authenticate: [corp_jwt]
-`, block, e2eIssuer, e2eAudience, idpLn.Addr(), idpLn.Addr(), api, api)
+`, block, e2eIssuer, e2eAudience, idpLn.Addr(), idpLn.Addr(), broken.Addr(), api, api)
 	path := filepath.Join(dir, "gatehouse.yaml")
 	os.WriteFile(path, []byte(cfg), 0o600)
 	p := start(t, "serve", "--config", path)
@@ -330,6 +345,33 @@ func TestTracingEndToEnd(t *testing.T) {
 		if child.GetKind() != tracepb.Span_SPAN_KIND_CLIENT || attr(child, "http.response.status_code") != "200" {
 			t.Errorf("introspection span kind %v status %q", child.GetKind(), attr(child, "http.response.status_code"))
 		}
+	})
+
+	t.Run("upstream failure and decide endpoint carry the trace id", func(t *testing.T) {
+		resp, body := send(t, "127.0.0.1", "GET", e.base+"/broken/x", "")
+		p := wantProblem(t, resp, body, 502, "upstream_unavailable")
+		span := rec.waitSpan(t, "for "+p.RequestID, byRequestID(p.RequestID))
+		if p.TraceID == "" || hex.EncodeToString(span.GetTraceId()) != p.TraceID {
+			t.Errorf("502 trace_id %q, span trace %x", p.TraceID, span.GetTraceId())
+		}
+		if span.GetStatus().GetCode() != tracepb.Status_STATUS_CODE_ERROR || attr(span, gateway.AttrReason) != "upstream_unavailable" {
+			t.Errorf("502 span status %v reason %q", span.GetStatus(), attr(span, gateway.AttrReason))
+		}
+		// The forward-auth endpoint, asked by the trusted proxy: its span continues the
+		// proxy's trace and its refusal names it.
+		resp, body = send(t, "127.0.0.2", "GET", e.base+"/_gatehouse/decide", "", "X-Forwarded-Method", "GET",
+			"X-Forwarded-Uri", "/orders", "Traceparent", "00-"+trustedTraceID+"-"+trustedSpanID+"-01")
+		if resp.StatusCode != 401 {
+			t.Fatalf("decide: status %d", resp.StatusCode)
+		}
+		p = gateway.Problem{}
+		if err := json.Unmarshal(body, &p); err != nil {
+			t.Fatalf("decide body %s: %v", body, err)
+		}
+		if p.TraceID != trustedTraceID {
+			t.Errorf("decide trace_id %q, want the proxy's %s", p.TraceID, trustedTraceID)
+		}
+		rec.waitSpan(t, "for the decide request", byRequestID(p.RequestID))
 	})
 
 	t.Run("jwks fetch is a span", func(t *testing.T) {
