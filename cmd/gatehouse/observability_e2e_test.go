@@ -181,6 +181,22 @@ token_service:
 			t.Errorf("%s (used by %s) is not served by /metrics", name, strings.Join(slices.Compact(refs[name]), ", "))
 		}
 	}
+	// The values of what these requests did: one proxied 2xx, one refusal, nothing in
+	// flight (the scrape is on the admin listener), the token service's series at 0.
+	for _, want := range []string{
+		`gatehouse_upstream_responses_total{class="2xx",route="api"} 1`,
+		`gatehouse_upstream_duration_seconds_count{route="api"} 1`,
+		`gatehouse_requests_in_flight 0`,
+		`gatehouse_token_requests_total{grant="client_credentials",result="issued"} 0`,
+		`gatehouse_decisions_total{authenticator="",reason="credentials_missing",result="deny",route="api"} 1`,
+	} {
+		if !strings.Contains(string(body), want+"\n") {
+			t.Errorf("/metrics lacks %s", want)
+		}
+	}
+	if !regexp.MustCompile(`(?m)^gatehouse_jwks_age_seconds\{authenticator="corp_jwt"\} \d`).Match(body) {
+		t.Error("no key set age for corp_jwt")
+	}
 	if t.Failed() {
 		t.Logf("/metrics:\n%s", body)
 	}
