@@ -146,7 +146,12 @@ func New(ctx context.Context, o Options) (*Tracer, error) {
 		}
 		endpoint = u
 	case getenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") != "":
-		endpoint = getenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") // the full URL, as the specification has it
+		// The full URL, as the specification has it; checked like a base URL, so that
+		// no password in it reaches a log line about a failed export.
+		endpoint = getenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
+		if _, err := EndpointURL(endpoint); err != nil {
+			return nil, fmt.Errorf("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: %w", err)
+		}
 	default:
 		u, err := EndpointURL(getenv("OTEL_EXPORTER_OTLP_ENDPOINT"))
 		if err != nil {

@@ -59,6 +59,8 @@ func TestNewOffAndRefusals(t *testing.T) {
 		{"grpc from the config", Options{Endpoint: "http://c:4317", Protocol: "grpc", Getenv: env()}, `OTLP protocol "grpc" is not supported`},
 		{"user info", Options{Endpoint: "http://u:p@c:4318", Getenv: env()}, "must not hold user information"},
 		{"not a URL", Options{Endpoint: "c:4318", Getenv: env()}, "must be an http or https URL"},
+		{"user info in the traces env", Options{Getenv: env("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "http://u:pw@c:4318/v1/traces")}, "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: tracing: endpoint must not hold user information"},
+		{"user info in the env", Options{Getenv: env("OTEL_EXPORTER_OTLP_ENDPOINT", "http://u:pw@c:4318")}, "OTEL_EXPORTER_OTLP_ENDPOINT: tracing: endpoint must not hold user information"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := New(context.Background(), tc.o)
