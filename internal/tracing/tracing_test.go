@@ -82,3 +82,38 @@ func TestEndpointURL(t *testing.T) {
 		}
 	}
 }
+
+// TestSamplerFromTheEnvironment: without sampling_ratio, OTEL_TRACES_SAMPLER and its
+// argument decide; sampling_ratio, when set, wins over them.
+func TestSamplerFromTheEnvironment(t *testing.T) {
+	t.Setenv("OTEL_TRACES_SAMPLER", "traceidratio")
+	t.Setenv("OTEL_TRACES_SAMPLER_ARG", "0")
+	one := 1.0
+	for _, tc := range []struct {
+		name  string
+		ratio *float64
+		want  bool
+	}{
+		{"environment: ratio 0", nil, false},
+		{"sampling_ratio 1 wins", &one, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			// The endpoint is never reached: nothing is exported before Shutdown, which
+			// gets an already cancelled context.
+			tr, err := New(context.Background(), Options{Endpoint: "http://127.0.0.1:1", SamplingRatio: tc.ratio, Getenv: env()})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer func() {
+				ctx, cancel := context.WithCancel(context.Background())
+				cancel()
+				tr.Shutdown(ctx)
+			}()
+			_, span := tr.StartServer(context.Background(), nil, false, "GET")
+			if span.IsRecording() != tc.want {
+				t.Errorf("recording = %v, want %v", span.IsRecording(), tc.want)
+			}
+			span.End()
+		})
+	}
+}
