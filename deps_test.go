@@ -31,6 +31,7 @@ var allowed = map[string][]string{
 	"internal/editdist":              {},
 	"internal/config":                {"internal/editdist"},
 	"internal/logline":               {},
+	"internal/tracing":               {},
 	"internal/buildinfo":             {},
 	"internal/doctor/finding":        {},
 	"internal/store":                 {"internal/decision"},
@@ -47,7 +48,7 @@ var allowed = map[string][]string{
 	"internal/explain":               {"internal/gateway", "internal/decision"},
 	"internal/admin":                 {"internal/config", "internal/decision", "internal/issuer", "internal/secret", "internal/store", "internal/tokens"},
 	"internal/metrics":               {"internal/gateway", "internal/decision", "internal/buildinfo"},
-	"internal/gateway":               {"internal/decision", "internal/proxy", "internal/challenge", "internal/logline"},
+	"internal/gateway":               {"internal/decision", "internal/proxy", "internal/challenge", "internal/logline", "internal/tracing"},
 	"internal/doctor/lint":           {"internal/doctor/finding", "internal/challenge", "internal/tokens", "internal/editdist"},
 	"internal/doctor/har":            {"internal/doctor/finding", "internal/doctor/lint", "internal/challenge"},
 	"internal/doctor":                {"internal/doctor/finding", "internal/doctor/lint", "internal/doctor/har", "internal/challenge", "internal/tokens", "internal/decision"},
@@ -55,7 +56,7 @@ var allowed = map[string][]string{
 		"internal/verify/jwt", "internal/verify/apikey", "internal/verify/basic", "internal/verify/introspect",
 		"internal/store", "internal/store/sqlite", "internal/store/postgres", "internal/secret", "internal/budget",
 		"internal/verify/mtls", "internal/explain", "internal/metrics", "internal/issuer", "internal/logline", "internal/admin",
-		"internal/buildinfo"},
+		"internal/buildinfo", "internal/tracing"},
 	// The public client library: the same RFC 9110 challenge parser as the gateway and the
 	// doctor (an internal package a public one of this module may import), and nothing of
 	// the server, so a program that imports it links no gateway code.
@@ -71,6 +72,10 @@ var onlyImporters = map[string]string{
 	// Drives Debian's Chromium in the browser tests of the JavaScript client; only
 	// cmd/gatehouse's tests import it, so no shipped binary links it.
 	"github.com/chromedp/chromedp": "cmd/gatehouse",
+	// The OTLP exporter (and the SDK behind it) is set up in one place; the rest of the
+	// code sees only the tracing package and the OpenTelemetry API.
+	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracehttp": "internal/tracing",
+	"go.opentelemetry.io/otel/sdk":                                    "internal/tracing",
 }
 
 type pkg struct {

@@ -35,6 +35,17 @@ type effectiveConfig struct {
 	Authenticators       map[string]effectiveAuthenticator `json:"authenticators" yaml:"authenticators"`
 	Routes               []effectiveRoute                  `json:"routes" yaml:"routes"`
 	TokenService         *effectiveTokenService            `json:"token_service,omitempty" yaml:"token_service,omitempty"`
+	Tracing              *effectiveTracing                 `json:"tracing,omitempty" yaml:"tracing,omitempty"`
+}
+
+// effectiveTracing is the tracing block as written: settings left out are taken from
+// the OTEL_* variables when the gateway starts, and are not shown.
+type effectiveTracing struct {
+	Endpoint      string        `json:"endpoint,omitempty" yaml:"endpoint,omitempty"`
+	Protocol      string        `json:"protocol,omitempty" yaml:"protocol,omitempty"`
+	SamplingRatio *float64      `json:"sampling_ratio,omitempty" yaml:"sampling_ratio,omitempty"`
+	ServiceName   string        `json:"service_name,omitempty" yaml:"service_name,omitempty"`
+	Headers       config.Secret `json:"headers,omitzero" yaml:"headers,omitempty"`
 }
 
 type effectiveTLS struct {
@@ -209,6 +220,10 @@ func newEffectiveConfig(c *config.Config) *effectiveConfig {
 			Issuer: t.Issuer, SigningKeySecret: t.SigningKeySecret, SigningAlgorithm: t.SigningAlgorithm,
 			Audience: t.Audience, AccessTokenTTL: t.AccessTokenTTL.String(),
 		}
+	}
+	if t := c.Tracing; t != nil {
+		e.Tracing = &effectiveTracing{Endpoint: t.Endpoint, Protocol: t.Protocol, SamplingRatio: t.SamplingRatio,
+			ServiceName: t.ServiceName, Headers: t.Headers}
 	}
 	return e
 }

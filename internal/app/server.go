@@ -330,6 +330,7 @@ func (s *Server) adminHandler() http.Handler {
 	metrics := s.rt.Metrics.Handler()
 	mux.HandleFunc("GET /metrics", func(w http.ResponseWriter, r *http.Request) {
 		s.rt.syncCacheMetrics()
+		s.rt.syncOperatorMetrics()
 		metrics.ServeHTTP(w, r)
 	})
 	// Everything under /admin/ (the admin API and the decisions lookup, which names

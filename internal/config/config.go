@@ -169,6 +169,9 @@ type Config struct {
 	// TokenService is Gatehouse's own OAuth 2.0 token service (token_service); nil when
 	// the block is absent.
 	TokenService *TokenService
+	// Tracing is OpenTelemetry tracing (tracing); nil when the block is absent, and
+	// tracing may still be on through the OTEL_* environment variables.
+	Tracing *Tracing
 
 	// digests holds the SHA-256 of each file named by a path setting (ca_file, jwks_file)
 	// as read during validation, keyed by path, so Fingerprint notices a changed file.

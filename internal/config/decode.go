@@ -478,7 +478,7 @@ var topKeys = []string{
 	"trusted_proxies", "forward_auth", "max_header_bytes", "resource",
 	"authorization_servers", "upstream_timeout", "shutdown_timeout", "write_timeout", "log",
 	"store_outage_grace",
-	"failure_budget", "authenticators", "routes", "token_service",
+	"failure_budget", "authenticators", "routes", "token_service", "tracing",
 }
 
 // defaults returns a Config holding every default, for the file to override.
@@ -626,6 +626,8 @@ func (d *decoder) root(n *yaml.Node, c *Config) {
 			d.routes(e.val, c)
 		case "token_service":
 			c.TokenService = d.tokenService(e)
+		case "tracing":
+			c.Tracing = d.tracing(e)
 		default:
 			// x- keys are extension fields, as in Compose files: a home for anchors.
 			if !strings.HasPrefix(e.key, "x-") {

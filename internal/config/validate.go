@@ -183,6 +183,7 @@ func (v *validator) run() {
 	v.rate("failure_budget.per_credential", c.FailureBudget.PerCredential)
 	v.rate("failure_budget.per_credential_global", c.FailureBudget.PerCredentialGlobal)
 	v.tokenService()
+	v.tracing()
 
 	names := c.AuthenticatorNames()
 	line := func(n string) int {
