@@ -177,7 +177,17 @@ type Hop struct {
 	// why not when it did not.
 	Follow    string
 	FollowWhy string
+	// Stop is set on the last hop when the walk gave up on a redirect it could have
+	// followed: StopLoop (the chain came back to a request it had made) or StopLimit
+	// (more than maxHops redirects).
+	Stop string
 }
+
+// Reasons the redirect walk stopped on a redirect (Hop.Stop).
+const (
+	StopLoop  = "loop"
+	StopLimit = "limit"
+)
 
 // Variant is one --retry-variants retry.
 type Variant struct {

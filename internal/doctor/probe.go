@@ -382,10 +382,10 @@ func walk(ctx context.Context, p *prober, o Options, f *Facts) {
 		seen[key]++
 		switch {
 		case seen[key] > 2:
-			hop.Follow, hop.FollowWhy = "no", "redirect loop"
+			hop.Follow, hop.FollowWhy, hop.Stop = "no", "redirect loop", StopLoop
 			return
 		case i == maxHops-1:
-			hop.Follow, hop.FollowWhy = "no", "more than 10 redirects"
+			hop.Follow, hop.FollowWhy, hop.Stop = "no", "more than 10 redirects", StopLimit
 			return
 		case credentialed && f.Named.allows(next):
 			hop.Follow = "credential"

@@ -73,6 +73,10 @@ func (f *Facts) outcome() Outcome {
 			o.Authenticated = false
 		}
 	}
+	if last := f.Hops[len(f.Hops)-1]; last.Stop != "" {
+		// The walk gave up in a loop or at the hop limit: no client gets an answer either.
+		o.Authenticated = false
+	}
 	if last := f.Hops[len(f.Hops)-1]; last.Next != nil && last.Follow == "no" && last.Change.CrossOrigin() {
 		// The walk stopped at a redirect to an origin nobody named: a client that follows
 		// it arrives there without the credential, so the request did not succeed.
