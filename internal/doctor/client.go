@@ -42,16 +42,34 @@ type connRecorder struct {
 }
 
 func newProber(o Options) (*prober, error) {
+	var clientCert *tls.Certificate
+	if o.CertFile != "" {
+		keyFile := o.KeyFile
+		if keyFile == "" {
+			keyFile = o.CertFile // curl --cert with the key in the same PEM file
+		}
+		c, err := tls.LoadX509KeyPair(o.CertFile, keyFile)
+		if err != nil {
+			return nil, usageErr("--cert/--key: %v (both PEM; the key unencrypted)", certErr(err))
+		}
+		clientCert = &c
+	} else if o.KeyFile != "" {
+		return nil, usageErr("--key needs --cert")
+	}
 	tlsConf := &tls.Config{
 		InsecureSkipVerify: o.Insecure, //nolint:gosec // the user asked for it, as with curl --insecure
 		// The server asked for a client certificate only when this is called; record
-		// that (and the CAs it accepts) and send none, like a client without --cert.
+		// that (and the CAs it accepts), and present --cert's, or none, as curl would.
 		GetClientCertificate: func(cri *tls.CertificateRequestInfo) (*tls.Certificate, error) {
 			if rec, ok := cri.Context().Value(connKey{}).(*connRecorder); ok {
 				rec.mu.Lock()
 				rec.ClientCertRequested = true
 				rec.AcceptableCAs = caNames(cri.AcceptableCAs)
+				rec.ClientCertSent = clientCert != nil
 				rec.mu.Unlock()
+			}
+			if clientCert != nil {
+				return clientCert, nil
 			}
 			return &tls.Certificate{}, nil
 		},
@@ -72,8 +90,16 @@ func newProber(o Options) (*prober, error) {
 		tlsConf.RootCAs = pool
 	}
 	dialer := &net.Dialer{Timeout: o.Timeout, KeepAlive: 30 * time.Second}
+	proxy := proxyFunc(o.Getenv)
+	if o.Proxy != "" {
+		pu, err := parseProxyFlag(o.Proxy)
+		if err != nil {
+			return nil, err
+		}
+		proxy = http.ProxyURL(pu)
+	}
 	tr := &http.Transport{
-		Proxy:                  proxyFunc(o.Getenv),
+		Proxy:                  proxy,
 		DialContext:            dialer.DialContext,
 		TLSClientConfig:        tlsConf,
 		TLSHandshakeTimeout:    o.Timeout,
@@ -108,6 +134,32 @@ func newProber(o Options) (*prober, error) {
 }
 
 func (p *prober) close() { p.tr.CloseIdleConnections() }
+
+// certErr keeps a key-pair error's reason without file contents.
+func certErr(err error) string {
+	msg := err.Error()
+	if len(msg) > 200 {
+		msg = msg[:200]
+	}
+	return msg
+}
+
+// parseProxyFlag reads --proxy as curl does: a URL, or host:port meaning http://host:port.
+func parseProxyFlag(raw string) (*url.URL, error) {
+	if !strings.Contains(raw, "://") {
+		raw = "http://" + raw
+	}
+	u, err := url.Parse(raw)
+	if err != nil || u.Host == "" {
+		return nil, usageErr("--proxy wants http://host:port")
+	}
+	switch u.Scheme {
+	case "http", "https", "socks5", "socks5h":
+	default:
+		return nil, usageErr("--proxy: scheme %s is not supported (http, https, socks5)", u.Scheme)
+	}
+	return u, nil
+}
 
 // caNames renders the DER-encoded distinguished names of a CertificateRequest.
 func caNames(raw [][]byte) []string {

@@ -133,6 +133,8 @@ type ConnFacts struct {
 	// GetClientCertificate was called); AcceptableCAs are the CA names it listed.
 	ClientCertRequested bool
 	AcceptableCAs       []string
+	// ClientCertSent: a client certificate (--cert) was presented in that handshake.
+	ClientCertSent bool
 	// ProxyStatus and ProxyHeader are the proxy's answer to CONNECT, when there was one.
 	ProxyStatus int
 	ProxyHeader http.Header
