@@ -203,7 +203,9 @@ func doctorFlags() map[string]doctorFlag {
 		return nil
 	}}
 	addHeader := func(name string) doctorFlag {
-		return str(func(a *doctorArgs, v string) { a.opts.Headers = append(a.opts.Headers, doctor.Header{Name: name, Value: v}) })
+		return str(func(a *doctorArgs, v string) {
+			a.opts.Headers = append(a.opts.Headers, doctor.Header{Name: name, Value: v})
+		})
 	}
 	// dataFlag reads a -d style value: at (@FILE is read), and how the value is encoded.
 	dataFlag := func(at bool, encode func(string) string) doctorFlag {
@@ -285,7 +287,7 @@ func doctorFlags() map[string]doctorFlag {
 		"-d": dataFlag(true, nil), "--data": dataFlag(true, nil), "--data-ascii": dataFlag(true, nil),
 		"--data-raw": dataFlag(false, nil), "--data-binary": dataFlag(true, nil), "--json-data": dataFlag(true, nil),
 		"--data-urlencode": urlencode,
-		"-F": form(false), "--form": form(false), "--form-string": form(true),
+		"-F":               form(false), "--form": form(false), "--form-string": form(true),
 		"-G": boolean(func(a *doctorArgs) { a.get = true }), "--get": boolean(func(a *doctorArgs) { a.get = true }),
 		"-I": boolean(func(a *doctorArgs) { a.head = true }), "--head": boolean(func(a *doctorArgs) { a.head = true }),
 		"-u": user, "--user": user,
@@ -296,7 +298,7 @@ func doctorFlags() map[string]doctorFlag {
 			a.opts.Headers = append(a.opts.Headers, doctor.Header{Name: "Authorization", Value: "Bearer " + v})
 		}),
 		"--url": str(func(a *doctorArgs, v string) { a.opts.URL, a.haveURL = v, true }),
-		"-x": proxy, "--proxy": proxy,
+		"-x":    proxy, "--proxy": proxy,
 		"-E": str(func(a *doctorArgs, v string) { a.opts.CertFile = v }), "--cert": str(func(a *doctorArgs, v string) { a.opts.CertFile = v }),
 		"--key":             str(func(a *doctorArgs, v string) { a.opts.KeyFile = v }),
 		"--origin":          str(func(a *doctorArgs, v string) { a.opts.Origin = v }),
