@@ -258,26 +258,31 @@ func (p *prober) readResponse(resp *http.Response) *Response {
 	return r
 }
 
-// parseChallenges runs P4 on a response's WWW-Authenticate and Proxy-Authenticate fields.
+// parseChallenges runs P4 on a response's WWW-Authenticate and Proxy-Authenticate fields
+// with the strict RFC 9110 grammar: a field it refuses leaves Challenges nil and sets
+// ChallengeErr, and what the lenient parser salvages (a comma after the scheme, a
+// repeated parameter) is kept apart, only as evidence.
 func parseChallenges(r *Response) {
 	if f := r.Header.Values("WWW-Authenticate"); len(f) > 0 {
-		cs, err := challenge.ParseChallenges(f)
-		var se *challenge.SyntaxError
-		if errors.As(err, &se) {
-			r.ChallengeErr = se
-		} else if err == nil {
-			r.Challenges = cs
-		}
+		r.Challenges, r.ChallengeErr, r.LenientChallenges = parseStrict(f)
 	}
 	if f := r.Header.Values("Proxy-Authenticate"); len(f) > 0 {
-		cs, err := challenge.ParseChallenges(f)
-		var se *challenge.SyntaxError
-		if errors.As(err, &se) {
-			r.ProxyChallengeErr = se
-		} else if err == nil {
-			r.ProxyChallenges = cs
-		}
+		r.ProxyChallenges, r.ProxyChallengeErr, _ = parseStrict(f)
 	}
+}
+
+func parseStrict(fields []string) (cs []challenge.Challenge, se *challenge.SyntaxError, lenient []challenge.Challenge) {
+	cs, err := challenge.ParseChallengesStrict(fields)
+	if err == nil {
+		return cs, nil, nil
+	}
+	if !errors.As(err, &se) {
+		return nil, nil, nil
+	}
+	if l, lerr := challenge.ParseChallenges(fields); lerr == nil {
+		lenient = l
+	}
+	return nil, se, lenient
 }
 
 // classifyErr turns a transport error into a kind and a message that never contains

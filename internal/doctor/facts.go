@@ -154,6 +154,10 @@ type Response struct {
 	// when one did not parse; ChallengeErr says which).
 	Challenges   []challenge.Challenge
 	ChallengeErr *challenge.SyntaxError
+	// LenientChallenges is what a lenient reading salvages from fields the strict
+	// grammar refused (nil otherwise): evidence only, never read by the rules as the
+	// server's challenges.
+	LenientChallenges []challenge.Challenge
 	// ProxyChallenges are the parsed Proxy-Authenticate fields.
 	ProxyChallenges   []challenge.Challenge
 	ProxyChallengeErr *challenge.SyntaxError

@@ -259,6 +259,14 @@ func checkUnparseable(f *Facts) *finding.Finding {
 			if pair.err.Offset <= len(raw) && pair.err.Offset < 200 {
 				ev = append(ev, "at: …"+clip(escape(toUTF8(raw[pair.err.Offset:])), 40))
 			}
+			if pair.name == "WWW-Authenticate" && resp.LenientChallenges != nil {
+				var parts []string
+				for _, c := range resp.LenientChallenges {
+					parts = append(parts, escape(toUTF8(c.String())))
+				}
+				ev = append(ev, "a lenient reading would give: "+orMissing(clip(strings.Join(parts, " | "), 200))+
+					" (clients differ on such fields: some take the first parameter, some the last, some refuse it)")
+			}
 			score := scoreUnknown + 2
 			if !f.failed() {
 				score = scoreContributor - 10
