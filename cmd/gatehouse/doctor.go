@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/gatehouse-dev/gatehouse/internal/doctor"
+	"github.com/gatehouse-dev/gatehouse/internal/doctor/shellwords"
 )
 
 func init() {
@@ -337,6 +338,9 @@ func parseTimeout(v string) (time.Duration, error) {
 	return 0, fmt.Errorf("--timeout wants a positive duration such as 10s")
 }
 
+// maxPastedCommand bounds what `gatehouse doctor -` reads from stdin.
+const maxPastedCommand = 1 << 20
+
 // maxDataBytes bounds a -d @FILE body.
 const maxDataBytes = 1 << 20
 
@@ -369,7 +373,7 @@ func readData(v string, env *cliEnv) (string, error) {
 // parseDoctorArgs scans flags and the URL in any order: the standard flag package stops
 // at the first non-flag, and curl users put the URL anywhere. A leading "curl" word is
 // skipped, so a copied curl command works after "gatehouse doctor", and "-" in place of
-// the URL reads such a command from stdin (see splitCommand for the quoting understood).
+// the URL reads such a command from stdin (see package shellwords for the quoting understood).
 func parseDoctorArgs(args []string, env *cliEnv) (*doctorArgs, error) {
 	a := &doctorArgs{}
 	if err := a.scan(args, env, doctorFlags()); err != nil {
@@ -502,7 +506,7 @@ func readPastedCommand(env *cliEnv) ([]string, error) {
 	if len(b) > maxPastedCommand {
 		return nil, errors.New("the command on stdin is larger than 1 MiB")
 	}
-	words, err := splitCommand(string(b), env.getenv)
+	words, err := shellwords.Split(string(b), env.getenv)
 	if err != nil {
 		return nil, fmt.Errorf("the command on stdin: %w", err)
 	}

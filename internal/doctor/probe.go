@@ -517,12 +517,19 @@ func withoutHeader(hs []Header, name string) []Header {
 // issuer's discovery document and key set.
 func tokenForensics(ctx context.Context, p *prober, o Options, f *Facts) {
 	f.Token = decodeToken(f)
-	if f.Token == nil || f.Token.Decoded == nil || !o.FetchJWKS {
+	if f.Token == nil || f.Token.Decoded == nil {
 		return
 	}
 	iss := f.Token.Decoded.ClaimString("iss")
 	iu, err := url.Parse(iss)
-	if err != nil || (iu.Scheme != "https" && iu.Scheme != "http") || iu.Host == "" {
+	valid := err == nil && (iu.Scheme == "https" || iu.Scheme == "http") && iu.Host != ""
+	// The issuer's public documents are read without --fetch-jwks when the issuer is
+	// the origin the user named (an API that issues its own tokens, Gatehouse's issuer:
+	// self): nothing goes anywhere the user did not name. Anywhere else only with it.
+	if !o.FetchJWKS && !(valid && sameOrigin(iu, f.Target)) {
+		return
+	}
+	if !valid {
 		f.Token.DiscoveryErr = "iss is not an http(s) URL, so there is no discovery document to fetch"
 		return
 	}
@@ -536,6 +543,11 @@ func tokenForensics(ctx context.Context, p *prober, o Options, f *Facts) {
 	f.Token.Discovery = &disc
 	if disc.JWKSURI == "" {
 		f.Token.JWKSErr = "the discovery document has no jwks_uri"
+		return
+	}
+	if ju, err := url.Parse(disc.JWKSURI); !o.FetchJWKS && (err != nil || !sameOrigin(ju, f.Target)) {
+		// The discovery document points elsewhere: not followed without --fetch-jwks.
+		f.Token.JWKSErr = "the discovery document's jwks_uri is on another origin; --fetch-jwks would read it"
 		return
 	}
 	var set JWKS

@@ -31,10 +31,15 @@ func checks() []check {
 	return all
 }
 
-// Scores (finding.Finding.Score): 90+ proof, 60-89 strong evidence, 30-59 contributor.
+// Scores (finding.Finding.Score) follow the strength of the evidence
+// (docs/doctor.md#how-the-verdict-is-chosen): 90-100 proved (the bytes, the TLS
+// handshake, the issuer's published keys, a Gatehouse reason, or what the user said the
+// API expects show it), 85-89 inferred from the server's own words (an error_description,
+// a body phrase), 60-84 circumstantial (what the exchange suggests), 30-59 a contributor.
+// rank puts every such evidenced finding (60 and up) above a catch-all.
 const (
 	scoreProof      = 95
-	scoreServerSaid = 92
+	scoreServerSaid = 89
 	scoreStrong     = 80
 	scoreLikely     = 65
 	// scoreUnknown is credential_rejected_unknown's: above mere contributors, below
@@ -232,9 +237,38 @@ func hasError(fs []finding.Finding) bool {
 
 var severityRank = map[finding.Severity]int{finding.Error: 3, finding.Warning: 2, finding.Info: 1}
 
-// rank orders findings: score, then severity, then code, so the order is stable.
+// catchAllCodes name no specific cause: "the credential was refused" without saying
+// why. A catch-all never outranks a specific, evidenced finding, except when the server
+// stated it with authority (a Gatehouse reason such as token_revoked maps to
+// credential_rejected_unknown with a score above scoreProof): the revocation is then the
+// cause, and what the doctor guesses beside it is not.
+var catchAllCodes = map[string]bool{"credential_rejected_unknown": true}
+
+// isCatchAll reports whether a finding is a catch-all for ranking.
+func isCatchAll(f finding.Finding) bool { return catchAllCodes[f.Code] && f.Score <= scoreProof }
+
+// minEvidenced is the lowest score of a finding that explains the failure on its own.
+const minEvidenced = 60
+
+// rankClass orders findings before their scores: 2 a specific cause with evidence, 1 a
+// catch-all, 0 a contributor or context.
+func rankClass(f finding.Finding) int {
+	switch {
+	case isCatchAll(f):
+		return 1
+	case f.Score >= minEvidenced:
+		return 2
+	}
+	return 0
+}
+
+// rank orders findings: class (specific and evidenced, catch-all, contributor), score,
+// severity, then code, so the order is stable.
 func rank(fs []finding.Finding) {
 	sort.SliceStable(fs, func(i, j int) bool {
+		if ci, cj := rankClass(fs[i]), rankClass(fs[j]); ci != cj {
+			return ci > cj
+		}
 		if fs[i].Score != fs[j].Score {
 			return fs[i].Score > fs[j].Score
 		}

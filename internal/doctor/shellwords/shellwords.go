@@ -1,4 +1,7 @@
-package main
+// Package shellwords splits a pasted command line into words the way the shell it was
+// copied for would (POSIX shells and Windows cmd), so that `gatehouse doctor -` takes a
+// browser's or Postman's "Copy as cURL" as is. It depends on the standard library only.
+package shellwords
 
 import (
 	"errors"
@@ -8,15 +11,11 @@ import (
 	"unicode/utf8"
 )
 
-// maxPastedCommand bounds what `gatehouse doctor -` reads from stdin, and maxPastedWords
-// the number of words it may split into: a browser's "Copy as cURL" of a large upload
-// stays well below both.
-const (
-	maxPastedCommand = 1 << 20
-	maxPastedWords   = 10000
-)
+// MaxWords bounds the number of words Split returns: a browser's "Copy as cURL" of a
+// large upload stays well below it.
+const MaxWords = 10000
 
-// splitCommand splits a pasted command line into words the way the shell it was copied
+// Split splits a pasted command line into words the way the shell it was copied
 // for would, so that `gatehouse doctor -` takes a browser's or Postman's "Copy as cURL"
 // as is. Two dialects are understood:
 //
@@ -36,17 +35,17 @@ const (
 //     toggles quoting, and backslashes are literal except before a quote (2n backslashes
 //     and a quote: n backslashes and a toggle; 2n+1: n backslashes and a literal quote).
 //
-// The input is bounded by the caller; an unterminated quote is an error that names the
+// The caller bounds the input; an unterminated quote is an error that names the
 // byte offset, never the text around it (which may be a credential).
-func splitCommand(s string, getenv func(string) string) ([]string, error) {
-	if isCmdDialect(s) {
+func Split(s string, getenv func(string) string) ([]string, error) {
+	if IsCmdDialect(s) {
 		return splitCmd(s)
 	}
 	return splitPOSIX(s, getenv)
 }
 
-// isCmdDialect reports whether a pasted command was written for Windows cmd.
-func isCmdDialect(s string) bool {
+// IsCmdDialect reports whether a pasted command was written for Windows cmd.
+func IsCmdDialect(s string) bool {
 	if strings.Contains(s, `^"`) {
 		return true
 	}
@@ -58,16 +57,16 @@ func isCmdDialect(s string) bool {
 	return false
 }
 
-var errTooManyWords = fmt.Errorf("the command has more than %d words", maxPastedWords)
+var errTooManyWords = fmt.Errorf("the command has more than %d words", MaxWords)
 
-// splitPOSIX implements the POSIX dialect of splitCommand.
+// splitPOSIX implements the POSIX dialect of Split.
 func splitPOSIX(s string, getenv func(string) string) ([]string, error) {
 	var words []string
 	var cur strings.Builder
 	inWord := false
 	emit := func() error {
 		if inWord {
-			if len(words) >= maxPastedWords {
+			if len(words) >= MaxWords {
 				return errTooManyWords
 			}
 			words = append(words, cur.String())
@@ -309,7 +308,7 @@ func hexDigits(s string, i, maxN int) (uint64, int) {
 	return v, n
 }
 
-// splitCmd implements the Windows cmd dialect of splitCommand: cmd's caret pass, then
+// splitCmd implements the Windows cmd dialect of Split: cmd's caret pass, then
 // the C runtime's argument rules.
 func splitCmd(s string) ([]string, error) {
 	// Pass 1, cmd: outside its quotes, ^X is X and ^ before a line end joins the lines
@@ -363,7 +362,7 @@ func splitCmd(s string) ([]string, error) {
 		switch {
 		case !quoted && !b.literal && (b.c == ' ' || b.c == '\t' || b.c == '\n'):
 			if inWord {
-				if len(words) >= maxPastedWords {
+				if len(words) >= MaxWords {
 					return nil, errTooManyWords
 				}
 				words = append(words, cur.String())
@@ -406,7 +405,7 @@ func splitCmd(s string) ([]string, error) {
 		return nil, errors.New("unterminated double quote")
 	}
 	if inWord {
-		if len(words) >= maxPastedWords {
+		if len(words) >= MaxWords {
 			return nil, errTooManyWords
 		}
 		words = append(words, cur.String())
