@@ -99,7 +99,7 @@ func newProber(o Options) (*prober, error) {
 		proxy = http.ProxyURL(pu)
 	}
 	tr := &http.Transport{
-		Proxy:                  proxy,
+		Proxy:                  recordProxy(proxy),
 		DialContext:            dialer.DialContext,
 		TLSClientConfig:        tlsConf,
 		TLSHandshakeTimeout:    o.Timeout,
@@ -333,6 +333,11 @@ func proxyFunc(getenv func(string) string) func(*http.Request) (*url.URL, error)
 		return getenv(strings.ToLower(upper))
 	}
 	httpProxy, httpsProxy, noProxy := env("HTTP_PROXY"), env("HTTPS_PROXY"), env("NO_PROXY")
+	if all := env("ALL_PROXY"); all != "" {
+		// curl reads ALL_PROXY when the scheme's own variable is unset; the doctor does
+		// too, so it goes the way the failing curl command went.
+		httpProxy, httpsProxy = cond(httpProxy != "", httpProxy, all), cond(httpsProxy != "", httpsProxy, all)
+	}
 	return func(req *http.Request) (*url.URL, error) {
 		raw := httpProxy
 		if req.URL.Scheme == "https" {
@@ -349,6 +354,22 @@ func proxyFunc(getenv func(string) string) func(*http.Request) (*url.URL, error)
 			return nil, errors.New("proxy address from the environment does not parse")
 		}
 		return u, nil
+	}
+}
+
+// recordProxy wraps a proxy function so each exchange records the proxy it went
+// through (redacted), for the rules that tell a proxy's answer from the API's.
+func recordProxy(next func(*http.Request) (*url.URL, error)) func(*http.Request) (*url.URL, error) {
+	return func(req *http.Request) (*url.URL, error) {
+		u, err := next(req)
+		if u != nil && err == nil {
+			if rec, ok := req.Context().Value(connKey{}).(*connRecorder); ok {
+				rec.mu.Lock()
+				rec.Proxy = u.Redacted()
+				rec.mu.Unlock()
+			}
+		}
+		return u, err
 	}
 }
 

@@ -135,6 +135,8 @@ type ConnFacts struct {
 	AcceptableCAs       []string
 	// ClientCertSent: a client certificate (--cert) was presented in that handshake.
 	ClientCertSent bool
+	// Proxy is the forward proxy the request went through (redacted), "" when none.
+	Proxy string
 	// ProxyStatus and ProxyHeader are the proxy's answer to CONNECT, when there was one.
 	ProxyStatus int
 	ProxyHeader http.Header

@@ -157,6 +157,28 @@ func prepare(o Options) (*Facts, error) {
 	f.Lint = append(f.Lint, lintAll(f, nil, "")...)
 	f.NetrcPresent, f.NetrcPath = lintNetrc(target.Hostname(), o.Getenv)
 	f.Proxy = lintProxy(target, o.Getenv)
+	if o.Proxy != "" {
+		// --proxy replaces the variables, for every scheme, with no NO_PROXY.
+		pu, err := parseProxyFlag(o.Proxy)
+		if err != nil {
+			return nil, err
+		}
+		if pu.User != nil {
+			if pass, ok := pu.User.Password(); ok {
+				f.KnownPairs = append(f.KnownPairs, pu.User.Username()+":"+pass)
+			}
+		}
+		f.Proxy = lintProxy(target, func(k string) string {
+			if strings.EqualFold(k, "HTTP_PROXY") || strings.EqualFold(k, "HTTPS_PROXY") {
+				return pu.String()
+			}
+			return ""
+		})
+		if f.Proxy == nil {
+			f.Proxy = &ProxyFacts{URL: pu.Redacted(), HasCredentials: pu.User != nil}
+		}
+		f.Proxy.Var, f.Proxy.ReadBy, f.Proxy.Bypassed = "--proxy", "", false
+	}
 	return f, nil
 }
 
