@@ -43,6 +43,7 @@ const (
 	sigEnvWords     = "sig:environment_words"
 	sigEdgeNginx401 = "sig:nginx_401_page"
 	sigEdgeApache   = "sig:apache_401_page"
+	sigNginx500     = "sig:nginx_500_page"
 	sigSignedReject = "sig:signed_request_rejected"
 	sigRetryAfter   = "sig:retry_after"
 )
@@ -115,6 +116,7 @@ var fingerprints = []fingerprint{
 	{Code: sigPHP, Name: "X-Powered-By: PHP", Header: "X-Powered-By", HeadRE: re(`(?i)PHP`)},
 	{Code: sigNginx, Name: "Server: nginx", Header: "Server", HeadRE: re(`(?i)^(nginx|openresty)`)},
 	{Code: sigEdgeNginx401, Name: "nginx's own 401 page", Status: []int{401}, BodyRE: re(`<title>401 Authorization Required</title>`)},
+	{Code: sigNginx500, Name: "nginx's own 500 page", Status: []int{500}, BodyRE: re(`<title>500 Internal Server Error</title>[\s\S]{0,200}<center>(nginx|openresty)`)},
 	{Code: sigEdgeApache, Name: "Apache's own 401 page", Status: []int{401}, BodyRE: re(`This server could not verify that you\s+are authorized`)},
 	{Code: sigCDN, Name: "Via", Header: "Via"},
 	{Code: sigCDN, Name: "X-Amz-Cf-Id (CloudFront)", Header: "X-Amz-Cf-Id"},

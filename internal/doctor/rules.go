@@ -145,6 +145,7 @@ func evaluate(f *Facts, external []finding.Finding) []finding.Finding {
 		}
 	}
 	all = merge(all)
+	corroborate(f, all)
 	demoteUnseenToken(all)
 	failed := f.failed() || (f.Offline && hasError(external))
 	if failed && f.outcome().Reached && !sanitized {
@@ -188,6 +189,35 @@ func merge(in []finding.Finding) []finding.Finding {
 		out[i] = best
 	}
 	return out
+}
+
+// invalidClientRE is a token endpoint's RFC 6749 answer to client credentials it does
+// not accept.
+var invalidClientRE = regexp.MustCompile(`"error"\s*:\s*"invalid_client"|error="invalid_client"`)
+
+// corroborate raises a lint finding that the server's answer confirms: the lint judges
+// the credential before anything is sent and cannot know what the server made of it.
+// OAuth client credentials that a token endpoint form-decodes differently (a '+' in the
+// secret), answered with invalid_client, are the server's words for that cause.
+func corroborate(f *Facts, all []finding.Finding) {
+	r := f.credResp()
+	if r == nil || (r.Status != 400 && r.Status != 401) {
+		return
+	}
+	said := invalidClientRE.Match(r.Body)
+	for _, v := range r.Header.Values("WWW-Authenticate") {
+		said = said || invalidClientRE.MatchString(v)
+	}
+	if !said {
+		return
+	}
+	for i := range all {
+		if all[i].Code == "oauth_client_secret_basic_encoding" && all[i].Score >= scoreContributor {
+			all[i].Score = max(all[i].Score, scoreServerSaid-3)
+			all[i].Severity = severityFor(all[i].Score)
+			all[i].Evidence = append(all[i].Evidence, "the token endpoint answered "+statusLine(r)+" with invalid_client: it did not recognise the client id and secret it decoded")
+		}
+	}
 }
 
 // deliveryCodes are findings that say the server never received the credential.

@@ -46,6 +46,9 @@ func checkNothingSent(f *Facts) *finding.Finding {
 		return nil
 	}
 	if len(f.Creds) == 0 {
+		if signed, _ := isSignedRequest(f); signed {
+			return nil // a pre-signed URL carries its credential in the query
+		}
 		ev := []string{"the request had no Authorization, Cookie, API-key header or key parameter"}
 		if f.EnvVar != "" && !f.EnvFound {
 			ev = append(ev, "--var "+escape(f.EnvVar)+" is not defined in the env file")
