@@ -141,11 +141,17 @@ func evaluate(f *Facts, external []finding.Finding) []finding.Finding {
 				all[i].Score /= 2
 				all[i].Severity = severityFor(all[i].Score)
 				all[i].Evidence = append(all[i].Evidence, "confidence lowered: this HAR was exported without cookies and auth headers")
+			case "har_credentials_redacted":
+				// What was sent cannot be judged from this export: that is the finding to
+				// act on (export again with sensitive data), above the guesses it weakens.
+				all[i].Score = max(all[i].Score, scoreLikely)
+				all[i].Severity = severityFor(all[i].Score)
 			}
 		}
 	}
 	all = merge(all)
 	corroborate(f, all)
+	demoteSymptoms(all)
 	demoteUnseenToken(all)
 	failed := f.failed() || (f.Offline && hasError(external))
 	if failed && f.outcome().Reached && !sanitized {
@@ -216,6 +222,29 @@ func corroborate(f *Facts, all []finding.Finding) {
 			all[i].Score = max(all[i].Score, scoreServerSaid-3)
 			all[i].Severity = severityFor(all[i].Score)
 			all[i].Evidence = append(all[i].Evidence, "the token endpoint answered "+statusLine(r)+" with invalid_client: it did not recognise the client id and secret it decoded")
+		}
+	}
+}
+
+// symptomCauses maps a symptom code to the findings that explain it: "no credential was
+// sent" is what a browser's no-cors mode or a cookie its attributes keep home looks like
+// from the server, so those causes rank above it.
+var symptomCauses = map[string][]string{
+	"credential_missing_or_empty": {"fetch_no_cors_mode", "cookie_blocked_by_attributes"},
+	"session_missing_or_expired":  {"cookie_blocked_by_attributes"},
+}
+
+// demoteSymptoms ranks a symptom just below an evidenced finding that explains it.
+func demoteSymptoms(all []finding.Finding) {
+	for i := range all {
+		causes := symptomCauses[all[i].Code]
+		for _, c := range all {
+			if !containsStr(causes, c.Code) || c.Score < minEvidenced || all[i].Score < c.Score {
+				continue
+			}
+			all[i].Score = c.Score - 1
+			all[i].Severity = severityFor(all[i].Score)
+			all[i].Evidence = append(all[i].Evidence, "ranked below "+c.Code+", which explains why: this is its symptom")
 		}
 	}
 }
