@@ -98,7 +98,7 @@ var gatehouseFix = map[decision.Reason]string{
 	decision.TokenSignatureInvalid:    "Get a token from the issuer this route trusts; a token from another issuer, a tampered token, or an HMAC token signed with another secret all fail this way.",
 	decision.TokenAudienceMismatch: "Request the token for an audience this route accepts: the route's jwt authenticator lists them in its audience setting (gatehouse config print shows it); " +
 		"or, if this token's aud is right, add it to that audience list.",
-	decision.TokenIssuerMismatch: "Get the token from the issuer the route's jwt authenticator names in its issuer setting (with several authenticators on the route, one per issuer), or add an authenticator for this issuer.",
+	decision.TokenIssuerMismatch:    "Get the token from the issuer the route's jwt authenticator names in its issuer setting (with several authenticators on the route, one per issuer), or add an authenticator for this issuer.",
 	decision.TokenAlgorithmRejected: "Sign with an algorithm in the route's jwt authenticator's algorithms setting, with a key of the matching type, or add the algorithm there if the issuer's keys support it.",
 	decision.SchemeNotAccepted:      "Send a credential of a kind the route's authenticate list accepts (its WWW-Authenticate challenges name the schemes); an API key needs an api_key authenticator on the route.",
 }
