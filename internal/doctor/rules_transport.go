@@ -208,10 +208,14 @@ func checkMTLS(f *Facts) *finding.Finding {
 			score = scoreProof
 			summary = "The server refused the client certificate that was presented (--cert)."
 			ev = append(ev, "the handshake then failed: "+errText(req))
-		case req.Resp != nil && (req.Resp.Status == 495 || req.Resp.Status == 496):
+		case req.Resp != nil && (req.Resp.Status == 495 || req.Resp.Status == 496 || len(hs) > 0):
+			// nginx verifies after the handshake (ssl_verify_client on) and answers its
+			// own 400 "The SSL certificate error" page for an untrusted certificate.
 			score = scoreProof
 			summary = "The server refused the client certificate that was presented (--cert)."
 			ev = append(ev, "the server then answered "+statusLine(req.Resp))
+			ev = append(ev, hitEvidence(hs)...)
+			hs = nil
 		default:
 			hs = nil // the certificate went through; a body that mentions certificates is not this
 		}
