@@ -78,6 +78,9 @@ type Facts struct {
 	// Metadata is the RFC 9728 document named by a challenge's resource_metadata, when it
 	// was fetched.
 	Metadata *ResourceMetadata
+	// MetadataErr says why a resource_metadata document was not read: too slow, too
+	// large, not JSON, or on another origin without --fetch-jwks.
+	MetadataErr string
 	// Fingerprints are the P8 matches on the final response and the anonymous control.
 	Fingerprints []FingerprintHit
 	// Gatehouse is the problem+json of the final response when a Gatehouse sent it.

@@ -646,6 +646,9 @@ func fetchJSON(ctx context.Context, p *prober, probe, raw string, v any) string 
 	if ex.Resp.Status != 200 {
 		return "GET " + redactURL(u) + " answered " + statusLine(ex.Resp)
 	}
+	if ex.Resp.BodyTruncated {
+		return "GET " + redactURL(u) + " returned a document larger than " + itoa(len(ex.Resp.Body)) + " bytes; only that much is read"
+	}
 	if err := json.Unmarshal(ex.Resp.Body, v); err != nil {
 		return "GET " + redactURL(u) + " did not return JSON"
 	}
@@ -666,16 +669,20 @@ func resourceMetadata(ctx context.Context, p *prober, o Options, f *Facts) {
 		}
 		u, err := url.Parse(raw)
 		if err != nil || u.Host == "" {
+			f.MetadataErr = "the challenge's resource_metadata is not a URL"
 			return
 		}
 		if !sameOrigin(u, f.Target) && !o.FetchJWKS {
+			f.MetadataErr = "the challenge's resource_metadata points to another origin (" + originOf(u) + "); not followed without --fetch-jwks"
 			return
 		}
 		var m ResourceMetadata
-		if fetchJSON(ctx, p, "metadata", raw, &m) == "" {
-			m.URL = raw
-			f.Metadata = &m
+		if msg := fetchJSON(ctx, p, "metadata", raw, &m); msg != "" {
+			f.MetadataErr = "the resource metadata was not read: " + msg
+			return
 		}
+		m.URL = raw
+		f.Metadata = &m
 		return
 	}
 }
