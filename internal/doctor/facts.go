@@ -65,6 +65,9 @@ type Facts struct {
 	// the credential first, as a client that waits for a challenge would.
 	ChallengeFirst string
 	ChallengeProbe *Exchange
+	// NetrcProbe is the request as Python requests and httpx send it when a netrc entry
+	// exists for the host: the netrc credentials in place of the Authorization header.
+	NetrcProbe *Exchange
 
 	// Origin is --origin (or the HAR page's origin); RequestedHeaders is what a browser
 	// would list in Access-Control-Request-Headers.

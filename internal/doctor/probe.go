@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/gatehouse-dev/gatehouse/internal/doctor/finding"
+	"github.com/gatehouse-dev/gatehouse/internal/doctor/lint"
 	"github.com/gatehouse-dev/gatehouse/internal/tokens"
 )
 
@@ -303,6 +304,7 @@ func probeAll(ctx context.Context, p *prober, o Options, f *Facts) {
 		return
 	}
 	anonymousControl(ctx, p, f)
+	netrcProbe(ctx, p, o, f)
 	if f.Origin != "" && f.preflightNeeded() {
 		preflight(ctx, p, f)
 	}
@@ -491,6 +493,31 @@ func anonymousControl(ctx context.Context, p *prober, f *Facts) {
 		body, hasBody = f.Body, f.HasBody
 	}
 	f.Anon = p.send(ctx, "P2", ex.Method, u, withoutCredentials(f.Sent), body, hasBody, false)
+}
+
+// netrcProbe sends the request once more as Python requests and httpx would when a
+// netrc entry exists for the host: with that entry's credentials (Basic) replacing the
+// Authorization header the user gave. It runs only when the request as given worked,
+// since only then can the netrc entry be what fails for the user; it goes to the
+// target's origin only, the host the entry is for.
+func netrcProbe(ctx context.Context, p *prober, o Options, f *Facts) {
+	c := f.primary()
+	ex := f.LastCredentialed
+	if !f.NetrcPresent || c == nil || !c.IsAuthorization() || strings.EqualFold(c.Scheme, "Basic") ||
+		ex == nil || ex.Resp == nil || ex.Resp.Status/100 != 2 || !sameOrigin(ex.URL, f.Target) {
+		return
+	}
+	login, pass, ok := lint.NetrcCredentials(f.Target.Hostname(), o.Getenv)
+	if !ok {
+		return
+	}
+	f.KnownPairs = append(f.KnownPairs, login+":"+pass)
+	basic := "Basic " + base64.StdEncoding.EncodeToString([]byte(login+":"+pass))
+	body, hasBody := "", false
+	if ex.Method == f.Method {
+		body, hasBody = f.Body, f.HasBody
+	}
+	f.NetrcProbe = p.send(ctx, "netrc", ex.Method, ex.URL, replaceHeader(f.Sent, "Authorization", basic), body, hasBody, true)
 }
 
 // preflight is P3: the OPTIONS a browser on f.Origin would send first.
