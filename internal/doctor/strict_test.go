@@ -121,3 +121,29 @@ func TestNetrcOverridesAuthorizationIsTheVerdict(t *testing.T) {
 		}
 	}
 }
+
+// TestUnexposedChallengeStopsDiscovery: a browser client that starts without a token
+// and discovers its authorization server from the challenge (RFC 9728) cannot, when
+// the 401's WWW-Authenticate is not exposed to the page: that is the verdict.
+func TestUnexposedChallengeStopsDiscovery(t *testing.T) {
+	for _, expose := range []bool{false, true} {
+		srv := serve(t, func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Access-Control-Allow-Origin", r.Header.Get("Origin"))
+			if expose {
+				w.Header().Set("Access-Control-Expose-Headers", "WWW-Authenticate")
+			}
+			w.Header().Set("WWW-Authenticate", `Bearer resource_metadata="http://`+r.Host+`/.well-known/oauth-protected-resource"`)
+			w.WriteHeader(401)
+		})
+		o := baseOptions(srv.URL + "/mcp")
+		o.Origin = "http://localhost:6274"
+		rep := runDoctor(t, o)
+		want := "www_authenticate_not_exposed"
+		if expose {
+			want = "credential_missing_or_empty"
+		}
+		if rep.Verdict != want {
+			t.Errorf("exposed %v: verdict %q, want %q; findings %v", expose, rep.Verdict, want, codes(rep.Findings))
+		}
+	}
+}
