@@ -196,7 +196,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	if h.opts.ForwardAuthPath != "" && p == h.opts.ForwardAuthPath {
-		h.serveDecide(w, r, rid, clientRID, started)
+		h.serveDecide(w, r, rid, clientRID, started, nil)
 		return
 	}
 
