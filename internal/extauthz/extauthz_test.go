@@ -197,6 +197,29 @@ func decideHTTP(h *gateway.Handler, r httpReq) *httptest.ResponseRecorder {
 	return w
 }
 
+// envoyHTTP asks h as Envoy's HTTP ext_authz mode does: the original method, the decide
+// path followed by the original target, the client's headers.
+func envoyHTTP(h *gateway.Handler, r httpReq) *httptest.ResponseRecorder {
+	req := httptest.NewRequest(http.MethodGet, "/", nil)
+	req.Method, req.RequestURI = r.method, decidePath+r.path
+	if u, err := url.ParseRequestURI(req.RequestURI); err == nil {
+		req.URL = u
+	} else {
+		req.URL = &url.URL{Path: decidePath}
+	}
+	req.Host = "api.example"
+	req.RemoteAddr = "127.0.0.1:5555"
+	for k, v := range r.headers {
+		req.Header.Set(k, v)
+	}
+	req.Header.Set("X-Forwarded-Host", "api.example")
+	req.Header.Set("X-Forwarded-Proto", "https")
+	req.Header.Add("X-Forwarded-For", "203.0.113.9")
+	w := httptest.NewRecorder()
+	h.ServeHTTP(w, req)
+	return w
+}
+
 // answer is what a client gets, from either side, with the request id left out.
 type answer struct {
 	Status  int
@@ -327,11 +350,16 @@ func TestCheckGivesTheDecideEndpointsDecision(t *testing.T) {
 			defer f.handler.Store(trusted)
 			got := fromCheck(t, f.check(t, checkRequest(r.req)))
 			want := fromHTTP(t, decideHTTP(h, r.req))
+			viaEnvoyHTTP := fromHTTP(t, envoyHTTP(h, r.req))
 			if r.reason == gateway.HeadersTooLarge {
 				// The count is of the request as it reached the gateway: the decide
 				// request's line and Host differ from Envoy's description.
 				delete(want.Problem, "detail")
 				delete(got.Problem, "detail")
+				delete(viaEnvoyHTTP.Problem, "detail")
+			}
+			if diff := cmp.Diff(want, viaEnvoyHTTP); diff != "" {
+				t.Errorf("Envoy's HTTP mode and the decide endpoint differ (-decide +envoy http):\n%s", diff)
 			}
 			if diff := cmp.Diff(want, got); diff != "" {
 				t.Errorf("Check and the decide endpoint differ (-decide +check):\n%s", diff)
@@ -352,6 +380,34 @@ func TestCheckGivesTheDecideEndpointsDecision(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestEnvoyHTTPModeAllow: an allow in Envoy's HTTP mode carries the identity headers
+// and lists in x-envoy-auth-headers-to-remove those it did not set and the credentials
+// of a route that does not forward them; a path under the decide path is the original
+// request's, read before cleaning.
+func TestEnvoyHTTPModeAllow(t *testing.T) {
+	h := newHandler(loopback, 8<<10)
+	w := envoyHTTP(h, httpReq{method: "GET", path: "/reports/q?x=1", headers: map[string]string{"x-api-key": "k1", "x-gatehouse-subject": "root"}})
+	if w.Code != 200 || w.Header().Get("X-Gatehouse-Subject") != "svc-reports" {
+		t.Fatalf("status %d headers %v", w.Code, w.Header())
+	}
+	if got := w.Header().Get(gateway.HeaderEnvoyRemove); got != "authorization, x-api-key" {
+		t.Errorf("%s: %q", gateway.HeaderEnvoyRemove, got)
+	}
+	w = envoyHTTP(h, httpReq{method: "GET", path: "/public/x", headers: map[string]string{"x-gatehouse-subject": "root"}})
+	if got := w.Header().Get(gateway.HeaderEnvoyRemove); w.Code != 200 || got != "x-gatehouse-subject, x-gatehouse-scopes, x-gatehouse-authenticator, authorization" {
+		t.Errorf("anonymous: %d %q", w.Code, got)
+	}
+	w = envoyHTTP(h, httpReq{method: "GET", path: "/public/../admin/x"})
+	if w.Code != 401 {
+		t.Errorf("/public/../admin/x: %d, want the admin route's 401", w.Code)
+	}
+	// A route that forwards credentials, with every identity header set: nothing to remove.
+	w = envoyHTTP(h, httpReq{method: "POST", path: "/api/orders", headers: map[string]string{"authorization": "Bearer alice"}})
+	if w.Code != 200 || w.Header().Get(gateway.HeaderEnvoyRemove) != "" {
+		t.Errorf("POST /api/orders: %d %v", w.Code, w.Header())
 	}
 }
 

@@ -2,6 +2,8 @@ package gateway
 
 import (
 	"net/http"
+	"strings"
+	"time"
 
 	"github.com/gatehouse-dev/gatehouse/internal/proxy"
 )
@@ -54,3 +56,51 @@ func (h *Handler) DecideForward(w http.ResponseWriter, r *http.Request, malforme
 	c.Query = append(c.Query, query...)
 	return c
 }
+
+// HeaderEnvoyRemove is the header of an allowed answer that tells Envoy's HTTP
+// ext_authz filter which request headers to remove before the upstream.
+const HeaderEnvoyRemove = "X-Envoy-Auth-Headers-To-Remove"
+
+// serveEnvoyHTTP answers Envoy's HTTP ext_authz mode, where the check is the original
+// request itself, with its method and headers, sent to the decide path followed by the
+// original request target (http_service.path_prefix set to forward_auth.path). It
+// reports false, without writing, when r is not such a check. The target is read from
+// the request line as sent, before any cleaning, and decided as the decide endpoint
+// decides X-Forwarded-Uri: the same cleaning, the same refusals. On an allow, the
+// identity headers Gatehouse did not set and, on a route that does not forward them,
+// the credential headers are listed in HeaderEnvoyRemove.
+func (h *Handler) serveEnvoyHTTP(w http.ResponseWriter, r *http.Request, rid, clientRID string, started time.Time) bool {
+	fa := h.opts.ForwardAuthPath
+	uri := r.RequestURI
+	if fa == "" || len(uri) <= len(fa) || uri[len(fa)] != '/' || uri[:len(fa)] != fa {
+		return false
+	}
+	// The request line describes the request; headers of the same name a client sent
+	// through Envoy's allow-list are replaced, as Traefik replaces its own.
+	setHeaders(r.Header, "X-Forwarded-Method", r.Method, "X-Forwarded-Uri", uri[len(fa):])
+	bw := newDecideWriter(w)
+	rt := h.serveDecide(bw, r, rid, clientRID, started, nil)
+	if bw.status == http.StatusOK {
+		var remove []string
+		for _, name := range identityHeaderNames {
+			if bw.Header().Get(name) == "" {
+				remove = append(remove, strings.ToLower(name))
+			}
+		}
+		if rt != nil && !rt.ForwardAuthorization {
+			remove = append(remove, "authorization")
+			headers, _ := credentialPlaces(rt.Route)
+			for _, name := range headers {
+				remove = append(remove, strings.ToLower(name))
+			}
+		}
+		if len(remove) > 0 {
+			bw.Header().Set(HeaderEnvoyRemove, strings.Join(remove, ", "))
+		}
+	}
+	bw.flush()
+	return true
+}
+
+// identityHeaderNames are the identity headers the decide endpoint may set.
+var identityHeaderNames = []string{proxy.HeaderSubject, proxy.HeaderScopes, proxy.HeaderAuthenticator, proxy.HeaderRequestID}

@@ -175,6 +175,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 
+	if h.serveEnvoyHTTP(w, r, rid, clientRID, started) {
+		return
+	}
 	p, err := decision.CleanPath(r.URL.Path)
 	if err != nil {
 		// Refused before anything else reads the path: the metadata and decide paths
