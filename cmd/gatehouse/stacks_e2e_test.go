@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -512,3 +513,128 @@ func TestForwardAuthCaddyAnswers503WhenGatehouseIsUnreachable(t *testing.T) {
 }
 
 var netipLoopback = netip.MustParseAddr("127.0.0.1")
+
+// traefikVersionRe reads the Traefik version .ci/traefik builds.
+var traefikVersionRe = regexp.MustCompile(`TRAEFIK_VERSION="\$\{TRAEFIK_VERSION:-(v[0-9.]+)\}"`)
+
+// traefikBinary returns the Traefik .ci/traefik built into the cache, or $TRAEFIK_BIN.
+// It skips only when the build ran and could not build it (the reason is in
+// build-failed); a binary that was never built fails under CI, where .ci/run builds it.
+func traefikBinary(t *testing.T) string {
+	t.Helper()
+	if p := os.Getenv("TRAEFIK_BIN"); p != "" {
+		return p
+	}
+	script, err := os.ReadFile(filepath.Join("..", "..", ".ci", "traefik"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := traefikVersionRe.FindSubmatch(script)
+	if m == nil {
+		t.Fatal(".ci/traefik names no TRAEFIK_VERSION")
+	}
+	cache := os.Getenv("XDG_CACHE_HOME")
+	if cache == "" {
+		home, _ := os.UserHomeDir()
+		cache = filepath.Join(home, ".cache")
+	}
+	dir := filepath.Join(cache, "gatehouse-ci", "traefik-"+string(m[1]))
+	bin := filepath.Join(dir, "traefik")
+	if st, err := os.Stat(bin); err == nil && st.Mode()&0o111 != 0 {
+		return bin
+	}
+	if why, err := os.ReadFile(filepath.Join(dir, "build-failed")); err == nil {
+		t.Skipf("Traefik %s could not be built from the Go module proxy:\n%s", m[1], why)
+	}
+	if os.Getenv("CI") != "" {
+		t.Fatalf("%s is missing: .ci/run builds it with .ci/traefik", bin)
+	}
+	t.Skipf("Traefik %s is not built: run .ci/traefik (it builds %s)", m[1], bin)
+	return ""
+}
+
+// startTraefik runs examples/traefik (traefik.yaml and dynamic.yaml, with the test's
+// addresses) in front of upstream, asking gatehouse. Its entry point is a socket the
+// test listens on, handed over by socket activation (LISTEN_FDS, as systemd does).
+func startTraefik(t *testing.T, bin, gatehouseAddr, upstreamAddr string) string {
+	t.Helper()
+	dir := t.TempDir()
+	load := func(name string) map[string]any {
+		raw, err := os.ReadFile(filepath.Join("..", "..", "examples", "traefik", name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var m map[string]any
+		if err := yaml.Unmarshal(raw, &m); err != nil {
+			t.Fatalf("examples/traefik/%s: %v", name, err)
+		}
+		return m
+	}
+	save := func(name string, m map[string]any) string {
+		out, err := yaml.Marshal(m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		path := filepath.Join(dir, name)
+		if err := os.WriteFile(path, out, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return path
+	}
+	dyn := load("dynamic.yaml")
+	fa := dig(dyn, "http", "middlewares", "gatehouse", "forwardAuth").(map[string]any)
+	u, err := url.Parse(fa["address"].(string))
+	if err != nil {
+		t.Fatal(err)
+	}
+	u.Host = gatehouseAddr
+	fa["address"] = u.String()
+	dig(dyn, "http", "services", "gatehouse", "loadBalancer", "servers", "0").(map[string]any)["url"] = "http://" + gatehouseAddr
+	dig(dyn, "http", "services", "orders-api", "loadBalancer", "servers", "0").(map[string]any)["url"] = "http://" + upstreamAddr
+	static := load("traefik.yaml")
+	static["providers"].(map[string]any)["file"].(map[string]any)["filename"] = save("dynamic.yaml", dyn)
+	static["global"] = map[string]any{"checkNewVersion": false, "sendAnonymousUsage": false}
+	conf := save("traefik.yaml", static)
+
+	ln := listenLoopback(t)
+	sock, err := ln.(*net.TCPListener).File()
+	ln.Close() // sock holds its own descriptor of the socket
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { sock.Close() })
+	// LISTEN_PID must be Traefik's own pid: the shell sets it to its pid and execs.
+	cmd := exec.Command("/bin/sh", "-c", `LISTEN_PID=$$ exec "$0" "$@"`, bin, "--configFile="+conf)
+	cmd.ExtraFiles = []*os.File{sock}
+	cmd.Env = append(os.Environ(), "LISTEN_FDS=1", "LISTEN_FDNAMES=web")
+	base := "http://" + ln.Addr().String()
+	runProxy(t, "traefik", cmd, func(string) (string, bool) {
+		// Ready once the file provider's routers answer: the anonymous route reaches the
+		// upstream (Traefik answers 404 before).
+		c := &http.Client{Timeout: time.Second}
+		resp, err := c.Get(base + "/health?ready")
+		if err != nil {
+			return "", false
+		}
+		resp.Body.Close()
+		return base, resp.StatusCode == 200
+	})
+	return base
+}
+
+func TestForwardAuthBehindRealTraefik(t *testing.T) {
+	bin := traefikBinary(t)
+	g := startExampleGatehouse(t, "traefik", nil)
+	apiAddr, hits := startAPI(t)
+	base := startTraefik(t, bin, strings.TrimPrefix(g.base, "http://"), apiAddr)
+	// The readiness requests reached the api: drain them.
+	for {
+		select {
+		case <-hits:
+			continue
+		default:
+		}
+		break
+	}
+	checkForwardStack(t, base, "127.0.2.", g, hits)
+}
