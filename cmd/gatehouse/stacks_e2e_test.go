@@ -3,6 +3,8 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"fmt"
 	"net"
 	"net/http"
@@ -23,6 +25,7 @@ import (
 	"go.yaml.in/yaml/v3"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/gatehouse-dev/gatehouse/internal/config"
@@ -637,4 +640,41 @@ func TestForwardAuthBehindRealTraefik(t *testing.T) {
 		break
 	}
 	checkForwardStack(t, base, "127.0.2.", g, hits)
+}
+
+// TestExtAuthzServesTLS: with the tls block set, the ext_authz listener serves TLS with
+// its certificate, and a plaintext client gets no answer.
+func TestExtAuthzServesTLS(t *testing.T) {
+	ca := newCA(t, "Server CA")
+	certPEM, keyPEM := ca.issue(t, "localhost", x509.ExtKeyUsageServerAuth, time.Now().Add(time.Hour))
+	dir := t.TempDir()
+	for name, b := range map[string][]byte{"server.crt": certPEM, "server.key": keyPEM} {
+		if err := os.WriteFile(filepath.Join(dir, name), b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	g := startExampleGatehouse(t, "envoy", func(cfg map[string]any) {
+		cfg["ext_authz"] = map[string]any{"listen": "127.0.0.1:0"}
+		cfg["tls"] = map[string]any{"cert_file": filepath.Join(dir, "server.crt"), "key_file": filepath.Join(dir, "server.key")}
+	})
+	addr := g.proc.waitFor(t, extAuthzRe)[1]
+	roots := x509.NewCertPool()
+	roots.AppendCertsFromPEM(ca.pem)
+	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(credentials.NewTLS(&tls.Config{RootCAs: roots, ServerName: "localhost"})))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	resp, err := authv3.NewAuthorizationClient(conn).Check(ctx, envoyCheck("GET", "/api/orders", "203.0.113.20", map[string]string{"authorization": "Bearer " + g.token(t, nil)}))
+	if err != nil || resp.GetOkResponse() == nil {
+		t.Fatalf("Check over TLS: %v %v", resp, err)
+	}
+	plain := grpcClientFrom(t, addr, "127.0.0.1")
+	ctx2, cancel2 := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel2()
+	if _, err := plain.Check(ctx2, envoyCheck("GET", "/api/orders", "203.0.113.20", nil)); err == nil {
+		t.Errorf("a plaintext client got an answer from the TLS listener")
+	}
 }
