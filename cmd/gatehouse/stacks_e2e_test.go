@@ -14,7 +14,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
-	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -190,16 +189,6 @@ func exampleYAML(t *testing.T, path string) []map[string]any {
 		}
 		docs = append(docs, doc)
 	}
-}
-
-func port(t *testing.T, hostport string) int {
-	t.Helper()
-	_, p, err := net.SplitHostPort(hostport)
-	if err != nil {
-		t.Fatal(err)
-	}
-	n, _ := strconv.Atoi(p)
-	return n
 }
 
 // TestExampleEnvoyMatchesItsGatehouse holds examples/envoy/envoy.yaml to

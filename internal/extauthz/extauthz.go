@@ -173,7 +173,7 @@ func copyHeaders(hd http.Header, hr *authv3.AttributeContext_HttpRequest) error 
 		if !validValue(value) {
 			return fmt.Errorf("the value of header %s holds a control character", name)
 		}
-		hd.Add(http.CanonicalHeaderKey(name), value)
+		hd.Add(name, value)
 		return nil
 	}
 	for name, value := range hr.GetHeaders() {
