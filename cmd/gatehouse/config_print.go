@@ -24,6 +24,7 @@ type effectiveConfig struct {
 	CORS                 effectiveCORS                     `json:"cors" yaml:"cors"`
 	TrustedProxies       []string                          `json:"trusted_proxies" yaml:"trusted_proxies"`
 	ForwardAuth          map[string]string                 `json:"forward_auth" yaml:"forward_auth"`
+	ExtAuthz             map[string]string                 `json:"ext_authz,omitempty" yaml:"ext_authz,omitempty"`
 	MaxHeaderBytes       int                               `json:"max_header_bytes" yaml:"max_header_bytes"`
 	Resource             string                            `json:"resource,omitempty" yaml:"resource,omitempty"`
 	AuthorizationServers []string                          `json:"authorization_servers,omitempty" yaml:"authorization_servers,omitempty"`
@@ -168,6 +169,9 @@ func newEffectiveConfig(c *config.Config) *effectiveConfig {
 	}
 	if c.TLS.Enabled() {
 		e.TLS = &effectiveTLS{CertFile: c.TLS.CertFile, KeyFile: c.TLS.KeyFile}
+	}
+	if c.ExtAuthz.Enabled() {
+		e.ExtAuthz = map[string]string{"listen": c.ExtAuthz.Listen}
 	}
 	if s := c.Store; s.Driver == config.StorePostgres {
 		minConns := s.MinConns

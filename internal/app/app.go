@@ -185,6 +185,9 @@ func restartOnly(a, b *config.Config) []string {
 	if a.AdminListen != b.AdminListen {
 		out = append(out, "admin_listen")
 	}
+	if a.ExtAuthz != b.ExtAuthz {
+		out = append(out, "ext_authz")
+	}
 	if a.MaxHeaderBytes != b.MaxHeaderBytes {
 		out = append(out, "max_header_bytes")
 	}

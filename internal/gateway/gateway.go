@@ -193,6 +193,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 
+	if h.serveEnvoyHTTP(w, r, rid, clientRID, started) {
+		return
+	}
 	p, err := decision.CleanPath(r.URL.Path)
 	if err != nil {
 		// Refused before anything else reads the path: the metadata and decide paths
@@ -214,7 +217,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	if h.opts.ForwardAuthPath != "" && p == h.opts.ForwardAuthPath {
-		h.serveDecide(w, r, rid, clientRID, started)
+		h.serveDecide(w, r, rid, clientRID, started, nil)
 		return
 	}
 
