@@ -5,6 +5,8 @@ import (
 	"strings"
 	"time"
 
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/gatehouse-dev/gatehouse/internal/proxy"
 )
 
@@ -38,6 +40,12 @@ func (h *Handler) DecideForward(w http.ResponseWriter, r *http.Request, malforme
 	clientRID := clientRequestID(r.Header.Get("X-Request-Id"))
 	proxy.StripIdentityHeaders(r.Header)
 	w.Header().Set("X-Request-Id", rid)
+	if h.opts.Tracer != nil {
+		// The same server span as the decide endpoint's: a check is a request too.
+		var span trace.Span
+		r, span = h.startSpan(r)
+		defer span.End()
+	}
 	if limit := h.opts.MaxHeaderBytes; limit > 0 {
 		if n := HeaderBytes(r); n > limit {
 			h.headersTooLarge(w, r, rid, clientRID, started, n, limit)
