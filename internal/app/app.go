@@ -323,8 +323,13 @@ func (rt *Runtime) compile(cfg *config.Config) (*Gateway, error) {
 		rt.auths[fp].users++
 	}
 
+	hidden := apiKeyHeaders(cfg)
 	var routes []*gateway.Route
 	for _, rc := range cfg.Routes {
+		reqs, err := requirements(rc.Require, hidden)
+		if err != nil {
+			return nil, fmt.Errorf("route %q: %w", rc.Name, err)
+		}
 		r := &gateway.Route{
 			Route: &decision.Route{
 				Name:               rc.Name,
@@ -334,6 +339,8 @@ func (rt *Runtime) compile(cfg *config.Config) (*Gateway, error) {
 				MethodsFallthrough: rc.Match.MethodsFallthrough,
 				Anonymous:          rc.Anonymous,
 				RequiredScopes:     rc.Require.Scopes,
+				Host:               rc.Match.Host,
+				Requirements:       reqs,
 				Budget:             rt.budget,
 			},
 			ForwardAuthorization: rc.ForwardAuthorization,

@@ -1049,10 +1049,12 @@ func (v *validator) route(i int, r *Route) {
 			v.reportf(np, "", "route %s names authenticator %s which is not defined%s", label, v.show(np, name), didYouMean(name, known))
 		}
 	}
+	v.host(join(join(path, "match"), "host"), &r.Match.Host)
 	sp := join(join(path, "require"), "scopes")
 	if r.Anonymous && len(r.Require.Scopes) > 0 {
 		v.problemf(sp, "an anonymous route has no principal to hold scopes: remove require or name authenticators")
 	}
+	v.require(join(path, "require"), r)
 	for i, s := range r.Require.Scopes {
 		p := index(sp, i)
 		if !isScopeToken(s) {

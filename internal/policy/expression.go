@@ -96,11 +96,11 @@ type Expression struct {
 	costly      string
 }
 
-// CompileError is a problem in an expression's source: Offset is where it starts, in
-// bytes from the start of the source (-1 when unknown).
+// CompileError is a problem in an expression's source: Line (1-based) and Column
+// (0-based) are where it starts in the source; Line is 0 when unknown.
 type CompileError struct {
-	Offset  int
-	Message string
+	Line, Column int
+	Message      string
 }
 
 func (e *CompileError) Error() string { return e.Message }
@@ -112,10 +112,10 @@ func (e *CompileError) Error() string { return e.Message }
 // require block.
 func Compile(src string, number int, hidden []string) (*Expression, error) {
 	if len(src) > MaxExpressionBytes {
-		return nil, &CompileError{Offset: -1, Message: fmt.Sprintf("the expression is %d bytes; at most %d are accepted", len(src), MaxExpressionBytes)}
+		return nil, &CompileError{Message: fmt.Sprintf("the expression is %d bytes; at most %d are accepted", len(src), MaxExpressionBytes)}
 	}
 	if strings.TrimSpace(src) == "" {
-		return nil, &CompileError{Offset: -1, Message: "the expression is empty"}
+		return nil, &CompileError{Message: "the expression is empty"}
 	}
 	e, err := celEnv()
 	if err != nil {
@@ -124,10 +124,10 @@ func Compile(src string, number int, hidden []string) (*Expression, error) {
 	checked, iss := e.Compile(src)
 	if iss != nil && iss.Err() != nil {
 		first := iss.Errors()[0]
-		return nil, &CompileError{Offset: int(first.Location.Column()), Message: firstLine(first.Message) + issueMore(len(iss.Errors()))}
+		return nil, &CompileError{Line: first.Location.Line(), Column: first.Location.Column(), Message: firstLine(first.Message) + issueMore(len(iss.Errors()))}
 	}
 	if !checked.OutputType().IsExactType(cel.BoolType) {
-		return nil, &CompileError{Offset: -1, Message: "the expression must be true or false, not a " + checked.OutputType().String()}
+		return nil, &CompileError{Message: "the expression must be true or false, not a " + checked.OutputType().String()}
 	}
 	x := &Expression{Source: src, Number: number}
 	var bad *CompileError
@@ -151,7 +151,7 @@ func Compile(src string, number int, hidden []string) (*Expression, error) {
 			}
 			if !known {
 				loc := native.SourceInfo().GetStartLocation(ex.ID())
-				bad = &CompileError{Offset: loc.Column(), Message: "request has no field " + strconv.Quote(field) + "; it has " + strings.Join(requestFields, ", ")}
+				bad = &CompileError{Line: loc.Line(), Column: loc.Column(), Message: "request has no field " + strconv.Quote(field) + "; it has " + strings.Join(requestFields, ", ")}
 			}
 		}
 	}))
@@ -164,15 +164,15 @@ func Compile(src string, number int, hidden []string) (*Expression, error) {
 	}
 	est, err := e.EstimateCost(checked, sizeEstimator{})
 	if err != nil {
-		return nil, &CompileError{Offset: -1, Message: "the expression's cost cannot be estimated: " + err.Error()}
+		return nil, &CompileError{Message: "the expression's cost cannot be estimated: " + err.Error()}
 	}
 	if est.Max > MaxCost {
-		return nil, &CompileError{Offset: -1, Message: fmt.Sprintf("the expression may cost up to %s units on the largest claims a token can carry; at most %d are allowed: avoid nested macros (all, exists, map, filter) over claims or headers", costString(est.Max), MaxCost)}
+		return nil, &CompileError{Message: fmt.Sprintf("the expression may cost up to %s units on the largest claims a token can carry; at most %d are allowed: avoid nested macros (all, exists, map, filter) over claims or headers", costString(est.Max), MaxCost)}
 	}
 	x.EstimatedCost = est.Max
 	prg, err := e.Program(checked, cel.CostLimit(MaxCost), cel.InterruptCheckFrequency(64), cel.EvalOptions(cel.OptOptimize))
 	if err != nil {
-		return nil, &CompileError{Offset: -1, Message: err.Error()}
+		return nil, &CompileError{Message: err.Error()}
 	}
 	x.prg = prg
 	x.hidden = map[string]bool{"authorization": true, "proxy-authorization": true, "cookie": true}
