@@ -298,4 +298,3 @@ func (a *activation) headers() map[string]string {
 	}
 	return out
 }
-
