@@ -514,6 +514,8 @@ func (a *Authenticator) check(t *tokens.Token, sum *[32]byte, now time.Time) (p 
 		Fingerprint:   fingerprint(t, sum),
 		ExpiresAt:     cl.Expiry,
 	}
+	// Every verified claim, for route requirements (numbers as json.Number).
+	p.Claims, _ = cl.Raw()
 	notAfter = cl.Expiry.Add(a.leeway)
 	if !cl.NotBefore.IsZero() {
 		notBefore = cl.NotBefore.Add(-a.leeway)
