@@ -55,6 +55,13 @@ type Options struct {
 	// ExplainSize is how many decisions the explain ring keeps; 0 means
 	// explain.DefaultSize.
 	ExplainSize int
+	// UpstreamTransport, when set, carries every proxied request instead of a transport
+	// to the upstreams (`gatehouse decide` records the request there and contacts
+	// nothing).
+	UpstreamTransport http.RoundTripper
+	// WrapAuthenticator, when set, wraps each authenticator as the routes see it (not
+	// as the runtime starts, readies and closes it), to observe what a decision tried.
+	WrapAuthenticator func(decision.Authenticator) decision.Authenticator
 }
 
 // Runtime is a running Gatehouse's state across configurations. It is an http.Handler
@@ -346,7 +353,11 @@ func (rt *Runtime) compile(cfg *config.Config) (*Gateway, error) {
 			ForwardAuthorization: rc.ForwardAuthorization,
 		}
 		for _, name := range rc.Authenticators {
-			r.Authenticators = append(r.Authenticators, g.auths[name].auth)
+			a := g.auths[name].auth
+			if rt.o.WrapAuthenticator != nil {
+				a = rt.o.WrapAuthenticator(a)
+			}
+			r.Authenticators = append(r.Authenticators, a)
 		}
 		if rc.Upstream != "" {
 			u, err := url.Parse(rc.Upstream)
@@ -358,6 +369,10 @@ func (rt *Runtime) compile(cfg *config.Config) (*Gateway, error) {
 		routes = append(routes, r)
 	}
 	ring, m := rt.Ring, rt.Metrics
+	transport := rt.o.UpstreamTransport
+	if transport == nil {
+		transport = proxy.NewTransport(cfg.UpstreamTimeout)
+	}
 	g.Handler = gateway.New(gateway.Options{
 		Realm:                cfg.Realm,
 		TerseErrors:          cfg.Errors.Detail == config.DetailTerse,
@@ -367,7 +382,7 @@ func (rt *Runtime) compile(cfg *config.Config) (*Gateway, error) {
 		ForwardAuthPath:      cfg.ForwardAuth.Path,
 		Resource:             cfg.Resource,
 		AuthorizationServers: authorizationServers(cfg),
-		Transport:            proxy.NewTransport(cfg.UpstreamTimeout),
+		Transport:            transport,
 		Logger:               rt.log,
 		Observe: func(ev gateway.Event) {
 			ring.Observe(ev)
