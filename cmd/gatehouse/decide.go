@@ -448,4 +448,3 @@ func (a *tracedAuth) CredentialID(c decision.Credential) string {
 	}
 	return ""
 }
-
