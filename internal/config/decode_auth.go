@@ -29,6 +29,10 @@ var typeKeys = func() map[AuthenticatorType][]string {
 	return m
 }()
 
+// AuthenticatorKeys returns the keys an authenticator of type t accepts besides
+// "type" (secret keys also as <key>_file); nil for a type this build does not know.
+func AuthenticatorKeys(t AuthenticatorType) []string { return slices.Clone(typeKeys[t]) }
+
 // allAuthenticatorKeys is every key of every type, for authenticators whose type is
 // missing or unknown.
 func allAuthenticatorKeys() []string {
