@@ -5,6 +5,8 @@ import (
 	"net/netip"
 	"slices"
 	"time"
+
+	"github.com/gatehouse-dev/gatehouse/internal/tokenrules"
 )
 
 // Defaults applied by Load and Parse when a key is absent. Security settings (realm, an
@@ -65,10 +67,11 @@ const (
 
 // Limits enforced by validation.
 const (
-	// MaxLeeway is the largest clock-skew allowance a jwt authenticator may set.
-	MaxLeeway = 5 * time.Minute
+	// MaxLeeway is the largest clock-skew allowance a jwt authenticator may set (the
+	// verifiers' own, from package tokenrules).
+	MaxLeeway = tokenrules.MaxLeeway
 	// MinHMACSecretBytes is the shortest secret an HS256/384/512 authenticator accepts.
-	MinHMACSecretBytes = 32
+	MinHMACSecretBytes = tokenrules.MinHMACSecretBytes
 	// MinMaxHeaderBytes and MaxMaxHeaderBytes bound max_header_bytes.
 	MinMaxHeaderBytes = 4 << 10
 	MaxMaxHeaderBytes = 1 << 20
@@ -496,10 +499,9 @@ type TokenService struct {
 // IssuingAlgorithms returns the algorithms token_service.signing_algorithm may name.
 func IssuingAlgorithms() []string { return []string{"ES256", "EdDSA", "RS256"} }
 
-// SupportedAlgorithms returns the JWS algorithms a jwt authenticator may list.
-func SupportedAlgorithms() []string {
-	return []string{"RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA", "HS256", "HS384", "HS512"}
-}
+// SupportedAlgorithms returns the JWS algorithms a jwt authenticator may list: those the
+// verifiers accept (package tokenrules).
+func SupportedAlgorithms() []string { return tokenrules.Algorithms() }
 
 // isHMAC reports whether alg is an HMAC algorithm.
-func isHMAC(alg string) bool { return alg == "HS256" || alg == "HS384" || alg == "HS512" }
+func isHMAC(alg string) bool { return tokenrules.IsHMAC(alg) }

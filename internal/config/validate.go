@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"maps"
 	"net"
-	"net/netip"
 	"net/url"
 	"regexp"
 	"slices"
@@ -18,6 +17,8 @@ import (
 	"time"
 	"unicode"
 	"unicode/utf8"
+
+	"github.com/gatehouse-dev/gatehouse/internal/tokenrules"
 )
 
 var (
@@ -443,7 +444,7 @@ func (v *validator) jwt(path string, j *JWT) {
 	if j.JWKSURL != "" {
 		if err := checkURL(j.JWKSURL, true); err != nil {
 			v.problemf(join(path, "jwks_url"), "%v", err)
-		} else if u, _ := url.Parse(j.JWKSURL); u.Scheme != "https" && !isLoopbackHost(u.Hostname()) {
+		} else if u, _ := url.Parse(j.JWKSURL); !tokenrules.KeyURLAllowed(u) {
 			// Keys fetched over plain http can be swapped by anyone on the path, and then
 			// every token they sign verifies.
 			v.problemf(join(path, "jwks_url"), "must be an https:// URL (http:// only for a loopback host such as 127.0.0.1)")
@@ -456,12 +457,7 @@ func (v *validator) jwt(path string, j *JWT) {
 		// RFC 7518 3.2: the key must be at least as long as the hash output.
 		need := MinHMACSecretBytes
 		for _, alg := range j.Algorithms {
-			switch alg {
-			case "HS384":
-				need = max(need, 48)
-			case "HS512":
-				need = max(need, 64)
-			}
+			need = max(need, tokenrules.MinHMACKeyBytes(alg))
 		}
 		if j.Secret.Len() < need {
 			v.problemf(join(path, "secret"), "the secret is %d bytes; an HMAC key for %s needs at least %d (generate one with: openssl rand -base64 64)", j.Secret.Len(), strings.Join(j.Algorithms, ", "), need)
@@ -469,7 +465,7 @@ func (v *validator) jwt(path string, j *JWT) {
 	}
 
 	leeway := join(path, "leeway")
-	if j.Leeway < 0 || j.Leeway > MaxLeeway {
+	if !tokenrules.LeewayAllowed(j.Leeway) {
 		v.problemf(leeway, "must be from 0 to %s, not %s", fmtDuration(MaxLeeway), fmtDuration(j.Leeway))
 	}
 	v.nonNegative(join(path, "jwks_max_stale"), j.JWKSMaxStale)
@@ -1139,10 +1135,4 @@ func fmtDuration(d time.Duration) string {
 }
 
 // isLoopbackHost reports whether host is localhost or a loopback IP literal.
-func isLoopbackHost(host string) bool {
-	if strings.EqualFold(host, "localhost") {
-		return true
-	}
-	a, err := netip.ParseAddr(strings.Trim(host, "[]"))
-	return err == nil && a.IsLoopback()
-}
+func isLoopbackHost(host string) bool { return tokenrules.IsLoopbackHost(host) }
