@@ -72,7 +72,7 @@ func TestRequireProblemsCarryTheirLine(t *testing.T) {
 		{"unknown request field", `    require:
       expression:
         - subject != ""
-        - request.hots == "x"`, `line 15: routes[0].require.expression[1]: request has no field "hots"; it has method, path, host, headers (at column 8 of the expression)`},
+        - request.hots == "x"`, `line 15: routes[0].require.expression[1]: undeclared reference to 'request.hots' (did you mean 'request.host'?) (at column 8 of the expression)`},
 		{"multi-line expression", `    require:
       expression: |
         subject != "" &&

@@ -3,7 +3,6 @@ package policy
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"net/http"
 	"strconv"
@@ -35,9 +34,6 @@ const (
 	maxValueSize = decision.MaxCredentialBytes
 )
 
-// requestFields are the fields of the request variable.
-var requestFields = []string{"method", "path", "host", "headers"}
-
 var (
 	envOnce sync.Once
 	env     *cel.Env
@@ -53,7 +49,12 @@ func celEnv() (*cel.Env, error) {
 			cel.Variable("claims", cel.MapType(cel.StringType, cel.DynType)),
 			cel.Variable("subject", cel.StringType),
 			cel.Variable("scopes", cel.ListType(cel.StringType)),
-			cel.Variable("request", cel.MapType(cel.StringType, cel.DynType)),
+			// request.* are qualified names, not a map: the checker knows each field and
+			// its type, and an evaluation builds nothing it does not read.
+			cel.Variable("request.method", cel.StringType),
+			cel.Variable("request.path", cel.StringType),
+			cel.Variable("request.host", cel.StringType),
+			cel.Variable("request.headers", cel.MapType(cel.StringType, cel.StringType)),
 			cel.CrossTypeNumericComparisons(true),
 			cel.CustomTypeAdapter(adapter{types.DefaultTypeAdapter}),
 		)
@@ -88,7 +89,6 @@ type Expression struct {
 	EstimatedCost uint64
 
 	prg         cel.Program
-	usesRequest bool
 	usesHeaders bool
 	hidden      map[string]bool // lower-cased header names request.headers leaves out
 	false_      string
@@ -130,38 +130,11 @@ func Compile(src string, number int, hidden []string) (*Expression, error) {
 		return nil, &CompileError{Message: "the expression must be true or false, not a " + checked.OutputType().String()}
 	}
 	x := &Expression{Source: src, Number: number}
-	var bad *CompileError
-	native := checked.NativeRep()
-	celast.PreOrderVisit(celast.NavigateAST(native), celast.NewExprVisitor(func(ex celast.Expr) {
-		if ex.Kind() == celast.IdentKind && ex.AsIdent() == "request" {
-			x.usesRequest = true
-		}
-		if ex.Kind() != celast.SelectKind || bad != nil {
-			return
-		}
-		sel := ex.AsSelect()
-		if op := sel.Operand(); op.Kind() == celast.IdentKind && op.AsIdent() == "request" {
-			field := sel.FieldName()
-			if field == "headers" {
-				x.usesHeaders = true
-			}
-			known := false
-			for _, f := range requestFields {
-				known = known || f == field
-			}
-			if !known {
-				loc := native.SourceInfo().GetStartLocation(ex.ID())
-				bad = &CompileError{Line: loc.Line(), Column: loc.Column(), Message: "request has no field " + strconv.Quote(field) + "; it has " + strings.Join(requestFields, ", ")}
-			}
+	celast.PreOrderVisit(celast.NavigateAST(checked.NativeRep()), celast.NewExprVisitor(func(ex celast.Expr) {
+		if ex.Kind() == celast.IdentKind && ex.AsIdent() == "request.headers" {
+			x.usesHeaders = true
 		}
 	}))
-	if bad != nil {
-		return nil, bad
-	}
-	if x.usesRequest && !x.usesHeaders {
-		// request["headers"] or a whole-map use: build the headers to be safe.
-		x.usesHeaders = strings.Contains(src, "headers") || !strings.Contains(src, "request.")
-	}
 	est, err := e.EstimateCost(checked, sizeEstimator{})
 	if err != nil {
 		return nil, &CompileError{Message: "the expression's cost cannot be estimated: " + err.Error()}
@@ -170,7 +143,7 @@ func Compile(src string, number int, hidden []string) (*Expression, error) {
 		return nil, &CompileError{Message: fmt.Sprintf("the expression may cost up to %s units on the largest claims a token can carry; at most %d are allowed: avoid nested macros (all, exists, map, filter) over claims or headers", costString(est.Max), MaxCost)}
 	}
 	x.EstimatedCost = est.Max
-	prg, err := e.Program(checked, cel.CostLimit(MaxCost), cel.InterruptCheckFrequency(64), cel.EvalOptions(cel.OptOptimize))
+	prg, err := e.Program(checked, cel.CostLimit(MaxCost), cel.EvalOptions(cel.OptOptimize))
 	if err != nil {
 		return nil, &CompileError{Message: err.Error()}
 	}
@@ -219,8 +192,13 @@ func (sizeEstimator) EstimateCallCost(string, string, *cost.AstNode, []cost.AstN
 // Check implements decision.Requirement: an expression that is false, fails (an
 // absent key, a value of another type) or exceeds MaxCost is unmet.
 func (x *Expression) Check(ctx context.Context, p *decision.Principal, req *decision.Request) (unmet, cause string) {
+	if req == nil {
+		req = &noRequest
+	}
 	act := &activation{p: p, req: req, x: x}
-	out, _, err := x.prg.ContextEval(ctx, act)
+	// Eval, not ContextEval: the cost limit already bounds the work, and a context
+	// costs an allocation on every request.
+	out, _, err := x.prg.Eval(act)
 	if err != nil {
 		if isCostError(err) {
 			return x.costly, "expression_cost_exceeded"
@@ -234,7 +212,7 @@ func (x *Expression) Check(ctx context.Context, p *decision.Principal, req *deci
 }
 
 func isCostError(err error) bool {
-	return strings.Contains(err.Error(), "cost limit exceeded") || errors.Is(err, context.DeadlineExceeded)
+	return strings.Contains(err.Error(), "cost limit exceeded")
 }
 
 // activation resolves the variables of one evaluation; request is built only when the
@@ -245,7 +223,10 @@ type activation struct {
 	x   *Expression
 }
 
-var emptyClaims = map[string]any{}
+var (
+	emptyClaims = map[string]any{}
+	noRequest   decision.Request
+)
 
 func (a *activation) ResolveName(name string) (any, bool) {
 	switch name {
@@ -255,23 +236,17 @@ func (a *activation) ResolveName(name string) (any, bool) {
 		}
 		return a.p.Claims, true
 	case "subject":
-		return a.p.Subject, true
+		return types.String(a.p.Subject), true
 	case "scopes":
-		if a.p.Scopes == nil {
-			return []string{}, true
-		}
 		return a.p.Scopes, true
-	case "request":
-		m := map[string]any{"method": "", "path": "", "host": ""}
-		if a.req != nil {
-			m["method"], m["path"], m["host"] = a.req.Method, a.req.Path, a.req.Host
-		}
-		if a.x.usesHeaders {
-			m["headers"] = a.headers()
-		} else {
-			m["headers"] = map[string]string{}
-		}
-		return m, true
+	case "request.method":
+		return types.String(a.req.Method), true
+	case "request.path":
+		return types.String(a.req.Path), true
+	case "request.host":
+		return types.String(a.req.Host), true
+	case "request.headers":
+		return a.headers(), true
 	}
 	return nil, false
 }
@@ -282,7 +257,7 @@ func (a *activation) Parent() interpreter.Activation { return nil }
 // joined with ", ", without the credential headers.
 func (a *activation) headers() map[string]string {
 	out := map[string]string{}
-	if a.req == nil || a.req.Header == nil {
+	if !a.x.usesHeaders || a.req.Header == nil {
 		return out
 	}
 	hd, ok := a.req.Header.(http.Header)

@@ -185,7 +185,7 @@ func TestCompileErrors(t *testing.T) {
 		{`claims.roles.exists(r, r == "admin"`, "Syntax error"},
 		{`subject + 1`, "no matching overload"},
 		{`subject`, "must be true or false, not a string"},
-		{`request.methd == "GET"`, `request has no field "methd"`},
+		{`request.methd == "GET"`, `undeclared reference to 'request.methd' (did you mean 'request.method'?)`},
 		{`unknown == 1`, "undeclared reference"},
 		{``, "empty"},
 		{strings.Repeat(" ", MaxExpressionBytes+1), "bytes"},
