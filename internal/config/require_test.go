@@ -111,3 +111,38 @@ func TestRequireProblemsCarryTheirLine(t *testing.T) {
 		})
 	}
 }
+
+func TestHostRoutesShadowOnlyTheirHost(t *testing.T) {
+	route := func(match string) string {
+		return "  - match: {" + match + "}\n    authenticate: anonymous\n"
+	}
+	tests := []struct {
+		name    string
+		routes  []string
+		problem string // "" when it loads
+	}{
+		{"a host route does not hide a later route for every host",
+			[]string{route("path_prefix: /, host: api.example.com"), route("path_prefix: /")}, ""},
+		{"nor one for another host",
+			[]string{route("path_prefix: /, host: api.example.com"), route("path_prefix: /, host: www.example.com")}, ""},
+		{"a wildcard does not hide its bare domain",
+			[]string{route("path_prefix: /, host: \"*.example.com\""), route("path_prefix: /, host: example.com")}, ""},
+		{"the same host is hidden",
+			[]string{route("path_prefix: /, host: api.example.com"), route("path_prefix: /x, host: API.example.com")}, `route "route-1" can never match`},
+		{"a route for every host hides a later host route",
+			[]string{route("path_prefix: /"), route("path_prefix: /x, host: api.example.com")}, `route "route-1" can never match`},
+		{"a wildcard hides a host of one label under it",
+			[]string{route("path_prefix: /, host: \"*.example.com\""), route("path_prefix: /, host: a.example.com")}, `route "route-1" can never match`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := Parse([]byte("realm: test\nroutes:\n"+strings.Join(tt.routes, "")), "", noEnv)
+			switch {
+			case tt.problem == "" && err != nil:
+				t.Errorf("refused: %v", err)
+			case tt.problem != "" && (err == nil || !strings.Contains(err.Error(), tt.problem)):
+				t.Errorf("error %v, want %q", err, tt.problem)
+			}
+		})
+	}
+}

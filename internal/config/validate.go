@@ -685,20 +685,50 @@ func (v *validator) routes() {
 		}
 		v.route(i, r)
 	}
-	// A route that earlier routes always win over can never match.
-	t := &prefixNode{}
-	for j := range c.Routes {
-		r := &c.Routes[j]
-		if !strings.HasPrefix(r.Match.PathPrefix, "/") || len(r.Match.PathPrefix) > MaxPathPrefixBytes ||
-			len(r.Match.Methods) > MaxRouteMethods || v.isBad(join(index("routes", j), "match")) {
-			continue
+	// A route that earlier routes always win over can never match. Routes are checked
+	// per host: a route limited to a host only competes with routes that take that host.
+	for _, h := range routeHosts(c.Routes) {
+		t := &prefixNode{}
+		for j := range c.Routes {
+			r := &c.Routes[j]
+			if !strings.HasPrefix(r.Match.PathPrefix, "/") || len(r.Match.PathPrefix) > MaxPathPrefixBytes ||
+				len(r.Match.Methods) > MaxRouteMethods || v.isBad(join(index("routes", j), "match")) || !hostTakes(r.Match.Host, h) {
+				continue
+			}
+			if r.Match.Host == h {
+				if by := t.shadowing(r); len(by) > 0 {
+					v.problemf(index("routes", j), "route %s can never match: %s", v.routeLabel(j), v.describeShadow(by))
+				}
+			}
+			t.add(r, j)
 		}
-		if by := t.shadowing(r); len(by) > 0 {
-			v.problemf(index("routes", j), "route %s can never match: %s", v.routeLabel(j), v.describeShadow(by))
-		}
-		t.add(r, j)
+		v.routeMatching(h)
 	}
-	v.routeMatching()
+}
+
+// routeHosts lists the distinct match.host values of routes, "" (every host) first.
+func routeHosts(routes []Route) []string {
+	hosts := []string{""}
+	for _, r := range routes {
+		if !slices.Contains(hosts, r.Match.Host) {
+			hosts = append(hosts, r.Match.Host)
+		}
+	}
+	return hosts
+}
+
+// hostTakes reports whether a route whose match.host is pattern takes every request for
+// host (a match.host value): pattern is empty, the same, or a wildcard over host's one
+// label.
+func hostTakes(pattern, host string) bool {
+	switch {
+	case pattern == "" || pattern == host:
+		return true
+	case host == "" || !strings.HasPrefix(pattern, "*.") || strings.HasPrefix(host, "*."):
+		return false
+	}
+	label, ok := strings.CutSuffix(host, pattern[1:])
+	return ok && label != "" && !strings.Contains(label, ".")
 }
 
 // routeMatching checks how routes share paths: a case-sensitive route that a later
@@ -707,13 +737,30 @@ func (v *validator) routes() {
 // 405 there, where they once fell through). Routes are visited last to first, each
 // checked against a trie of the routes after it, so the work grows with the number of
 // routes times their depth, not with its square.
-func (v *validator) routeMatching() {
+//
+// It looks at the routes that take requests for host (every route when host is "", the
+// routes without a host), and reports on those whose match.host is host.
+func (v *validator) routeMatching(host string) {
 	routes := v.c.Routes
 	exact, folded := &laterNode{}, &laterNode{} // later case-sensitive, case-insensitive routes
 	for i := len(routes) - 1; i >= 0; i-- {
 		r := &routes[i]
 		if p := r.Match.PathPrefix; !strings.HasPrefix(p, "/") || len(p) > MaxPathPrefixBytes ||
-			len(r.Match.Methods) > MaxRouteMethods || v.isBad(join(index("routes", i), "match")) {
+			len(r.Match.Methods) > MaxRouteMethods || v.isBad(join(index("routes", i), "match")) || !hostTakes(r.Match.Host, host) {
+			continue
+		}
+		if r.Match.Host != host {
+			// Recorded for the routes before it, reported on in its own host's pass.
+			segs := segments(r.Match.PathPrefix)
+			if r.Match.CaseInsensitive {
+				fsegs := make([]string, len(segs))
+				for k, sg := range segs {
+					fsegs[k] = foldKey(sg)
+				}
+				folded.add(fsegs, r, i)
+			} else {
+				exact.add(segs, r, i)
+			}
 			continue
 		}
 		mp := join(index("routes", i), "match")
