@@ -601,8 +601,8 @@ func (r *Route) authorize(ctx context.Context, req *Request, d Decision, p Princ
 		d.Detail = "missing scope " + strings.Join(missing, ", ")
 		return d
 	}
-	for _, q := range r.Requirements {
-		if unmet, cause := q.Check(ctx, &d.Principal, req); unmet != "" {
+	if len(r.Requirements) > 0 {
+		if unmet, cause := checkRequirements(ctx, r.Requirements, p, req.Method, req.Path, req.Host, req.Header); unmet != "" {
 			d.Reason, d.Detail, d.Cause = Forbidden, unmet, cause
 			return d
 		}

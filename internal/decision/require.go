@@ -14,6 +14,38 @@ type Requirement interface {
 	Check(ctx context.Context, p *Principal, req *Request) (unmet, cause string)
 }
 
+// ClaimsRequirement is a Requirement that reads only the principal's claims (a claim
+// rule): Decide calls CheckClaims, which lets a route check it without any allocation.
+type ClaimsRequirement interface {
+	Requirement
+	CheckClaims(claims map[string]any) (unmet, cause string)
+}
+
+// checkRequirements returns what the first unmet requirement says, or "". It passes
+// the general Requirement copies, not the caller's Principal and Request: what an
+// interface method receives a pointer to escapes to the heap, and routes without
+// requirements, or with claim rules only, must not pay for that.
+func checkRequirements(ctx context.Context, reqs []Requirement, p Principal, method, path, host string, hd Header) (unmet, cause string) {
+	for _, q := range reqs {
+		if c, ok := q.(ClaimsRequirement); ok {
+			unmet, cause = c.CheckClaims(p.Claims)
+		} else {
+			unmet, cause = checkOne(ctx, q, p, Request{Method: method, Path: path, Host: host, Header: hd})
+		}
+		if unmet != "" {
+			return unmet, cause
+		}
+	}
+	return "", ""
+}
+
+// checkOne runs one general requirement on copies of p and req.
+//
+//go:noinline
+func checkOne(ctx context.Context, q Requirement, p Principal, req Request) (unmet, cause string) {
+	return q.Check(ctx, &p, &req)
+}
+
 // HostMatches reports whether the route takes requests for host, a request host as
 // NormalizeHost returns it: every host when the route names none, else its exact name
 // or, for a "*.example.com" pattern, exactly one label in front of example.com.

@@ -145,7 +145,12 @@ func CheckClaimValues(values []string) error {
 
 // Check implements decision.Requirement.
 func (c *ClaimRule) Check(_ context.Context, p *decision.Principal, _ *decision.Request) (unmet, cause string) {
-	v, ok := c.Path.Lookup(p.Claims)
+	return c.CheckClaims(p.Claims)
+}
+
+// CheckClaims implements decision.ClaimsRequirement.
+func (c *ClaimRule) CheckClaims(claims map[string]any) (unmet, cause string) {
+	v, ok := c.Path.Lookup(claims)
 	if !ok {
 		return c.absent, "claim_absent"
 	}
