@@ -191,6 +191,9 @@ func TestCompileErrors(t *testing.T) {
 		{strings.Repeat(" ", MaxExpressionBytes+1), "bytes"},
 		// Nested comprehensions over claims may cost the square of a token's size.
 		{`claims.a.all(x, claims.b.all(y, x == y))`, "may cost up to"},
+		// Allocation growing with the square of a token's size.
+		{`claims.a.map(x, claims.a.map(y, y)).size() > 0`, "may cost up to"},
+		{`claims.a.map(x, claims.s + claims.s).size() > 0`, "may cost up to"},
 	}
 	for _, tt := range tests {
 		_, err := Compile(tt.src, 1, nil)
@@ -215,5 +218,53 @@ func TestExpressionRuntimeCost(t *testing.T) {
 	unmet, cause := x.Check(context.Background(), &decision.Principal{Claims: map[string]any{"a": big}}, nil)
 	if cause != "expression_cost_exceeded" || unmet != "expression #2 exceeded its cost limit; it counts as false" {
 		t.Errorf("Check = %q, %q", unmet, cause)
+	}
+}
+
+// TestExpressionBadInput: hostile claim shapes get an answer, never a panic.
+func TestExpressionBadInput(t *testing.T) {
+	deep := map[string]any{"v": "x"}
+	for range 10000 {
+		deep = map[string]any{"a": deep}
+	}
+	big := make([]any, 100000)
+	for i := range big {
+		big[i] = map[string]any{"k": []any{"x", 1.5, nil}}
+	}
+	claims := map[string]any{
+		"bad":    "\xff\xfe\xfd",
+		"deep":   deep,
+		"big":    big,
+		"nul":    nil,
+		"num":    json.Number("1e400"),
+		"mixed":  []any{"a", 1.0, true, nil, map[string]any{}, []any{}},
+		"keys":   map[string]any{"\xff": "v"},
+		"strs":   []string{"a", "b"},
+		"intval": 7,
+	}
+	p := &decision.Principal{Subject: "\xff", Scopes: []string{"\x00"}, Claims: claims}
+	req := &decision.Request{Method: "GET", Path: "/", Host: "h", Header: http.Header{"X-Bin": {"\xff\x00"}}}
+	for _, src := range []string{
+		`claims.bad.startsWith("a")`, `size(claims.bad) > 0`, `claims.bad.matches("^.*$")`, `claims.bad + subject == ""`,
+		`claims.deep.a.a.a.a.v == "x"`, `claims.big.exists(e, e.k[0] == "y")`, `size(claims.big) > 5`,
+		`claims.nul == null`, `claims.num > 1.0`, `claims.mixed.exists(e, e == "b")`, `"\xff" in claims.keys`,
+		`"a" in claims.strs`, `claims.intval == 7`, `request.headers["x-bin"].contains("a")`, `scopes.all(s, s != "")`,
+		`claims.bad.split("x").size() > 0`, `int(claims.bad) == 1`, `double(claims.bad) > 0.0`,
+	} {
+		x, err := Compile(src, 1, nil)
+		if err != nil {
+			if strings.Contains(src, "split") {
+				continue // not in the standard library: a load-time error is an answer too
+			}
+			t.Errorf("Compile(%q): %v", src, err)
+			continue
+		}
+		unmet, cause := x.Check(context.Background(), p, req)
+		if unmet != "" && cause == "" {
+			t.Errorf("%q: unmet %q without a cause", src, unmet)
+		}
+		if strings.Contains(unmet, "\xff") {
+			t.Errorf("%q: a claim value in %q", src, unmet)
+		}
 	}
 }
