@@ -153,6 +153,9 @@ func TestRouteRequirementsEndToEnd(t *testing.T) {
 	if strings.Contains(p.logs(), "globex-secret-tenant") || strings.Contains(p.logs(), `"high"`) {
 		t.Error("a claim value reached the log")
 	}
+	if !strings.Contains(p.logs(), `"detail":"claim realm_access.roles must contain one of [admin]"`) {
+		t.Errorf("the decision log does not name the unmet requirement:\n%s", p.logs())
+	}
 }
 
 // runGatehouse runs the gatehouse binary and returns its exit status and output.

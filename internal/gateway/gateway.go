@@ -433,7 +433,7 @@ func (h *Handler) record(ctx context.Context, t time.Time, method, path string, 
 	}
 	// Built on the stack and written by logline without slog's generic path: this line
 	// is written for every request (see package logline).
-	var fields [13]logline.Field
+	var fields [14]logline.Field
 	f := append(fields[:0],
 		logline.String("request_id", ev.RequestID),
 		logline.String("method", method),
@@ -452,6 +452,11 @@ func (h *Handler) record(ctx context.Context, t time.Time, method, path string, 
 	}
 	if ev.Cause != "" {
 		f = append(f, logline.String("cause", ev.Cause))
+	}
+	if ev.Reason == decision.Forbidden && ev.Detail != "" {
+		// The unmet route requirement, by name: operators read it here without the
+		// client's copy of the problem (it never holds a credential's value).
+		f = append(f, logline.String("detail", ev.Detail))
 	}
 	if ev.Subject != "" {
 		f = append(f, logline.String("subject", ev.Subject))

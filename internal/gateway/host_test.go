@@ -164,6 +164,9 @@ func TestUnmetRequirementIsForbidden(t *testing.T) {
 		if ev := f.lastEvent(t); ev.Reason != decision.Forbidden || ev.Cause != "claim_mismatch" {
 			t.Errorf("event %+v", ev)
 		}
+		if !strings.Contains(f.logs.String(), `"detail":"claim role must contain one of [admin]"`) {
+			t.Errorf("the log line does not name the unmet requirement:\n%s", f.logs)
+		}
 		if got := w.Header().Values("WWW-Authenticate"); len(got) != 0 && strings.Contains(strings.Join(got, ""), "insufficient_scope") {
 			t.Errorf("forbidden is not insufficient_scope: %q", got)
 		}
