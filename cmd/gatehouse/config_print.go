@@ -98,12 +98,12 @@ type effectiveAuthenticator struct {
 }
 
 type effectiveRoute struct {
-	Name                 string              `json:"name,omitempty" yaml:"name,omitempty"`
-	Match                effectiveMatch      `json:"match" yaml:"match"`
-	Upstream             string              `json:"upstream,omitempty" yaml:"upstream,omitempty"`
-	Authenticate         []string            `json:"authenticate" yaml:"authenticate,flow"`
-	Require              *effectiveRequire   `json:"require,omitempty" yaml:"require,omitempty"`
-	ForwardAuthorization bool                `json:"forward_authorization" yaml:"forward_authorization"`
+	Name                 string            `json:"name,omitempty" yaml:"name,omitempty"`
+	Match                effectiveMatch    `json:"match" yaml:"match"`
+	Upstream             string            `json:"upstream,omitempty" yaml:"upstream,omitempty"`
+	Authenticate         []string          `json:"authenticate" yaml:"authenticate,flow"`
+	Require              *effectiveRequire `json:"require,omitempty" yaml:"require,omitempty"`
+	ForwardAuthorization bool              `json:"forward_authorization" yaml:"forward_authorization"`
 }
 
 // effectiveRequire is a route's require block; claims keep their file order, which is
