@@ -189,6 +189,8 @@ func TestCompileErrors(t *testing.T) {
 		{`unknown == 1`, "undeclared reference"},
 		{``, "empty"},
 		{strings.Repeat(" ", MaxExpressionBytes+1), "bytes"},
+		// Nesting deeper than the parser's recursion limit is a problem, not a crash.
+		{strings.Repeat("(", 1500) + "true" + strings.Repeat(")", 1500), "recursion"},
 		// Nested comprehensions over claims may cost the square of a token's size.
 		{`claims.a.all(x, claims.b.all(y, x == y))`, "may cost up to"},
 		// Allocation growing with the square of a token's size.
