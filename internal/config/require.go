@@ -36,6 +36,12 @@ func (v *validator) require(path string, r *Route) {
 			p = index(ep, i)
 		}
 		if _, err := policy.Compile(src, i+1, nil); err != nil {
+			if v.src[p].expanded || v.src[index(ep, i)].expanded {
+				// CEL's messages quote the source, and text from the environment is
+				// never quoted back: it may be a secret.
+				v.problemf(p, "the expression (expanded from the environment) does not compile or is not allowed; check it with the value written in the file")
+				continue
+			}
 			var ce *policy.CompileError
 			if errors.As(err, &ce) && ce.Line > 0 {
 				where := fmt.Sprintf("column %d", ce.Column+1)

@@ -146,3 +146,16 @@ func TestHostRoutesShadowOnlyTheirHost(t *testing.T) {
 		})
 	}
 }
+
+func TestExpressionFromTheEnvironmentIsNeverQuoted(t *testing.T) {
+	env := func(k string) string {
+		if k == "POLICY" {
+			return `claims.role == s3cr3t_token_value`
+		}
+		return ""
+	}
+	_, err := Parse([]byte(requireBase+"  - match: {path_prefix: /}\n    authenticate: [corp]\n    require: {expression: \"${POLICY}\"}\n"), "", env)
+	if err == nil || strings.Contains(err.Error(), "s3cr3t") || !strings.Contains(err.Error(), "expanded from the environment") {
+		t.Errorf("error %v", err)
+	}
+}

@@ -91,7 +91,7 @@ type Expression struct {
 	prg         cel.Program
 	usesHeaders bool
 	hidden      map[string]bool // lower-cased header names request.headers leaves out
-	false_      string
+	isFalse      string
 	errored     string
 	costly      string
 }
@@ -153,7 +153,7 @@ func Compile(src string, number int, hidden []string) (*Expression, error) {
 		x.hidden[strings.ToLower(h)] = true
 	}
 	n := strconv.Itoa(number)
-	x.false_ = "expression #" + n + " is false"
+	x.isFalse = "expression #" + n + " is false"
 	x.errored = "expression #" + n + " could not be evaluated (a claim absent or of another type); it counts as false"
 	x.costly = "expression #" + n + " exceeded its cost limit; it counts as false"
 	return x, nil
@@ -208,7 +208,7 @@ func (x *Expression) Check(ctx context.Context, p *decision.Principal, req *deci
 	if b, ok := out.Value().(bool); ok && b {
 		return "", ""
 	}
-	return x.false_, "expression_false"
+	return x.isFalse, "expression_false"
 }
 
 func isCostError(err error) bool {
