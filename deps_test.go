@@ -24,14 +24,17 @@ const module = "github.com/gatehouse-dev/gatehouse"
 var allowed = map[string][]string{
 	"internal/decision":              {},
 	"internal/challenge":             {},
-	"internal/tokens":                {},
+	"internal/tokenrules":            {}, // std-lib only: the rules both config and the verifiers apply
+	"internal/tokens":                {"internal/tokenrules"},
 	"internal/secret":                {},
 	"internal/budget":                {"internal/decision"},
 	"internal/proxy":                 {},
 	"internal/editdist":              {},
 	"internal/identity":              {}, // claim paths and header mappings, std-lib only
-	"internal/config":                {"internal/editdist", "internal/identity"},
+	"internal/config":                {"internal/editdist", "internal/identity", "internal/policy", "internal/tokenrules"},
+	"internal/policy":                {"internal/decision"},
 	"internal/logline":               {},
+	"internal/tracing":               {},
 	"internal/buildinfo":             {},
 	"internal/doctor/finding":        {},
 	"internal/store":                 {"internal/decision"},
@@ -39,7 +42,7 @@ var allowed = map[string][]string{
 	"internal/store/postgres":        {"internal/store"},
 	"internal/store/postgres/pgtest": {},
 	"internal/store/storetest":       {"internal/store"},
-	"internal/verify/jwt":            {"internal/decision", "internal/tokens", "internal/identity"},
+	"internal/verify/jwt":            {"internal/decision", "internal/tokenrules", "internal/tokens", "internal/identity"},
 	"internal/issuer":                {"internal/budget", "internal/decision", "internal/challenge", "internal/secret", "internal/store", "internal/tokens"},
 	"internal/verify/apikey":         {"internal/decision", "internal/secret", "internal/store"},
 	"internal/verify/basic":          {"internal/decision", "internal/secret", "internal/store", "internal/challenge"},
@@ -48,15 +51,17 @@ var allowed = map[string][]string{
 	"internal/explain":               {"internal/gateway", "internal/decision"},
 	"internal/admin":                 {"internal/config", "internal/decision", "internal/issuer", "internal/secret", "internal/store", "internal/tokens"},
 	"internal/metrics":               {"internal/gateway", "internal/decision", "internal/buildinfo"},
-	"internal/gateway":               {"internal/decision", "internal/proxy", "internal/challenge", "internal/logline", "internal/identity"},
-	"internal/doctor/lint":           {"internal/doctor/finding", "internal/challenge", "internal/tokens", "internal/editdist"},
+	"internal/gateway":               {"internal/decision", "internal/proxy", "internal/challenge", "internal/logline", "internal/tracing", "internal/identity"},
+	"internal/doctor/lint":           {"internal/doctor/finding", "internal/challenge", "internal/tokens", "internal/editdist", "internal/secret"},
+	"internal/doctor/shellwords":     {},
+	"internal/extauthz":              {"internal/gateway", "internal/proxy"},
 	"internal/doctor/har":            {"internal/doctor/finding", "internal/doctor/lint", "internal/challenge"},
 	"internal/doctor":                {"internal/doctor/finding", "internal/doctor/lint", "internal/doctor/har", "internal/challenge", "internal/tokens", "internal/decision"},
-	"internal/app": {"internal/config", "internal/decision", "internal/gateway", "internal/proxy",
+	"internal/app": {"internal/config", "internal/decision", "internal/gateway", "internal/policy", "internal/proxy",
 		"internal/verify/jwt", "internal/verify/apikey", "internal/verify/basic", "internal/verify/introspect",
 		"internal/store", "internal/store/sqlite", "internal/store/postgres", "internal/secret", "internal/budget",
 		"internal/verify/mtls", "internal/explain", "internal/metrics", "internal/issuer", "internal/logline", "internal/admin",
-		"internal/buildinfo", "internal/identity"},
+		"internal/buildinfo", "internal/tracing", "internal/extauthz", "internal/identity"},
 	// The public client library: the same RFC 9110 challenge parser as the gateway and the
 	// doctor (an internal package a public one of this module may import), and nothing of
 	// the server, so a program that imports it links no gateway code.
@@ -68,10 +73,21 @@ var allowed = map[string][]string{
 // onlyImporters lists third-party modules that exactly one package may import.
 var onlyImporters = map[string]string{
 	"github.com/go-jose/go-jose/v4":          "internal/tokens",
+	"cel.dev/cel-go":                         "internal/policy",
 	"github.com/google/go-containerregistry": "scripts/image",
 	// Drives Debian's Chromium in the browser tests of the JavaScript client; only
 	// cmd/gatehouse's tests import it, so no shipped binary links it.
 	"github.com/chromedp/chromedp": "cmd/gatehouse",
+	// The OTLP exporter (and the SDK behind it) is set up in one place; the rest of the
+	// code sees only the tracing package and the OpenTelemetry API.
+	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracehttp": "internal/tracing",
+	"go.opentelemetry.io/otel/sdk":                                    "internal/tracing",
+	// Envoy's generated protos (envoyproxy/go-control-plane, the module Envoy's own
+	// project publishes them in) and the gRPC status message: the ext_authz service alone
+	// speaks Envoy's API. google.golang.org/grpc itself is not listed: the listener
+	// wiring in internal/app holds a *grpc.Server.
+	"github.com/envoyproxy/go-control-plane":    "internal/extauthz",
+	"google.golang.org/genproto/googleapis/rpc": "internal/extauthz",
 }
 
 type pkg struct {

@@ -38,11 +38,7 @@ import (
 	"github.com/gatehouse-dev/gatehouse/internal/store"
 	"github.com/gatehouse-dev/gatehouse/internal/store/postgres"
 	"github.com/gatehouse-dev/gatehouse/internal/store/sqlite" // also the sqlite:// backend
-	"github.com/gatehouse-dev/gatehouse/internal/verify/apikey"
-	"github.com/gatehouse-dev/gatehouse/internal/verify/basic"
-	"github.com/gatehouse-dev/gatehouse/internal/verify/introspect"
-	jwtverify "github.com/gatehouse-dev/gatehouse/internal/verify/jwt"
-	"github.com/gatehouse-dev/gatehouse/internal/verify/mtls"
+	"github.com/gatehouse-dev/gatehouse/internal/tracing"
 )
 
 // Options are the process-level dependencies of a gateway.
@@ -56,6 +52,15 @@ type Options struct {
 	// ExplainSize is how many decisions the explain ring keeps; 0 means
 	// explain.DefaultSize.
 	ExplainSize int
+	// Getenv reads the OTEL_* variables that turn tracing on; nil means os.Getenv.
+	Getenv func(string) string
+	// UpstreamTransport, when set, carries every proxied request instead of a transport
+	// to the upstreams (`gatehouse decide` records the request there and contacts
+	// nothing).
+	UpstreamTransport http.RoundTripper
+	// WrapAuthenticator, when set, wraps each authenticator as the routes see it (not
+	// as the runtime starts, readies and closes it), to observe what a decision tried.
+	WrapAuthenticator func(decision.Authenticator) decision.Authenticator
 }
 
 // Runtime is a running Gatehouse's state across configurations. It is an http.Handler
@@ -67,6 +72,8 @@ type Runtime struct {
 	Ring    *explain.Ring
 
 	current atomic.Pointer[Gateway]
+	// tracer is OpenTelemetry tracing, fixed at Build; nil when tracing is off.
+	tracer *tracing.Tracer
 
 	mu        sync.Mutex // serialises Reload and guards what follows
 	store     store.Store
@@ -124,6 +131,11 @@ func Build(cfg *config.Config, o Options) (*Runtime, error) {
 		size = explain.DefaultSize
 	}
 	rt := &Runtime{o: o, log: o.Logger, Metrics: metrics.New(), Ring: explain.New(size), auths: map[string]*liveAuth{}}
+	tr, err := rt.newTracer(cfg)
+	if err != nil {
+		return nil, err
+	}
+	rt.tracer = tr
 	g, err := rt.compile(cfg)
 	if err != nil {
 		rt.Close()
@@ -139,6 +151,8 @@ func (rt *Runtime) Config() *config.Config { return rt.current.Load().Config }
 // ServeHTTP serves r with the current configuration; it keeps that configuration to the
 // end of the request even if a reload swaps in another meanwhile.
 func (rt *Runtime) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	rt.Metrics.RequestStarted()
+	defer rt.Metrics.RequestDone()
 	g := rt.current.Load()
 	if g.Issuer != nil && g.Issuer.Owns(r.URL.Path) {
 		g.Issuer.Handler().ServeHTTP(w, r)
@@ -174,6 +188,9 @@ func restartOnly(a, b *config.Config) []string {
 	if a.AdminListen != b.AdminListen {
 		out = append(out, "admin_listen")
 	}
+	if a.ExtAuthz != b.ExtAuthz {
+		out = append(out, "ext_authz")
+	}
 	if a.MaxHeaderBytes != b.MaxHeaderBytes {
 		out = append(out, "max_header_bytes")
 	}
@@ -182,6 +199,9 @@ func restartOnly(a, b *config.Config) []string {
 	}
 	if a.Log != b.Log {
 		out = append(out, "log")
+	}
+	if !sameTracing(a.Tracing, b.Tracing) {
+		out = append(out, "tracing")
 	}
 	return out
 }
@@ -260,6 +280,7 @@ func (rt *Runtime) compile(cfg *config.Config) (*Gateway, error) {
 		rt.watcher = store.NewWatcher(st, store.WatcherOptions{Outage: rt.outage, OnError: func(err error) {
 			rt.log.Warn("credential store change feed failing; revocations may be late", "error", err)
 		}})
+		rt.Metrics.StoreFeed(rt.watcher.LastSync)
 		if rt.started {
 			rt.startWatcher()
 		}
@@ -324,8 +345,13 @@ func (rt *Runtime) compile(cfg *config.Config) (*Gateway, error) {
 		rt.auths[fp].users++
 	}
 
+	hidden := apiKeyHeaders(cfg)
 	var routes []*gateway.Route
 	for _, rc := range cfg.Routes {
+		reqs, err := requirements(rc.Require, hidden)
+		if err != nil {
+			return nil, fmt.Errorf("route %q: %w", rc.Name, err)
+		}
 		r := &gateway.Route{
 			Route: &decision.Route{
 				Name:               rc.Name,
@@ -335,12 +361,18 @@ func (rt *Runtime) compile(cfg *config.Config) (*Gateway, error) {
 				MethodsFallthrough: rc.Match.MethodsFallthrough,
 				Anonymous:          rc.Anonymous,
 				RequiredScopes:     rc.Require.Scopes,
+				Host:               rc.Match.Host,
+				Requirements:       reqs,
 				Budget:             rt.budget,
 			},
 			ForwardAuthorization: rc.ForwardAuthorization,
 		}
 		for _, name := range rc.Authenticators {
-			r.Authenticators = append(r.Authenticators, g.auths[name].auth)
+			a := g.auths[name].auth
+			if rt.o.WrapAuthenticator != nil {
+				a = rt.o.WrapAuthenticator(a)
+			}
+			r.Authenticators = append(r.Authenticators, a)
 		}
 		// The others let a refusal name a credential meant for them (an API key sent
 		// to a route without an api_key authenticator) instead of calling it missing.
@@ -363,6 +395,10 @@ func (rt *Runtime) compile(cfg *config.Config) (*Gateway, error) {
 		return nil, err
 	}
 	ring, m := rt.Ring, rt.Metrics
+	transport := rt.o.UpstreamTransport
+	if transport == nil {
+		transport = proxy.NewTransport(cfg.UpstreamTimeout)
+	}
 	g.Handler = gateway.New(gateway.Options{
 		HeaderMappings:       mappings,
 		Realm:                cfg.Realm,
@@ -373,7 +409,7 @@ func (rt *Runtime) compile(cfg *config.Config) (*Gateway, error) {
 		ForwardAuthPath:      cfg.ForwardAuth.Path,
 		Resource:             cfg.Resource,
 		AuthorizationServers: authorizationServers(cfg),
-		Transport:            proxy.NewTransport(cfg.UpstreamTimeout),
+		Transport:            transport,
 		Logger:               rt.log,
 		Observe: func(ev gateway.Event) {
 			ring.Observe(ev)
@@ -381,6 +417,7 @@ func (rt *Runtime) compile(cfg *config.Config) (*Gateway, error) {
 		},
 		Now:            rt.o.Now,
 		MaxHeaderBytes: cfg.MaxHeaderBytes,
+		Tracer:         rt.tracer,
 	})
 	if g.Issuer != nil {
 		// What a reload may change on a running token service, applied only once the
@@ -406,13 +443,14 @@ func (rt *Runtime) compileIssuer(cfg *config.Config) error {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		srv, err := issuer.New(ctx, issuer.Options{
 			Issuer:           ts.Issuer,
-			Store:            rt.store,
+			Store:            rt.decisionStore(),
 			SigningKeySecret: ts.SigningKeySecret.Reveal(),
 			Algorithm:        ts.SigningAlgorithm,
 			DefaultTTL:       ts.AccessTokenTTL,
 			Realm:            cfg.Realm,
 			Logger:           rt.log.With("component", "token_service"),
 			Now:              rt.o.Now,
+			OnToken:          rt.Metrics.TokenRequest,
 		})
 		cancel()
 		if err != nil {
@@ -422,6 +460,7 @@ func (rt *Runtime) compileIssuer(cfg *config.Config) error {
 			rt.dropIssuer(old) // built by a reload that failed: no gateway uses it
 		}
 		rt.issuer, rt.issuerCfg = srv, ts
+		rt.Metrics.InitTokenRequests()
 		if rt.issuerSubs == nil {
 			rt.issuerSubs = map[*issuer.Server]func(){}
 		}
@@ -544,116 +583,11 @@ func PostgresConfig(s config.Store, log *slog.Logger) postgres.Config {
 }
 
 func (rt *Runtime) newAuthenticator(cfg *config.Config, a *config.Authenticator) (decision.Authenticator, error) {
-	log := rt.log.With("authenticator", a.Name)
-	switch a.Type {
-	case config.TypeJWT:
-		j := a.JWT
-		// config: cache_size 0 disables the cache; the verifier spells that -1.
-		cacheSize := j.CacheSize
-		if cacheSize == 0 {
-			cacheSize = -1
-		}
-		rules, err := identity.NewRules(j.SubjectClaim, j.ScopeClaims)
-		if err != nil {
-			return nil, err
-		}
-		if j.Issuer == config.IssuerSelf {
-			// Gatehouse's own tokens: the token service's live keys and revocations, in
-			// process (config validation guarantees a token_service block).
-			return jwtverify.NewSelf(jwtverify.SelfConfig{
-				Name:        a.Name,
-				Issuer:      rt.issuer.Issuer(),
-				Audience:    j.Audience,
-				Algorithms:  j.Algorithms,
-				Keys:        rt.issuer.KeyRing(),
-				Revocations: rt.issuer.Revocations(),
-				RefreshKeys: rt.issuer.RefreshKeys,
-				Leeway:      j.Leeway,
-				CacheSize:   cacheSize,
-				Now:         rt.o.Now,
-				Logger:      log,
-				Rules:       rules,
-			})
-		}
-		m, name := rt.Metrics, a.Name
-		return jwtverify.New(jwtverify.Config{
-			Name:          a.Name,
-			Issuer:        j.Issuer,
-			Audience:      j.Audience,
-			Algorithms:    j.Algorithms,
-			JWKSFile:      j.JWKSFile,
-			JWKSURL:       j.JWKSURL,
-			Secret:        j.Secret.Reveal(),
-			Leeway:        j.Leeway,
-			MaxStale:      j.JWKSMaxStale,
-			MinRefresh:    j.JWKSMinRefresh,
-			NegativeTTL:   j.JWKSNegativeTTL,
-			FetchTimeout:  j.JWKSTimeout,
-			CacheSize:     cacheSize,
-			HTTPClient:    rt.o.HTTPClient, // nil: the verifier's client, which refuses https->http redirects
-			Now:           rt.o.Now,
-			Logger:        log,
-			OnFetch:       func(result string) { m.JWKSFetch(name, result) },
-			Discovery:     j.Discovery,
-			AudienceClaim: j.AudienceClaim,
-			Rules:         rules,
-		})
-	case config.TypeAPIKey:
-		hasher, err := secret.NewKeyHasher(a.APIKey.Pepper.Reveal())
-		if err != nil {
-			return nil, err
-		}
-		return apikey.New(apikey.Config{
-			Name:        a.Name,
-			Header:      a.APIKey.Header,
-			Query:       a.APIKey.Query,
-			Environment: cfg.Environment,
-			Store:       rt.store,
-			Outage:      rt.outage,
-			Hasher:      hasher,
-			Logger:      log,
-			Now:         rt.o.Now,
-		})
-	case config.TypeBasic:
-		ttl := a.Basic.CacheTTL
-		if a.Basic.CacheSize == 0 {
-			ttl = -1 // config: cache_size 0 disables the cache
-		}
-		return basic.New(basic.Config{
-			Name:      a.Name,
-			Store:     rt.store,
-			Outage:    rt.outage,
-			CacheSize: a.Basic.CacheSize,
-			CacheTTL:  ttl,
-			Logger:    log,
-			Now:       rt.o.Now,
-		})
-	case config.TypeIntrospection:
-		in := a.Introspection
-		rules, err := identity.NewRules(in.SubjectClaim, in.ScopeClaims)
-		if err != nil {
-			return nil, err
-		}
-		return introspect.New(introspect.Config{
-			Rules:        rules,
-			Name:         a.Name,
-			URL:          in.URL,
-			ClientID:     in.ClientID,
-			ClientSecret: string(in.ClientSecret.Reveal()),
-			Timeout:      in.Timeout,
-			CacheMaxTTL:  in.CacheMaxTTL,
-			HTTPClient:   rt.o.HTTPClient,
-			Now:          rt.o.Now,
-		})
-	case config.TypeMTLS:
-		return mtls.New(mtls.Config{
-			Name:          a.Name,
-			CAFile:        a.MTLS.CAFile,
-			PrincipalFrom: mtls.PrincipalFrom(a.MTLS.PrincipalFrom),
-			Now:           rt.o.Now,
-		})
+	kind, ok := authKinds[a.Type]
+	if !ok {
+		return nil, fmt.Errorf("type %s is not supported by this build", a.Type)
 	}
-	return nil, fmt.Errorf("type %s is not supported by this build", a.Type)
+	return kind.build(rt, cfg, a, rt.log.With("authenticator", a.Name))
 }
 
 // Start runs the background work until ctx ends: the store's change feed (revocations
@@ -678,8 +612,8 @@ func (rt *Runtime) startWatcher() {
 	rt.running.Go(func() { rt.watcher.Run(rt.bg) })
 }
 
-// startAuths starts the background work of g's authenticators that are not running yet.
-// It holds rt.mu.
+// startAuths starts the background work of g's authenticators that are not running yet,
+// by what each implements (see seams.go). It holds rt.mu.
 func (rt *Runtime) startAuths(g *Gateway) {
 	for _, la := range g.auths {
 		if la.stop != nil {
@@ -687,21 +621,37 @@ func (rt *Runtime) startAuths(g *Gateway) {
 		}
 		ctx, stop := context.WithCancel(rt.bg)
 		la.stop = stop
-		switch a := la.auth.(type) {
-		case *jwtverify.Authenticator:
+		a := la.auth
+		if s, ok := a.(starter); ok {
 			rt.running.Go(func() {
-				if err := a.Start(ctx); err != nil {
+				if err := s.Start(ctx); err != nil {
 					rt.log.Warn("jwks fetch failed; will retry", "authenticator", a.Name(), "error", err)
 				}
 			})
-		case *apikey.Authenticator:
-			la.unsubscribe = rt.watcher.Subscribe(a.Invalidate)
-			rt.running.Go(func() { a.Run(ctx) }) // flushes last_used_at once more when ctx ends
-		case *basic.Authenticator:
-			la.unsubscribe = rt.watcher.Subscribe(a.Invalidate)
-			rt.running.Go(func() { a.Run(ctx) }) // sizes the unknown-user dummy hash, rehashes
-		case *jwtverify.Self:
-			la.unsubscribe = a.Close // stop following the token service's revocations
+		}
+		if r, ok := a.(runner); ok {
+			rt.running.Go(func() { r.Run(ctx) })
+		}
+		if r, ok := a.(errRunner); ok {
+			rt.running.Go(func() {
+				if err := r.Run(ctx); err != nil {
+					rt.log.Warn("authenticator background work ended with an error", "authenticator", a.Name(), "error", err)
+				}
+			})
+		}
+		var unsubs []func()
+		if inv, ok := a.(invalidator); ok && rt.watcher != nil {
+			unsubs = append(unsubs, rt.watcher.Subscribe(inv.Invalidate))
+		}
+		if c, ok := a.(closer); ok {
+			unsubs = append(unsubs, c.Close)
+		}
+		if len(unsubs) > 0 {
+			la.unsubscribe = func() {
+				for _, u := range unsubs {
+					u()
+				}
+			}
 		}
 	}
 }
@@ -711,7 +661,7 @@ func (rt *Runtime) startAuths(g *Gateway) {
 func (rt *Runtime) Ready(ctx context.Context) error {
 	g := rt.current.Load()
 	for name, la := range g.auths {
-		if j, ok := la.auth.(*jwtverify.Authenticator); ok && !j.Ready() {
+		if r, ok := la.auth.(readier); ok && !r.Ready() {
 			return fmt.Errorf("authenticator %q has no key set yet", name)
 		}
 	}
@@ -739,7 +689,7 @@ func decidesWithStore(cfg *config.Config) bool {
 		return true
 	}
 	for _, a := range cfg.Authenticators {
-		if a.Type == config.TypeAPIKey || a.Type == config.TypeBasic {
+		if authKinds[a.Type].usesStore {
 			return true
 		}
 	}
@@ -774,9 +724,7 @@ func (rt *Runtime) syncCacheMetrics() {
 	}
 	g := rt.current.Load()
 	for name, la := range g.auths {
-		s, ok := la.auth.(interface {
-			CacheStats() (hits, misses, evictions uint64)
-		})
+		s, ok := la.auth.(cacheStatser)
 		if !ok {
 			continue
 		}
@@ -798,6 +746,13 @@ func (rt *Runtime) Close() error {
 	b := rt.budget
 	rt.mu.Unlock()
 	rt.running.Wait()
+	if rt.tracer != nil {
+		// What is buffered goes out, within a bound: a collector that is down does not
+		// hold the shutdown.
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		_ = rt.tracer.Shutdown(ctx)
+		cancel()
+	}
 	if b != nil {
 		b.Close()
 	}

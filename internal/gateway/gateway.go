@@ -17,10 +17,13 @@ import (
 	"strings"
 	"time"
 
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/gatehouse-dev/gatehouse/internal/decision"
 	"github.com/gatehouse-dev/gatehouse/internal/identity"
 	"github.com/gatehouse-dev/gatehouse/internal/logline"
 	"github.com/gatehouse-dev/gatehouse/internal/proxy"
+	"github.com/gatehouse-dev/gatehouse/internal/tracing"
 )
 
 // Route is a compiled route: the decision policy plus where allowed requests go.
@@ -82,6 +85,9 @@ type Options struct {
 	// with 431 headers_too_large and a problem body. 0 means no limit. The server's own
 	// limit must be set above it, or net/http answers first, without the problem body.
 	MaxHeaderBytes int
+	// Tracer, when set, starts a server span per request (see trace.go); nil is tracing
+	// off, which costs the request path nothing.
+	Tracer *tracing.Tracer
 }
 
 // Event is what Observe receives for each decided request: no credential, only its
@@ -104,6 +110,12 @@ type Event struct {
 	Client          netip.Addr
 	Started         time.Time
 	Decision        time.Duration
+	// Proxied is set when the request was passed to an upstream; Upstream is how long
+	// that took, from the call to the last byte of the response copied to the client.
+	Proxied  bool
+	Upstream time.Duration
+	// TraceID is the request's trace id while tracing is on, else empty.
+	TraceID string
 }
 
 // Handler is the gateway's http.Handler. It is immutable once built; a configuration
@@ -160,6 +172,7 @@ func New(o Options) *Handler {
 			rt.Proxy = proxy.New(proxy.Options{
 				Upstream:             rt.Upstream,
 				ForwardAuthorization: rt.ForwardAuthorization,
+				Propagate:            propagate(o.Tracer),
 				CredentialHeaders:    credHeaders,
 				CredentialQuery:      credQuery,
 				MappedHeaders:        h.mapped,
@@ -192,6 +205,11 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	proxy.StripIdentityHeaders(r.Header)
 	proxy.StripNamed(r.Header, h.folded)
 	w.Header().Set("X-Request-Id", rid)
+	if h.opts.Tracer != nil {
+		var span trace.Span
+		r, span = h.startSpan(r)
+		defer span.End()
+	}
 	if limit := h.opts.MaxHeaderBytes; limit > 0 {
 		if n := HeaderBytes(r); n > limit {
 			h.headersTooLarge(w, r, rid, clientRID, started, n, limit)
@@ -199,6 +217,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 
+	if h.serveEnvoyHTTP(w, r, rid, clientRID, started) {
+		return
+	}
 	p, err := decision.CleanPath(r.URL.Path)
 	if err != nil {
 		// Refused before anything else reads the path: the metadata and decide paths
@@ -220,7 +241,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	if h.opts.ForwardAuthPath != "" && p == h.opts.ForwardAuthPath {
-		h.serveDecide(w, r, rid, clientRID, started)
+		h.serveDecide(w, r, rid, clientRID, started, nil)
 		return
 	}
 
@@ -230,7 +251,8 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
-	rt, d := h.findRoute(w.Header(), r.Method, p)
+	host := h.requestHost(r)
+	rt, d := h.findRoute(w.Header(), host, r.Method, p)
 	ev := Event{RequestID: rid, ClientRequestID: clientRID, Started: started, Client: proxy.ClientAddr(r, h.opts.TrustedProxies)}
 	if rt == nil {
 		h.deny(w, r, nil, d, &ev, origin, corsOK)
@@ -238,7 +260,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	ev.Route = rt.Name
 
-	req := decision.Request{Method: r.Method, Path: p, Header: r.Header, Client: ev.Client}
+	req := decision.Request{Method: r.Method, Path: p, Host: host, Header: r.Header, Client: ev.Client}
 	if r.TLS != nil {
 		req.TLS, req.PeerCertificates = true, r.TLS.PeerCertificates
 	}
@@ -288,8 +310,8 @@ func (h *Handler) decide(ctx context.Context, rt *Route, req *decision.Request) 
 // or nil and the refusal: 404 route_not_found, 405 method_not_allowed when a route
 // claims the path but not the method (with the methods it takes set in hd's Allow), or
 // 400 path_rejected when ;parameters make the path name two routes.
-func (h *Handler) findRoute(hd http.Header, method, p string) (*Route, decision.Decision) {
-	sel := decision.Select(h.policies, method, p)
+func (h *Handler) findRoute(hd http.Header, host, method, p string) (*Route, decision.Decision) {
+	sel := decision.SelectHost(h.policies, host, method, p)
 	if sel.Index >= 0 {
 		return h.routes[sel.Index], decision.Decision{}
 	}
@@ -338,9 +360,12 @@ func (h *Handler) allow(w http.ResponseWriter, r *http.Request, rt *Route, d dec
 	} else {
 		// The decision recorded is what the client got: the upstream's status, or the
 		// 502/504 upstreamFailed noted.
+		ev.TraceID = h.traceID(r.Context())
 		uw := upstreamWriters.Get().(*upstreamWriter)
-		uw.ResponseWriter, uw.rid, uw.clientRID = w, ev.RequestID, ev.ClientRequestID
+		uw.ResponseWriter, uw.rid, uw.clientRID, uw.traceID = w, ev.RequestID, ev.ClientRequestID, ev.TraceID
+		proxyStarted := h.now()
 		rt.Proxy.ServeHTTP(uw, r)
+		ev.Proxied, ev.Upstream = true, h.now().Sub(proxyStarted)
 		if uw.status != 0 {
 			ev.Status = uw.status
 		}
@@ -462,7 +487,7 @@ func (h *Handler) record(ctx context.Context, t time.Time, method, path string, 
 	}
 	// Built on the stack and written by logline without slog's generic path: this line
 	// is written for every request (see package logline).
-	var fields [13]logline.Field
+	var fields [14]logline.Field
 	f := append(fields[:0],
 		logline.String("request_id", ev.RequestID),
 		logline.String("method", method),
@@ -482,11 +507,22 @@ func (h *Handler) record(ctx context.Context, t time.Time, method, path string, 
 	if ev.Cause != "" {
 		f = append(f, logline.String("cause", ev.Cause))
 	}
+	if ev.Reason == decision.Forbidden && ev.Detail != "" {
+		// The unmet route requirement, by name: operators read it here without the
+		// client's copy of the problem (it never holds a credential's value).
+		f = append(f, logline.String("detail", ev.Detail))
+	}
 	if ev.Subject != "" {
 		f = append(f, logline.String("subject", ev.Subject))
 	}
 	if ev.Fingerprint != "" {
 		f = append(f, logline.String("fingerprint", ev.Fingerprint))
+	}
+	if h.opts.Tracer != nil {
+		h.endSpan(ctx, method, path, ev)
+		if ev.TraceID != "" {
+			f = append(f, logline.String("trace_id", ev.TraceID))
+		}
 	}
 	f = append(f, logline.Int("decision_us", ev.Decision.Microseconds()))
 	logline.Log(ctx, h.log, t, lvl, msg, f...)

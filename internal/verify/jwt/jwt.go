@@ -26,7 +26,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -37,6 +36,7 @@ import (
 
 	"github.com/gatehouse-dev/gatehouse/internal/decision"
 	"github.com/gatehouse-dev/gatehouse/internal/identity"
+	"github.com/gatehouse-dev/gatehouse/internal/tokenrules"
 	"github.com/gatehouse-dev/gatehouse/internal/tokens"
 )
 
@@ -49,7 +49,7 @@ const (
 	DefaultCacheSize    = 10000
 	// MaxLeeway bounds Config.Leeway: a larger clock tolerance is a misconfiguration
 	// that keeps expired tokens alive.
-	MaxLeeway = 5 * time.Minute
+	MaxLeeway = tokenrules.MaxLeeway
 )
 
 // Config configures an Authenticator. The security settings (Issuer, Audience,
@@ -188,7 +188,7 @@ func New(cfg Config) (*Authenticator, error) {
 	case cfg.Secret == nil && hmacAlgs > 0:
 		bad("%sHS256/384/512 are accepted only with secret_file; a key set holds public keys", prefix)
 	}
-	if cfg.Leeway < 0 || cfg.Leeway > MaxLeeway {
+	if !tokenrules.LeewayAllowed(cfg.Leeway) {
 		bad("%sleeway must be between 0 and %s", prefix, MaxLeeway)
 	}
 	for name, d := range map[string]time.Duration{"max_stale": cfg.MaxStale, "min_refresh": cfg.MinRefresh,
@@ -223,7 +223,7 @@ func New(cfg Config) (*Authenticator, error) {
 			bad("%ssecret: %w", prefix, err)
 		}
 		for _, n := range algs.Names() {
-			if need := map[string]int{"HS384": 48, "HS512": 64}[n]; len(cfg.Secret) < need {
+			if need := tokenrules.MinHMACKeyBytes(n); len(cfg.Secret) < need {
 				bad("%s%s needs a secret of at least %d bytes", prefix, n, need)
 			}
 		}
@@ -320,9 +320,7 @@ func sameOriginRedirects() func(*http.Request, []*http.Request) error {
 
 // secureURL reports whether u is an absolute https URL, or http to a loopback host: the
 // rule for every URL keys are fetched from.
-func secureURL(u *url.URL) bool {
-	return u.Host != "" && (u.Scheme == "https" || u.Scheme == "http" && isLoopback(u.Hostname()))
-}
+func secureURL(u *url.URL) bool { return tokenrules.KeyURLAllowed(u) }
 
 func sameOrigin(a, b *url.URL) bool {
 	return a.Scheme == b.Scheme && strings.EqualFold(a.Hostname(), b.Hostname()) && portOf(a) == portOf(b)
@@ -337,14 +335,6 @@ func portOf(u *url.URL) string {
 		return "443"
 	}
 	return "80"
-}
-
-func isLoopback(host string) bool {
-	if host == "localhost" {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
 }
 
 // Name returns the configured name.
