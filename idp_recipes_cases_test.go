@@ -34,6 +34,13 @@ var recipes = []recipe{
 				status: http.StatusForbidden, reason: "insufficient_scope"},
 			{name: "a user without email", path: "/orders/1", header: hd, claims: with(c, "email", nil), status: 200,
 				upstream: map[string]string{"X-User-Email": "", "X-User-Name": "alice"}},
+			{name: "realm role orders-admin", path: "/orders/admin/x", header: hd, claims: c, status: 200,
+				upstream: map[string]string{"X-User-Roles": "default-roles-acme,offline_access,orders-admin"}},
+			{name: "without the realm role", path: "/orders/admin/x", header: hd,
+				claims: with(c, "realm_access", map[string]any{"roles": []any{"default-roles-acme"}}), status: http.StatusForbidden, reason: "forbidden"},
+			{name: "the role as a client role only", path: "/orders/admin/x", header: hd,
+				claims: with(c, "realm_access", map[string]any{"roles": []any{}}, "resource_access", map[string]any{"orders-api": map[string]any{"roles": []any{"orders-admin"}}}),
+				status: http.StatusForbidden, reason: "forbidden"},
 		}
 	}},
 }
@@ -83,6 +90,9 @@ func init() {
 				status: http.StatusUnauthorized, reason: "token_issuer_mismatch"},
 			{name: "a user without the scope", path: "/orders", header: v2h, claims: with(v2, "scp", "Orders.Write"),
 				status: http.StatusForbidden, reason: "insufficient_scope"},
+			{name: "app role Orders.Admin", path: "/orders/admin", header: v1h, claims: v1, status: 200,
+				upstream: map[string]string{"X-User-Roles": "Orders.Admin"}},
+			{name: "no app role", path: "/orders/admin", header: v2h, claims: v2, status: http.StatusForbidden, reason: "forbidden"},
 		}
 	}})
 }
@@ -119,6 +129,9 @@ func init() {
 			{name: "opaque token", path: "/orders", token: "v2.local.Q29tcGxldGVseSBvcGFxdWU", status: http.StatusUnauthorized, reason: "credentials_malformed"},
 			{name: "without the permission", path: "/orders", header: hd, claims: with(user, "permissions", []any{"orders:write"}),
 				status: http.StatusForbidden, reason: "insufficient_scope"},
+			{name: "admin role", path: "/orders/admin", header: hd, claims: user, status: 200,
+				upstream: map[string]string{"X-User-Roles": "admin"}},
+			{name: "no admin role", path: "/orders/admin", header: hd, claims: m2m, status: http.StatusForbidden, reason: "forbidden"},
 		}
 	}})
 }
@@ -148,6 +161,8 @@ func init() {
 					status: http.StatusUnauthorized, reason: "credentials_malformed"},
 				{name: "without the scope", path: "/orders", claims: with(c, "scp", []any{"openid"}),
 					status: http.StatusForbidden, reason: "insufficient_scope"},
+				{name: "orders-admins member", path: "/orders/admin", claims: c, status: 200},
+				{name: "not a member", path: "/orders/admin", claims: with(c, "groups", []any{"Everyone"}), status: http.StatusForbidden, reason: "forbidden"},
 			}
 		}},
 		recipe{page: "google.md", cases: func(now time.Time) []recipeCase {
@@ -169,6 +184,10 @@ func init() {
 					reason: "credentials_malformed"},
 				{name: "another audience", path: "/orders", header: hd, claims: with(sa, "aud", "32555940559.apps.googleusercontent.com"),
 					status: http.StatusUnauthorized, reason: "token_audience_mismatch"},
+				{name: "any other Google account", path: "/orders", header: hd,
+					claims: with(sa, "email", "someone@gmail.com", "sub", "100000000000000000009"), status: http.StatusForbidden, reason: "forbidden"},
+				{name: "unverified email in the domain", path: "/orders", header: hd,
+					claims: with(user, "email_verified", false), status: http.StatusForbidden, reason: "forbidden"},
 			}
 		}},
 		recipe{page: "cognito.md", cases: func(now time.Time) []recipeCase {
@@ -203,6 +222,10 @@ func init() {
 					status: http.StatusUnauthorized, reason: "token_issuer_mismatch"},
 				{name: "without the resource server scope", path: "/orders", claims: with(access, "scope", "openid"),
 					status: http.StatusForbidden, reason: "insufficient_scope"},
+				{name: "admin group", path: "/orders/admin", claims: access, status: 200},
+				{name: "not in the admin group", path: "/orders/admin", claims: with(access, "cognito:groups", []any{"staff"}),
+					status: http.StatusForbidden, reason: "forbidden"},
+				{name: "no groups at all", path: "/orders/admin", claims: machine, status: http.StatusForbidden, reason: "forbidden"},
 			}
 		}},
 		recipe{page: "github-actions.md", cases: func(now time.Time) []recipeCase {
@@ -226,6 +249,16 @@ func init() {
 					status: http.StatusUnauthorized, reason: "token_audience_mismatch"},
 				{name: "expired", method: "POST", path: "/deploy", header: hd, claims: with(c, "exp", unix(now.Add(-10*time.Minute))),
 					status: http.StatusUnauthorized, reason: "token_expired"},
+				{name: "any other repository", method: "POST", path: "/deploy", header: hd,
+					claims: with(c, "repository", "mallory/octo-repo", "sub", "repo:mallory/octo-repo:environment:prod", "repository_owner", "mallory"),
+					status: http.StatusForbidden, reason: "forbidden"},
+				{name: "a repository whose name extends ours", method: "POST", path: "/deploy", header: hd,
+					claims: with(c, "repository", "octo-org/octo-repo-fork", "sub", "repo:octo-org/octo-repo-fork:environment:prod"),
+					status: http.StatusForbidden, reason: "forbidden"},
+				{name: "another branch", method: "POST", path: "/deploy", header: hd, claims: with(c, "ref", "refs/heads/feature"),
+					status: http.StatusForbidden, reason: "forbidden"},
+				{name: "no environment", method: "POST", path: "/deploy", header: hd, claims: with(c, "environment", nil),
+					status: http.StatusForbidden, reason: "forbidden"},
 			}
 		}},
 	)
