@@ -189,7 +189,7 @@ func TestUsersListShowsUsersNeverHashes(t *testing.T) {
 		hashes[u] = rec.PasswordHash
 	}
 	code, table, _ := runStoreCLI(t, "", "users", "list", "--config", cfg)
-	if code != 0 || !regexp.MustCompile(`(?s)^NAME +SCOPES +HASH +CREATED +UPDATED\nalice +orders:read +argon2id .*\nbob +orders:read +argon2id `).MatchString(table) {
+	if code != 0 || !regexp.MustCompile(`(?s)^NAME +SCOPES +HASH +CREATED +UPDATED +ATTRIBUTES\nalice +orders:read +argon2id .*\nbob +orders:read +argon2id `).MatchString(table) {
 		t.Errorf("table (exit %d):\n%s", code, table)
 	}
 	code, js, _ := runStoreCLI(t, "", "users", "list", "--config", cfg, "--json")
