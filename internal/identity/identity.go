@@ -341,8 +341,15 @@ func formatFloat(f float64) (string, bool) {
 
 // safeValue reports whether s can be a header value as is: valid UTF-8, no control
 // character (tab included, which some parsers fold), at most MaxHeaderValueBytes.
+//
+// Nor may it start or end with a space: that is optional white space every HTTP parser
+// strips (RFC 9110, section 5.5), so " alice@example.com", another identity at the IdP,
+// would reach the upstream as "alice@example.com"; two identities must not become one.
 func safeValue(s string) bool {
 	if len(s) > MaxHeaderValueBytes {
+		return false
+	}
+	if s != "" && (s[0] == ' ' || s[len(s)-1] == ' ') {
 		return false
 	}
 	for i := 0; i < len(s); i++ {
@@ -465,12 +472,15 @@ var reserved = []string{
 	"Authorization", "Cookie", "Set-Cookie", "Host", "Content-Length", "Content-Type",
 	"Content-Encoding", "Transfer-Encoding", "Connection", "Keep-Alive", "Upgrade", "Te",
 	"Trailer", "Forwarded", "Via", "Expect", "X-Real-Ip", "X-Request-Id",
+	// What the browser and CORS decide on, and the trace context the gateway propagates.
+	"Origin", "Traceparent", "Tracestate", "Baggage",
 }
 
 // CheckHeaderName says why name cannot be a mapped header, or returns nil: it must be an
 // RFC 9110 token, and not a hop-by-hop, framing or credential header, any Proxy-*,
 // Forwarded or X-Forwarded-* header, nor one of the gateway's own X-Gatehouse-*
-// headers. '_' and '.' count as '-' in these comparisons, as upstreams that fold them
+// headers, nor CORS (Origin, Access-Control-*), trace context (Traceparent, Tracestate,
+// Baggage) or Envoy's X-Envoy-* headers. '_' and '.' count as '-' in these comparisons, as upstreams that fold them
 // (PHP, nginx) would read them.
 func CheckHeaderName(name string) error {
 	if name == "" {
@@ -487,9 +497,9 @@ func CheckHeaderName(name string) error {
 			return fmt.Errorf("%s is reserved: it is a hop-by-hop, framing or credential header, or one the gateway sets itself", name)
 		}
 	}
-	for _, prefix := range []string{"proxy-", "x-forwarded-", "x-gatehouse-", "sec-"} {
+	for _, prefix := range []string{"proxy-", "x-forwarded-", "x-gatehouse-", "sec-", "access-control-", "x-envoy-"} {
 		if strings.HasPrefix(folded, prefix) {
-			return fmt.Errorf("%s is reserved: %s* headers belong to proxies, the gateway or the browser", name, http.CanonicalHeaderKey(prefix))
+			return fmt.Errorf("%s is reserved: %s* headers belong to proxies, the gateway, Envoy or the browser", name, http.CanonicalHeaderKey(prefix))
 		}
 	}
 	return nil

@@ -124,7 +124,9 @@ func TestCheckHeaderName(t *testing.T) {
 	bad := []string{"", "X User", "X-User:", "Authorization", "authorization", "Cookie", "Host", "Content-Length",
 		"Transfer-Encoding", "Transfer_Encoding", "Connection", "Upgrade", "TE", "Trailer", "Keep-Alive",
 		"Proxy-Authorization", "Proxy-Anything", "Forwarded", "X-Forwarded-For", "X_Forwarded_User", "X-Gatehouse-Subject",
-		"x.gatehouse.scopes", "X-Request-Id", "X-Real-IP", "Set-Cookie", "Sec-Fetch-Site", "X-Ünicode"}
+		"x.gatehouse.scopes", "X-Request-Id", "X-Real-IP", "Set-Cookie", "Sec-Fetch-Site", "X-Ünicode",
+		"Origin", "Access-Control-Allow-Origin", "access_control_expose_headers", "Traceparent", "tracestate", "Baggage",
+		"X-Envoy-Original-Path", "x_envoy_auth_headers_to_remove"}
 	for _, n := range good {
 		if err := CheckHeaderName(n); err != nil {
 			t.Errorf("CheckHeaderName(%q) = %v", n, err)
@@ -220,4 +222,25 @@ func measureCPU(b *testing.B) {
 			b.ReportMetric(float64(processCPU()-start)/float64(b.N), "cpu-ns/op")
 		}
 	})
+}
+
+// TestRenderRefusesOptionalWhiteSpace: a value that starts or ends with a space is
+// optional white space to every HTTP parser, which strips it, so " alice@example.com"
+// (another identity at the IdP) would reach the upstream as "alice@example.com"; such a
+// value is left out, as a whole array is when one entry has it.
+func TestRenderRefusesOptionalWhiteSpace(t *testing.T) {
+	for _, v := range []any{
+		" alice@example.com",
+		"alice@example.com ",
+		[]any{"admin", " ops"},
+		[]any{"admin ", "ops"},
+		[]string{"admin", " ops"},
+	} {
+		if s, ok := Render(v); ok {
+			t.Errorf("Render(%#v) = %q, true: once the space is stripped it reads as another value", v, s)
+		}
+	}
+	if s, ok := Render("Alice Example"); !ok || s != "Alice Example" {
+		t.Errorf("an inner space: Render = %q, %v", s, ok)
+	}
 }
