@@ -128,6 +128,7 @@ func corpusCases() []corpusCase {
 	cs = append(cs, cloudCases()...)
 	cs = append(cs, fallbackCases()...)
 	cs = append(cs, gatehouseCases()...)
+	cs = append(cs, realServerCases()...)
 	cs = append(cs, healthyCases()...)
 	return cs
 }

@@ -79,7 +79,7 @@ func TestDoctorCorpus(t *testing.T) {
 		res := &corpusResult{c: c, skipped: "not run (-run filter)"}
 		results = append(results, res)
 		t.Run(c.name, func(t *testing.T) {
-			res.skipped = "did not finish"
+			res.skipped = "setup failed"
 			w.lastSkip = ""
 			defer func() {
 				if t.Skipped() {

@@ -40,11 +40,15 @@ type corpusWorld struct {
 	parent *testing.T
 	dir    string
 
-	demo     *corpusDemo
-	gateways map[string]*corpusGateway
-	nginx    map[string]string // config name -> base URL
-	apache   string
-	tinyprox map[string]string
+	demo      *corpusDemo
+	gateways  map[string]*corpusGateway
+	nginx     map[string]string // config name -> base URL
+	apache    string
+	caddy     string
+	tinyproxy string
+	edgeAddr  string
+	edgeToken string
+	mtlsPKI   *corpusPKI
 
 	// corp and partner are the issuers the gateway scenarios trust.
 	corp, partner, stranger *tokens.Signer
@@ -54,7 +58,7 @@ type corpusWorld struct {
 }
 
 func newCorpusWorld(t *testing.T) *corpusWorld {
-	w := &corpusWorld{parent: t, dir: t.TempDir(), gateways: map[string]*corpusGateway{}, nginx: map[string]string{}, tinyprox: map[string]string{}}
+	w := &corpusWorld{parent: t, dir: t.TempDir(), gateways: map[string]*corpusGateway{}, nginx: map[string]string{}}
 	w.corp = newCorpusSigner(t, "ES256")
 	w.partner = newCorpusSigner(t, "RS256")
 	w.stranger = newCorpusSigner(t, "ES256")
@@ -133,11 +137,11 @@ func tlsServer(t *testing.T, h http.HandlerFunc, clientCAs *x509.CertPool) (stri
 
 // corpusPKI is a CA with a server certificate for 127.0.0.1 and a client certificate.
 type corpusPKI struct {
-	pool                          *x509.CertPool
-	caFile                        string
-	serverCert, serverKey         string
-	clientCert, clientKey         string
-	serverTLS                     tls.Certificate
+	pool                  *x509.CertPool
+	caFile                string
+	serverCert, serverKey string
+	clientCert, clientKey string
+	serverTLS             tls.Certificate
 }
 
 func newCorpusPKI(t *testing.T) *corpusPKI {
@@ -444,7 +448,7 @@ func freePort(t *testing.T) int {
 
 // startCorpusServer runs a server in the foreground in its own process group, waits until
 // ready() holds, and stops it (and only it) when the corpus ends.
-func (w *corpusWorld) startCorpusServer(t *testing.T, ready func() bool, extra []*os.File, env []string, name string, args ...string) {
+func (w *corpusWorld) startCorpusServer(t *testing.T, ready func() bool, logFile string, extra []*os.File, env []string, name string, args ...string) {
 	t.Helper()
 	cmd := exec.Command(name, args...)
 	cmd.ExtraFiles = extra
@@ -470,7 +474,8 @@ func (w *corpusWorld) startCorpusServer(t *testing.T, ready func() bool, extra [
 	for time.Now().Before(deadline) {
 		select {
 		case <-done:
-			t.Fatalf("%s exited:\n%s", name, out.String())
+			log, _ := os.ReadFile(logFile)
+			t.Fatalf("%s exited:\n%s\n%s", name, out.String(), log)
 		default:
 		}
 		if ready() {
@@ -478,7 +483,8 @@ func (w *corpusWorld) startCorpusServer(t *testing.T, ready func() bool, extra [
 		}
 		time.Sleep(50 * time.Millisecond) // polling interval of the wait
 	}
-	t.Fatalf("%s did not become ready:\n%s", name, out.String())
+	log, _ := os.ReadFile(logFile)
+	t.Fatalf("%s did not become ready:\n%s\n%s", name, out.String(), log)
 }
 
 // answersOn reports whether something answers an HTTP request on addr.
@@ -528,7 +534,6 @@ func (w *corpusWorld) nginxServer(t *testing.T, name, servers string, vars map[s
 	}
 	sock, port := corpusSocket(t)
 	conf := fmt.Sprintf(`daemon off;
-master_process off;
 worker_processes 1;
 pid %[1]s/nginx.pid;
 error_log %[1]s/error.log warn;
@@ -554,7 +559,7 @@ http {
 		t.Fatal(err)
 	}
 	addr := "127.0.0.1:" + strconv.Itoa(port)
-	w.startCorpusServer(t, answersOn(addr), []*os.File{sock}, []string{"NGINX=3;"}, bin, "-p", prefix, "-c", confPath, "-e", filepath.Join(prefix, "error.log"))
+	w.startCorpusServer(t, answersOn(addr), filepath.Join(prefix, "error.log"), []*os.File{sock}, []string{"NGINX=3;"}, bin, "-p", prefix, "-c", confPath, "-e", filepath.Join(prefix, "error.log"))
 	base := "http://" + addr
 	w.nginx[name] = base
 	return base
