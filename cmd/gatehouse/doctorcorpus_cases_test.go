@@ -119,6 +119,7 @@ func corpusCases() []corpusCase {
 	cs = append(cs, redirectCases()...)
 	cs = append(cs, intermediaryCases()...)
 	cs = append(cs, corsCases()...)
+	cs = append(cs, harCases()...)
 	cs = append(cs, bytesCases()...)
 	cs = append(cs, deliveryCases()...)
 	cs = append(cs, tokenCases()...)
@@ -129,6 +130,7 @@ func corpusCases() []corpusCase {
 	cs = append(cs, fallbackCases()...)
 	cs = append(cs, gatehouseCases()...)
 	cs = append(cs, realServerCases()...)
+	cs = append(cs, pasteCases()...)
 	cs = append(cs, healthyCases()...)
 	return cs
 }
@@ -1212,6 +1214,66 @@ func gatehouseCases() []corpusCase {
 	}
 }
 
+// --- pasted commands (issue 15 item 12) ---
+
+func pasteCases() []corpusCase {
+	return []corpusCase{
+		{
+			name: "X1 Chrome Copy as cURL, expired token", group: "F", server: "Go", want: "jwt_expired", needs: "gatehouse doctor curl ... (issue 15 item 12)",
+			broken:  "the browser's request, copied with Copy as cURL (bash) and pasted after gatehouse doctor: the token expired",
+			command: `gatehouse doctor curl "$API/v1/orders" -H 'accept: application/json, text/plain, */*' -H 'accept-language: en-GB,en;q=0.9' -H "authorization: Bearer $TOKEN" -H 'origin: http://localhost:3000' -H 'sec-fetch-mode: cors' --compressed`,
+			setup: func(t *testing.T, w *corpusWorld) corpusVars {
+				now := time.Now()
+				tok := w.corpToken(t, map[string]any{"iat": now.Add(-2 * time.Hour).Unix(), "exp": now.Add(-time.Hour).Unix()})
+				api := goServer(t, func(rw http.ResponseWriter, r *http.Request) {
+					rw.Header().Set("Access-Control-Allow-Origin", "http://localhost:3000")
+					rw.Header().Set("WWW-Authenticate", `Bearer error="invalid_token"`)
+					jsonReply(rw, 401, `{"message":"Jwt is expired"}`)
+				})
+				return cv("API", api, "TOKEN", tok).secret(tok)
+			},
+		},
+		{
+			name: "X2 Postman export on stdin, variable left in", group: "D", server: "Go", want: "unexpanded_placeholder", needs: "gatehouse doctor - (issue 15 item 12)",
+			broken:  "Postman's code export, pasted on stdin, still holds {{token}} because the environment was not selected",
+			command: `gatehouse doctor -`,
+			setup: func(t *testing.T, w *corpusWorld) corpusVars {
+				tok := w.corpToken(t, nil)
+				api := goServer(t, bearerAPI(tok))
+				v := cv()
+				v.stdin = "curl --location '" + api + "/v1/orders' \\\n--header 'Accept: application/json' \\\n--header 'Authorization: Bearer {{token}}'\n"
+				return v
+			},
+		},
+		{
+			name: "X3 Firefox Copy as cURL, POST without CSRF", group: "G", server: "Go", want: "csrf_token_missing", needs: "gatehouse doctor curl ... -b ... --data-raw (issue 15 item 12)",
+			broken:  "the browser's POST copied as cURL; replayed from a script it has the session cookie but not the X-CSRFToken header the page's JavaScript added",
+			command: `gatehouse doctor curl "$API/api/profile/" -X POST -H 'Content-Type: application/json' -b "sessionid=$SESSION; csrftoken=$CSRF" --data-raw '{"email":"alice@example.com"}'`,
+			setup: func(t *testing.T, w *corpusWorld) corpusVars {
+				const sess, csrf = "p0o9i8u7y6t5r4e3w2q1a2s3d4f5g6h7", "Lk9Jh8Gf7Ds6Aq5Wz4Xs3Ed2Cr1Vf0Bt"
+				api := goServer(t, func(rw http.ResponseWriter, r *http.Request) {
+					if r.Header.Get("X-CSRFToken") != csrf {
+						jsonReply(rw, 403, `{"detail":"CSRF Failed: CSRF token missing."}`)
+						return
+					}
+					jsonReply(rw, 200, `{}`)
+				})
+				return cv("API", api, "SESSION", sess, "CSRF", csrf).secret(sess, csrf)
+			},
+		},
+		{
+			name: "H7 nginx: certificate from another CA", group: "H", server: "nginx", want: "mtls_client_certificate_missing", needs: "--cert/--key (issue 15 item 10)",
+			broken:  "the client presents a certificate, but one issued by another CA than the one nginx trusts",
+			command: `gatehouse doctor $API/v1/orders --cacert $CA --cert $CERT --key $KEY`,
+			setup: func(t *testing.T, w *corpusWorld) corpusVars {
+				base, ca := w.nginxMTLS(t)
+				other := newCorpusPKI(t)
+				return cv("API", base, "CA", ca, "CERT", other.clientCert, "KEY", other.clientKey)
+			},
+		},
+	}
+}
+
 // --- healthy setups ---
 
 func healthyCases() []corpusCase {
@@ -1290,7 +1352,7 @@ func healthyCases() []corpusCase {
 			},
 		},
 		{
-			name: "OK8 client certificate presented", group: "ok", server: "Go", want: "ok",
+			name: "OK8 client certificate presented", group: "ok", server: "Go", want: "ok", needs: "--cert/--key (issue 15 item 10)",
 			broken:  "nothing: the mTLS API with --cert and --key",
 			command: `gatehouse doctor $API/v1/orders -H "Authorization: Bearer $TOKEN" --cacert $CA --cert $CERT --key $KEY`,
 			setup: func(t *testing.T, w *corpusWorld) corpusVars {
