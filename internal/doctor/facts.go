@@ -133,6 +133,10 @@ type ConnFacts struct {
 	// GetClientCertificate was called); AcceptableCAs are the CA names it listed.
 	ClientCertRequested bool
 	AcceptableCAs       []string
+	// ClientCertSent: a client certificate (--cert) was presented in that handshake.
+	ClientCertSent bool
+	// Proxy is the forward proxy the request went through (redacted), "" when none.
+	Proxy string
 	// ProxyStatus and ProxyHeader are the proxy's answer to CONNECT, when there was one.
 	ProxyStatus int
 	ProxyHeader http.Header
@@ -152,6 +156,10 @@ type Response struct {
 	// when one did not parse; ChallengeErr says which).
 	Challenges   []challenge.Challenge
 	ChallengeErr *challenge.SyntaxError
+	// LenientChallenges is what a lenient reading salvages from fields the strict
+	// grammar refused (nil otherwise): evidence only, never read by the rules as the
+	// server's challenges.
+	LenientChallenges []challenge.Challenge
 	// ProxyChallenges are the parsed Proxy-Authenticate fields.
 	ProxyChallenges   []challenge.Challenge
 	ProxyChallengeErr *challenge.SyntaxError
@@ -177,7 +185,17 @@ type Hop struct {
 	// why not when it did not.
 	Follow    string
 	FollowWhy string
+	// Stop is set on the last hop when the walk gave up on a redirect it could have
+	// followed: StopLoop (the chain came back to a request it had made) or StopLimit
+	// (more than maxHops redirects).
+	Stop string
 }
+
+// Reasons the redirect walk stopped on a redirect (Hop.Stop).
+const (
+	StopLoop  = "loop"
+	StopLimit = "limit"
+)
 
 // Variant is one --retry-variants retry.
 type Variant struct {

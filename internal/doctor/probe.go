@@ -157,6 +157,28 @@ func prepare(o Options) (*Facts, error) {
 	f.Lint = append(f.Lint, lintAll(f, nil, "")...)
 	f.NetrcPresent, f.NetrcPath = lintNetrc(target.Hostname(), o.Getenv)
 	f.Proxy = lintProxy(target, o.Getenv)
+	if o.Proxy != "" {
+		// --proxy replaces the variables, for every scheme, with no NO_PROXY.
+		pu, err := parseProxyFlag(o.Proxy)
+		if err != nil {
+			return nil, err
+		}
+		if pu.User != nil {
+			if pass, ok := pu.User.Password(); ok {
+				f.KnownPairs = append(f.KnownPairs, pu.User.Username()+":"+pass)
+			}
+		}
+		f.Proxy = lintProxy(target, func(k string) string {
+			if strings.EqualFold(k, "HTTP_PROXY") || strings.EqualFold(k, "HTTPS_PROXY") {
+				return pu.String()
+			}
+			return ""
+		})
+		if f.Proxy == nil {
+			f.Proxy = &ProxyFacts{URL: pu.Redacted(), HasCredentials: pu.User != nil}
+		}
+		f.Proxy.Var, f.Proxy.ReadBy, f.Proxy.Bypassed = "--proxy", "", false
+	}
 	return f, nil
 }
 
@@ -382,10 +404,10 @@ func walk(ctx context.Context, p *prober, o Options, f *Facts) {
 		seen[key]++
 		switch {
 		case seen[key] > 2:
-			hop.Follow, hop.FollowWhy = "no", "redirect loop"
+			hop.Follow, hop.FollowWhy, hop.Stop = "no", "redirect loop", StopLoop
 			return
 		case i == maxHops-1:
-			hop.Follow, hop.FollowWhy = "no", "more than 10 redirects"
+			hop.Follow, hop.FollowWhy, hop.Stop = "no", "more than 10 redirects", StopLimit
 			return
 		case credentialed && f.Named.allows(next):
 			hop.Follow = "credential"
@@ -517,12 +539,19 @@ func withoutHeader(hs []Header, name string) []Header {
 // issuer's discovery document and key set.
 func tokenForensics(ctx context.Context, p *prober, o Options, f *Facts) {
 	f.Token = decodeToken(f)
-	if f.Token == nil || f.Token.Decoded == nil || !o.FetchJWKS {
+	if f.Token == nil || f.Token.Decoded == nil {
 		return
 	}
 	iss := f.Token.Decoded.ClaimString("iss")
 	iu, err := url.Parse(iss)
-	if err != nil || (iu.Scheme != "https" && iu.Scheme != "http") || iu.Host == "" {
+	valid := err == nil && (iu.Scheme == "https" || iu.Scheme == "http") && iu.Host != ""
+	// The issuer's public documents are read without --fetch-jwks when the issuer is
+	// the origin the user named (an API that issues its own tokens, Gatehouse's issuer:
+	// self): nothing goes anywhere the user did not name. Anywhere else only with it.
+	if !o.FetchJWKS && !(valid && sameOrigin(iu, f.Target)) {
+		return
+	}
+	if !valid {
 		f.Token.DiscoveryErr = "iss is not an http(s) URL, so there is no discovery document to fetch"
 		return
 	}
@@ -536,6 +565,11 @@ func tokenForensics(ctx context.Context, p *prober, o Options, f *Facts) {
 	f.Token.Discovery = &disc
 	if disc.JWKSURI == "" {
 		f.Token.JWKSErr = "the discovery document has no jwks_uri"
+		return
+	}
+	if ju, err := url.Parse(disc.JWKSURI); !o.FetchJWKS && (err != nil || !sameOrigin(ju, f.Target)) {
+		// The discovery document points elsewhere: not followed without --fetch-jwks.
+		f.Token.JWKSErr = "the discovery document's jwks_uri is on another origin; --fetch-jwks would read it"
 		return
 	}
 	var set JWKS
