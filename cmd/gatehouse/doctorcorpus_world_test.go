@@ -263,7 +263,6 @@ func (w *corpusWorld) gatehouseDemo(t *testing.T) *corpusDemo {
 // corpusGateway is a running `gatehouse serve` with one of the corpus configurations.
 type corpusGateway struct {
 	base string
-	proc *proc
 }
 
 // corpusUpstream is an upstream that answers 200 to everything.
@@ -349,7 +348,7 @@ routes:
 	}
 	p := start(w.parent, "serve", "--config", path)
 	m := p.waitFor(t, listeningRe)
-	g := &corpusGateway{base: "http://" + m[1], proc: p}
+	g := &corpusGateway{base: "http://" + m[1]}
 	w.gateways[name] = g
 	return g
 }
@@ -384,7 +383,7 @@ routes:
 	}
 	p := start(w.parent, "serve", "--config", path)
 	m := p.waitFor(t, listeningRe)
-	w.gateways["mtls"] = &corpusGateway{base: "https://" + m[1], proc: p}
+	w.gateways["mtls"] = &corpusGateway{base: "https://" + m[1]}
 	w.mtlsCA = pki.caFile
 	return "https://" + m[1], pki.caFile
 }
@@ -432,9 +431,11 @@ func corpusSocket(t *testing.T) (*os.File, int) {
 	return f, l.Addr().(*net.TCPAddr).Port
 }
 
-// freePort finds a port for servers that cannot take an inherited socket (Apache, Caddy,
-// tinyproxy). A lost race shows as the server exiting with "address in use", which
-// startCorpusServer reports.
+// freePort finds a port for servers that cannot take an inherited socket: Apache (no
+// socket activation in Debian's build, and Listen refuses port 0), Caddy 2.6 and
+// tinyproxy (neither takes a descriptor nor reports a port it picked). So the port is
+// picked by closing a listener; a lost race shows as the server exiting with "address in
+// use", which startCorpusServer reports, never as a wrong result.
 func freePort(t *testing.T) int {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
@@ -502,18 +503,6 @@ func answersOn(addr string) func() bool {
 		b := make([]byte, 5)
 		_, err = io.ReadFull(c, b)
 		return err == nil && string(b) == "HTTP/"
-	}
-}
-
-// tlsAnswersOn reports whether a TLS listener accepts connections on addr.
-func tlsAnswersOn(addr string) func() bool {
-	return func() bool {
-		c, err := net.DialTimeout("tcp", addr, time.Second)
-		if err != nil {
-			return false
-		}
-		c.Close()
-		return true
 	}
 }
 
