@@ -84,6 +84,9 @@ Transport:
   -E, --cert FILE          a client certificate (PEM) for an API that asks for one (mTLS)
       --key FILE           its private key (PEM), when not in the --cert file
   -x, --proxy URL          send every request through this HTTP proxy
+      --anyauth, --digest, --ntlm, --negotiate
+                           your client sends the credential only when challenged: the doctor
+                           first asks without it, as that client would (-u is then sent as given)
       --timeout DURATION   per-request timeout (default 10s); also -m, --max-time SECONDS
   Proxy variables (HTTP_PROXY, HTTPS_PROXY, ALL_PROXY, NO_PROXY) are honoured.
 
@@ -282,6 +285,9 @@ func doctorFlags() map[string]doctorFlag {
 		return nil
 	}}
 	proxy := str(func(a *doctorArgs, v string) { a.opts.Proxy = v })
+	challengeFirst := func(name string) doctorFlag {
+		return boolean(func(a *doctorArgs) { a.opts.ChallengeFirst = "curl " + name })
+	}
 	flags := map[string]doctorFlag{
 		"-X": method, "--request": method,
 		"-H": header, "--header": header,
@@ -300,6 +306,8 @@ func doctorFlags() map[string]doctorFlag {
 		}),
 		"--url": str(func(a *doctorArgs, v string) { a.opts.URL, a.haveURL = v, true }),
 		"-x":    proxy, "--proxy": proxy,
+		"--anyauth": challengeFirst("--anyauth"), "--digest": challengeFirst("--digest"),
+		"--ntlm": challengeFirst("--ntlm"), "--negotiate": challengeFirst("--negotiate"),
 		"-E": str(func(a *doctorArgs, v string) { a.opts.CertFile = v }), "--cert": str(func(a *doctorArgs, v string) { a.opts.CertFile = v }),
 		"--key":             str(func(a *doctorArgs, v string) { a.opts.KeyFile = v }),
 		"--origin":          str(func(a *doctorArgs, v string) { a.opts.Origin = v }),

@@ -61,6 +61,11 @@ type Facts struct {
 	Identity  []*Exchange
 	Variants  []*Variant
 
+	// ChallengeFirst is Options.ChallengeFirst; ChallengeProbe the request sent without
+	// the credential first, as a client that waits for a challenge would.
+	ChallengeFirst string
+	ChallengeProbe *Exchange
+
 	// Origin is --origin (or the HAR page's origin); RequestedHeaders is what a browser
 	// would list in Access-Control-Request-Headers.
 	Origin           string

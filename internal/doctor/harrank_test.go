@@ -67,14 +67,14 @@ func TestHARCauseOutranksItsSymptom(t *testing.T) {
 	}{
 		{"no-cors fetch", "Firefox", []harTestEntry{{method: "GET", url: "https://api.example.com/orders", resourceType: "fetch",
 			reqHeaders: []harHdr{origin, {"Sec-Fetch-Mode", "no-cors"}, {"Sec-Fetch-Site", "cross-site"}},
-			status: 401, respHeaders: []harHdr{{"WWW-Authenticate", `Bearer realm="api"`}}}}, "fetch_no_cors_mode"},
+			status:     401, respHeaders: []harHdr{{"WWW-Authenticate", `Bearer realm="api"`}}}}, "fetch_no_cors_mode"},
 		{"session cookie kept home by SameSite=Lax", "Firefox", []harTestEntry{
 			{method: "POST", url: "https://api.example.com/login", resourceType: "fetch",
 				reqHeaders: []harHdr{origin, {"Sec-Fetch-Mode", "cors"}, {"Sec-Fetch-Site", "cross-site"}},
-				status: 200, respHeaders: []harHdr{{"Set-Cookie", "session=s3ss10n-value-123456; Path=/; HttpOnly"}, {"Access-Control-Allow-Origin", "http://localhost:3000"}, {"Access-Control-Allow-Credentials", "true"}}},
+				status:     200, respHeaders: []harHdr{{"Set-Cookie", "session=s3ss10n-value-123456; Path=/; HttpOnly"}, {"Access-Control-Allow-Origin", "http://localhost:3000"}, {"Access-Control-Allow-Credentials", "true"}}},
 			{method: "GET", url: "https://api.example.com/api/me", resourceType: "fetch",
 				reqHeaders: []harHdr{origin, {"Sec-Fetch-Mode", "cors"}, {"Sec-Fetch-Site", "cross-site"}},
-				status: 401, body: `{"detail":"Authentication credentials were not provided."}`,
+				status:     401, body: `{"detail":"Authentication credentials were not provided."}`,
 				respHeaders: []harHdr{{"Access-Control-Allow-Origin", "http://localhost:3000"}, {"Access-Control-Allow-Credentials", "true"}}},
 		}, "cookie_blocked_by_attributes"},
 		{"sanitized export", "WebInspector", []harTestEntry{

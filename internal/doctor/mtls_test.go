@@ -143,3 +143,54 @@ func TestMTLSClientCertificateProvedOrRuledOut(t *testing.T) {
 		}
 	})
 }
+
+// TestMTLSCertificateRefusedAfterTheHandshake: a server that takes any certificate in
+// the handshake and verifies it afterwards (nginx's ssl_verify_client on answers its own
+// 400 "The SSL certificate error" page) refuses the certificate presented.
+func TestMTLSCertificateRefusedAfterTheHandshake(t *testing.T) {
+	ca, other := newTestCA(t, "Partners CA"), newTestCA(t, "Someone Else CA")
+	dir := t.TempDir()
+	goodCert, goodKey := ca.clientPair(t, dir, "partner")
+	badCert, badKey := other.clientPair(t, dir, "stranger")
+	pool := x509.NewCertPool()
+	pool.AddCert(ca.cert)
+	srv := httptest.NewUnstartedServer(dated(0, func(w http.ResponseWriter, r *http.Request) {
+		pc := r.TLS.PeerCertificates
+		if len(pc) == 0 {
+			w.WriteHeader(400)
+			_, _ = w.Write([]byte("<html><head><title>400 No required SSL certificate was sent</title></head></html>"))
+			return
+		}
+		if _, err := pc[0].Verify(x509.VerifyOptions{Roots: pool, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}); err != nil {
+			w.Header().Set("Server", "nginx/1.22.1")
+			w.WriteHeader(400)
+			_, _ = w.Write([]byte("<html><head><title>400 The SSL certificate error</title></head><body><center>nginx/1.22.1</center></body></html>"))
+			return
+		}
+		_, _ = w.Write([]byte(`{"ok":true}`))
+	}))
+	srv.TLS = &tls.Config{ClientAuth: tls.RequestClientCert}
+	srv.Config.ErrorLog = quietLog()
+	srv.StartTLS()
+	t.Cleanup(srv.Close)
+	for _, tc := range []struct {
+		name, cert, key, verdict, summary string
+	}{
+		{"untrusted certificate", badCert, badKey, "mtls_client_certificate_missing", "refused the client certificate"},
+		{"trusted certificate", goodCert, goodKey, VerdictOK, ""},
+		{"no certificate", "", "", "mtls_client_certificate_missing", "none was presented"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			o := baseOptions(srv.URL + "/v1/orders")
+			o.Insecure = true
+			o.CertFile, o.KeyFile = tc.cert, tc.key
+			rep := runDoctor(t, o)
+			if rep.Verdict != tc.verdict {
+				t.Fatalf("verdict %q, want %q; findings %v", rep.Verdict, tc.verdict, codes(rep.Findings))
+			}
+			if tc.summary != "" && !strings.Contains(rep.Findings[0].Summary, tc.summary) {
+				t.Errorf("summary %q", rep.Findings[0].Summary)
+			}
+		})
+	}
+}

@@ -67,6 +67,11 @@ type Options struct {
 	// empty when CertFile holds both.
 	CertFile string
 	KeyFile  string
+	// ChallengeFirst names a client that sends credentials only after the server's
+	// challenge asks for them (curl --anyauth, --digest, --ntlm or --negotiate; git;
+	// .NET credential caches): the doctor then first sends the request without the
+	// credential, as that client would, to see whether a challenge comes back.
+	ChallengeFirst string
 	// Proxy is a forward proxy URL (curl --proxy) for every request, in place of the
 	// proxy variables; "http://host:port" when no scheme is given.
 	Proxy string

@@ -292,6 +292,12 @@ func (f *Facts) preflightNeeded() bool {
 
 // probeAll runs P1 to P8 in order.
 func probeAll(ctx context.Context, p *prober, o Options, f *Facts) {
+	if o.ChallengeFirst != "" && len(f.Creds) > 0 {
+		// A client that waits for a challenge sends this first, to the named origin.
+		u, _ := stripQueryCredentials(f.Target)
+		f.ChallengeFirst = o.ChallengeFirst
+		f.ChallengeProbe = p.send(ctx, "challenge", f.Method, u, withoutCredentials(f.Sent), f.Body, f.HasBody, false)
+	}
 	walk(ctx, p, o, f)
 	if ctx.Err() != nil {
 		return

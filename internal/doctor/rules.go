@@ -87,11 +87,23 @@ func (f *Facts) outcome() Outcome {
 		// it arrives there without the credential, so the request did not succeed.
 		o.Authenticated = false
 	}
+	if challengeNeverComes(f) {
+		// The client the user named never sends its credential: it is waiting for a
+		// challenge the server does not send, whatever the preemptive request got.
+		o.Authenticated = false
+	}
 	o.BrowserOK = true
 	if f.Origin != "" {
 		o.BrowserOK = corsProblems(f) == nil
 	}
 	return o
+}
+
+// challengeNeverComes reports that a challenge-driven client (Options.ChallengeFirst)
+// got a 401 without any WWW-Authenticate on its first, credential-less request.
+func challengeNeverComes(f *Facts) bool {
+	x := f.ChallengeProbe
+	return x != nil && x.Resp != nil && x.Resp.Status == 401 && len(x.Resp.Header.Values("WWW-Authenticate")) == 0
 }
 
 // failed reports whether there is a failure to explain.

@@ -176,7 +176,15 @@ func corsCheck(code string) func(*Facts) *finding.Finding {
 				ev = append(ev, "the actual response has no Access-Control-Allow-Origin for "+f.Origin+" either: if the server answers preflights only for the origins it allows (Gatehouse does), add "+f.Origin+" to its CORS allow-list")
 			}
 		}
-		return newFinding(code, score, corsText[code][0], corsText[code][1], ev...)
+		fix := corsText[code][1]
+		if isGatehouse(f) && code != "cors_credentials_misconfigured" {
+			// Gatehouse answers preflights itself, for the origins it allows, and lists
+			// Authorization and the route's key headers: the allow-list is the knob.
+			fix = "This server is a Gatehouse: it answers CORS preflights itself, without authentication, for the origins " +
+				"its configuration allows. Add " + f.Origin + " to cors.allowed_origins in the gateway's configuration " +
+				"(other request headers to cors.allowed_headers), then reload it."
+		}
+		return newFinding(code, score, corsText[code][0], fix, ev...)
 	}
 }
 

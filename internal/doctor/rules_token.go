@@ -188,7 +188,9 @@ func checkAudience(f *Facts) *finding.Finding {
 		if slash {
 			ev = append(ev, "they differ only by a trailing slash, which validators compare exactly")
 		}
-	case d != nil && f.Metadata != nil && f.Metadata.Resource != "":
+	case d != nil && f.Metadata != nil && f.Metadata.Resource != "" && !isGatehouse(f):
+		// (A Gatehouse's audience is its authenticator's audience setting, not its RFC
+		// 9728 resource URL: no lead to follow there.)
 		if exact, _ := contains(f.Metadata.Resource); exact {
 			break
 		}

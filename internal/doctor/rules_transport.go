@@ -18,6 +18,22 @@ var transportChecks = []check{
 }
 
 func checkMissingChallenge(f *Facts) *finding.Finding {
+	if challengeNeverComes(f) {
+		x := f.ChallengeProbe
+		ev := []string{
+			"a client that waits for the server's challenge (" + escape(f.ChallengeFirst) + ") first sends the request without the credential, and the doctor did the same: " + statusLine(x.Resp) + " with no WWW-Authenticate header",
+			"so that client never learns which scheme to use and never sends your credential",
+		}
+		if r := f.credResp(); r != nil {
+			ev = append(ev, "sent preemptively, the credential gets "+statusLine(r)+cond(r.Status/100 == 2, ": the credential itself works", ""))
+		}
+		return newFinding("missing_www_authenticate_challenge", scoreProof,
+			"The server answers 401 without a WWW-Authenticate challenge, and your client ("+escape(f.ChallengeFirst)+") sends the credential only when challenged: it never sends it.",
+			"Send the credential preemptively: curl -u user:pass without --anyauth or --digest (Basic), git with the "+
+				"credential in the URL's helper, Ansible uri with force_basic_auth: yes, .NET with the Authorization "+
+				"header set yourself. Server owners: add a WWW-Authenticate header to every 401 (RFC 9110 requires one).",
+			ev...)
+	}
 	var r *Response
 	which := ""
 	switch {
@@ -192,10 +208,14 @@ func checkMTLS(f *Facts) *finding.Finding {
 			score = scoreProof
 			summary = "The server refused the client certificate that was presented (--cert)."
 			ev = append(ev, "the handshake then failed: "+errText(req))
-		case req.Resp != nil && (req.Resp.Status == 495 || req.Resp.Status == 496):
+		case req.Resp != nil && (req.Resp.Status == 495 || req.Resp.Status == 496 || len(hs) > 0):
+			// nginx verifies after the handshake (ssl_verify_client on) and answers its
+			// own 400 "The SSL certificate error" page for an untrusted certificate.
 			score = scoreProof
 			summary = "The server refused the client certificate that was presented (--cert)."
 			ev = append(ev, "the server then answered "+statusLine(req.Resp))
+			ev = append(ev, hitEvidence(hs)...)
+			hs = nil
 		default:
 			hs = nil // the certificate went through; a body that mentions certificates is not this
 		}

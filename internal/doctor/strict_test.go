@@ -52,3 +52,32 @@ func TestStrictChallengeGrammar(t *testing.T) {
 		})
 	}
 }
+
+// TestMissingChallengeIsTheVerdictForAChallengeDrivenClient: a client that waits for a
+// challenge (curl --anyauth) never sends the credential to a server whose 401 has no
+// WWW-Authenticate, even though the credential works when sent preemptively.
+func TestMissingChallengeIsTheVerdictForAChallengeDrivenClient(t *testing.T) {
+	for _, challenge := range []string{"", `Basic realm="files"`} {
+		srv := serve(t, func(w http.ResponseWriter, r *http.Request) {
+			if u, p, ok := r.BasicAuth(); ok && u == "alice" && p == "wonderland" {
+				_, _ = w.Write([]byte(`{"ok":true}`))
+				return
+			}
+			if challenge != "" {
+				w.Header().Set("WWW-Authenticate", challenge)
+			}
+			w.WriteHeader(401)
+		})
+		o := baseOptions(srv.URL + "/files")
+		o.UserPass, o.HasUserPass = "alice:wonderland", true
+		o.ChallengeFirst = "curl --anyauth"
+		rep := runDoctor(t, o)
+		want := "missing_www_authenticate_challenge"
+		if challenge != "" {
+			want = VerdictOK
+		}
+		if rep.Verdict != want {
+			t.Errorf("challenge %q: verdict %q, want %q; findings %v", challenge, rep.Verdict, want, codes(rep.Findings))
+		}
+	}
+}
