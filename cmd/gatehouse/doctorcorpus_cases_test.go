@@ -928,6 +928,21 @@ func transportCases() []corpusCase {
 			},
 		},
 		{
+			name: "H8 401 without a challenge, client waits for one", group: "H", server: "Go", want: "missing_www_authenticate_challenge", needs: "--anyauth (issue 15 item 13)",
+			broken:  "the server answers 401 with no WWW-Authenticate; curl --anyauth (like git, .NET credential caches) waits for a challenge and so never sends the password",
+			command: `gatehouse doctor $API/reports --anyauth -u "alice:$PASS"`,
+			setup: func(t *testing.T, w *corpusWorld) corpusVars {
+				api := goServer(t, func(rw http.ResponseWriter, r *http.Request) {
+					if u, p, ok := r.BasicAuth(); ok && u == "alice" && p == "r3ports-Pass!" {
+						io.WriteString(rw, "ok")
+						return
+					}
+					jsonReply(rw, 401, `{"error":"unauthorized"}`)
+				})
+				return cv("API", api, "PASS", "r3ports-Pass!").secret("r3ports-Pass!")
+			},
+		},
+		{
 			name: "H6 Gatehouse: mTLS authenticator, no certificate", group: "H", server: "Gatehouse serve", want: "mtls_client_certificate_missing",
 			broken:  "the route's only authenticator is mtls and the client presents no certificate",
 			command: `gatehouse doctor $API/partners/orders --cacert $CA`,
