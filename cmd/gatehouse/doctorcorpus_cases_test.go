@@ -362,7 +362,7 @@ func corsCases() []corpusCase {
 			},
 		},
 		{
-			name: "C4 Gatehouse: origin not allowed", group: "C", server: "Gatehouse demo", want: "cors_preflight_requires_auth",
+			name: "C4 Gatehouse: origin not allowed", group: "C", server: "Gatehouse demo", want: "cors_preflight_requires_auth", fixHas: "cors.allowed_origins",
 			broken:  "the front end runs on http://localhost:5173, which is not in the gateway's cors.allowed_origins (only :3000 is)",
 			command: `gatehouse doctor $API/orders -H "Authorization: Bearer $VALID" --origin http://localhost:5173`,
 			setup: func(t *testing.T, w *corpusWorld) corpusVars {
@@ -548,7 +548,7 @@ func deliveryCases() []corpusCase {
 			},
 		},
 		{
-			name: "E2 Gatehouse: key in another header", group: "E", server: "Gatehouse demo", want: "api_key_wrong_place",
+			name: "E2 Gatehouse: key in another header", group: "E", server: "Gatehouse demo", want: "api_key_wrong_place", fixHas: "X-API-Key",
 			broken:  "the gateway reads keys from X-API-Key; the client sends X-Api-Token",
 			command: `gatehouse doctor $API/orders -H "X-Api-Token: $APIKEY"`,
 			setup: func(t *testing.T, w *corpusWorld) corpusVars {
@@ -570,7 +570,7 @@ func deliveryCases() []corpusCase {
 			},
 		},
 		{
-			name: "E4 forward proxy wants credentials", group: "E", server: "Go", want: "proxy_auth_required_407",
+			name: "E4 forward proxy wants credentials", group: "E", server: "Go", want: "proxy_auth_required_407", fixHas: "proxy",
 			broken:  "HTTPS_PROXY points at a corporate proxy that wants its own credentials (407)",
 			command: `gatehouse doctor https://api.partner.test/v1/orders -H "Authorization: Bearer $TOKEN"`,
 			setup: func(t *testing.T, w *corpusWorld) corpusVars {
@@ -583,7 +583,7 @@ func deliveryCases() []corpusCase {
 			},
 		},
 		{
-			name: "E5 proxy answers 401 instead of 407", group: "E", server: "Go", want: "proxy_auth_required_407",
+			name: "E5 proxy answers 401 instead of 407", group: "E", server: "Go", want: "proxy_auth_required_407", fixHas: "proxy",
 			broken:  "an outbound proxy answers 401 with Proxy-Authenticate (not 407) to a plain-http API call",
 			command: `gatehouse doctor http://api.partner.test/v1/orders -H "Authorization: Bearer $TOKEN"`,
 			setup: func(t *testing.T, w *corpusWorld) corpusVars {
@@ -639,7 +639,7 @@ func tokenCases() []corpusCase {
 			},
 		},
 		{
-			name: "F4 Gatehouse: wrong audience", group: "F", server: "Gatehouse serve", want: "jwt_audience_mismatch",
+			name: "F4 Gatehouse: wrong audience", group: "F", server: "Gatehouse serve", want: "jwt_audience_mismatch", fixHas: "audience setting",
 			broken:  "the token was requested for api://billing; the route's authenticator accepts api://orders",
 			command: `gatehouse doctor $API/api/orders -H "Authorization: Bearer $TOKEN"`,
 			setup: func(t *testing.T, w *corpusWorld) corpusVars {

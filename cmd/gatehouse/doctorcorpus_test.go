@@ -43,6 +43,8 @@ type corpusCase struct {
 	// command is what the user types, with $VARS the setup fills in. It is split and
 	// expanded as a POSIX shell would: no expansion inside single quotes.
 	command string
+	// fixHas, when set, is what the verdict's fix must name (Gatehouse's own knob, say).
+	fixHas string
 	// needs names a doctor feature the scenario is written against (a flag or form of the
 	// command issue 15 asks for). When the command is refused as bad usage, the feature
 	// is not there yet: the scenario is reported as pending, not counted as passing.
@@ -135,8 +137,12 @@ func runCorpusCase(t *testing.T, c *corpusCase, v corpusVars) string {
 		}
 	}
 	var rep struct {
-		Verdict string `json:"verdict"`
-		Error   string `json:"error"`
+		Verdict  string `json:"verdict"`
+		Error    string `json:"error"`
+		Findings []struct {
+			Code string `json:"code"`
+			Fix  string `json:"fix"`
+		} `json:"findings"`
 	}
 	if err := json.Unmarshal([]byte(jsonOut), &rep); err != nil || (rep.Verdict == "" && rep.Error == "") {
 		t.Logf("exit %d, stdout:\n%s\nstderr:\n%s", code, jsonOut, jsonErr)
@@ -147,6 +153,14 @@ func runCorpusCase(t *testing.T, c *corpusCase, v corpusVars) string {
 	}
 	if rep.Verdict != c.want {
 		t.Logf("verdict %q, want %q; the report:\n%s", rep.Verdict, c.want, textOut)
+	} else if c.fixHas != "" {
+		fix := ""
+		if len(rep.Findings) > 0 {
+			fix = rep.Findings[0].Fix
+		}
+		if !strings.Contains(fix, c.fixHas) {
+			t.Errorf("the verdict's fix does not name %q: %q", c.fixHas, fix)
+		}
 	}
 	return rep.Verdict
 }
