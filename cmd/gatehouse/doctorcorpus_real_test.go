@@ -418,6 +418,26 @@ func realServerCases() []corpusCase {
 			},
 		},
 		{
+			name: "T3 --proxy without credentials", group: "E", server: "tinyproxy", want: "proxy_auth_required_407", needs: "--proxy (issue 15 item 6)",
+			broken:  "the command names the corporate proxy with --proxy but without its credentials",
+			command: `gatehouse doctor $API/orders -H "Authorization: Bearer $TOKEN" --proxy $PROXY`,
+			setup: func(t *testing.T, w *corpusWorld) corpusVars {
+				proxy := w.tinyproxyServer(t)
+				backend, tok := w.edgeBackend(t)
+				return cv("API", "http://"+backend, "TOKEN", tok, "PROXY", proxy).secret(tok)
+			},
+		},
+		{
+			name: "OK14 through an authenticated forward proxy", group: "ok", server: "tinyproxy", want: "ok", needs: "--proxy (issue 15 item 6)",
+			broken:  "nothing: the API through tinyproxy, with the proxy's credentials in --proxy",
+			command: `gatehouse doctor $API/orders -H "Authorization: Bearer $TOKEN" --proxy "http://corp:$PROXY_PASS@$PROXY_HOST"`,
+			setup: func(t *testing.T, w *corpusWorld) corpusVars {
+				proxy := w.tinyproxyServer(t)
+				backend, tok := w.edgeBackend(t)
+				return cv("API", "http://"+backend, "TOKEN", tok, "PROXY_PASS", "proxy-Pass-9913", "PROXY_HOST", strings.TrimPrefix(proxy, "http://")).secret(tok, "proxy-Pass-9913")
+			},
+		},
+		{
 			name: "OK11 Apache CGI with CGIPassAuth", group: "ok", server: "Apache", want: "ok",
 			broken:  "nothing: the same CGI application with CGIPassAuth On",
 			command: `gatehouse doctor $API/fixed/app.cgi -H "Authorization: Bearer $TOKEN"`,
