@@ -65,6 +65,9 @@ type Facts struct {
 	// the credential first, as a client that waits for a challenge would.
 	ChallengeFirst string
 	ChallengeProbe *Exchange
+	// NetrcProbe is the request as Python requests and httpx send it when a netrc entry
+	// exists for the host: the netrc credentials in place of the Authorization header.
+	NetrcProbe *Exchange
 
 	// Origin is --origin (or the HAR page's origin); RequestedHeaders is what a browser
 	// would list in Access-Control-Request-Headers.
@@ -78,6 +81,9 @@ type Facts struct {
 	// Metadata is the RFC 9728 document named by a challenge's resource_metadata, when it
 	// was fetched.
 	Metadata *ResourceMetadata
+	// MetadataErr says why a resource_metadata document was not read: too slow, too
+	// large, not JSON, or on another origin without --fetch-jwks.
+	MetadataErr string
 	// Fingerprints are the P8 matches on the final response and the anonymous control.
 	Fingerprints []FingerprintHit
 	// Gatehouse is the problem+json of the final response when a Gatehouse sent it.

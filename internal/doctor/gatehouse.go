@@ -9,7 +9,7 @@ import (
 	"github.com/gatehouse-dev/gatehouse/internal/doctor/finding"
 )
 
-// Codes the doctor reports beyond the catalogue's 60, for Gatehouse answers that are not
+// Codes the doctor reports beyond the catalogue's 62, for Gatehouse answers that are not
 // about the credential at all.
 const (
 	CodeAuthenticatorUnavailable = "authenticator_unavailable"

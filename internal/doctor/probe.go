@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/gatehouse-dev/gatehouse/internal/doctor/finding"
+	"github.com/gatehouse-dev/gatehouse/internal/doctor/lint"
 	"github.com/gatehouse-dev/gatehouse/internal/tokens"
 )
 
@@ -303,6 +304,7 @@ func probeAll(ctx context.Context, p *prober, o Options, f *Facts) {
 		return
 	}
 	anonymousControl(ctx, p, f)
+	netrcProbe(ctx, p, o, f)
 	if f.Origin != "" && f.preflightNeeded() {
 		preflight(ctx, p, f)
 	}
@@ -493,6 +495,31 @@ func anonymousControl(ctx context.Context, p *prober, f *Facts) {
 	f.Anon = p.send(ctx, "P2", ex.Method, u, withoutCredentials(f.Sent), body, hasBody, false)
 }
 
+// netrcProbe sends the request once more as Python requests and httpx would when a
+// netrc entry exists for the host: with that entry's credentials (Basic) replacing the
+// Authorization header the user gave. It runs only when the request as given worked,
+// since only then can the netrc entry be what fails for the user; it goes to the
+// target's origin only, the host the entry is for.
+func netrcProbe(ctx context.Context, p *prober, o Options, f *Facts) {
+	c := f.primary()
+	ex := f.LastCredentialed
+	if !f.NetrcPresent || c == nil || !c.IsAuthorization() || strings.EqualFold(c.Scheme, "Basic") ||
+		ex == nil || ex.Resp == nil || ex.Resp.Status/100 != 2 || !sameOrigin(ex.URL, f.Target) {
+		return
+	}
+	login, pass, ok := lint.NetrcCredentials(f.Target.Hostname(), o.Getenv)
+	if !ok {
+		return
+	}
+	f.KnownPairs = append(f.KnownPairs, login+":"+pass)
+	basic := "Basic " + base64.StdEncoding.EncodeToString([]byte(login+":"+pass))
+	body, hasBody := "", false
+	if ex.Method == f.Method {
+		body, hasBody = f.Body, f.HasBody
+	}
+	f.NetrcProbe = p.send(ctx, "netrc", ex.Method, ex.URL, replaceHeader(f.Sent, "Authorization", basic), body, hasBody, true)
+}
+
 // preflight is P3: the OPTIONS a browser on f.Origin would send first.
 func preflight(ctx context.Context, p *prober, f *Facts) {
 	hdrs := []Header{
@@ -646,6 +673,9 @@ func fetchJSON(ctx context.Context, p *prober, probe, raw string, v any) string 
 	if ex.Resp.Status != 200 {
 		return "GET " + redactURL(u) + " answered " + statusLine(ex.Resp)
 	}
+	if ex.Resp.BodyTruncated {
+		return "GET " + redactURL(u) + " returned a document larger than " + itoa(len(ex.Resp.Body)) + " bytes; only that much is read"
+	}
 	if err := json.Unmarshal(ex.Resp.Body, v); err != nil {
 		return "GET " + redactURL(u) + " did not return JSON"
 	}
@@ -666,16 +696,20 @@ func resourceMetadata(ctx context.Context, p *prober, o Options, f *Facts) {
 		}
 		u, err := url.Parse(raw)
 		if err != nil || u.Host == "" {
+			f.MetadataErr = "the challenge's resource_metadata is not a URL"
 			return
 		}
 		if !sameOrigin(u, f.Target) && !o.FetchJWKS {
+			f.MetadataErr = "the challenge's resource_metadata points to another origin (" + originOf(u) + "); not followed without --fetch-jwks"
 			return
 		}
 		var m ResourceMetadata
-		if fetchJSON(ctx, p, "metadata", raw, &m) == "" {
-			m.URL = raw
-			f.Metadata = &m
+		if msg := fetchJSON(ctx, p, "metadata", raw, &m); msg != "" {
+			f.MetadataErr = "the resource metadata was not read: " + msg
+			return
 		}
+		m.URL = raw
+		f.Metadata = &m
 		return
 	}
 }

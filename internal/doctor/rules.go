@@ -87,6 +87,10 @@ func (f *Facts) outcome() Outcome {
 		// it arrives there without the credential, so the request did not succeed.
 		o.Authenticated = false
 	}
+	if netrcRefused(f) {
+		// Python requests and httpx send the netrc entry instead, and it is refused.
+		o.Authenticated = false
+	}
 	if challengeNeverComes(f) {
 		// The client the user named never sends its credential: it is waiting for a
 		// challenge the server does not send, whatever the preemptive request got.
@@ -104,6 +108,13 @@ func (f *Facts) outcome() Outcome {
 func challengeNeverComes(f *Facts) bool {
 	x := f.ChallengeProbe
 	return x != nil && x.Resp != nil && x.Resp.Status == 401 && len(x.Resp.Header.Values("WWW-Authenticate")) == 0
+}
+
+// netrcRefused reports that the request as requests/httpx send it (the netrc entry in
+// place of the Authorization header) was refused, while the header as given worked.
+func netrcRefused(f *Facts) bool {
+	x := f.NetrcProbe
+	return x != nil && x.Resp != nil && isAuthFailure(x.Resp.Status)
 }
 
 // failed reports whether there is a failure to explain.

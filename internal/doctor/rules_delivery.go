@@ -158,6 +158,13 @@ func checkNetrc(f *Facts) *finding.Finding {
 	if !f.NetrcPresent || c == nil || !c.IsAuthorization() || strings.EqualFold(c.Scheme, "Basic") {
 		return nil
 	}
+	if netrcRefused(f) {
+		return newFinding("netrc_overrides_authorization", scoreProof-2,
+			"Your Authorization header works, but Python requests and httpx replace it with the netrc entry for "+escape(f.Target.Hostname())+", which the server refuses.",
+			"Remove the netrc entry for this host, pass auth= explicitly (requests: a custom auth class that sets your header; httpx: auth=None with the header), or set trust_env=False on the session.",
+			"with your header as given: "+statusLine(f.LastCredentialed.Resp),
+			"with the netrc entry in "+escape(f.NetrcPath)+" in its place (Basic, as requests and httpx send it; the entry is not shown): "+statusLine(f.NetrcProbe.Resp)+"; "+challengeLine(f.NetrcProbe.Resp))
+	}
 	return newFinding("netrc_overrides_authorization", scoreContributor-5,
 		"A netrc file has an entry for "+escape(f.Target.Hostname())+": Python requests and httpx would replace your Authorization header with those credentials.",
 		"If the failing client is Python requests or httpx, remove the netrc entry for this host, pass auth= "+
