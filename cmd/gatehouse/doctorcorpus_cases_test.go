@@ -7,6 +7,8 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -362,6 +364,23 @@ func corsCases() []corpusCase {
 			},
 		},
 		{
+			name: "C8 challenge not exposed to a discovering client", group: "C", server: "Go", want: "www_authenticate_not_exposed",
+			broken:  "a browser client (an MCP-style app) starts without a token and must read resource_metadata from the 401's WWW-Authenticate, which the API does not list in Access-Control-Expose-Headers",
+			command: `gatehouse doctor $API/v1/orders --origin http://localhost:3000`,
+			setup: func(t *testing.T, w *corpusWorld) corpusVars {
+				api := goServer(t, func(rw http.ResponseWriter, r *http.Request) {
+					rw.Header().Set("Access-Control-Allow-Origin", origin)
+					if r.URL.Path == "/.well-known/oauth-protected-resource" {
+						jsonReply(rw, 200, `{"resource":"http://`+r.Host+`","authorization_servers":["https://id.corp.test"]}`)
+						return
+					}
+					rw.Header().Set("WWW-Authenticate", `Bearer resource_metadata="http://`+r.Host+`/.well-known/oauth-protected-resource"`)
+					jsonReply(rw, 401, `{"error":"unauthorized"}`)
+				})
+				return cv("API", api)
+			},
+		},
+		{
 			name: "C4 Gatehouse: origin not allowed", group: "C", server: "Gatehouse demo", want: "cors_preflight_requires_auth", fixHas: "cors.allowed_origins",
 			broken:  "the front end runs on http://localhost:5173, which is not in the gateway's cors.allowed_origins (only :3000 is)",
 			command: `gatehouse doctor $API/orders -H "Authorization: Bearer $VALID" --origin http://localhost:5173`,
@@ -567,6 +586,21 @@ func deliveryCases() []corpusCase {
 					t.Fatal(err)
 				}
 				return cv("API", d.base, "TEST_KEY", k.Reveal()).secret(k.Reveal())
+			},
+		},
+		{
+			name: "E6 netrc entry replaces the header", group: "E", server: "Go", want: "netrc_overrides_authorization",
+			broken:  "curl with the Bearer header works, but the Python client fails: ~/.netrc has an old entry for the API host, and requests sends that Basic pair instead of the header",
+			command: `gatehouse doctor $API/v1/orders -H "Authorization: Bearer $TOKEN"`,
+			setup: func(t *testing.T, w *corpusWorld) corpusVars {
+				tok := w.corpToken(t, nil)
+				api := goServer(t, bearerAPI(tok))
+				home := t.TempDir()
+				netrc := filepath.Join(home, ".netrc")
+				if err := os.WriteFile(netrc, []byte("machine 127.0.0.1 login deploy password old-Netrc-Pass-5521\n"), 0o600); err != nil {
+					t.Fatal(err)
+				}
+				return cv("API", api, "TOKEN", tok).secret(tok, "old-Netrc-Pass-5521").withEnv("HOME", home, "NETRC", netrc)
 			},
 		},
 		{
