@@ -94,10 +94,11 @@ func NewServer(s *Service, tlsConfig *tls.Config) *grpc.Server {
 func (s *Service) Check(ctx context.Context, req *authv3.CheckRequest) (*authv3.CheckResponse, error) {
 	r, malformed := toRequest(ctx, req)
 	// Found before the decide endpoint removes them from r.
-	spoofs := spoofed(r.Header)
+	h := s.o.Handler()
+	spoofs := h.SpoofedNames(r.Header)
 	w := &recorder{header: http.Header{}, status: http.StatusOK}
-	creds := s.o.Handler().DecideForward(w, r, malformed)
-	return toResponse(w, spoofs, creds), nil
+	creds := h.DecideForward(w, r, malformed)
+	return toResponse(w, spoofs, h.MappedHeaders(), creds), nil
 }
 
 // toRequest builds the request a trusted proxy would send the decide endpoint for req.
@@ -240,13 +241,13 @@ var dropped = map[string]bool{"Content-Length": true, gateway.HeaderProblem: tru
 
 // toResponse turns the decide endpoint's answer w into a CheckResponse. spoofs are the
 // identity headers the client sent; creds where the credentials are.
-func toResponse(w *recorder, spoofs []string, creds gateway.Credentials) *authv3.CheckResponse {
+func toResponse(w *recorder, spoofs, mapped []string, creds gateway.Credentials) *authv3.CheckResponse {
 	hd := w.header
 	switch {
 	case w.status == http.StatusOK:
 		return &authv3.CheckResponse{
 			Status:       &status.Status{Code: int32(codes.OK)},
-			HttpResponse: &authv3.CheckResponse_OkResponse{OkResponse: okResponse(hd, spoofs, creds)},
+			HttpResponse: &authv3.CheckResponse_OkResponse{OkResponse: okResponse(hd, spoofs, mapped, creds)},
 		}
 	case w.status == http.StatusForbidden && hd.Get(gateway.HeaderPreflight) == gateway.PreflightAnswer:
 		return denied(codes.PermissionDenied, http.StatusNoContent, hd, "")
@@ -254,24 +255,28 @@ func toResponse(w *recorder, spoofs []string, creds gateway.Credentials) *authv3
 	return denied(grpcCode(w.status), w.status, hd, w.body.String())
 }
 
-// okResponse lists the identity headers to set, the spoofable ones to remove, and the
-// credentials to remove when the route does not forward them.
-func okResponse(hd http.Header, spoofs []string, creds gateway.Credentials) *authv3.OkHttpResponse {
+// okResponse lists the identity headers and the headers authenticators map claims to
+// (mapped) that the answer sets, those of them it does not set for removal (a client's
+// copy must never reach the upstream), every other spelling of them the client sent
+// (spoofs), and the credentials to remove when the route does not forward them.
+func okResponse(hd http.Header, spoofs, mapped []string, creds gateway.Credentials) *authv3.OkHttpResponse {
 	ok := &authv3.OkHttpResponse{}
-	set := map[string]bool{}
-	for _, name := range identityNames {
+	set := map[string]bool{} // lower-cased names this answer sets
+	names := append(append([]string(nil), identityNames...), mapped...)
+	for _, name := range names {
 		if v := hd.Get(name); v != "" {
-			ok.Headers = append(ok.Headers, option(name, v))
-			set[name] = true
+			ok.Headers = append(ok.Headers, option(strings.ToLower(name), v))
+			set[strings.ToLower(name)] = true
 		}
 	}
-	for _, name := range identityNames {
-		if !set[name] {
-			ok.HeadersToRemove = append(ok.HeadersToRemove, name)
+	for _, name := range names {
+		if lower := strings.ToLower(name); !set[lower] && !contains(ok.HeadersToRemove, lower) {
+			ok.HeadersToRemove = append(ok.HeadersToRemove, lower)
 		}
 	}
-	// Every other spelling a client may have sent (X_Gatehouse_Subject, say), which an
-	// upstream folding '_' into '-' would read as ours.
+	// Every other spelling a client may have sent (X_Gatehouse_Subject, x.user.email),
+	// which an upstream folding '_' and '.' into '-' would read as ours. A spelling the
+	// answer sets is overwritten, never removed: removing it would drop ours too.
 	for _, name := range spoofs {
 		if !set[name] && !contains(ok.HeadersToRemove, name) {
 			ok.HeadersToRemove = append(ok.HeadersToRemove, name)
@@ -335,20 +340,6 @@ func option(name, value string) *corev3.HeaderValueOption {
 		hv.RawValue = []byte(value)
 	}
 	return &corev3.HeaderValueOption{Header: hv, AppendAction: corev3.HeaderValueOption_OVERWRITE_IF_EXISTS_OR_ADD}
-}
-
-// spoofed lists, lower case, the names in the original request's headers
-// that read as identity headers, compared as proxy.StripIdentityHeaders compares them.
-func spoofed(original http.Header) []string {
-	var out []string
-	for name := range original {
-		probe := http.Header{name: nil}
-		proxy.StripIdentityHeaders(probe)
-		if len(probe) == 0 {
-			out = append(out, strings.ToLower(name))
-		}
-	}
-	return out
 }
 
 func contains(list []string, s string) bool {

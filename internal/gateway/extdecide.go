@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
@@ -39,6 +40,7 @@ func (h *Handler) DecideForward(w http.ResponseWriter, r *http.Request, malforme
 	rid := newRequestID()
 	clientRID := clientRequestID(r.Header.Get("X-Request-Id"))
 	proxy.StripIdentityHeaders(r.Header)
+	proxy.StripNamed(r.Header, h.folded)
 	w.Header().Set("X-Request-Id", rid)
 	if h.opts.Tracer != nil {
 		// The same server span as the decide endpoint's: a check is a request too.
@@ -52,7 +54,7 @@ func (h *Handler) DecideForward(w http.ResponseWriter, r *http.Request, malforme
 			return Credentials{}
 		}
 	}
-	rt := h.serveDecide(w, r, rid, clientRID, started, malformed)
+	rt := h.serveDecide(w, r, rid, clientRID, started, malformed, false)
 	if rt == nil || rt.ForwardAuthorization {
 		return Credentials{}
 	}
@@ -77,22 +79,42 @@ const HeaderEnvoyRemove = "X-Envoy-Auth-Headers-To-Remove"
 // decides X-Forwarded-Uri: the same cleaning, the same refusals. On an allow, the
 // identity headers Gatehouse did not set and, on a route that does not forward them,
 // the credential headers are listed in HeaderEnvoyRemove.
-func (h *Handler) serveEnvoyHTTP(w http.ResponseWriter, r *http.Request, rid, clientRID string, started time.Time) bool {
-	fa := h.opts.ForwardAuthPath
-	uri := r.RequestURI
-	if fa == "" || len(uri) <= len(fa) || uri[len(fa)] != '/' || uri[:len(fa)] != fa {
+//
+// spoofs are the names of the client's headers that read as the gateway's own, taken
+// (SpoofedNames) before ServeHTTP stripped them: Envoy forwards the client's headers,
+// not the stripped request, so each is listed for removal.
+func (h *Handler) serveEnvoyHTTP(w http.ResponseWriter, r *http.Request, rid, clientRID string, started time.Time, spoofs []string) bool {
+	if !h.isEnvoyHTTP(r) {
 		return false
 	}
+	fa, uri := h.opts.ForwardAuthPath, r.RequestURI
 	// The request line describes the request; headers of the same name a client sent
 	// through Envoy's allow-list are replaced, as Traefik replaces its own.
 	setHeaders(r.Header, "X-Forwarded-Method", r.Method, "X-Forwarded-Uri", uri[len(fa):])
 	bw := newDecideWriter(w)
-	rt := h.serveDecide(bw, r, rid, clientRID, started, nil)
+	rt := h.serveDecide(bw, r, rid, clientRID, started, nil, true)
 	if bw.status == http.StatusOK {
+		// Envoy sends the upstream the client's own headers: every identity or mapped
+		// header this answer does not set is removed (one Gatehouse sets replaces the
+		// client's), and so is every other spelling of one the client sent (x_user_email,
+		// x.gatehouse.subject), which an upstream folding '_' and '.' would read as ours.
 		var remove []string
 		for _, name := range identityHeaderNames {
 			if bw.Header().Get(name) == "" {
 				remove = append(remove, strings.ToLower(name))
+			}
+		}
+		for _, name := range h.mapped {
+			if bw.Header().Get(name) == "" {
+				remove = append(remove, strings.ToLower(name))
+			}
+		}
+		for _, name := range spoofs {
+			if isCanonicalSpelling(name) && bw.Header().Get(name) != "" {
+				continue // set by this answer, which replaces the client's
+			}
+			if !slices.Contains(remove, name) {
+				remove = append(remove, name)
 			}
 		}
 		if rt != nil && !rt.ForwardAuthorization {
@@ -109,6 +131,41 @@ func (h *Handler) serveEnvoyHTTP(w http.ResponseWriter, r *http.Request, rid, cl
 	bw.flush()
 	return true
 }
+
+// isEnvoyHTTP reports whether r is a check of Envoy's HTTP ext_authz mode: a request to
+// the decide path followed by the original target.
+func (h *Handler) isEnvoyHTTP(r *http.Request) bool {
+	fa, uri := h.opts.ForwardAuthPath, r.RequestURI
+	return fa != "" && len(uri) > len(fa) && uri[len(fa)] == '/' && uri[:len(fa)] == fa
+}
+
+// isCanonicalSpelling reports whether a lower-cased header name is spelled with '-'
+// only, as the gateway spells the headers it sets: another spelling of one of them
+// (with '_' or '.') is always the client's.
+func isCanonicalSpelling(name string) bool {
+	return !strings.ContainsAny(name, "_.")
+}
+
+// SpoofedNames lists, lower-cased, the names in a client's headers that read as the
+// gateway's own (identity headers and the headers authenticators map claims to), in
+// any spelling, compared as the gateway strips them. Callers that hand the original
+// request to an upstream themselves (Envoy) take it before DecideForward strips them.
+func (h *Handler) SpoofedNames(hd http.Header) []string {
+	var out []string
+	for name := range hd {
+		probe := http.Header{name: nil}
+		proxy.StripIdentityHeaders(probe)
+		proxy.StripNamed(probe, h.folded)
+		if len(probe) == 0 {
+			out = append(out, strings.ToLower(name))
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// MappedHeaders are the names, canonical, of every header authenticators map claims to.
+func (h *Handler) MappedHeaders() []string { return h.mapped }
 
 // identityHeaderNames are the identity headers the decide endpoint may set.
 var identityHeaderNames = []string{proxy.HeaderSubject, proxy.HeaderScopes, proxy.HeaderAuthenticator, proxy.HeaderRequestID}

@@ -89,7 +89,11 @@ func (o *original) request(r *http.Request) *http.Request {
 // route of an allowed request, nil for every other answer. A non-nil malformed is the
 // caller's own finding that the proxy's description cannot be read: it is refused as
 // readOriginal's errors are, once the caller is known to be trusted.
-func (h *Handler) serveDecide(w http.ResponseWriter, r *http.Request, rid, clientRID string, started time.Time, malformed error) *Route {
+//
+// envoyHTTP says r is a check of Envoy's HTTP ext_authz mode, which forwards the client's
+// query string as it was: a credential in the query of a route that does not forward
+// credentials is refused there, since nothing could remove it before the upstream.
+func (h *Handler) serveDecide(w http.ResponseWriter, r *http.Request, rid, clientRID string, started time.Time, malformed error, envoyHTTP bool) *Route {
 	peer := proxy.PeerAddr(r.RemoteAddr)
 	ev := Event{RequestID: rid, ClientRequestID: clientRID, Started: started, Client: peer}
 	if !peer.IsValid() || !proxy.Trusted(peer, h.opts.TrustedProxies) {
@@ -152,6 +156,11 @@ func (h *Handler) serveDecide(w http.ResponseWriter, r *http.Request, rid, clien
 		return nil
 	}
 	ev.Route = rt.Name
+	if envoyHTTP && !rt.ForwardAuthorization && o.query != "" && queryHoldsCredential(rt.Route, o.query) {
+		d := decision.Decision{Reason: decision.InvalidRequest, Detail: "this route does not forward credentials, and Envoy's HTTP ext_authz mode cannot remove one from the query: send it in a header, or use the gRPC ext_authz service"}
+		h.denyDecide(w, o.request(r), rt, d, &ev, origin, corsOK)
+		return nil
+	}
 
 	// The decide request's own TLS connection, if any, is the proxy's: its certificate
 	// is not the client's, so the request is decided as one without a client certificate.
@@ -420,4 +429,20 @@ func isTokenChar(c byte) bool {
 		return true
 	}
 	return strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0
+}
+
+// queryHoldsCredential reports whether the query string names access_token or a query
+// parameter an authenticator of rt reads, however its name is percent-encoded.
+func queryHoldsCredential(rt *decision.Route, query string) bool {
+	values, _ := url.ParseQuery(query)
+	if len(values[proxy.AccessTokenParam]) > 0 {
+		return true
+	}
+	_, names := credentialPlaces(rt)
+	for _, name := range names {
+		if len(values[name]) > 0 {
+			return true
+		}
+	}
+	return false
 }

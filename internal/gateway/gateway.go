@@ -202,6 +202,10 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	clientRID := clientRequestID(r.Header.Get("X-Request-Id"))
 	// Identity headers are ours alone: remove whatever the client sent before anything
 	// else looks at the request, on every path including anonymous routes and errors.
+	var spoofs []string
+	if h.isEnvoyHTTP(r) {
+		spoofs = h.SpoofedNames(r.Header) // Envoy forwards the client's own headers
+	}
 	proxy.StripIdentityHeaders(r.Header)
 	proxy.StripNamed(r.Header, h.folded)
 	w.Header().Set("X-Request-Id", rid)
@@ -217,7 +221,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 
-	if h.serveEnvoyHTTP(w, r, rid, clientRID, started) {
+	if h.serveEnvoyHTTP(w, r, rid, clientRID, started, spoofs) {
 		return
 	}
 	p, err := decision.CleanPath(r.URL.Path)
@@ -241,7 +245,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	if h.opts.ForwardAuthPath != "" && p == h.opts.ForwardAuthPath {
-		h.serveDecide(w, r, rid, clientRID, started, nil)
+		h.serveDecide(w, r, rid, clientRID, started, nil, false)
 		return
 	}
 
