@@ -3,6 +3,7 @@ package decision
 import (
 	"context"
 	"strings"
+	"unicode/utf8"
 )
 
 // Requirement is one condition of a route's require block beyond scopes: a claim rule
@@ -94,7 +95,30 @@ func NormalizeHost(h string) string {
 		h = h[:i]
 	}
 	h = strings.TrimSuffix(h, ".")
+	if !validHostName(h) {
+		return ""
+	}
 	return lowerASCII(h)
+}
+
+// validHostName reports whether h, without port and final dot, reads as a DNS name or
+// an IPv4 address: no empty label, and ASCII letters, digits, '-' and '_' only (bytes
+// from 0x80 up are left to the IDNA conversion that follows). Anything else would
+// match no host route, fall through to routes without a host, and still be read by a
+// lenient upstream as the name it resembles ("admin.example..").
+func validHostName(h string) bool {
+	if h == "" || h[0] == '.' || h[len(h)-1] == '.' || strings.Contains(h, "..") {
+		return false
+	}
+	for i := 0; i < len(h); i++ {
+		c := h[i]
+		switch {
+		case c >= utf8.RuneSelf, c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9', c == '-', c == '_', c == '.':
+		default:
+			return false
+		}
+	}
+	return true
 }
 
 func allDigits(s string) bool {

@@ -149,8 +149,8 @@ func (h *Handler) serveDecide(w http.ResponseWriter, r *http.Request, rid, clien
 
 	// The original host: X-Forwarded-Host (the caller is a trusted proxy; set above
 	// from X-Original-URL when absent), else the Host the proxy sent.
-	host := h.requestHost(r)
-	rt, d := h.findRoute(w.Header(), host, o.method, o.path)
+	host, hostOK := h.requestHost(r)
+	rt, d := h.findRoute(w.Header(), host, hostOK, o.method, o.path)
 	if rt == nil {
 		h.denyDecide(w, o.request(r), nil, d, &ev, origin, corsOK)
 		return nil

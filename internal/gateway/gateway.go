@@ -132,6 +132,8 @@ type Handler struct {
 	// mapped and folded are the header names of every HeaderMappings entry, canonical
 	// and as proxy.FoldName folds them; nil when there are none.
 	mapped, folded []string
+	// hostRoutes is true when a route matches by host (match.host).
+	hostRoutes bool
 }
 
 // New compiles a Handler from o.
@@ -161,6 +163,9 @@ func New(o Options) *Handler {
 	seen := map[string]bool{}
 	for _, rt := range h.routes {
 		h.policies = append(h.policies, rt.Route)
+		if rt.Route.Host != "" {
+			h.hostRoutes = true
+		}
 		for _, s := range rt.RequiredScopes {
 			if !seen[s] {
 				seen[s] = true
@@ -255,8 +260,8 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
-	host := h.requestHost(r)
-	rt, d := h.findRoute(w.Header(), host, r.Method, p)
+	host, hostOK := h.requestHost(r)
+	rt, d := h.findRoute(w.Header(), host, hostOK, r.Method, p)
 	ev := Event{RequestID: rid, ClientRequestID: clientRID, Started: started, Client: proxy.ClientAddr(r, h.opts.TrustedProxies)}
 	if rt == nil {
 		h.deny(w, r, nil, d, &ev, origin, corsOK)
@@ -314,7 +319,11 @@ func (h *Handler) decide(ctx context.Context, rt *Route, req *decision.Request) 
 // or nil and the refusal: 404 route_not_found, 405 method_not_allowed when a route
 // claims the path but not the method (with the methods it takes set in hd's Allow), or
 // 400 path_rejected when ;parameters make the path name two routes.
-func (h *Handler) findRoute(hd http.Header, host, method, p string) (*Route, decision.Decision) {
+func (h *Handler) findRoute(hd http.Header, host string, hostOK bool, method, p string) (*Route, decision.Decision) {
+	if !hostOK && h.hostRoutes {
+		return nil, decision.Decision{Reason: decision.InvalidRequest,
+			Detail: "the request's host (Host, or X-Forwarded-Host from a trusted proxy) is not a valid host name, and routes here match by host"}
+	}
 	sel := decision.SelectHost(h.policies, host, method, p)
 	if sel.Index >= 0 {
 		return h.routes[sel.Index], decision.Decision{}

@@ -2,7 +2,6 @@ package gateway
 
 import (
 	"net/http"
-	"strings"
 	"unicode/utf8"
 
 	"golang.org/x/net/idna"
@@ -14,21 +13,20 @@ import (
 // requestHost is the host r is for, as routes match it (decision.NormalizeHost): the
 // Host header, or X-Forwarded-Host when the peer is a trusted proxy (its last entry
 // when a chain of proxies appended to it: the one the nearest proxy, which is trusted,
-// wrote). A name in Unicode is compared in its ASCII (xn--) form; a host that is not a
-// valid name matches only routes without a host. It allocates nothing for an ASCII
-// lower-case Host, the common case.
-func (h *Handler) requestHost(r *http.Request) string {
+// wrote, and the one the proxy forwards). A name in Unicode is compared in its ASCII
+// (xn--) form. ok is false when the request names a host that is not a valid one
+// ("admin.example:x"): findRoute refuses it when routes match by host, since it would
+// otherwise fall through to routes without a host while the upstream reads it as the
+// host it resembles. It allocates nothing for an ASCII lower-case Host, the common case.
+func (h *Handler) requestHost(r *http.Request) (host string, ok bool) {
 	raw := r.Host
-	if vals := r.Header["X-Forwarded-Host"]; len(vals) > 0 && len(h.opts.TrustedProxies) > 0 {
+	if len(r.Header["X-Forwarded-Host"]) > 0 && len(h.opts.TrustedProxies) > 0 {
 		if peer := proxy.PeerAddr(r.RemoteAddr); peer.IsValid() && proxy.Trusted(peer, h.opts.TrustedProxies) {
-			raw = vals[len(vals)-1]
-			if i := strings.LastIndexByte(raw, ','); i >= 0 {
-				raw = raw[i+1:]
-			}
-			raw = strings.TrimSpace(raw)
+			raw = proxy.LastForwardedHost(r.Header)
 		}
 	}
-	return RequestHost(raw)
+	host = RequestHost(raw)
+	return host, host != "" || raw == ""
 }
 
 // RequestHost normalizes a Host header value for route matching: no port, no trailing

@@ -325,7 +325,9 @@ func setForwarded(pr *httputil.ProxyRequest, trusted []netip.Prefix) {
 		if p := pr.In.Header.Get("X-Forwarded-Proto"); p == "http" || p == "https" {
 			pr.Out.Header.Set("X-Forwarded-Proto", p)
 		}
-		if h := pr.In.Header.Get("X-Forwarded-Host"); h != "" {
+		if h := LastForwardedHost(pr.In.Header); h != "" {
+			// The entry the gateway matched routes on, and no other: an earlier one is
+			// whatever the client sent before the trusted proxy appended its own.
 			pr.Out.Header.Set("X-Forwarded-Host", h)
 		}
 		return
@@ -339,6 +341,20 @@ func setForwarded(pr *httputil.ProxyRequest, trusted []netip.Prefix) {
 	} else {
 		pr.Out.Header.Set("X-Forwarded-Proto", "http")
 	}
+}
+
+// LastForwardedHost is the last entry of X-Forwarded-Host, over every field line and
+// comma-separated list, trimmed: the one the nearest proxy wrote. "" when there is none.
+func LastForwardedHost(h http.Header) string {
+	vals := h["X-Forwarded-Host"]
+	if len(vals) == 0 {
+		return ""
+	}
+	raw := vals[len(vals)-1]
+	if i := strings.LastIndexByte(raw, ','); i >= 0 {
+		raw = raw[i+1:]
+	}
+	return strings.TrimSpace(raw)
 }
 
 // PeerAddr parses the IP of a RemoteAddr ("ip:port"); the zero Addr if it does not parse.
