@@ -24,7 +24,7 @@ func TestForwardedHostTheRouteWasChosenOnIsTheOneForwarded(t *testing.T) {
 	})
 	for _, hdrs := range [][]string{
 		{"X-Forwarded-Host", "admin.example", "X-Forwarded-Host", "www.example"}, // two lines
-		{"X-Forwarded-Host", "admin.example, www.example"},                        // one list
+		{"X-Forwarded-Host", "admin.example, www.example"},                       // one list
 	} {
 		resp, body := f.do(t, "GET", "/x", hdrs...)
 		if resp.StatusCode != http.StatusOK {

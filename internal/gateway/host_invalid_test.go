@@ -8,8 +8,8 @@ package gateway
 import (
 	"net/http"
 	"net/url"
-	"time"
 	"testing"
+	"time"
 
 	"github.com/gatehouse-dev/gatehouse/internal/decision"
 )

@@ -91,7 +91,7 @@ type Expression struct {
 	prg         cel.Program
 	usesHeaders bool
 	hidden      map[string]bool // lower-cased header names request.headers leaves out
-	isFalse      string
+	isFalse     string
 	errored     string
 	costly      string
 }
