@@ -44,8 +44,18 @@ export interface AuthFetchOptions {
   header?: string;
   /** The scheme before the token; 'Bearer' by default, '' for none (an API-key header). */
   scheme?: string;
-  /** When set, the token is attached only to requests for these origins. */
+  /**
+   * The origins the token is attached to. Default: the page's origin in a browser, else
+   * the origin of the first request made through this function; a request to any other
+   * origin goes without it.
+   */
   origins?: string[];
+  /**
+   * Origins a login URL may point to besides the request's and those in `origins` (an
+   * IdP's). A login_url anywhere else, or not http(s) (`javascript:`), is passed to
+   * onLoginRequired as null.
+   */
+  loginOrigins?: string[];
   /** The fetch to use; globalThis.fetch by default. */
   fetch?: typeof fetch;
 }

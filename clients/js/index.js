@@ -22,7 +22,15 @@ export function createAuthFetch(options = {}) {
   }
   const header = opts.header ?? 'Authorization';
   const scheme = opts.scheme === undefined ? 'Bearer' : opts.scheme;
-  const origins = opts.origins ? new Set(opts.origins.map((o) => new URL(o).origin)) : null;
+  // The origins the credential goes to: those listed; else, in a browser, the page's
+  // own; else the origin of the first request made through this function. A request to
+  // any other origin is sent without the credential.
+  let origins = opts.origins ? new Set(opts.origins.map((o) => new URL(o).origin)) : null;
+  if (!origins && typeof globalThis.location?.origin === 'string' && globalThis.location.origin !== 'null') {
+    origins = new Set([globalThis.location.origin]);
+  }
+  // Where onLoginRequired may send the user besides the trusted origins (an IdP's).
+  const loginOrigins = new Set((opts.loginOrigins ?? []).map((o) => new URL(o).origin));
 
   let generation = 0; // refreshes that succeeded
   let inflight = null; // the refresh in progress: a promise of true (refreshed) or false
@@ -65,7 +73,10 @@ export function createAuthFetch(options = {}) {
     if (session) {
       request = new Request(request, { credentials: 'include' });
     }
-    const attach = !session && (!origins || origins.has(new URL(request.url).origin));
+    const origin = new URL(request.url).origin;
+    origins ??= new Set([origin]);
+    const trusted = origins.has(origin);
+    const attach = !session && trusted;
     const first = await send(request, attach);
     if (first.res.status !== 401) return first.res;
 
@@ -80,8 +91,13 @@ export function createAuthFetch(options = {}) {
       }
     }
     const last = res === first.res ? info : await readAuthInfo(res);
-    if (opts.onLoginRequired) {
-      await opts.onLoginRequired(last.loginUrl ?? null, { ...last, status: res.status });
+    // Only an answer to a request this function vouched for (it carried the credential,
+    // or is a session request to a trusted origin) may send the user to log in, and only
+    // to an http(s) URL on a trusted origin: a login_url from anyone else (a javascript:
+    // URL, another site) would be script injection or an open redirect.
+    if (opts.onLoginRequired && (attach || (session && trusted))) {
+      const loginUrl = safeLoginUrl(last.loginUrl, origin, origins, loginOrigins);
+      await opts.onLoginRequired(loginUrl, { ...last, loginUrl, status: res.status });
     }
     return res;
   };
@@ -101,6 +117,24 @@ export function authFetch(input, init, options) {
   return f(input, init);
 }
 const bound = new WeakMap();
+
+/**
+ * safeLoginUrl returns url when it is an http(s) URL on the request's origin, a trusted
+ * one or one of loginOrigins, else null. A relative URL is read against the request's
+ * origin.
+ */
+function safeLoginUrl(url, requestOrigin, origins, loginOrigins) {
+  if (typeof url !== 'string' || url === '') return null;
+  let u;
+  try {
+    u = new URL(url, requestOrigin);
+  } catch {
+    return null;
+  }
+  if (u.protocol !== 'https:' && u.protocol !== 'http:') return null;
+  if (u.origin !== requestOrigin && !origins.has(u.origin) && !loginOrigins.has(u.origin)) return null;
+  return u.href;
+}
 
 /** Cancel an unread body so its connection can be reused. */
 function drain(res) {

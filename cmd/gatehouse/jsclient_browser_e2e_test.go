@@ -35,7 +35,10 @@ try {
   const info = await readAuthInfo(raw);
   // Ten concurrent calls with an expired token: one refresh, ten 200s.
   let token = expired, refreshes = 0;
+  // The gateway is another origin than the page: it must be named, or the token stays
+  // on the page's own origin.
   const authFetch = createAuthFetch({
+    origins: [gateway],
     getToken: () => token,
     refresh: async () => { refreshes++; token = await (await fetch('/token')).text(); },
   });

@@ -87,7 +87,7 @@ test('what is refreshed, retried, or sent to login', { timeout: 20_000 }, async 
     try {
       const t = tokens();
       const logins = [];
-      const f = createAuthFetch({ ...t, refresh: t.refresh, onLoginRequired: (url) => { logins.push(url); } });
+      const f = createAuthFetch({ ...t, refresh: t.refresh, loginOrigins: ['http://idp.test'], onLoginRequired: (url) => { logins.push(url); } });
       const res = await f(`${s.url}/x`, { method: 'POST', body: 'payload' });
       assert.equal(res.status, c.status, c.name);
       assert.equal(t.refreshes, c.refreshes, c.name);
@@ -108,7 +108,7 @@ test('still 401 after one refresh: onLoginRequired, the 401 returned, body repla
   try {
     const t = tokens();
     const seen = [];
-    const res = await authFetch(`${s.url}/x`, { method: 'PUT', body: JSON.stringify({ a: 1 }) }, { ...t, refresh: t.refresh, onLoginRequired: (url, info) => seen.push([url, info.reason, info.requestId]) });
+    const res = await authFetch(`${s.url}/x`, { method: 'PUT', body: JSON.stringify({ a: 1 }) }, { ...t, refresh: t.refresh, loginOrigins: ['http://app.test'], onLoginRequired: (url, info) => seen.push([url, info.reason, info.requestId]) });
     assert.equal(res.status, 401);
     assert.equal((await res.json()).reason, 'token_expired', 'the body is still readable');
     assert.equal(t.refreshes, 1);
@@ -139,7 +139,7 @@ test('session mode: no token, the login URL from the problem body', { timeout: 2
   });
   try {
     const logins = [];
-    const f = createAuthFetch({ session: true, onLoginRequired: (u) => logins.push(u) });
+    const f = createAuthFetch({ session: true, loginOrigins: ['https://app.test'], onLoginRequired: (u) => logins.push(u) });
     const res = await f(`${s.url}/orders`);
     assert.equal(res.status, 401);
     assert.deepEqual(seen, [null]);
