@@ -58,6 +58,7 @@ authenticators:
     audience: [%s]
     algorithms: [ES256]
     jwks_file: jwks.json
+    headers: {X-User-Email: email, X-User-Roles: realm_access.roles}
   keys:
     type: api_key
 routes:
@@ -84,7 +85,7 @@ func (e *requireEnv) token(t *testing.T, claims map[string]any) string {
 	t.Helper()
 	now := time.Now()
 	base := map[string]any{"iss": e2eIssuer, "aud": e2eAudience, "sub": "alice", "iat": now.Unix(), "exp": now.Add(time.Hour).Unix(),
-		"realm_access": map[string]any{"roles": []string{"user", "admin"}}, "https://example.com/tenant": "acme", "level": 3}
+		"realm_access": map[string]any{"roles": []string{"user", "admin"}}, "https://example.com/tenant": "acme", "level": 3, "email": "alice@example.com"}
 	for k, v := range claims {
 		if v == nil {
 			delete(base, k)
@@ -150,6 +151,38 @@ func TestRouteRequirementsEndToEnd(t *testing.T) {
 				t.Errorf("problem %v, want forbidden with detail %q", prob, tt.detail)
 			}
 		})
+	}
+	// Claims + expression + headers on one route: the upstream gets the mapped claims,
+	// never the client's copies of those headers, in any spelling.
+	for len(e.hits) > 0 {
+		<-e.hits
+	}
+	req, _ := http.NewRequest("GET", base+"/admin/users", nil)
+	req.Host = "api.example.com"
+	req.Header.Set("Authorization", "Bearer "+e.token(t, nil))
+	req.Header.Set("X-User-Email", "ceo@example.com")
+	req.Header.Set("X_User_Roles", "superuser")
+	resp, err := httpClient().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("with spoofed identity headers: status %d, want 200", resp.StatusCode)
+	}
+	select {
+	case h := <-e.hits:
+		if got := h.Values("X-User-Email"); len(got) != 1 || got[0] != "alice@example.com" {
+			t.Errorf("upstream X-User-Email %q, want the token's alice@example.com only", got)
+		}
+		if got := h.Values("X-User-Roles"); len(got) != 1 || got[0] != "user,admin" {
+			t.Errorf("upstream X-User-Roles %q, want user,admin", got)
+		}
+		if _, ok := h["X_user_roles"]; ok || len(h.Values("X_User_Roles")) > 0 {
+			t.Errorf("the client's X_User_Roles reached the upstream: %v", h)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the upstream was not reached")
 	}
 	// Decision lines are written in batches: wait for the last one.
 	p.waitFor(t, regexp.MustCompile(regexp.QuoteMeta(`"detail":"claim realm_access.roles must contain one of [admin]"`)))
