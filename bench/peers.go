@@ -87,7 +87,8 @@ master_process on;
 worker_processes auto;
 pid %[1]s/nginx.pid;
 error_log %[1]s/logs/error.log warn;
-events { worker_connections 4096; }
+worker_rlimit_nofile 20000;
+events { worker_connections 16384; }
 http {
   access_log off;
   client_body_temp_path %[1]s/client_body;
