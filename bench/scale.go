@@ -126,6 +126,9 @@ func scaleRun(ctx context.Context, o options, env scaleEnv) (string, error) {
 			if ir.err != "" {
 				w("\n(%s: %s)\n\n", t.name, ir.err)
 			}
+			if ir.memStats != "" {
+				w("\n(%s with them open, runtime.MemStats: %s)\n\n", t.name, ir.memStats)
+			}
 		}
 		w("\n")
 	}
@@ -254,7 +257,7 @@ func gridReport(o options, cmd string, cells []*scaleCell) string {
 // treeRSS is the VmRSS of pid and its descendants (nginx's workers), in KiB.
 func treeRSS(pid int) int64 {
 	var total int64
-	for _, p := range append([]int{pid}, descendants(pid)...) {
+	for _, p := range descendants(pid) { // pid included
 		if v, err := statusKB(p, "VmRSS"); err == nil {
 			total += v
 		}
@@ -375,7 +378,28 @@ type idleResult struct {
 	opened             int
 	rssBefore, rssWith int64
 	gBefore, gWith     string
+	memStats           string // with -profile: the gateway's heap and stack in use
 	err                string
+}
+
+// pprofMemStats reads the runtime's heap and stack figures from a pprof endpoint.
+func pprofMemStats(base string) string {
+	client := &http.Client{Timeout: 10 * time.Second}
+	resp, err := client.Get(base + "/debug/pprof/heap?debug=1")
+	if err != nil {
+		return ""
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	var parts []string
+	for _, line := range strings.Split(string(b), "\n") {
+		for _, k := range []string{"# Sys = ", "# HeapInuse = ", "# HeapIdle = ", "# HeapReleased = ", "# Stack = ", "# MSpan = ", "# GCSys = ", "# OtherSys = ", "# NumGC = "} {
+			if v, ok := strings.CutPrefix(line, k); ok {
+				parts = append(parts, strings.TrimPrefix(k, "# ")+v)
+			}
+		}
+	}
+	return strings.Join(parts, ", ")
 }
 
 // idleRun opens n keep-alive connections to t, each with one answered request, measures
@@ -453,6 +477,9 @@ func idleRun(ctx context.Context, t *scaleTarget, n int) idleResult {
 	// Let the server settle (its per-connection buffers are returned after the request).
 	time.Sleep(2 * time.Second)
 	r.rssWith, r.gWith = treeRSS(pid), goroutines()
+	if t.gw != nil && t.gw.pprof != "" {
+		r.memStats = pprofMemStats(t.gw.pprof)
+	}
 	if firstErr != nil {
 		r.err = fmt.Sprintf("%d of %d failed, first: %v", n-r.opened, n, firstErr)
 	}
