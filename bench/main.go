@@ -64,6 +64,9 @@ type options struct {
 	idleConns   int
 	slowloris   int
 	streamBytes int64
+	churn       bool
+	churnRevoke time.Duration
+	churnReload time.Duration
 }
 
 func main() {
@@ -85,6 +88,9 @@ func main() {
 	flag.IntVar(&o.idleConns, "idle-conns", 10_000, "with -scale: idle keep-alive client connections held open against each server; 0 skips")
 	flag.IntVar(&o.slowloris, "slowloris", 1000, "with -scale: connections sending one header byte per second beside the valid traffic of the slowloris cell")
 	flag.Int64Var(&o.streamBytes, "stream-bytes", 1<<30, "with -scale: bytes of the streamed download and upload; 0 skips")
+	flag.BoolVar(&o.churn, "churn", false, "run the revocation and reload comparison instead of the main table: the API-key route with and without keys revoked through the admin API and SIGHUP reloads")
+	flag.DurationVar(&o.churnRevoke, "churn-revoke", 100*time.Millisecond, "with -churn: revoke one API key this often")
+	flag.DurationVar(&o.churnReload, "churn-reload", 5*time.Second, "with -churn: send the gateway SIGHUP this often")
 	flag.Parse()
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -325,6 +331,19 @@ func runBench(ctx context.Context, o options) error {
 		rows = keep
 	}
 	probeRows(ctx, rows)
+	if o.churn {
+		out, err := churnRun(ctx, o, gw, script, gw.cli)
+		if err != nil {
+			return err
+		}
+		facts.loadAfter = loadAvg()
+		rep := out + machineSection(facts)
+		fmt.Print(rep)
+		if o.markdown != "" {
+			return os.WriteFile(o.markdown, []byte(rep), 0o644)
+		}
+		return nil
+	}
 	if o.scale {
 		return runScaleTable(ctx, o, facts, rows, gw, script, is, work, esTok, plainURL)
 	}
