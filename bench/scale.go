@@ -239,6 +239,35 @@ func gridReport(o options, cmd string, cells []*scaleCell) string {
 		}
 		w("| %s | %s | %.0f | %.0f%% | %s | %s | %s | %.1f MiB | %s |\n", c.setting, c.target.name, s.rps, 100*s.spread, fmtDur(s.p50), fmtDur(s.p99), fmtDur(s.cpuPerReq), float64(peak)/1024, resp)
 	}
+	// Bad input against the clean run: the Gatehouse cell at 32 connections, 100 B.
+	var clean *scaleCell
+	for _, c := range cells {
+		if c.target.gw != nil && c.conns == 32 && c.query == "" && c.tokens == "" && c.slow == 0 {
+			clean = c
+		}
+	}
+	if clean != nil {
+		cs, ok := summarize(&row{res: clean.res, cpu: clean.cpu})
+		for _, c := range cells {
+			if c == clean || c.target != clean.target || c.conns != 32 || c.query != "" || !ok {
+				continue
+			}
+			s, ok2 := summarize(&row{res: c.res, cpu: c.cpu})
+			if !ok2 || cs.p99 == 0 {
+				continue
+			}
+			d := float64(s.p99)/float64(cs.p99) - 1
+			verdict := "within 20%"
+			if d > 0.20 {
+				verdict = "**more than 20% above**"
+			}
+			w("\n%s, %s: p99 %s against %s clean (%+.0f%%, %s)", c.target.name, c.setting, fmtDur(s.p99), fmtDur(cs.p99), 100*d, verdict)
+			if c.tokens != "" {
+				w("; wrk's p99 covers the valid and the invalid requests together")
+			}
+			w(".\n")
+		}
+	}
 	for _, c := range cells {
 		if len(c.slowCut) == 0 {
 			continue
