@@ -31,6 +31,7 @@ var allowed = map[string][]string{
 	"internal/editdist":              {},
 	"internal/config":                {"internal/editdist"},
 	"internal/logline":               {},
+	"internal/tracing":               {},
 	"internal/buildinfo":             {},
 	"internal/doctor/finding":        {},
 	"internal/store":                 {"internal/decision"},
@@ -47,15 +48,21 @@ var allowed = map[string][]string{
 	"internal/explain":               {"internal/gateway", "internal/decision"},
 	"internal/admin":                 {"internal/config", "internal/decision", "internal/issuer", "internal/secret", "internal/store", "internal/tokens"},
 	"internal/metrics":               {"internal/gateway", "internal/decision", "internal/buildinfo"},
-	"internal/gateway":               {"internal/decision", "internal/proxy", "internal/challenge", "internal/logline"},
-	"internal/doctor/lint":           {"internal/doctor/finding", "internal/challenge", "internal/tokens", "internal/editdist"},
+	"internal/gateway":               {"internal/decision", "internal/proxy", "internal/challenge", "internal/logline", "internal/tracing"},
+	"internal/doctor/lint":           {"internal/doctor/finding", "internal/challenge", "internal/tokens", "internal/editdist", "internal/secret"},
+	"internal/doctor/shellwords":     {},
+	"internal/extauthz":              {"internal/gateway", "internal/proxy"},
 	"internal/doctor/har":            {"internal/doctor/finding", "internal/doctor/lint", "internal/challenge"},
 	"internal/doctor":                {"internal/doctor/finding", "internal/doctor/lint", "internal/doctor/har", "internal/challenge", "internal/tokens", "internal/decision"},
 	"internal/app": {"internal/config", "internal/decision", "internal/gateway", "internal/proxy",
 		"internal/verify/jwt", "internal/verify/apikey", "internal/verify/basic", "internal/verify/introspect",
 		"internal/store", "internal/store/sqlite", "internal/store/postgres", "internal/secret", "internal/budget",
 		"internal/verify/mtls", "internal/explain", "internal/metrics", "internal/issuer", "internal/logline", "internal/admin",
-		"internal/buildinfo"},
+		"internal/buildinfo", "internal/tracing", "internal/extauthz"},
+	// The public client library: the same RFC 9110 challenge parser as the gateway and the
+	// doctor (an internal package a public one of this module may import), and nothing of
+	// the server, so a program that imports it links no gateway code.
+	"client":        {"internal/challenge"},
 	"cmd/gatehouse": nil, // the command may import anything
 	"scripts/image": {},  // a release build tool, linked into no binary we ship
 }
@@ -64,6 +71,19 @@ var allowed = map[string][]string{
 var onlyImporters = map[string]string{
 	"github.com/go-jose/go-jose/v4":          "internal/tokens",
 	"github.com/google/go-containerregistry": "scripts/image",
+	// Drives Debian's Chromium in the browser tests of the JavaScript client; only
+	// cmd/gatehouse's tests import it, so no shipped binary links it.
+	"github.com/chromedp/chromedp": "cmd/gatehouse",
+	// The OTLP exporter (and the SDK behind it) is set up in one place; the rest of the
+	// code sees only the tracing package and the OpenTelemetry API.
+	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracehttp": "internal/tracing",
+	"go.opentelemetry.io/otel/sdk":                                    "internal/tracing",
+	// Envoy's generated protos (envoyproxy/go-control-plane, the module Envoy's own
+	// project publishes them in) and the gRPC status message: the ext_authz service alone
+	// speaks Envoy's API. google.golang.org/grpc itself is not listed: the listener
+	// wiring in internal/app holds a *grpc.Server.
+	"github.com/envoyproxy/go-control-plane":    "internal/extauthz",
+	"google.golang.org/genproto/googleapis/rpc": "internal/extauthz",
 }
 
 type pkg struct {

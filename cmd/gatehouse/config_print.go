@@ -24,6 +24,7 @@ type effectiveConfig struct {
 	CORS                 effectiveCORS                     `json:"cors" yaml:"cors"`
 	TrustedProxies       []string                          `json:"trusted_proxies" yaml:"trusted_proxies"`
 	ForwardAuth          map[string]string                 `json:"forward_auth" yaml:"forward_auth"`
+	ExtAuthz             map[string]string                 `json:"ext_authz,omitempty" yaml:"ext_authz,omitempty"`
 	MaxHeaderBytes       int                               `json:"max_header_bytes" yaml:"max_header_bytes"`
 	Resource             string                            `json:"resource,omitempty" yaml:"resource,omitempty"`
 	AuthorizationServers []string                          `json:"authorization_servers,omitempty" yaml:"authorization_servers,omitempty"`
@@ -35,6 +36,17 @@ type effectiveConfig struct {
 	Authenticators       map[string]effectiveAuthenticator `json:"authenticators" yaml:"authenticators"`
 	Routes               []effectiveRoute                  `json:"routes" yaml:"routes"`
 	TokenService         *effectiveTokenService            `json:"token_service,omitempty" yaml:"token_service,omitempty"`
+	Tracing              *effectiveTracing                 `json:"tracing,omitempty" yaml:"tracing,omitempty"`
+}
+
+// effectiveTracing is the tracing block as written: settings left out are taken from
+// the OTEL_* variables when the gateway starts, and are not shown.
+type effectiveTracing struct {
+	Endpoint      string        `json:"endpoint,omitempty" yaml:"endpoint,omitempty"`
+	Protocol      string        `json:"protocol,omitempty" yaml:"protocol,omitempty"`
+	SamplingRatio *float64      `json:"sampling_ratio,omitempty" yaml:"sampling_ratio,omitempty"`
+	ServiceName   string        `json:"service_name,omitempty" yaml:"service_name,omitempty"`
+	Headers       config.Secret `json:"headers,omitzero" yaml:"headers,omitempty"`
 }
 
 type effectiveTLS struct {
@@ -158,6 +170,9 @@ func newEffectiveConfig(c *config.Config) *effectiveConfig {
 	if c.TLS.Enabled() {
 		e.TLS = &effectiveTLS{CertFile: c.TLS.CertFile, KeyFile: c.TLS.KeyFile}
 	}
+	if c.ExtAuthz.Enabled() {
+		e.ExtAuthz = map[string]string{"listen": c.ExtAuthz.Listen}
+	}
 	if s := c.Store; s.Driver == config.StorePostgres {
 		minConns := s.MinConns
 		e.Store.MaxConns = orDefault(s.MaxConns, postgres.DefaultMaxConns)
@@ -209,6 +224,10 @@ func newEffectiveConfig(c *config.Config) *effectiveConfig {
 			Issuer: t.Issuer, SigningKeySecret: t.SigningKeySecret, SigningAlgorithm: t.SigningAlgorithm,
 			Audience: t.Audience, AccessTokenTTL: t.AccessTokenTTL.String(),
 		}
+	}
+	if t := c.Tracing; t != nil {
+		e.Tracing = &effectiveTracing{Endpoint: t.Endpoint, Protocol: t.Protocol, SamplingRatio: t.SamplingRatio,
+			ServiceName: t.ServiceName, Headers: t.Headers}
 	}
 	return e
 }

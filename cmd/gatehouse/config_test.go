@@ -279,6 +279,7 @@ func TestConfigCheckPrintNeverShowsASecret(t *testing.T) {
 		"store":  "St0rePassw0rdInline",
 		"urlpw":  "Ur1Passw0rdInUserinfo",
 		"qpw":    "Qu3ryPassw0rd",
+		"otlp":   "0tlpH3aderT0ken",
 	}
 	writeConfigFile(t, filepath.Join(dir, "sign.key"), secrets["sign"])
 	common := `realm: r
@@ -288,6 +289,7 @@ authenticators:
   o: {type: introspection, url: https://i.example/introspect, client_id: gw, client_secret: ` + secrets["client"] + `}
 routes: [{match: {path_prefix: /}, authenticate: [j, k, o]}]
 token_service: {issuer: https://gw.example, audience: api://x, signing_key_secret_file: sign.key}
+tracing: {endpoint: "http://127.0.0.1:4318", headers: "Authorization: Bearer ` + secrets["otlp"] + `"}
 `
 	env := map[string]string{"PEPPER": secrets["pepper"]}
 	for _, tc := range []struct {
@@ -295,9 +297,9 @@ token_service: {issuer: https://gw.example, audience: api://x, signing_key_secre
 		redacted    int // [REDACTED] values
 		xxxxx       bool
 	}{
-		{"store password", `store: {url: "postgres://gh@127.0.0.1/db?sslmode=disable", password: ` + secrets["store"] + "}\n", 5, false},
-		{"password in the URL", `store: "postgres://gh:` + secrets["urlpw"] + `@127.0.0.1/db?sslmode=disable"` + "\n", 4, true},
-		{"password in the query", `store: "postgres://127.0.0.1/db?sslmode=disable&user=gh&password=` + secrets["qpw"] + `"` + "\n", 4, true},
+		{"store password", `store: {url: "postgres://gh@127.0.0.1/db?sslmode=disable", password: ` + secrets["store"] + "}\n", 6, false},
+		{"password in the URL", `store: "postgres://gh:` + secrets["urlpw"] + `@127.0.0.1/db?sslmode=disable"` + "\n", 5, true},
+		{"password in the query", `store: "postgres://127.0.0.1/db?sslmode=disable&user=gh&password=` + secrets["qpw"] + `"` + "\n", 5, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			file := filepath.Join(dir, strings.ReplaceAll(tc.name, " ", "_")+".yaml")

@@ -56,7 +56,7 @@ func TestDoctorCommandNeverPrintsAReflectedCredential(t *testing.T) {
 			if code != 1 {
 				t.Fatalf("doctor %v: exit %d, want 1\n%s%s", args, code, stdout, stderr)
 			}
-			if !strings.Contains(stdout, "[REDACTED]") {
+			if !strings.Contains(stdout, "[REDACTED sha256:") {
 				t.Errorf("doctor %v %v: nothing was scrubbed; did the server echo?\n%s", args, extra, stdout)
 			}
 			for _, secret := range []string{token, key, pass, pair, base64.StdEncoding.EncodeToString([]byte(pair))} {

@@ -54,18 +54,19 @@ type forwardEnv struct {
 	signer   *tokens.Signer
 	issuer   string
 	audience string
+	dir      string // the configuration's folder
 }
 
-// exampleConfig reads examples/nginx/gatehouse.yaml as a generic YAML tree.
-func exampleConfig(t *testing.T) map[string]any {
+// exampleConfig reads examples/<example>/gatehouse.yaml as a generic YAML tree.
+func exampleConfig(t *testing.T, example string) map[string]any {
 	t.Helper()
-	raw, err := os.ReadFile(filepath.Join("..", "..", "examples", "nginx", "gatehouse.yaml"))
+	raw, err := os.ReadFile(filepath.Join("..", "..", "examples", example, "gatehouse.yaml"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	var cfg map[string]any
 	if err := yaml.Unmarshal(raw, &cfg); err != nil {
-		t.Fatalf("examples/nginx/gatehouse.yaml: %v", err)
+		t.Fatalf("examples/%s/gatehouse.yaml: %v", example, err)
 	}
 	return cfg
 }
@@ -82,10 +83,18 @@ func closedPort(t *testing.T) string {
 	return addr
 }
 
-// startForwardGatehouse runs Gatehouse with examples/nginx/gatehouse.yaml, changed only
-// where a test must: ephemeral ports, the test issuer's keys from a file, a small
-// failure budget, and a /down route whose key set lives on a closed port (an outage).
+// startForwardGatehouse runs Gatehouse with examples/nginx/gatehouse.yaml (see
+// startExampleGatehouse).
 func startForwardGatehouse(t *testing.T) *forwardEnv {
+	t.Helper()
+	return startExampleGatehouse(t, "nginx", nil)
+}
+
+// startExampleGatehouse runs Gatehouse with examples/<example>/gatehouse.yaml, changed
+// only where a test must: ephemeral ports, the test issuer's keys from a file, a small
+// failure budget, and a /down route whose key set lives on a closed port (an outage);
+// mutate, when set, changes the tree last.
+func startExampleGatehouse(t *testing.T, example string, mutate func(cfg map[string]any)) *forwardEnv {
 	t.Helper()
 	dir := t.TempDir()
 	key, err := tokens.GenerateES256()
@@ -100,7 +109,7 @@ func startForwardGatehouse(t *testing.T) *forwardEnv {
 		t.Fatal(err)
 	}
 
-	cfg := exampleConfig(t)
+	cfg := exampleConfig(t, example)
 	cfg["listen"] = "127.0.0.1:0"
 	cfg["admin_listen"] = "127.0.0.1:0"
 	cfg["failure_budget"] = map[string]any{"per_client": strconv.Itoa(nginxBudget) + "/h", "per_credential": "100/h"}
@@ -116,6 +125,9 @@ func startForwardGatehouse(t *testing.T) *forwardEnv {
 	}
 	down := map[string]any{"name": "down", "match": map[string]any{"path_prefix": "/down"}, "authenticate": []any{"down_jwt"}}
 	cfg["routes"] = append([]any{down}, cfg["routes"].([]any)...)
+	if mutate != nil {
+		mutate(cfg)
+	}
 	out, err := yaml.Marshal(cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -127,7 +139,7 @@ func startForwardGatehouse(t *testing.T) *forwardEnv {
 	p := start(t, "serve", "--config", path)
 	m := p.waitFor(t, listeningRe)
 	fa := cfg["forward_auth"].(map[string]any)["path"].(string)
-	return &forwardEnv{base: "http://" + m[1], decide: "http://" + m[1] + fa, proc: p, signer: signer, issuer: issuer, audience: audience}
+	return &forwardEnv{base: "http://" + m[1], decide: "http://" + m[1] + fa, proc: p, signer: signer, issuer: issuer, audience: audience, dir: dir}
 }
 
 func (e *forwardEnv) token(t *testing.T, claims map[string]any) string {

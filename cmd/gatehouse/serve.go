@@ -33,6 +33,10 @@ the configuration they started with; authenticators whose settings did not chang
 their key sets and caches. SIGINT/SIGTERM drain in-flight requests for up to
 shutdown_timeout, then exit 0.
 
+Tracing: the tracing block, or the standard OTEL_EXPORTER_OTLP_ENDPOINT,
+OTEL_SERVICE_NAME, OTEL_TRACES_SAMPLER(_ARG) and OTEL_EXPORTER_OTLP_HEADERS variables,
+export OpenTelemetry traces over OTLP/HTTP; OTEL_SDK_DISABLED=true turns them off.
+
 Flags:
 `
 
@@ -63,7 +67,7 @@ func serveConfig(ctx context.Context, env *cliEnv, cfg *config.Config, ready fun
 	for _, w := range cfg.Warnings {
 		log.Warn("configuration warning", "line", w.Line, "warning", w.Msg)
 	}
-	rt, err := app.Build(cfg, app.Options{Logger: log})
+	rt, err := app.Build(cfg, app.Options{Logger: log, Getenv: env.getenv})
 	if err != nil {
 		fmt.Fprintf(env.stderr, "gatehouse: %v\n", err)
 		return 1

@@ -37,6 +37,7 @@ import (
 	"github.com/gatehouse-dev/gatehouse/internal/store"
 	"github.com/gatehouse-dev/gatehouse/internal/store/postgres"
 	"github.com/gatehouse-dev/gatehouse/internal/store/sqlite" // also the sqlite:// backend
+	"github.com/gatehouse-dev/gatehouse/internal/tracing"
 	"github.com/gatehouse-dev/gatehouse/internal/verify/apikey"
 	"github.com/gatehouse-dev/gatehouse/internal/verify/basic"
 	"github.com/gatehouse-dev/gatehouse/internal/verify/introspect"
@@ -55,6 +56,8 @@ type Options struct {
 	// ExplainSize is how many decisions the explain ring keeps; 0 means
 	// explain.DefaultSize.
 	ExplainSize int
+	// Getenv reads the OTEL_* variables that turn tracing on; nil means os.Getenv.
+	Getenv func(string) string
 }
 
 // Runtime is a running Gatehouse's state across configurations. It is an http.Handler
@@ -66,6 +69,8 @@ type Runtime struct {
 	Ring    *explain.Ring
 
 	current atomic.Pointer[Gateway]
+	// tracer is OpenTelemetry tracing, fixed at Build; nil when tracing is off.
+	tracer *tracing.Tracer
 
 	mu        sync.Mutex // serialises Reload and guards what follows
 	store     store.Store
@@ -131,6 +136,11 @@ func Build(cfg *config.Config, o Options) (*Runtime, error) {
 		size = explain.DefaultSize
 	}
 	rt := &Runtime{o: o, log: o.Logger, Metrics: metrics.New(), Ring: explain.New(size), auths: map[string]*liveAuth{}}
+	tr, err := rt.newTracer(cfg)
+	if err != nil {
+		return nil, err
+	}
+	rt.tracer = tr
 	g, err := rt.compile(cfg)
 	if err != nil {
 		rt.Close()
@@ -146,6 +156,8 @@ func (rt *Runtime) Config() *config.Config { return rt.current.Load().Config }
 // ServeHTTP serves r with the current configuration; it keeps that configuration to the
 // end of the request even if a reload swaps in another meanwhile.
 func (rt *Runtime) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	rt.Metrics.RequestStarted()
+	defer rt.Metrics.RequestDone()
 	g := rt.current.Load()
 	if g.Issuer != nil && g.Issuer.Owns(r.URL.Path) {
 		g.Issuer.Handler().ServeHTTP(w, r)
@@ -181,6 +193,9 @@ func restartOnly(a, b *config.Config) []string {
 	if a.AdminListen != b.AdminListen {
 		out = append(out, "admin_listen")
 	}
+	if a.ExtAuthz != b.ExtAuthz {
+		out = append(out, "ext_authz")
+	}
 	if a.MaxHeaderBytes != b.MaxHeaderBytes {
 		out = append(out, "max_header_bytes")
 	}
@@ -189,6 +204,9 @@ func restartOnly(a, b *config.Config) []string {
 	}
 	if a.Log != b.Log {
 		out = append(out, "log")
+	}
+	if !sameTracing(a.Tracing, b.Tracing) {
+		out = append(out, "tracing")
 	}
 	return out
 }
@@ -281,6 +299,7 @@ func (rt *Runtime) compile(cfg *config.Config) (*Gateway, error) {
 		rt.watcher = store.NewWatcher(st, store.WatcherOptions{Outage: rt.outage, OnError: func(err error) {
 			rt.log.Warn("credential store change feed failing; revocations may be late", "error", err)
 		}})
+		rt.Metrics.StoreFeed(rt.watcher.LastSync)
 		if rt.started {
 			rt.startWatcher()
 		}
@@ -398,6 +417,7 @@ func (rt *Runtime) compile(cfg *config.Config) (*Gateway, error) {
 		},
 		Now:            rt.o.Now,
 		MaxHeaderBytes: cfg.MaxHeaderBytes,
+		Tracer:         rt.tracer,
 	})
 	if g.Issuer != nil {
 		// What a reload may change on a running token service, applied only once the
@@ -423,13 +443,14 @@ func (rt *Runtime) compileIssuer(cfg *config.Config) error {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		srv, err := issuer.New(ctx, issuer.Options{
 			Issuer:           ts.Issuer,
-			Store:            rt.store,
+			Store:            rt.decisionStore(),
 			SigningKeySecret: ts.SigningKeySecret.Reveal(),
 			Algorithm:        ts.SigningAlgorithm,
 			DefaultTTL:       ts.AccessTokenTTL,
 			Realm:            cfg.Realm,
 			Logger:           rt.log.With("component", "token_service"),
 			Now:              rt.o.Now,
+			OnToken:          rt.Metrics.TokenRequest,
 		})
 		cancel()
 		if err != nil {
@@ -439,6 +460,7 @@ func (rt *Runtime) compileIssuer(cfg *config.Config) error {
 			rt.dropIssuer(old) // built by a reload that failed: no gateway uses it
 		}
 		rt.issuer, rt.issuerCfg = srv, ts
+		rt.Metrics.InitTokenRequests()
 		if rt.issuerSubs == nil {
 			rt.issuerSubs = map[*issuer.Server]func(){}
 		}
@@ -561,7 +583,7 @@ func (rt *Runtime) newAuthenticator(cfg *config.Config, a *config.Authenticator)
 			NegativeTTL:  j.JWKSNegativeTTL,
 			FetchTimeout: j.JWKSTimeout,
 			CacheSize:    cacheSize,
-			HTTPClient:   rt.o.HTTPClient, // nil: the verifier's client, which refuses https->http redirects
+			HTTPClient:   rt.authClient("jwks fetch", j.JWKSTimeout), // nil: the verifier's client, which refuses https->http redirects
 			Now:          rt.o.Now,
 			Logger:       log,
 			OnFetch:      func(result string) { m.JWKSFetch(name, result) },
@@ -576,7 +598,7 @@ func (rt *Runtime) newAuthenticator(cfg *config.Config, a *config.Authenticator)
 			Header:      a.APIKey.Header,
 			Query:       a.APIKey.Query,
 			Environment: cfg.Environment,
-			Store:       rt.store,
+			Store:       rt.decisionStore(),
 			Outage:      rt.outage,
 			Hasher:      hasher,
 			Logger:      log,
@@ -589,7 +611,7 @@ func (rt *Runtime) newAuthenticator(cfg *config.Config, a *config.Authenticator)
 		}
 		return basic.New(basic.Config{
 			Name:      a.Name,
-			Store:     rt.store,
+			Store:     rt.decisionStore(),
 			Outage:    rt.outage,
 			CacheSize: a.Basic.CacheSize,
 			CacheTTL:  ttl,
@@ -605,7 +627,7 @@ func (rt *Runtime) newAuthenticator(cfg *config.Config, a *config.Authenticator)
 			ClientSecret: string(in.ClientSecret.Reveal()),
 			Timeout:      in.Timeout,
 			CacheMaxTTL:  in.CacheMaxTTL,
-			HTTPClient:   rt.o.HTTPClient,
+			HTTPClient:   rt.authClient("introspection", in.Timeout),
 			Now:          rt.o.Now,
 		})
 	case config.TypeMTLS:
@@ -764,6 +786,13 @@ func (rt *Runtime) Close() error {
 	}
 	rt.mu.Unlock()
 	rt.running.Wait()
+	if rt.tracer != nil {
+		// What is buffered goes out, within a bound: a collector that is down does not
+		// hold the shutdown.
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		_ = rt.tracer.Shutdown(ctx)
+		cancel()
+	}
 	if b != nil {
 		b.Close()
 	}

@@ -20,6 +20,12 @@ import (
 // ring. It returns the runtime and a valid token.
 func benchRuntime(b *testing.B) (*Runtime, string) {
 	b.Helper()
+	return benchRuntimeWith(b, "")
+}
+
+// benchRuntimeWith is benchRuntime with extra top-level configuration appended.
+func benchRuntimeWith(b *testing.B, extra string) (*Runtime, string) {
+	b.Helper()
 	dir := b.TempDir()
 	key, err := tokens.GenerateES256()
 	if err != nil {
@@ -39,11 +45,12 @@ authenticators:
   es: {type: jwt, issuer: "https://issuer.bench.invalid", audience: ["api://bench"], algorithms: [ES256], jwks_file: jwks.json}
 routes:
   - {name: es, match: {path_prefix: /es}, upstream: "http://127.0.0.1:9", authenticate: [es]}
-`), dir, func(string) string { return "" })
+`+extra), dir, func(string) string { return "" })
 	if err != nil {
 		b.Fatal(err)
 	}
-	rt, err := Build(cfg, Options{Logger: NewLogger(io.Discard, config.Log{Level: slog.LevelInfo, Format: config.LogJSON})})
+	rt, err := Build(cfg, Options{Logger: NewLogger(io.Discard, config.Log{Level: slog.LevelInfo, Format: config.LogJSON}),
+		Getenv: func(string) string { return "" }})
 	if err != nil {
 		b.Fatal(err)
 	}

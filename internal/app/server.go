@@ -23,7 +23,10 @@ import (
 	"github.com/gatehouse-dev/gatehouse/internal/buildinfo"
 	"github.com/gatehouse-dev/gatehouse/internal/config"
 	"github.com/gatehouse-dev/gatehouse/internal/explain"
+	"github.com/gatehouse-dev/gatehouse/internal/extauthz"
+	"github.com/gatehouse-dev/gatehouse/internal/gateway"
 	"github.com/gatehouse-dev/gatehouse/internal/logline"
+	"google.golang.org/grpc"
 )
 
 // Server runs a Runtime's public and admin listeners.
@@ -35,6 +38,7 @@ type Server struct {
 	log    *slog.Logger
 	public net.Listener
 	admin  net.Listener
+	ext    net.Listener  // the ext_authz gRPC listener; nil without one
 	certs  *certReloader // nil without TLS
 }
 
@@ -68,7 +72,24 @@ func Listen(rt *Runtime, log *slog.Logger) (*Server, error) {
 		return nil, fmt.Errorf("admin listen %s: bound %s, every interface: the admin listener must name an explicit address", cfg.AdminListen, a)
 	}
 	s.public, s.admin = pub, adm
+	if cfg.ExtAuthz.Enabled() {
+		ext, err := net.Listen("tcp", cfg.ExtAuthz.Listen)
+		if err != nil {
+			adm.Close()
+			pub.Close()
+			return nil, fmt.Errorf("ext_authz listen %s: %w", cfg.ExtAuthz.Listen, err)
+		}
+		s.ext = ext
+	}
 	return s, nil
+}
+
+// ExtAuthzAddr is the bound ext_authz address, or "" without an ext_authz listener.
+func (s *Server) ExtAuthzAddr() string {
+	if s.ext == nil {
+		return ""
+	}
+	return s.ext.Addr().String()
 }
 
 // PublicAddr is the bound public address.
@@ -120,9 +141,25 @@ func (s *Server) Serve(ctx context.Context, reload <-chan struct{}) error {
 	// is over, so requests still in flight see revocations.
 	bg, stopBackground := context.WithCancel(context.Background())
 	s.rt.Start(bg)
-	s.log.Info("gatehouse listening", "listen", s.PublicAddr(), "admin_listen", s.AdminAddr(), "routes", len(cfg.Routes), "tls", s.certs != nil)
+	listening := []any{"listen", s.PublicAddr(), "admin_listen", s.AdminAddr()}
+	if s.ext != nil {
+		listening = append(listening, "ext_authz_listen", s.ExtAuthzAddr())
+	}
+	s.log.Info("gatehouse listening", append(listening, "routes", len(cfg.Routes), "tls", s.certs != nil)...)
 
-	errc := make(chan error, 2)
+	errc := make(chan error, 3)
+	var grpcSrv *grpc.Server
+	if s.ext != nil {
+		var tc *tls.Config
+		if s.certs != nil {
+			tc = &tls.Config{MinVersion: tls.VersionTLS12, GetCertificate: s.certs.get}
+		}
+		grpcSrv = extauthz.NewServer(extauthz.New(extauthz.Options{
+			Handler:        func() *gateway.Handler { return s.rt.current.Load().Handler },
+			MaxHeaderBytes: cfg.MaxHeaderBytes,
+		}), tc)
+		go func() { errc <- grpcSrv.Serve(s.ext) }()
+	}
 	go func() {
 		if s.certs != nil {
 			errc <- pub.ServeTLS(s.public, "", "")
@@ -159,6 +196,18 @@ loop:
 			if e := srv.Shutdown(sctx); e != nil {
 				s.log.Warn("shutdown did not drain in time", "error", e)
 				srv.Close()
+			}
+		})
+	}
+	if grpcSrv != nil {
+		wg.Go(func() {
+			done := make(chan struct{})
+			go func() { grpcSrv.GracefulStop(); close(done) }()
+			select {
+			case <-done:
+			case <-sctx.Done():
+				s.log.Warn("shutdown did not drain the ext_authz listener in time")
+				grpcSrv.Stop()
 			}
 		})
 	}
@@ -330,6 +379,7 @@ func (s *Server) adminHandler() http.Handler {
 	metrics := s.rt.Metrics.Handler()
 	mux.HandleFunc("GET /metrics", func(w http.ResponseWriter, r *http.Request) {
 		s.rt.syncCacheMetrics()
+		s.rt.syncOperatorMetrics()
 		metrics.ServeHTTP(w, r)
 	})
 	// Everything under /admin/ (the admin API and the decisions lookup, which names

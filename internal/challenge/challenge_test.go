@@ -615,3 +615,47 @@ func TestValidateReportsWhatStringWouldRepair(t *testing.T) {
 		})
 	}
 }
+
+// TestParseChallengesStrict: the strict parser refuses what RFC 9110 forbids and the
+// lenient one salvages, and agrees with the lenient one everywhere else.
+func TestParseChallengesStrict(t *testing.T) {
+	tests := []struct {
+		field   string
+		offset  int // -1: valid in both
+		message string
+	}{
+		{`Basic, realm="x"`, 5, "comma after the auth scheme"},
+		{`Bearer realm="a", error="invalid_token", realm="b"`, 41, "repeated"},
+		{`Bearer realm="a", REALM="b"`, 18, "repeated"},
+		{`Bearer realm="a",error="x",Error="y"`, 27, "repeated"},
+		{`Basic, Bearer realm="x"`, -1, ""},
+		{`Basic realm="x", Bearer realm="x"`, -1, ""},
+		{`Negotiate, NTLM`, -1, ""},
+		{`Bearer realm="api", error="invalid_token"`, -1, ""},
+	}
+	for _, tc := range tests {
+		t.Run(tc.field, func(t *testing.T) {
+			lenient, lerr := ParseChallenges([]string{tc.field})
+			if lerr != nil {
+				t.Fatalf("lenient: %v", lerr)
+			}
+			strict, err := ParseChallengesStrict([]string{tc.field})
+			if tc.offset < 0 {
+				if err != nil {
+					t.Fatalf("strict: %v", err)
+				}
+				if !cmp.Equal(lenient, strict) {
+					t.Errorf("strict %v, lenient %v", strict, lenient)
+				}
+				return
+			}
+			var se *SyntaxError
+			if !errors.As(err, &se) {
+				t.Fatalf("strict err = %v, want a *SyntaxError", err)
+			}
+			if se.Offset != tc.offset || !strings.Contains(se.Msg, tc.message) {
+				t.Errorf("got %v, want byte %d and %q", se, tc.offset, tc.message)
+			}
+		})
+	}
+}

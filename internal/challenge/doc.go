@@ -33,7 +33,9 @@
 // The parser is slightly more lenient than the ABNF where doing so is unambiguous: it
 // accepts leading and trailing whitespace around a field value, horizontal tabs where the
 // grammar asks for spaces after the scheme, and a comma directly after the scheme before
-// its first parameter ("Basic, realm=\"x\""). Everything else that does not match is
+// its first parameter ("Basic, realm=\"x\""). ParseChallengesStrict drops that last
+// leniency and also refuses a parameter name repeated in one challenge, which RFC 9110
+// forbids; the doctor uses it to report such fields. Everything else that does not match is
 // refused with a *SyntaxError that names the field, the byte offset where parsing stopped
 // and what was expected. Messages never quote the input, so they are safe to log even
 // when the input is a credential.

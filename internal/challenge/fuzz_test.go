@@ -50,6 +50,12 @@ func FuzzParseChallenges(f *testing.F) {
 	f.Fuzz(func(t *testing.T, a, b string) {
 		fields := []string{a, b}
 		got, err := ParseChallenges(fields)
+		strict, serr := ParseChallengesStrict(fields)
+		if serr != nil {
+			checkSyntaxError(t, serr, fields)
+		} else if err != nil || !cmp.Equal(got, strict, equateEmpty) {
+			t.Fatalf("strict accepted %q as %+v where lenient gave %+v, %v", fields, strict, got, err)
+		}
 		if err != nil {
 			checkSyntaxError(t, err, fields)
 			return

@@ -33,6 +33,19 @@ func (e *SyntaxError) Error() string {
 // no challenge at all (empty values or bare commas). Any malformed field fails the whole
 // call with a *SyntaxError naming it, so a caller never acts on half of a list.
 func ParseChallenges(fields []string) ([]Challenge, error) {
+	return parseFields(fields, false)
+}
+
+// ParseChallengesStrict is ParseChallenges without the leniency the package doc lists
+// for a comma directly after the scheme, and with RFC 9110's rule that a parameter name
+// occurs at most once per challenge: `Basic, realm="x"` and `Bearer realm="a",
+// realm="b"` are *SyntaxErrors here. A caller that reports a server's mistakes (the
+// doctor) uses this, and may show the lenient reading of ParseChallenges beside it.
+func ParseChallengesStrict(fields []string) ([]Challenge, error) {
+	return parseFields(fields, true)
+}
+
+func parseFields(fields []string, strict bool) ([]Challenge, error) {
 	total := 0
 	for i, f := range fields {
 		if len(f) > MaxFieldBytes-total {
@@ -42,7 +55,7 @@ func ParseChallenges(fields []string) ([]Challenge, error) {
 	}
 	out := make([]Challenge, 0, len(fields))
 	for i, f := range fields {
-		p := parser{s: f, field: i}
+		p := parser{s: f, field: i, strict: strict}
 		var err error
 		if out, err = p.challenges(out); err != nil {
 			return nil, err
@@ -81,6 +94,24 @@ type parser struct {
 	pos   int
 	field int
 	creds bool // parsing credentials: one challenge, no list of challenges
+	// strict refuses a comma directly after the scheme and a repeated parameter name
+	// (ParseChallengesStrict).
+	strict bool
+}
+
+// addParam appends a parameter whose name starts at nameStart, refusing a repeated name
+// in strict mode.
+func (p *parser) addParam(c *Challenge, nameStart int, name, value string) error {
+	name = lowerASCII(name)
+	if p.strict {
+		for _, q := range c.Params {
+			if q.Name == name {
+				return p.fail(nameStart, "parameter repeated in one challenge (RFC 9110 allows each name once)")
+			}
+		}
+	}
+	c.Params = append(c.Params, Param{Name: name, Value: value})
+	return nil
 }
 
 func (p *parser) fail(off int, msg string) error {
@@ -155,8 +186,16 @@ func (p *parser) challenge() (Challenge, error) {
 	case p.pos == wsStart:
 		if p.s[p.pos] == ',' && !p.creds {
 			// "Basic, ..." ends a scheme-only challenge; a parameter that follows is read as
-			// this challenge's (see the package doc).
-			return c, p.paramList(&c)
+			// this challenge's (see the package doc), except in strict mode, where the
+			// grammar wants the next list element to be a challenge.
+			comma := p.pos
+			if err := p.paramList(&c); err != nil {
+				return c, err
+			}
+			if p.strict && len(c.Params) > 0 {
+				return Challenge{}, p.fail(comma, "comma after the auth scheme: its parameters must follow a space, not a comma")
+			}
+			return c, nil
 		}
 		return Challenge{}, p.fail(p.pos, "expected a space after the auth scheme")
 	case p.s[p.pos] == ',':
@@ -261,7 +300,9 @@ func (p *parser) param(c *Challenge, nameStart, nameEnd, eq int) error {
 	if err != nil {
 		return err
 	}
-	c.Params = append(c.Params, Param{Name: lowerASCII(name), Value: v})
+	if err := p.addParam(c, nameStart, name, v); err != nil {
+		return err
+	}
 	return p.afterParam(c)
 }
 
@@ -320,7 +361,9 @@ func (p *parser) paramList(c *Challenge) error {
 			if err != nil {
 				return err
 			}
-			c.Params = append(c.Params, Param{Name: lowerASCII(name), Value: v})
+			if err := p.addParam(c, start, name, v); err != nil {
+				return err
+			}
 			p.skipOWS()
 			if p.eof() {
 				return nil

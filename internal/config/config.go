@@ -134,6 +134,8 @@ type Config struct {
 	TrustedProxies []netip.Prefix
 	// ForwardAuth configures the forward-auth decision endpoint (forward_auth).
 	ForwardAuth ForwardAuth
+	// ExtAuthz configures the Envoy ext_authz gRPC listener (ext_authz).
+	ExtAuthz ExtAuthz
 	// MaxHeaderBytes caps the size of request headers; larger requests get 431
 	// (max_header_bytes).
 	MaxHeaderBytes int
@@ -169,6 +171,9 @@ type Config struct {
 	// TokenService is Gatehouse's own OAuth 2.0 token service (token_service); nil when
 	// the block is absent.
 	TokenService *TokenService
+	// Tracing is OpenTelemetry tracing (tracing); nil when the block is absent, and
+	// tracing may still be on through the OTEL_* environment variables.
+	Tracing *Tracing
 
 	// digests holds the SHA-256 of each file named by a path setting (ca_file, jwks_file)
 	// as read during validation, keyed by path, so Fingerprint notices a changed file.
@@ -231,6 +236,18 @@ type ForwardAuth struct {
 	// Path is where the decision endpoint is served; it starts with "/".
 	Path string
 }
+
+// ExtAuthz is the ext_authz block: Envoy's external authorization gRPC service
+// (envoy.service.auth.v3.Authorization), on a listener of its own. It serves with the
+// tls block's certificate when that is set, and answers only peers in trusted_proxies,
+// as the forward-auth endpoint does.
+type ExtAuthz struct {
+	// Listen is the listener's host:port; empty means no ext_authz listener.
+	Listen string
+}
+
+// Enabled reports whether the ext_authz listener is configured.
+func (e ExtAuthz) Enabled() bool { return e.Listen != "" }
 
 // LogFormat is the encoding of log lines.
 type LogFormat string

@@ -475,10 +475,10 @@ func (d *decoder) secret(byKey map[string]entry, key, block string) Secret {
 // topKeys are the keys of the top-level mapping.
 var topKeys = []string{
 	"listen", "admin_listen", "tls", "realm", "environment", "store", "errors", "cors",
-	"trusted_proxies", "forward_auth", "max_header_bytes", "resource",
+	"trusted_proxies", "forward_auth", "ext_authz", "max_header_bytes", "resource",
 	"authorization_servers", "upstream_timeout", "shutdown_timeout", "write_timeout", "log",
 	"store_outage_grace",
-	"failure_budget", "authenticators", "routes", "token_service",
+	"failure_budget", "authenticators", "routes", "token_service", "tracing",
 }
 
 // defaults returns a Config holding every default, for the file to override.
@@ -571,6 +571,10 @@ func (d *decoder) root(n *yaml.Node, c *Config) {
 			d.block(e, "forward_auth", []string{"path"}, func(k entry, p string) {
 				d.setString(k.val, p, &c.ForwardAuth.Path)
 			})
+		case "ext_authz":
+			d.block(e, "ext_authz", []string{"listen"}, func(k entry, p string) {
+				d.setString(k.val, p, &c.ExtAuthz.Listen)
+			})
 		case "max_header_bytes":
 			d.setInt(e.val, "max_header_bytes", &c.MaxHeaderBytes)
 		case "resource":
@@ -626,6 +630,8 @@ func (d *decoder) root(n *yaml.Node, c *Config) {
 			d.routes(e.val, c)
 		case "token_service":
 			c.TokenService = d.tokenService(e)
+		case "tracing":
+			c.Tracing = d.tracing(e)
 		default:
 			// x- keys are extension fields, as in Compose files: a home for anchors.
 			if !strings.HasPrefix(e.key, "x-") {

@@ -151,6 +151,13 @@ func (v *validator) run() {
 		}
 	}
 	v.forwardAuth()
+	if c.ExtAuthz.Enabled() {
+		v.listen("ext_authz.listen", c.ExtAuthz.Listen, false)
+		_, port, _ := net.SplitHostPort(c.ExtAuthz.Listen)
+		if port != "0" && (c.ExtAuthz.Listen == c.Listen || c.ExtAuthz.Listen == c.AdminListen) {
+			v.problemf("ext_authz.listen", "must differ from listen and admin_listen: the gRPC service needs its own listener")
+		}
+	}
 	if c.MaxHeaderBytes < MinMaxHeaderBytes || c.MaxHeaderBytes > MaxMaxHeaderBytes {
 		v.problemf("max_header_bytes", "must be from %d to %d, not %d", MinMaxHeaderBytes, MaxMaxHeaderBytes, c.MaxHeaderBytes)
 	}
@@ -183,6 +190,7 @@ func (v *validator) run() {
 	v.rate("failure_budget.per_credential", c.FailureBudget.PerCredential)
 	v.rate("failure_budget.per_credential_global", c.FailureBudget.PerCredentialGlobal)
 	v.tokenService()
+	v.tracing()
 
 	names := c.AuthenticatorNames()
 	line := func(n string) int {

@@ -42,16 +42,34 @@ type connRecorder struct {
 }
 
 func newProber(o Options) (*prober, error) {
+	var clientCert *tls.Certificate
+	if o.CertFile != "" {
+		keyFile := o.KeyFile
+		if keyFile == "" {
+			keyFile = o.CertFile // curl --cert with the key in the same PEM file
+		}
+		c, err := tls.LoadX509KeyPair(o.CertFile, keyFile)
+		if err != nil {
+			return nil, usageErr("--cert/--key: %v (both PEM; the key unencrypted)", certErr(err))
+		}
+		clientCert = &c
+	} else if o.KeyFile != "" {
+		return nil, usageErr("--key needs --cert")
+	}
 	tlsConf := &tls.Config{
 		InsecureSkipVerify: o.Insecure, //nolint:gosec // the user asked for it, as with curl --insecure
 		// The server asked for a client certificate only when this is called; record
-		// that (and the CAs it accepts) and send none, like a client without --cert.
+		// that (and the CAs it accepts), and present --cert's, or none, as curl would.
 		GetClientCertificate: func(cri *tls.CertificateRequestInfo) (*tls.Certificate, error) {
 			if rec, ok := cri.Context().Value(connKey{}).(*connRecorder); ok {
 				rec.mu.Lock()
 				rec.ClientCertRequested = true
 				rec.AcceptableCAs = caNames(cri.AcceptableCAs)
+				rec.ClientCertSent = clientCert != nil
 				rec.mu.Unlock()
+			}
+			if clientCert != nil {
+				return clientCert, nil
 			}
 			return &tls.Certificate{}, nil
 		},
@@ -72,8 +90,16 @@ func newProber(o Options) (*prober, error) {
 		tlsConf.RootCAs = pool
 	}
 	dialer := &net.Dialer{Timeout: o.Timeout, KeepAlive: 30 * time.Second}
+	proxy := proxyFunc(o.Getenv)
+	if o.Proxy != "" {
+		pu, err := parseProxyFlag(o.Proxy)
+		if err != nil {
+			return nil, err
+		}
+		proxy = http.ProxyURL(pu)
+	}
 	tr := &http.Transport{
-		Proxy:                  proxyFunc(o.Getenv),
+		Proxy:                  recordProxy(proxy),
 		DialContext:            dialer.DialContext,
 		TLSClientConfig:        tlsConf,
 		TLSHandshakeTimeout:    o.Timeout,
@@ -108,6 +134,32 @@ func newProber(o Options) (*prober, error) {
 }
 
 func (p *prober) close() { p.tr.CloseIdleConnections() }
+
+// certErr keeps a key-pair error's reason without file contents.
+func certErr(err error) string {
+	msg := err.Error()
+	if len(msg) > 200 {
+		msg = msg[:200]
+	}
+	return msg
+}
+
+// parseProxyFlag reads --proxy as curl does: a URL, or host:port meaning http://host:port.
+func parseProxyFlag(raw string) (*url.URL, error) {
+	if !strings.Contains(raw, "://") {
+		raw = "http://" + raw
+	}
+	u, err := url.Parse(raw)
+	if err != nil || u.Host == "" {
+		return nil, usageErr("--proxy wants http://host:port")
+	}
+	switch u.Scheme {
+	case "http", "https", "socks5", "socks5h":
+	default:
+		return nil, usageErr("--proxy: scheme %s is not supported (http, https, socks5)", u.Scheme)
+	}
+	return u, nil
+}
 
 // caNames renders the DER-encoded distinguished names of a CertificateRequest.
 func caNames(raw [][]byte) []string {
@@ -206,26 +258,31 @@ func (p *prober) readResponse(resp *http.Response) *Response {
 	return r
 }
 
-// parseChallenges runs P4 on a response's WWW-Authenticate and Proxy-Authenticate fields.
+// parseChallenges runs P4 on a response's WWW-Authenticate and Proxy-Authenticate fields
+// with the strict RFC 9110 grammar: a field it refuses leaves Challenges nil and sets
+// ChallengeErr, and what the lenient parser salvages (a comma after the scheme, a
+// repeated parameter) is kept apart, only as evidence.
 func parseChallenges(r *Response) {
 	if f := r.Header.Values("WWW-Authenticate"); len(f) > 0 {
-		cs, err := challenge.ParseChallenges(f)
-		var se *challenge.SyntaxError
-		if errors.As(err, &se) {
-			r.ChallengeErr = se
-		} else if err == nil {
-			r.Challenges = cs
-		}
+		r.Challenges, r.ChallengeErr, r.LenientChallenges = parseStrict(f)
 	}
 	if f := r.Header.Values("Proxy-Authenticate"); len(f) > 0 {
-		cs, err := challenge.ParseChallenges(f)
-		var se *challenge.SyntaxError
-		if errors.As(err, &se) {
-			r.ProxyChallengeErr = se
-		} else if err == nil {
-			r.ProxyChallenges = cs
-		}
+		r.ProxyChallenges, r.ProxyChallengeErr, _ = parseStrict(f)
 	}
+}
+
+func parseStrict(fields []string) (cs []challenge.Challenge, se *challenge.SyntaxError, lenient []challenge.Challenge) {
+	cs, err := challenge.ParseChallengesStrict(fields)
+	if err == nil {
+		return cs, nil, nil
+	}
+	if !errors.As(err, &se) {
+		return nil, nil, nil
+	}
+	if l, lerr := challenge.ParseChallenges(fields); lerr == nil {
+		lenient = l
+	}
+	return nil, se, lenient
 }
 
 // classifyErr turns a transport error into a kind and a message that never contains
@@ -276,6 +333,11 @@ func proxyFunc(getenv func(string) string) func(*http.Request) (*url.URL, error)
 		return getenv(strings.ToLower(upper))
 	}
 	httpProxy, httpsProxy, noProxy := env("HTTP_PROXY"), env("HTTPS_PROXY"), env("NO_PROXY")
+	if all := env("ALL_PROXY"); all != "" {
+		// curl reads ALL_PROXY when the scheme's own variable is unset; the doctor does
+		// too, so it goes the way the failing curl command went.
+		httpProxy, httpsProxy = cond(httpProxy != "", httpProxy, all), cond(httpsProxy != "", httpsProxy, all)
+	}
 	return func(req *http.Request) (*url.URL, error) {
 		raw := httpProxy
 		if req.URL.Scheme == "https" {
@@ -292,6 +354,22 @@ func proxyFunc(getenv func(string) string) func(*http.Request) (*url.URL, error)
 			return nil, errors.New("proxy address from the environment does not parse")
 		}
 		return u, nil
+	}
+}
+
+// recordProxy wraps a proxy function so each exchange records the proxy it went
+// through (redacted), for the rules that tell a proxy's answer from the API's.
+func recordProxy(next func(*http.Request) (*url.URL, error)) func(*http.Request) (*url.URL, error) {
+	return func(req *http.Request) (*url.URL, error) {
+		u, err := next(req)
+		if u != nil && err == nil {
+			if rec, ok := req.Context().Value(connKey{}).(*connRecorder); ok {
+				rec.mu.Lock()
+				rec.Proxy = u.Redacted()
+				rec.mu.Unlock()
+			}
+		}
+		return u, err
 	}
 }
 

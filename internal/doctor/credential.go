@@ -210,11 +210,8 @@ func redactURL(u *url.URL) string {
 	if c.RawQuery != "" {
 		q := c.Query()
 		changed := false
-		for k, vs := range q {
+		for k := range q {
 			if credentialQueryRE.MatchString(k) {
-				for i := range vs {
-					vs[i] = "REDACTED"
-				}
 				changed = true
 			}
 		}
@@ -222,10 +219,15 @@ func redactURL(u *url.URL) string {
 			// Keep the parameters' order as sent.
 			var parts []string
 			for _, kv := range strings.Split(u.RawQuery, "&") {
-				k, _, _ := strings.Cut(kv, "=")
+				k, v, _ := strings.Cut(kv, "=")
 				dk, err := url.QueryUnescape(k)
 				if err == nil && credentialQueryRE.MatchString(dk) {
-					parts = append(parts, k+"=REDACTED")
+					dv, err := url.QueryUnescape(v)
+					if err != nil {
+						dv = v
+					}
+					// The scrubber's mark, so the value reads the same everywhere.
+					parts = append(parts, k+"="+markFor(dv))
 					continue
 				}
 				parts = append(parts, kv)

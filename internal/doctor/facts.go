@@ -61,6 +61,14 @@ type Facts struct {
 	Identity  []*Exchange
 	Variants  []*Variant
 
+	// ChallengeFirst is Options.ChallengeFirst; ChallengeProbe the request sent without
+	// the credential first, as a client that waits for a challenge would.
+	ChallengeFirst string
+	ChallengeProbe *Exchange
+	// NetrcProbe is the request as Python requests and httpx send it when a netrc entry
+	// exists for the host: the netrc credentials in place of the Authorization header.
+	NetrcProbe *Exchange
+
 	// Origin is --origin (or the HAR page's origin); RequestedHeaders is what a browser
 	// would list in Access-Control-Request-Headers.
 	Origin           string
@@ -73,6 +81,9 @@ type Facts struct {
 	// Metadata is the RFC 9728 document named by a challenge's resource_metadata, when it
 	// was fetched.
 	Metadata *ResourceMetadata
+	// MetadataErr says why a resource_metadata document was not read: too slow, too
+	// large, not JSON, or on another origin without --fetch-jwks.
+	MetadataErr string
 	// Fingerprints are the P8 matches on the final response and the anonymous control.
 	Fingerprints []FingerprintHit
 	// Gatehouse is the problem+json of the final response when a Gatehouse sent it.
@@ -133,6 +144,10 @@ type ConnFacts struct {
 	// GetClientCertificate was called); AcceptableCAs are the CA names it listed.
 	ClientCertRequested bool
 	AcceptableCAs       []string
+	// ClientCertSent: a client certificate (--cert) was presented in that handshake.
+	ClientCertSent bool
+	// Proxy is the forward proxy the request went through (redacted), "" when none.
+	Proxy string
 	// ProxyStatus and ProxyHeader are the proxy's answer to CONNECT, when there was one.
 	ProxyStatus int
 	ProxyHeader http.Header
@@ -152,6 +167,10 @@ type Response struct {
 	// when one did not parse; ChallengeErr says which).
 	Challenges   []challenge.Challenge
 	ChallengeErr *challenge.SyntaxError
+	// LenientChallenges is what a lenient reading salvages from fields the strict
+	// grammar refused (nil otherwise): evidence only, never read by the rules as the
+	// server's challenges.
+	LenientChallenges []challenge.Challenge
 	// ProxyChallenges are the parsed Proxy-Authenticate fields.
 	ProxyChallenges   []challenge.Challenge
 	ProxyChallengeErr *challenge.SyntaxError
@@ -177,7 +196,17 @@ type Hop struct {
 	// why not when it did not.
 	Follow    string
 	FollowWhy string
+	// Stop is set on the last hop when the walk gave up on a redirect it could have
+	// followed: StopLoop (the chain came back to a request it had made) or StopLimit
+	// (more than maxHops redirects).
+	Stop string
 }
+
+// Reasons the redirect walk stopped on a redirect (Hop.Stop).
+const (
+	StopLoop  = "loop"
+	StopLimit = "limit"
+)
 
 // Variant is one --retry-variants retry.
 type Variant struct {

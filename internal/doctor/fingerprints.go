@@ -43,11 +43,24 @@ const (
 	sigEnvWords     = "sig:environment_words"
 	sigEdgeNginx401 = "sig:nginx_401_page"
 	sigEdgeApache   = "sig:apache_401_page"
+	sigNginx500     = "sig:nginx_500_page"
 	sigSignedReject = "sig:signed_request_rejected"
 	sigRetryAfter   = "sig:retry_after"
 )
 
 func re(s string) *regexp.Regexp { return regexp.MustCompile(s) }
+
+// algWords are what JWT libraries say when they refuse a token's alg: golang-jwt
+// ("unexpected signing method", "signing method ... is invalid"), PyJWT and python-jose
+// ("The specified alg value is not allowed"), jsonwebtoken ("invalid algorithm"), Auth0's
+// java-jwt ("The provided Algorithm doesn't match"), jose4j and Nimbus ("not a permitted
+// algorithm", "Signed JWT rejected: Another algorithm expected"), Spring
+// ("Unsupported algorithm").
+const algWords = `Algorithm \w+ is not supported|unexpected signing method|signing method \w* ?(is )?(invalid|unavailable)|` +
+	`(invalid|unsupported|disallowed|unexpected|wrong) (signing |jwt |token )?alg(orithm)?\b|alg(orithm)? (value )?(is )?not (allowed|permitted|supported|accepted)|` +
+	`specified alg value is not allowed|provided Algorithm doesn't match|not a permitted algorithm|Another algorithm expected`
+
+var algWordsRE = re(`(?i)` + algWords)
 
 // fingerprints is the table. Order matters only for the evidence's order.
 var fingerprints = []fingerprint{
@@ -70,7 +83,8 @@ var fingerprints = []fingerprint{
 	{Code: "jwt_issuer_or_tenant_mismatch", Name: "body names the issuer", Status: []int{401, 403}, BodyRE: re(`(?i)IDX10205|\bissuer\b[^.]{0,60}\b(invalid|mismatch|not (valid|allowed|trusted))|(invalid|wrong|unexpected)\s+(iss|issuer)\b|Jwt issuer is not configured`)},
 	{Code: "jwt_signing_key_unknown", Name: "the server cannot find the signing key", BodyRE: re(`(?i)The signature key was not found|IDX10503|IDX10501|unknown kid|kid[^.]{0,30}not found|no matching (signing )?key|unable to find a signing key`)},
 	{Code: "jwt_signing_key_unknown", Name: "error_description names the key", Header: "Www-Authenticate", HeadRE: re(`(?i)error_description="[^"]*(signature key|signing key|kid)`)},
-	{Code: "jwt_alg_mismatch", Name: "the server rejects the algorithm", BodyRE: re(`(?i)Algorithm \w+ is not supported|unexpected signing method|(invalid|unsupported|disallowed) (signing )?alg(orithm)?\b|alg(orithm)? not allowed`)},
+	{Code: "jwt_alg_mismatch", Name: "the server rejects the algorithm", BodyRE: algWordsRE},
+	{Code: "jwt_alg_mismatch", Name: "error_description names the algorithm", Header: "Www-Authenticate", HeadRE: re(`(?i)error_description="[^"]*(` + algWords + `)`)},
 	{Code: "insufficient_scope_or_permission", Name: `error="insufficient_scope"`, Header: "Www-Authenticate", HeadRE: re(`(?i)error="?insufficient_scope`)},
 	{Code: "insufficient_scope_or_permission", Name: "body names a missing scope", Status: []int{403, 404}, BodyRE: re(`Missing the '[^']{1,80}' scope|(?i)insufficient[_ ]scope|required scopes? (is|are) missing`)},
 	{Code: "anonymous_principal_in_403", Name: "the server names an anonymous principal", Status: []int{401, 403}, BodyRE: re(`(?i)system:anonymous|\banonymousUser\b|(principal|user|identity|subject)\W{1,4}anonymous\b`)},
@@ -102,6 +116,7 @@ var fingerprints = []fingerprint{
 	{Code: sigPHP, Name: "X-Powered-By: PHP", Header: "X-Powered-By", HeadRE: re(`(?i)PHP`)},
 	{Code: sigNginx, Name: "Server: nginx", Header: "Server", HeadRE: re(`(?i)^(nginx|openresty)`)},
 	{Code: sigEdgeNginx401, Name: "nginx's own 401 page", Status: []int{401}, BodyRE: re(`<title>401 Authorization Required</title>`)},
+	{Code: sigNginx500, Name: "nginx's own 500 page", Status: []int{500}, BodyRE: re(`<title>500 Internal Server Error</title>[\s\S]{0,200}<center>(nginx|openresty)`)},
 	{Code: sigEdgeApache, Name: "Apache's own 401 page", Status: []int{401}, BodyRE: re(`This server could not verify that you\s+are authorized`)},
 	{Code: sigCDN, Name: "Via", Header: "Via"},
 	{Code: sigCDN, Name: "X-Amz-Cf-Id (CloudFront)", Header: "X-Amz-Cf-Id"},

@@ -9,7 +9,7 @@ import (
 	"github.com/gatehouse-dev/gatehouse/internal/doctor/finding"
 )
 
-// Codes the doctor reports beyond the catalogue's 60, for Gatehouse answers that are not
+// Codes the doctor reports beyond the catalogue's 62, for Gatehouse answers that are not
 // about the credential at all.
 const (
 	CodeAuthenticatorUnavailable = "authenticator_unavailable"
@@ -96,6 +96,11 @@ var gatehouseFix = map[decision.Reason]string{
 	decision.MethodNotAllowed:         "Use a method from the Allow header; no authentication was attempted.",
 	decision.PathRejected:             "Send the plain path: resolve .. yourself, use / and encode once; no authentication was attempted.",
 	decision.TokenSignatureInvalid:    "Get a token from the issuer this route trusts; a token from another issuer, a tampered token, or an HMAC token signed with another secret all fail this way.",
+	decision.TokenAudienceMismatch: "Request the token for an audience this route accepts: the route's jwt authenticator lists them in its audience setting (gatehouse config print shows it); " +
+		"or, if this token's aud is right, add it to that audience list.",
+	decision.TokenIssuerMismatch:    "Get the token from the issuer the route's jwt authenticator names in its issuer setting (with several authenticators on the route, one per issuer), or add an authenticator for this issuer.",
+	decision.TokenAlgorithmRejected: "Sign with an algorithm in the route's jwt authenticator's algorithms setting, with a key of the matching type, or add the algorithm there if the issuer's keys support it.",
+	decision.SchemeNotAccepted:      "Send a credential of a kind the route's authenticate list accepts (its WWW-Authenticate challenges name the schemes); an API key needs an api_key authenticator on the route.",
 }
 
 var checkGatehouse = check{"gatehouse_reason", checkGatehouseReason}
@@ -114,6 +119,25 @@ func parseProblem(r *Response) *Problem {
 		return nil
 	}
 	return &p
+}
+
+// isGatehouse reports whether the server is a Gatehouse, from its fingerprints: a
+// problem+json body with a Gatehouse reason (or its reasons' type URL) on any answer the
+// doctor got, the credentialed one, the anonymous control or the preflight. Fixes then
+// name Gatehouse's own configuration knobs.
+func isGatehouse(f *Facts) bool {
+	if f.Gatehouse != nil && isGatehouseReason(f.Gatehouse.Reason) {
+		return true
+	}
+	for _, ex := range []*Exchange{f.Anon, f.Preflight, f.Final} {
+		if ex == nil || ex.Resp == nil {
+			continue
+		}
+		if p := parseProblem(ex.Resp); p != nil && (isGatehouseReason(p.Reason) || strings.Contains(p.Type, "gatehouse-dev/gatehouse")) {
+			return true
+		}
+	}
+	return false
 }
 
 // isGatehouseReason reports whether a problem's reason is one Gatehouse uses.

@@ -153,3 +153,23 @@ func TestGatehouseUpstreamFailureIsNotACredentialProblem(t *testing.T) {
 		t.Fatalf("verdict %q; %v", r.Verdict, codes(r.Findings))
 	}
 }
+
+// TestGatehouseFixesNameItsKnobs: against a Gatehouse, the fix names the configuration
+// setting to change.
+func TestGatehouseFixesNameItsKnobs(t *testing.T) {
+	jwt := makeJWT(nil, claims(nil))
+	for reason, want := range map[decision.Reason]string{
+		decision.TokenAudienceMismatch:  "audience setting",
+		decision.TokenIssuerMismatch:    "issuer setting",
+		decision.TokenAlgorithmRejected: "algorithms setting",
+	} {
+		t.Run(string(reason), func(t *testing.T) {
+			o := baseOptions(fakeGatehouse(t, reason, "detail"))
+			o.Headers = []Header{bearer(jwt)}
+			r := runDoctor(t, o)
+			if !strings.Contains(r.Findings[0].Fix, want) {
+				t.Errorf("fix %q does not name %q", r.Findings[0].Fix, want)
+			}
+		})
+	}
+}

@@ -62,6 +62,19 @@ type Options struct {
 	CACertFile string
 	// Insecure skips TLS certificate verification (curl --insecure).
 	Insecure bool
+	// CertFile and KeyFile are a client certificate and its key, PEM (curl --cert and
+	// --key): the TLS client certificate for an API that asks for one. KeyFile may be
+	// empty when CertFile holds both.
+	CertFile string
+	KeyFile  string
+	// ChallengeFirst names a client that sends credentials only after the server's
+	// challenge asks for them (curl --anyauth, --digest, --ntlm or --negotiate; git;
+	// .NET credential caches): the doctor then first sends the request without the
+	// credential, as that client would, to see whether a challenge comes back.
+	ChallengeFirst string
+	// Proxy is a forward proxy URL (curl --proxy) for every request, in place of the
+	// proxy variables; "http://host:port" when no scheme is given.
+	Proxy string
 	// RetryVariants allows a few corrected retries (scheme casing, another scheme the
 	// server offers, the key in the header the server names) against the target's origin.
 	RetryVariants bool

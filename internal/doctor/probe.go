@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/gatehouse-dev/gatehouse/internal/doctor/finding"
+	"github.com/gatehouse-dev/gatehouse/internal/doctor/lint"
 	"github.com/gatehouse-dev/gatehouse/internal/tokens"
 )
 
@@ -157,6 +158,28 @@ func prepare(o Options) (*Facts, error) {
 	f.Lint = append(f.Lint, lintAll(f, nil, "")...)
 	f.NetrcPresent, f.NetrcPath = lintNetrc(target.Hostname(), o.Getenv)
 	f.Proxy = lintProxy(target, o.Getenv)
+	if o.Proxy != "" {
+		// --proxy replaces the variables, for every scheme, with no NO_PROXY.
+		pu, err := parseProxyFlag(o.Proxy)
+		if err != nil {
+			return nil, err
+		}
+		if pu.User != nil {
+			if pass, ok := pu.User.Password(); ok {
+				f.KnownPairs = append(f.KnownPairs, pu.User.Username()+":"+pass)
+			}
+		}
+		f.Proxy = lintProxy(target, func(k string) string {
+			if strings.EqualFold(k, "HTTP_PROXY") || strings.EqualFold(k, "HTTPS_PROXY") {
+				return pu.String()
+			}
+			return ""
+		})
+		if f.Proxy == nil {
+			f.Proxy = &ProxyFacts{URL: pu.Redacted(), HasCredentials: pu.User != nil}
+		}
+		f.Proxy.Var, f.Proxy.ReadBy, f.Proxy.Bypassed = "--proxy", "", false
+	}
 	return f, nil
 }
 
@@ -270,11 +293,18 @@ func (f *Facts) preflightNeeded() bool {
 
 // probeAll runs P1 to P8 in order.
 func probeAll(ctx context.Context, p *prober, o Options, f *Facts) {
+	if o.ChallengeFirst != "" && len(f.Creds) > 0 {
+		// A client that waits for a challenge sends this first, to the named origin.
+		u, _ := stripQueryCredentials(f.Target)
+		f.ChallengeFirst = o.ChallengeFirst
+		f.ChallengeProbe = p.send(ctx, "challenge", f.Method, u, withoutCredentials(f.Sent), f.Body, f.HasBody, false)
+	}
 	walk(ctx, p, o, f)
 	if ctx.Err() != nil {
 		return
 	}
 	anonymousControl(ctx, p, f)
+	netrcProbe(ctx, p, o, f)
 	if f.Origin != "" && f.preflightNeeded() {
 		preflight(ctx, p, f)
 	}
@@ -382,10 +412,10 @@ func walk(ctx context.Context, p *prober, o Options, f *Facts) {
 		seen[key]++
 		switch {
 		case seen[key] > 2:
-			hop.Follow, hop.FollowWhy = "no", "redirect loop"
+			hop.Follow, hop.FollowWhy, hop.Stop = "no", "redirect loop", StopLoop
 			return
 		case i == maxHops-1:
-			hop.Follow, hop.FollowWhy = "no", "more than 10 redirects"
+			hop.Follow, hop.FollowWhy, hop.Stop = "no", "more than 10 redirects", StopLimit
 			return
 		case credentialed && f.Named.allows(next):
 			hop.Follow = "credential"
@@ -465,6 +495,31 @@ func anonymousControl(ctx context.Context, p *prober, f *Facts) {
 	f.Anon = p.send(ctx, "P2", ex.Method, u, withoutCredentials(f.Sent), body, hasBody, false)
 }
 
+// netrcProbe sends the request once more as Python requests and httpx would when a
+// netrc entry exists for the host: with that entry's credentials (Basic) replacing the
+// Authorization header the user gave. It runs only when the request as given worked,
+// since only then can the netrc entry be what fails for the user; it goes to the
+// target's origin only, the host the entry is for.
+func netrcProbe(ctx context.Context, p *prober, o Options, f *Facts) {
+	c := f.primary()
+	ex := f.LastCredentialed
+	if !f.NetrcPresent || c == nil || !c.IsAuthorization() || strings.EqualFold(c.Scheme, "Basic") ||
+		ex == nil || ex.Resp == nil || ex.Resp.Status/100 != 2 || !sameOrigin(ex.URL, f.Target) {
+		return
+	}
+	login, pass, ok := lint.NetrcCredentials(f.Target.Hostname(), o.Getenv)
+	if !ok {
+		return
+	}
+	f.KnownPairs = append(f.KnownPairs, login+":"+pass)
+	basic := "Basic " + base64.StdEncoding.EncodeToString([]byte(login+":"+pass))
+	body, hasBody := "", false
+	if ex.Method == f.Method {
+		body, hasBody = f.Body, f.HasBody
+	}
+	f.NetrcProbe = p.send(ctx, "netrc", ex.Method, ex.URL, replaceHeader(f.Sent, "Authorization", basic), body, hasBody, true)
+}
+
 // preflight is P3: the OPTIONS a browser on f.Origin would send first.
 func preflight(ctx context.Context, p *prober, f *Facts) {
 	hdrs := []Header{
@@ -517,12 +572,19 @@ func withoutHeader(hs []Header, name string) []Header {
 // issuer's discovery document and key set.
 func tokenForensics(ctx context.Context, p *prober, o Options, f *Facts) {
 	f.Token = decodeToken(f)
-	if f.Token == nil || f.Token.Decoded == nil || !o.FetchJWKS {
+	if f.Token == nil || f.Token.Decoded == nil {
 		return
 	}
 	iss := f.Token.Decoded.ClaimString("iss")
 	iu, err := url.Parse(iss)
-	if err != nil || (iu.Scheme != "https" && iu.Scheme != "http") || iu.Host == "" {
+	valid := err == nil && (iu.Scheme == "https" || iu.Scheme == "http") && iu.Host != ""
+	// The issuer's public documents are read without --fetch-jwks when the issuer is
+	// the origin the user named (an API that issues its own tokens, Gatehouse's issuer:
+	// self): nothing goes anywhere the user did not name. Anywhere else only with it.
+	if !o.FetchJWKS && !(valid && sameOrigin(iu, f.Target)) {
+		return
+	}
+	if !valid {
 		f.Token.DiscoveryErr = "iss is not an http(s) URL, so there is no discovery document to fetch"
 		return
 	}
@@ -536,6 +598,11 @@ func tokenForensics(ctx context.Context, p *prober, o Options, f *Facts) {
 	f.Token.Discovery = &disc
 	if disc.JWKSURI == "" {
 		f.Token.JWKSErr = "the discovery document has no jwks_uri"
+		return
+	}
+	if ju, err := url.Parse(disc.JWKSURI); !o.FetchJWKS && (err != nil || !sameOrigin(ju, f.Target)) {
+		// The discovery document points elsewhere: not followed without --fetch-jwks.
+		f.Token.JWKSErr = "the discovery document's jwks_uri is on another origin; --fetch-jwks would read it"
 		return
 	}
 	var set JWKS
@@ -606,6 +673,9 @@ func fetchJSON(ctx context.Context, p *prober, probe, raw string, v any) string 
 	if ex.Resp.Status != 200 {
 		return "GET " + redactURL(u) + " answered " + statusLine(ex.Resp)
 	}
+	if ex.Resp.BodyTruncated {
+		return "GET " + redactURL(u) + " returned a document larger than " + itoa(len(ex.Resp.Body)) + " bytes; only that much is read"
+	}
 	if err := json.Unmarshal(ex.Resp.Body, v); err != nil {
 		return "GET " + redactURL(u) + " did not return JSON"
 	}
@@ -626,16 +696,20 @@ func resourceMetadata(ctx context.Context, p *prober, o Options, f *Facts) {
 		}
 		u, err := url.Parse(raw)
 		if err != nil || u.Host == "" {
+			f.MetadataErr = "the challenge's resource_metadata is not a URL"
 			return
 		}
 		if !sameOrigin(u, f.Target) && !o.FetchJWKS {
+			f.MetadataErr = "the challenge's resource_metadata points to another origin (" + originOf(u) + "); not followed without --fetch-jwks"
 			return
 		}
 		var m ResourceMetadata
-		if fetchJSON(ctx, p, "metadata", raw, &m) == "" {
-			m.URL = raw
-			f.Metadata = &m
+		if msg := fetchJSON(ctx, p, "metadata", raw, &m); msg != "" {
+			f.MetadataErr = "the resource metadata was not read: " + msg
+			return
 		}
+		m.URL = raw
+		f.Metadata = &m
 		return
 	}
 }

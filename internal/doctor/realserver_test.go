@@ -218,6 +218,7 @@ func TestRealNginx(t *testing.T) {
 	base := startNginx(t)
 	now := time.Now()
 	bigToken := makeJWT(nil, claims(map[string]any{"iat": now.Unix(), "nbf": now.Unix(), "exp": now.Add(time.Hour).Unix(), "groups": strings.Split(strings.Repeat("engineering-platform-team,", 120), ",")}))
+	tok := makeJWT(nil, claims(map[string]any{"iat": now.Unix(), "nbf": now.Unix(), "exp": now.Add(time.Hour).Unix()}))
 	tests := []struct {
 		name    string
 		headers []Header
@@ -227,6 +228,10 @@ func TestRealNginx(t *testing.T) {
 		{"healthy key header", []Header{{Name: "X-Api-Key", Value: "k3y0123456789abcdefghij"}}, "/v1/items", VerdictOK},
 		{"underscore header is dropped", []Header{{Name: "api_key", Value: "k3y0123456789abcdefghij"}}, "/v1/items", "underscore_header_dropped"},
 		{"token larger than the header buffers", []Header{bearer(bigToken)}, "/", "header_too_large"},
+		{"auth_request cannot reach the gateway", []Header{bearer(tok)}, "/gw/orders", "forward_auth_unreachable"},
+		{"auth_request gateway refuses", []Header{bearer(tok)}, "/gw-up/orders", "credential_rejected_unknown"},
+		{"reverse proxy clears Authorization", []Header{bearer(tok)}, "/strip/orders", "cdn_or_proxy_drops_authorization"},
+		{"the application reached directly", []Header{bearer(tok)}, "/app/orders", VerdictOK},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -3,6 +3,8 @@ package doctor
 import (
 	"net/http"
 	"net/url"
+	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -93,8 +95,50 @@ func TestProxyFromEnvironmentHonoursNoProxy(t *testing.T) {
 func TestRedactURLHidesKeysAndKeepsTheRest(t *testing.T) {
 	u := mustURL(t, "https://bob:pw@api.example.com/v1/x?page=2&api_key=s3cr3t&X-Amz-Signature=abc&q=1")
 	got := redactURL(u)
-	want := "https://REDACTED@api.example.com/v1/x?page=2&api_key=REDACTED&X-Amz-Signature=REDACTED&q=1"
+	want := "https://REDACTED@api.example.com/v1/x?page=2&api_key=" + markFor("s3cr3t") + "&X-Amz-Signature=" + markFor("abc") + "&q=1"
 	if got != want {
 		t.Errorf("redactURL = %q, want %q", got, want)
+	}
+}
+
+// TestRedirectLoopIsAFinding: a walk that stops in a loop, or at the hop limit, is never
+// "ok": the verdict is redirect_loop and the evidence names where the chain cycles.
+func TestRedirectLoopIsAFinding(t *testing.T) {
+	tests := []struct {
+		name    string
+		handler http.HandlerFunc
+		want    string
+	}{
+		{"a to b to a", func(w http.ResponseWriter, r *http.Request) {
+			if r.URL.Path == "/a" {
+				http.Redirect(w, r, "/b", http.StatusFound)
+				return
+			}
+			http.Redirect(w, r, "/a", http.StatusFound)
+		}, "the chain cycles from hop 1"},
+		{"https upgrade loop behind a TLS-terminating proxy", func(w http.ResponseWriter, r *http.Request) {
+			http.Redirect(w, r, r.URL.Path, http.StatusMovedPermanently)
+		}, "the chain cycles from hop 1"},
+		{"endless new URLs", func(w http.ResponseWriter, r *http.Request) {
+			n := len(r.URL.Path)
+			http.Redirect(w, r, r.URL.Path+strconv.Itoa(n), http.StatusFound)
+		}, "the walk stopped after 10 requests"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			srv := serve(t, tc.handler)
+			o := baseOptions(srv.URL + "/a")
+			o.Headers = []Header{bearer("opaque-token-0123456789abcdef")}
+			rep := runDoctor(t, o)
+			if rep.Verdict != "redirect_loop" {
+				t.Fatalf("verdict = %q, want redirect_loop; findings %v", rep.Verdict, codes(rep.Findings))
+			}
+			if rep.ExitCode() != 1 {
+				t.Errorf("exit = %d, want 1", rep.ExitCode())
+			}
+			if ev := evidenceText(findingByCode(rep, "redirect_loop")); !strings.Contains(ev, tc.want) {
+				t.Errorf("evidence lacks %q:\n%s", tc.want, ev)
+			}
+		})
 	}
 }

@@ -227,7 +227,10 @@ func writeResponseDetail(b *strings.Builder, r *Response) {
 		fmt.Fprintf(b, "  challenges: unparseable (%s)\n", r.ChallengeErr.Error())
 	}
 	if r.Status/100 != 2 && len(r.Body) > 0 {
-		body := secretJSONRE.ReplaceAllString(toUTF8(string(r.Body)), "${1}REDACTED${4}")
+		body := secretJSONRE.ReplaceAllStringFunc(toUTF8(string(r.Body)), func(m string) string {
+			sm := secretJSONRE.FindStringSubmatch(m)
+			return sm[1] + markFor(sm[3]) + sm[4]
+		})
 		s := strings.Join(strings.Fields(body), " ")
 		fmt.Fprintf(b, "  body: %s%s\n", clip(escape(s), 240), cond(r.BodyTruncated, " (truncated: only the first part was read)", ""))
 	} else if r.BodyTruncated {

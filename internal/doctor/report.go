@@ -178,6 +178,10 @@ func unreachableMessage(f *Facts) string {
 		msg += " (no answer within the timeout; --timeout sets it)"
 	case ErrInvalidRequest:
 		msg = "the request could not be sent: " + ex.Err.Error()
+	case ErrProtocol:
+		if strings.Contains(ex.Err.Error(), "malformed MIME header") || strings.Contains(ex.Err.Error(), "malformed HTTP") {
+			msg += " (the server's answer breaks HTTP's syntax, a control character in a header for example: clients refuse it, so this is the server's bug, not your credential's)"
+		}
 	}
 	return msg
 }

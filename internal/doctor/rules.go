@@ -31,10 +31,15 @@ func checks() []check {
 	return all
 }
 
-// Scores (finding.Finding.Score): 90+ proof, 60-89 strong evidence, 30-59 contributor.
+// Scores (finding.Finding.Score) follow the strength of the evidence
+// (docs/doctor.md#how-the-verdict-is-chosen): 90-100 proved (the bytes, the TLS
+// handshake, the issuer's published keys, a Gatehouse reason, or what the user said the
+// API expects show it), 85-89 inferred from the server's own words (an error_description,
+// a body phrase), 60-84 circumstantial (what the exchange suggests), 30-59 a contributor.
+// rank puts every such evidenced finding (60 and up) above a catch-all.
 const (
 	scoreProof      = 95
-	scoreServerSaid = 92
+	scoreServerSaid = 89
 	scoreStrong     = 80
 	scoreLikely     = 65
 	// scoreUnknown is credential_rejected_unknown's: above mere contributors, below
@@ -73,9 +78,22 @@ func (f *Facts) outcome() Outcome {
 			o.Authenticated = false
 		}
 	}
+	if last := f.Hops[len(f.Hops)-1]; last.Stop != "" {
+		// The walk gave up in a loop or at the hop limit: no client gets an answer either.
+		o.Authenticated = false
+	}
 	if last := f.Hops[len(f.Hops)-1]; last.Next != nil && last.Follow == "no" && last.Change.CrossOrigin() {
 		// The walk stopped at a redirect to an origin nobody named: a client that follows
 		// it arrives there without the credential, so the request did not succeed.
+		o.Authenticated = false
+	}
+	if netrcRefused(f) {
+		// Python requests and httpx send the netrc entry instead, and it is refused.
+		o.Authenticated = false
+	}
+	if challengeNeverComes(f) {
+		// The client the user named never sends its credential: it is waiting for a
+		// challenge the server does not send, whatever the preemptive request got.
 		o.Authenticated = false
 	}
 	o.BrowserOK = true
@@ -83,6 +101,20 @@ func (f *Facts) outcome() Outcome {
 		o.BrowserOK = corsProblems(f) == nil
 	}
 	return o
+}
+
+// challengeNeverComes reports that a challenge-driven client (Options.ChallengeFirst)
+// got a 401 without any WWW-Authenticate on its first, credential-less request.
+func challengeNeverComes(f *Facts) bool {
+	x := f.ChallengeProbe
+	return x != nil && x.Resp != nil && x.Resp.Status == 401 && len(x.Resp.Header.Values("WWW-Authenticate")) == 0
+}
+
+// netrcRefused reports that the request as requests/httpx send it (the netrc entry in
+// place of the Authorization header) was refused, while the header as given worked.
+func netrcRefused(f *Facts) bool {
+	x := f.NetrcProbe
+	return x != nil && x.Resp != nil && isAuthFailure(x.Resp.Status)
 }
 
 // failed reports whether there is a failure to explain.
@@ -132,10 +164,17 @@ func evaluate(f *Facts, external []finding.Finding) []finding.Finding {
 				all[i].Score /= 2
 				all[i].Severity = severityFor(all[i].Score)
 				all[i].Evidence = append(all[i].Evidence, "confidence lowered: this HAR was exported without cookies and auth headers")
+			case "har_credentials_redacted":
+				// What was sent cannot be judged from this export: that is the finding to
+				// act on (export again with sensitive data), above the guesses it weakens.
+				all[i].Score = max(all[i].Score, scoreLikely)
+				all[i].Severity = severityFor(all[i].Score)
 			}
 		}
 	}
 	all = merge(all)
+	corroborate(f, all)
+	demoteSymptoms(all)
 	demoteUnseenToken(all)
 	failed := f.failed() || (f.Offline && hasError(external))
 	if failed && f.outcome().Reached && !sanitized {
@@ -179,6 +218,58 @@ func merge(in []finding.Finding) []finding.Finding {
 		out[i] = best
 	}
 	return out
+}
+
+// invalidClientRE is a token endpoint's RFC 6749 answer to client credentials it does
+// not accept.
+var invalidClientRE = regexp.MustCompile(`"error"\s*:\s*"invalid_client"|error="invalid_client"`)
+
+// corroborate raises a lint finding that the server's answer confirms: the lint judges
+// the credential before anything is sent and cannot know what the server made of it.
+// OAuth client credentials that a token endpoint form-decodes differently (a '+' in the
+// secret), answered with invalid_client, are the server's words for that cause.
+func corroborate(f *Facts, all []finding.Finding) {
+	r := f.credResp()
+	if r == nil || (r.Status != 400 && r.Status != 401) {
+		return
+	}
+	said := invalidClientRE.Match(r.Body)
+	for _, v := range r.Header.Values("WWW-Authenticate") {
+		said = said || invalidClientRE.MatchString(v)
+	}
+	if !said {
+		return
+	}
+	for i := range all {
+		if all[i].Code == "oauth_client_secret_basic_encoding" && all[i].Score >= scoreContributor {
+			all[i].Score = max(all[i].Score, scoreServerSaid-3)
+			all[i].Severity = severityFor(all[i].Score)
+			all[i].Evidence = append(all[i].Evidence, "the token endpoint answered "+statusLine(r)+" with invalid_client: it did not recognise the client id and secret it decoded")
+		}
+	}
+}
+
+// symptomCauses maps a symptom code to the findings that explain it: "no credential was
+// sent" is what a browser's no-cors mode or a cookie its attributes keep home looks like
+// from the server, so those causes rank above it.
+var symptomCauses = map[string][]string{
+	"credential_missing_or_empty": {"fetch_no_cors_mode", "cookie_blocked_by_attributes"},
+	"session_missing_or_expired":  {"cookie_blocked_by_attributes"},
+}
+
+// demoteSymptoms ranks a symptom just below an evidenced finding that explains it.
+func demoteSymptoms(all []finding.Finding) {
+	for i := range all {
+		causes := symptomCauses[all[i].Code]
+		for _, c := range all {
+			if !containsStr(causes, c.Code) || c.Score < minEvidenced || all[i].Score < c.Score {
+				continue
+			}
+			all[i].Score = c.Score - 1
+			all[i].Severity = severityFor(all[i].Score)
+			all[i].Evidence = append(all[i].Evidence, "ranked below "+c.Code+", which explains why: this is its symptom")
+		}
+	}
 }
 
 // deliveryCodes are findings that say the server never received the credential.
@@ -228,9 +319,38 @@ func hasError(fs []finding.Finding) bool {
 
 var severityRank = map[finding.Severity]int{finding.Error: 3, finding.Warning: 2, finding.Info: 1}
 
-// rank orders findings: score, then severity, then code, so the order is stable.
+// catchAllCodes name no specific cause: "the credential was refused" without saying
+// why. A catch-all never outranks a specific, evidenced finding, except when the server
+// stated it with authority (a Gatehouse reason such as token_revoked maps to
+// credential_rejected_unknown with a score above scoreProof): the revocation is then the
+// cause, and what the doctor guesses beside it is not.
+var catchAllCodes = map[string]bool{"credential_rejected_unknown": true}
+
+// isCatchAll reports whether a finding is a catch-all for ranking.
+func isCatchAll(f finding.Finding) bool { return catchAllCodes[f.Code] && f.Score <= scoreProof }
+
+// minEvidenced is the lowest score of a finding that explains the failure on its own.
+const minEvidenced = 60
+
+// rankClass orders findings before their scores: 2 a specific cause with evidence, 1 a
+// catch-all, 0 a contributor or context.
+func rankClass(f finding.Finding) int {
+	switch {
+	case isCatchAll(f):
+		return 1
+	case f.Score >= minEvidenced:
+		return 2
+	}
+	return 0
+}
+
+// rank orders findings: class (specific and evidenced, catch-all, contributor), score,
+// severity, then code, so the order is stable.
 func rank(fs []finding.Finding) {
 	sort.SliceStable(fs, func(i, j int) bool {
+		if ci, cj := rankClass(fs[i]), rankClass(fs[j]); ci != cj {
+			return ci > cj
+		}
 		if fs[i].Score != fs[j].Score {
 			return fs[i].Score > fs[j].Score
 		}

@@ -1,6 +1,7 @@
 package doctor
 
 import (
+	"net/http"
 	"strconv"
 	"strings"
 	"time"
@@ -104,6 +105,31 @@ func checkSignedSkew(f *Facts) *finding.Finding {
 					"The presigned URL has expired.",
 					"Generate a new presigned URL (with an expiry long enough for the download), and use it soon after signing.",
 					append(ev, hitEvidence(said)...)...)
+			}
+		}
+	}
+	// The signing date the request itself carries (a script that reuses a signed
+	// request, or signs with a cached date) against the server's clock.
+	if f.Clock.HaveServer && signed {
+		for _, h := range []struct{ name, layout string }{{"X-Amz-Date", "20060102T150405Z"}, {"X-Ms-Date", http.TimeFormat}} {
+			v := headerValue(f.Sent, h.name)
+			if v == "" {
+				continue
+			}
+			t, err := time.Parse(h.layout, strings.TrimSpace(v))
+			if err != nil {
+				continue
+			}
+			if d := f.Clock.Server.Sub(t); d > 5*time.Minute || d < -5*time.Minute {
+				ev = append(ev, "the request's "+h.name+" is "+fmtTime(t)+", "+fmtDur(d)+cond(d > 0, " before", " after")+" the server's Date "+fmtTime(f.Clock.Server)+": the signature was computed for another time (a reused or cached signed request)")
+				if how != "" {
+					ev = append(ev, how)
+				}
+				ev = append(ev, hitEvidence(said)...)
+				return newFinding("signed_request_clock_skew", scoreProof-2,
+					"The request was signed for "+fmtTime(t)+", "+fmtDur(d)+" away from the server's clock: signed requests are refused outside a few minutes' window.",
+					"Sign each request when you send it (do not reuse a signed request or cache its date); if your clock is off, sync it (timedatectl set-ntp true).",
+					ev...)
 			}
 		}
 	}

@@ -176,7 +176,15 @@ func corsCheck(code string) func(*Facts) *finding.Finding {
 				ev = append(ev, "the actual response has no Access-Control-Allow-Origin for "+f.Origin+" either: if the server answers preflights only for the origins it allows (Gatehouse does), add "+f.Origin+" to its CORS allow-list")
 			}
 		}
-		return newFinding(code, score, corsText[code][0], corsText[code][1], ev...)
+		fix := corsText[code][1]
+		if isGatehouse(f) && code != "cors_credentials_misconfigured" {
+			// Gatehouse answers preflights itself, for the origins it allows, and lists
+			// Authorization and the route's key headers: the allow-list is the knob.
+			fix = "This server is a Gatehouse: it answers CORS preflights itself, without authentication, for the origins " +
+				"its configuration allows. Add " + f.Origin + " to cors.allowed_origins in the gateway's configuration " +
+				"(other request headers to cors.allowed_headers), then reload it."
+		}
+		return newFinding(code, score, corsText[code][0], fix, ev...)
 	}
 }
 
@@ -193,9 +201,19 @@ func checkWWWAuthNotExposed(f *Facts) *finding.Finding {
 	if listHas(aceh, "WWW-Authenticate", !f.withCookies()) {
 		return nil
 	}
-	return newFinding("www_authenticate_not_exposed", scoreContributor+5,
-		"The 401's WWW-Authenticate is not exposed to the page, so browser code cannot tell an expired token from other failures and never refreshes.",
+	ev := []string{challengeLine(r), "Access-Control-Expose-Headers: " + orMissing(aceh)}
+	score := scoreContributor + 5
+	summary := "The 401's WWW-Authenticate is not exposed to the page, so browser code cannot tell an expired token from other failures and never refreshes."
+	if _, ok := bearerParam(r, "resource_metadata"); ok && len(f.Creds) == 0 {
+		// A browser client that starts without a token (OAuth discovery, RFC 9728: an MCP
+		// client, say) learns where to get one from this very challenge: hidden from it,
+		// the flow cannot begin. That, not the missing token, is the cause.
+		score = scoreProof + 1
+		summary = "The page cannot read the 401's WWW-Authenticate, so a browser client cannot discover (RFC 9728 resource_metadata) where to get a token: the sign-in flow never starts."
+		ev = append(ev, "no credential was sent, as a client that discovers its authorization server from the challenge does first; the challenge names resource_metadata, which the page cannot read")
+	}
+	return newFinding("www_authenticate_not_exposed", score, summary,
 		"Add Access-Control-Expose-Headers: WWW-Authenticate (and any request-id header) to responses for "+
 			"allowed origins, so the front end can read the reason and refresh the token.",
-		challengeLine(r), "Access-Control-Expose-Headers: "+orMissing(aceh))
+		ev...)
 }

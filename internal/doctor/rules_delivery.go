@@ -46,6 +46,9 @@ func checkNothingSent(f *Facts) *finding.Finding {
 		return nil
 	}
 	if len(f.Creds) == 0 {
+		if signed, _ := isSignedRequest(f); signed {
+			return nil // a pre-signed URL carries its credential in the query
+		}
 		ev := []string{"the request had no Authorization, Cookie, API-key header or key parameter"}
 		if f.EnvVar != "" && !f.EnvFound {
 			ev = append(ev, "--var "+escape(f.EnvVar)+" is not defined in the env file")
@@ -155,6 +158,13 @@ func checkNetrc(f *Facts) *finding.Finding {
 	if !f.NetrcPresent || c == nil || !c.IsAuthorization() || strings.EqualFold(c.Scheme, "Basic") {
 		return nil
 	}
+	if netrcRefused(f) {
+		return newFinding("netrc_overrides_authorization", scoreProof-2,
+			"Your Authorization header works, but Python requests and httpx replace it with the netrc entry for "+escape(f.Target.Hostname())+", which the server refuses.",
+			"Remove the netrc entry for this host, pass auth= explicitly (requests: a custom auth class that sets your header; httpx: auth=None with the header), or set trust_env=False on the session.",
+			"with your header as given: "+statusLine(f.LastCredentialed.Resp),
+			"with the netrc entry in "+escape(f.NetrcPath)+" in its place (Basic, as requests and httpx send it; the entry is not shown): "+statusLine(f.NetrcProbe.Resp)+"; "+challengeLine(f.NetrcProbe.Resp))
+	}
 	return newFinding("netrc_overrides_authorization", scoreContributor-5,
 		"A netrc file has an entry for "+escape(f.Target.Hostname())+": Python requests and httpx would replace your Authorization header with those credentials.",
 		"If the failing client is Python requests or httpx, remove the netrc entry for this host, pass auth= "+
@@ -263,11 +273,56 @@ func checkWrongEnvironment(f *Facts) *finding.Finding {
 		ev...)
 }
 
+// proxyServerRE recognises forward proxies by their Server or Via header.
+var proxyServerRE = regexp.MustCompile(`(?i)squid|tinyproxy|privoxy|polipo|ziproxy|mitmproxy|zscaler|bluecoat|blue coat|proxysg|mcafee web gateway|forcepoint|websense|ironport|cisco wsa|fortigate|sophos|kerio|ccproxy|wingate|trafficserver|ats/`)
+
+// proxyBodyRE recognises a proxy's own authentication page.
+var proxyBodyRE = regexp.MustCompile(`(?i)proxy authentication required|ERR_CACHE_ACCESS_DENIED|ERR_PROXY_AUTH|proxy[- ]authoriz`)
+
+// proxyAnswered reports whether a 401 came from the forward proxy the exchange went
+// through rather than from the API, and says why: some proxies answer 401 with their own
+// challenge where RFC 9110 asks for 407.
+func proxyAnswered(ex *Exchange) []string {
+	if ex == nil || ex.Resp == nil || ex.Conn.Proxy == "" {
+		return nil
+	}
+	r := ex.Resp
+	var why []string
+	strong := false
+	if pa := r.Header.Values("Proxy-Authenticate"); len(pa) > 0 {
+		strong = true
+		why = append(why, "the 401 carries Proxy-Authenticate: "+clip(escape(toUTF8(strings.Join(pa, ", "))), 120)+", which only a proxy sends")
+	}
+	if v := r.Header.Get("X-Squid-Error"); v != "" {
+		strong = strong || proxyBodyRE.MatchString(v)
+		why = append(why, "X-Squid-Error: "+clip(escape(toUTF8(v)), 80)+" (Squid's own error)")
+	}
+	if loc := proxyBodyRE.FindIndex(r.Body); loc != nil {
+		strong = true
+		why = append(why, "the body is the proxy's page ("+clip(escape(toUTF8(string(r.Body[loc[0]:loc[1]]))), 60)+")")
+	}
+	if v := r.Header.Get("Server"); proxyServerRE.MatchString(v) {
+		// A relayed answer keeps the API's Server header; the proxy's own carries its name.
+		strong = strong || len(r.Header.Values("WWW-Authenticate")) == 0
+		why = append(why, "Server: "+clip(escape(toUTF8(v)), 80)+" names the proxy")
+	}
+	if !strong {
+		return nil
+	}
+	return why
+}
+
 func checkProxy407(f *Facts) *finding.Finding {
 	var ev []string
 	score := 0
 	r := f.finalResp()
+	summary := "Your outbound proxy wants authentication (407); the API was never asked."
 	switch {
+	case r != nil && r.Status == http.StatusUnauthorized && len(proxyAnswered(f.Final)) > 0:
+		score = scoreProof + 2
+		summary = "The 401 came from your outbound proxy (it answers 401 where 407 is meant), not from the API: the API was never asked."
+		ev = append(ev, "the request went through the proxy "+f.Final.Conn.Proxy+" and the answer is "+statusLine(r))
+		ev = append(ev, proxyAnswered(f.Final)...)
 	case r != nil && r.Status == http.StatusProxyAuthRequired:
 		score = scoreProof + 2
 		ev = append(ev, "the answer is "+statusLine(r)+": it came from your outbound proxy, not from the API")
@@ -276,9 +331,9 @@ func checkProxy407(f *Facts) *finding.Finding {
 		}
 	default:
 		for _, h := range f.Hops {
-			if h.Ex.Conn.ProxyStatus == http.StatusProxyAuthRequired {
+			if st := h.Ex.Conn.ProxyStatus; st == http.StatusProxyAuthRequired || st == http.StatusUnauthorized {
 				score = scoreProof + 2
-				ev = append(ev, "the proxy answered CONNECT with 407 Proxy Authentication Required: the request never reached the API")
+				ev = append(ev, "the proxy answered CONNECT with "+itoa(st)+" "+http.StatusText(st)+": the request never reached the API")
 				if pa := h.Ex.Conn.ProxyHeader.Values("Proxy-Authenticate"); len(pa) > 0 {
 					if cs, err := challenge.ParseChallenges(pa); err == nil {
 						ev = append(ev, "Proxy-Authenticate: "+renderChallenges(cs))
@@ -305,10 +360,11 @@ func checkProxy407(f *Facts) *finding.Finding {
 			ev = append(ev, "NO_PROXY lists this host, yet a proxy answered: a system or transparent proxy is in the way")
 		}
 	}
-	return newFinding("proxy_auth_required_407", score,
-		"Your outbound proxy wants authentication (407); the API was never asked.",
-		"Your outbound proxy needs authentication. Put the credentials in the proxy URL "+
-			"(http://user:pass@proxy:port, with special characters percent-encoded), or exempt this host with NO_PROXY.",
+	return newFinding("proxy_auth_required_407", score, summary,
+		"Your outbound proxy needs its own credentials, not the API's: put them in the proxy URL "+
+			"(HTTPS_PROXY=http://user:pass@proxy:port or --proxy, special characters percent-encoded; curl "+
+			"--proxy-user), or exempt this host with NO_PROXY. The API's Authorization header never reaches a proxy "+
+			"as its credential.",
 		ev...)
 }
 

@@ -64,6 +64,12 @@ func unknownCause(f *Facts, all []finding.Finding) *finding.Finding {
 	} else if f.Token != nil {
 		ev = append(ev, "the token is "+tokenShape(f.Token)+"; only its issuer can say whether it is still valid")
 	}
+	if f.MetadataErr != "" {
+		ev = append(ev, "not checked: "+f.MetadataErr)
+	}
+	if t := f.Token; t != nil && (t.DiscoveryErr != "" || t.JWKSErr != "") {
+		ev = append(ev, "not checked: the issuer's keys: "+t.DiscoveryErr+t.JWKSErr)
+	}
 	if f.Clock.HaveServer && (f.Clock.Skew > time.Minute || f.Clock.Skew < -time.Minute) {
 		ev = append(ev, clockLine(f.Clock))
 	}

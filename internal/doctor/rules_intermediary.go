@@ -17,6 +17,33 @@ var intermediaryChecks = []check{
 	{"proxy_auth_layer_conflict", checkLayerConflict},
 	{"underscore_header_dropped", checkUnderscore},
 	{"header_too_large", checkHeaderTooLarge},
+	{"forward_auth_unreachable", checkForwardAuthUnreachable},
+}
+
+// checkForwardAuthUnreachable recognises nginx's own 500 page: with auth_request, nginx
+// turns an auth subrequest that gets no usable answer (the gateway down or unreachable,
+// or answering something other than 2xx, 401 or 403) into 500, while a plain proxy_pass
+// to a dead upstream gives 502. The request never reached the gateway's verdict, so the
+// credential is not in question.
+func checkForwardAuthUnreachable(f *Facts) *finding.Finding {
+	hs := f.hits(sigNginx500, "response", "final response")
+	if len(hs) == 0 {
+		return nil
+	}
+	ev := append([]string{"the answer is " + statusLine(f.finalResp()) + " from nginx itself, not from an application"}, hitEvidence(hs)...)
+	score := scoreLikely + 5
+	if a := anonResp(f); a != nil && a.Status == 500 {
+		ev = append(ev, "without the credential the answer is the same 500: nginx fails before anything looks at the credential")
+		score = scoreStrong
+	}
+	ev = append(ev, "nginx answers 500 when its auth_request subrequest cannot be completed (connection refused, a timeout, or the gateway answering 5xx); a dead proxy_pass upstream would give 502")
+	return newFinding("forward_auth_unreachable", score,
+		"nginx could not get an answer from the authentication gateway it asks first (auth_request): your request was never judged.",
+		"Check the gateway nginx's auth_request location points at: that it runs (gatehouse serve; its /readyz), "+
+			"that nginx can reach its address (proxy_pass in the auth location), and nginx's error log (\"auth "+
+			"request unexpected status\" or \"connect() failed\"). If the gateway itself answers 503, its own "+
+			"reason (authenticator_unavailable) says why. Nothing is wrong with your credential.",
+		ev...)
 }
 
 // credentialUnseen gathers the evidence that the server did not see the credential:
@@ -78,7 +105,7 @@ func checkAppServerDrops(f *Facts) *finding.Finding {
 		return nil
 	}
 	appServer := append(f.hits(sigApache, "response"), f.hits(sigPHP, "response")...)
-	cdn := append(f.hits(sigCDN, "response"), f.hits(sigCloudflare, "response")...)
+	cdn := proxyHits(f)
 	if len(appServer) == 0 && len(cdn) > 0 {
 		return nil // the CDN rule explains it
 	}
@@ -112,6 +139,19 @@ func checkAppServerDrops(f *Facts) *finding.Finding {
 	return newFinding("app_server_drops_authorization", score, summary, fix, ev...)
 }
 
+// proxyHits are the fingerprints of a CDN or reverse proxy in front of the application:
+// CDN headers, Cloudflare, and nginx when nothing says PHP runs behind it (nginx with
+// PHP-FPM passes Authorization by default, so there nginx is the app server's front) that
+// relays an answer rather than writing its own 401 page.
+func proxyHits(f *Facts) []FingerprintHit {
+	hs := append(f.hits(sigCDN, "response"), f.hits(sigCloudflare, "response")...)
+	if len(f.hits(sigPHP, "response")) == 0 && len(f.hits(sigEdgeNginx401, "response")) == 0 {
+		// (nginx's own 401 page: nginx itself refused, it did not relay an app's answer)
+		hs = append(hs, f.hits(sigNginx, "response")...)
+	}
+	return hs
+}
+
 func checkCDNDrops(f *Facts) *finding.Finding {
 	c := f.primary()
 	if c == nil || c.HeaderName == "" || strings.EqualFold(c.HeaderName, "Cookie") {
@@ -121,8 +161,8 @@ func checkCDNDrops(f *Facts) *finding.Finding {
 		return nil // the underscore rule explains it
 	}
 	u := credentialUnseen(f)
-	cdn := append(f.hits(sigCDN, "response"), f.hits(sigCloudflare, "response")...)
 	appServer := append(f.hits(sigApache, "response"), f.hits(sigPHP, "response")...)
+	cdn := proxyHits(f)
 	var score int
 	switch {
 	case len(cdn) > 0 && u.notProvided:
@@ -140,6 +180,7 @@ func checkCDNDrops(f *Facts) *finding.Finding {
 		"A CDN or proxy in front of the API does not forward your "+escape(c.HeaderName)+" header to the origin.",
 		"A CDN or proxy in front of the API is not forwarding the credential header. CloudFront: add "+
 			"Authorization to the cache policy (or use the AllViewer origin request policy when caching is off). "+
+			"nginx: remove proxy_set_header Authorization \"\" (or a more_clear_input_headers) from the location. "+
 			"Other proxies and ingress controllers: stop removing or overwriting the header.",
 		ev...)
 }

@@ -16,6 +16,66 @@ var redirectChecks = []check{
 	{"redirect_trailing_slash", checkTrailingSlash},
 	{"redirect_to_login_page", checkLoginRedirect},
 	{"auth_forwarded_to_presigned_url", checkPresigned},
+	{"redirect_loop", checkRedirectLoop},
+}
+
+// checkRedirectLoop explains a walk that stopped in a loop or at the hop limit: no
+// client ever gets an answer, so the request cannot have worked. The evidence names the
+// hop where the chain comes back and the cycle itself.
+func checkRedirectLoop(f *Facts) *finding.Finding {
+	if len(f.Hops) == 0 {
+		return nil
+	}
+	last := f.Hops[len(f.Hops)-1]
+	if last.Stop == "" || last.Next == nil {
+		return nil
+	}
+	ev := hopTable(f)
+	// The shortest cycle ends at the last hop: back from it to the latest hop that
+	// requested last.Next; it is shown from the first hop that entered it.
+	n := len(f.Hops) - 1
+	j := -1
+	for i := n; i >= 0; i-- {
+		if f.Hops[i].Ex.URL != nil && f.Hops[i].Ex.URL.String() == last.Next.String() {
+			j = i
+			break
+		}
+	}
+	start := -1
+	if j >= 0 {
+		inCycle := map[string]bool{}
+		for _, h := range f.Hops[j:] {
+			inCycle[h.Ex.URL.String()] = true
+		}
+		for i, h := range f.Hops {
+			if inCycle[h.Ex.URL.String()] {
+				start = i
+				break
+			}
+		}
+		j = n - j + 1 // the cycle's length
+	}
+	summary := "The server redirects more than " + itoa(maxHops) + " times without answering: no client gets a response."
+	if start >= 0 {
+		var cyc []string
+		for _, h := range f.Hops[start : start+j] {
+			cyc = append(cyc, h.Ex.Method+" "+redactURL(h.Ex.URL))
+		}
+		cyc = append(cyc, redactURL(f.Hops[start].Ex.URL))
+		ev = append(ev, "the chain cycles from hop "+itoa(start+1)+": "+strings.Join(cyc, " → "))
+		summary = "The server redirects in a loop (hop " + itoa(start+1) + " comes back after " + itoa(j) + " redirect" + cond(j == 1, "", "s") + "), so no client ever gets an answer."
+	} else {
+		ev = append(ev, "the walk stopped after "+itoa(len(f.Hops))+" requests; curl stops at 50 redirects, Go at 10, browsers at 20")
+	}
+	fix := "Something answers every request with a redirect. Common causes: a proxy that terminates TLS and " +
+		"forwards plain HTTP to an app that redirects back to https (set X-Forwarded-Proto and make the app trust " +
+		"it), a sign-in page that is itself protected, a cookie the client does not keep between hops, or two " +
+		"rules that each add and remove a trailing slash or a www."
+	if loginRedirect(f) != nil {
+		fix = "A sign-in gate redirects to a page that is itself protected, or sets a cookie the client never " +
+			"sends back. " + fix
+	}
+	return newFinding("redirect_loop", scoreProof, summary, fix, ev...)
 }
 
 // matrixLines explains the client matrix once per finding.

@@ -188,7 +188,9 @@ func checkAudience(f *Facts) *finding.Finding {
 		if slash {
 			ev = append(ev, "they differ only by a trailing slash, which validators compare exactly")
 		}
-	case d != nil && f.Metadata != nil && f.Metadata.Resource != "":
+	case d != nil && f.Metadata != nil && f.Metadata.Resource != "" && !isGatehouse(f):
+		// (A Gatehouse's audience is its authenticator's audience setting, not its RFC
+		// 9728 resource URL: no lead to follow there.)
 		if exact, _ := contains(f.Metadata.Resource); exact {
 			break
 		}
@@ -345,6 +347,22 @@ func algFamily(alg string) string {
 	return ""
 }
 
+// keyFitsAlg reports whether a published key can verify a token signed with alg: the
+// key type the alg needs, the key's own alg when it states one, and for EC the curve.
+func keyFitsAlg(k JWK, alg string) bool {
+	if k.Kty != algFamily(alg) || (k.Alg != "" && k.Alg != alg) {
+		return false
+	}
+	if k.Use != "" && k.Use != "sig" {
+		return false
+	}
+	if k.Kty == "EC" && k.Crv != "" {
+		want := map[string]string{"ES256": "P-256", "ES384": "P-384", "ES512": "P-521", "ES256K": "secp256k1"}[alg]
+		return want == "" || want == k.Crv
+	}
+	return true
+}
+
 func checkAlg(f *Facts) *finding.Finding {
 	hs := f.hits("jwt_alg_mismatch", "response")
 	d := f.jwt()
@@ -357,29 +375,36 @@ func checkAlg(f *Facts) *finding.Finding {
 		case strings.EqualFold(alg, "none"):
 			score = scoreProof - 3
 			ev = append(ev, "alg none means the token is unsigned; every validator refuses it")
-		case f.Token.JWKS != nil && len(f.Token.JWKS.Keys) > 0:
-			fam := algFamily(alg)
+		case f.Token.JWKS != nil && len(f.Token.JWKS.Keys) > 0 && algFamily(alg) != "":
 			kid := d.HeaderString("kid")
 			var ktys []string
-			match := false
+			var byKid, any bool
+			kidFound := false
 			for _, k := range f.Token.JWKS.Keys {
-				ktys = append(ktys, k.Kty+cond(k.Alg != "", "/"+k.Alg, ""))
-				if kid != "" && k.Kid != kid {
-					continue
-				}
-				if k.Kty == fam && (k.Alg == "" || k.Alg == alg) {
-					match = true
+				ktys = append(ktys, escape(k.Kid)+": "+escape(k.Kty)+cond(k.Crv != "", " "+escape(k.Crv), "")+cond(k.Alg != "", " "+escape(k.Alg), ""))
+				fits := keyFitsAlg(k, alg)
+				any = any || fits
+				if kid != "" && k.Kid == kid {
+					kidFound = true
+					byKid = byKid || fits
 				}
 			}
-			if !match && fam != "" {
-				score = scoreStrong + 8
-				ev = append(ev, "the issuer's keys are "+strings.Join(ktys, ", ")+": none can verify "+escape(alg))
+			switch {
+			case kidFound && !byKid:
+				// The key the token names exists and cannot verify this alg: proved.
+				score = scoreProof - 2
+				ev = append(ev, "the issuer's key "+escape(kid)+" cannot verify "+escape(alg)+" (keys at "+redactRawURL(f.Token.JWKS.URL)+": "+strings.Join(ktys, "; ")+")")
+			case !kidFound && !any:
+				// No published key of any kid can verify this alg: the alg is the deeper
+				// cause than the unknown kid.
+				score = scoreProof - 2
+				ev = append(ev, "none of the issuer's keys can verify "+escape(alg)+" (keys at "+redactRawURL(f.Token.JWKS.URL)+": "+strings.Join(ktys, "; ")+")")
 			}
 		}
 	}
 	if len(hs) > 0 {
 		ev = append(ev, hitEvidence(hs)...)
-		score = scoreServerSaid
+		score = max(score, scoreServerSaid)
 	}
 	if score == 0 || !f.failed() {
 		return nil

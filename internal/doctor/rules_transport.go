@@ -18,6 +18,22 @@ var transportChecks = []check{
 }
 
 func checkMissingChallenge(f *Facts) *finding.Finding {
+	if challengeNeverComes(f) {
+		x := f.ChallengeProbe
+		ev := []string{
+			"a client that waits for the server's challenge (" + escape(f.ChallengeFirst) + ") first sends the request without the credential, and the doctor did the same: " + statusLine(x.Resp) + " with no WWW-Authenticate header",
+			"so that client never learns which scheme to use and never sends your credential",
+		}
+		if r := f.credResp(); r != nil {
+			ev = append(ev, "sent preemptively, the credential gets "+statusLine(r)+cond(r.Status/100 == 2, ": the credential itself works", ""))
+		}
+		return newFinding("missing_www_authenticate_challenge", scoreProof,
+			"The server answers 401 without a WWW-Authenticate challenge, and your client ("+escape(f.ChallengeFirst)+") sends the credential only when challenged: it never sends it.",
+			"Send the credential preemptively: curl -u user:pass without --anyauth or --digest (Basic), git with the "+
+				"credential in the URL's helper, Ansible uri with force_basic_auth: yes, .NET with the Authorization "+
+				"header set yourself. Server owners: add a WWW-Authenticate header to every 401 (RFC 9110 requires one).",
+			ev...)
+	}
 	var r *Response
 	which := ""
 	switch {
@@ -179,7 +195,31 @@ func checkMTLS(f *Facts) *finding.Finding {
 	}
 	var ev []string
 	score := 0
-	if req != nil {
+	summary := "The server requires a client TLS certificate, and none was presented."
+	if req != nil && req.Conn.ClientCertSent {
+		// --cert was given and presented: "missing" is ruled out unless the server refused
+		// it, which is then the cause.
+		ev = append(ev, "the server asked for a client certificate (TLS CertificateRequest) and the one from --cert was presented")
+		if len(req.Conn.AcceptableCAs) > 0 {
+			ev = append(ev, "acceptable CAs: "+escape(strings.Join(req.Conn.AcceptableCAs, "; ")))
+		}
+		switch {
+		case req.ErrKind == ErrTLS:
+			score = scoreProof
+			summary = "The server refused the client certificate that was presented (--cert)."
+			ev = append(ev, "the handshake then failed: "+errText(req))
+		case req.Resp != nil && (req.Resp.Status == 495 || req.Resp.Status == 496 || len(hs) > 0):
+			// nginx verifies after the handshake (ssl_verify_client on) and answers its
+			// own 400 "The SSL certificate error" page for an untrusted certificate.
+			score = scoreProof
+			summary = "The server refused the client certificate that was presented (--cert)."
+			ev = append(ev, "the server then answered "+statusLine(req.Resp))
+			ev = append(ev, hitEvidence(hs)...)
+			hs = nil
+		default:
+			hs = nil // the certificate went through; a body that mentions certificates is not this
+		}
+	} else if req != nil {
 		ev = append(ev, "the server sent a TLS CertificateRequest during the handshake (it asked for a client certificate) and none was sent")
 		if len(req.Conn.AcceptableCAs) > 0 {
 			ev = append(ev, "acceptable CAs: "+escape(strings.Join(req.Conn.AcceptableCAs, "; ")))
@@ -204,12 +244,14 @@ func checkMTLS(f *Facts) *finding.Finding {
 	if req != nil && len(req.Conn.AcceptableCAs) > 0 {
 		cas = " signed by one of: " + escape(strings.Join(req.Conn.AcceptableCAs, "; "))
 	}
-	return newFinding("mtls_client_certificate_missing", score,
-		"The server requires a client TLS certificate, and none was presented.",
-		"Present a client certificate"+cas+" (curl --cert client.pem --key client.key; in code, the TLS "+
-			"config's client certificate). The gateway or load balancer in front decides this before any HTTP "+
-			"credential is looked at.",
-		ev...)
+	fix := "Present a client certificate" + cas + " (gatehouse doctor and curl: --cert client.pem --key client.key; " +
+		"in code, the TLS config's client certificate). The gateway or load balancer in front decides this before " +
+		"any HTTP credential is looked at."
+	if req != nil && req.Conn.ClientCertSent {
+		fix = "Present a certificate the server trusts" + cas + ", not expired, with the clientAuth extended key " +
+			"usage, and its full chain in the --cert file when an intermediate CA signed it."
+	}
+	return newFinding("mtls_client_certificate_missing", score, summary, fix, ev...)
 }
 
 func checkUnparseable(f *Facts) *finding.Finding {
@@ -236,6 +278,14 @@ func checkUnparseable(f *Facts) *finding.Finding {
 			}
 			if pair.err.Offset <= len(raw) && pair.err.Offset < 200 {
 				ev = append(ev, "at: …"+clip(escape(toUTF8(raw[pair.err.Offset:])), 40))
+			}
+			if pair.name == "WWW-Authenticate" && resp.LenientChallenges != nil {
+				var parts []string
+				for _, c := range resp.LenientChallenges {
+					parts = append(parts, escape(toUTF8(c.String())))
+				}
+				ev = append(ev, "a lenient reading would give: "+orMissing(clip(strings.Join(parts, " | "), 200))+
+					" (clients differ on such fields: some take the first parameter, some the last, some refuse it)")
 			}
 			score := scoreUnknown + 2
 			if !f.failed() {

@@ -2,7 +2,9 @@ package doctor
 
 import (
 	"bytes"
+	"crypto/sha256"
 	"encoding/base64"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"io"
@@ -18,8 +20,18 @@ import (
 // knows of leaves it. Redacting the credential where the doctor shows it on purpose
 // (redactHeaderValue, redactURL) is not enough, because the server's answer is shown too.
 
-// scrubMark replaces a known credential value in rendered output.
-const scrubMark = "[REDACTED]"
+// scrubMark starts the mark that replaces a known credential value in rendered output:
+// markFor gives "[REDACTED sha256:1a2b3c4d]", the same short SHA-256 the report shows in
+// the credential's deliberate redacted form ("eyJh…3pNg (424 bytes, sha256:1a2b3c4d)"),
+// so one credential reads the same wherever it appears: in the request, in a body or
+// header that reflected it, in a URL.
+const scrubMark = "[REDACTED"
+
+// markFor is the one redaction of a credential value.
+func markFor(v string) string {
+	sum := sha256.Sum256([]byte(v))
+	return scrubMark + " sha256:" + hex.EncodeToString(sum[:4]) + "]"
+}
 
 // minSecretLen is the shortest value scrubbed: below it a value would match ordinary
 // words of the report and is too weak to be worth hiding (lint reports short keys).
@@ -37,7 +49,8 @@ const clipMark = "…"
 // secrets holds every credential value the doctor knows of, in each form a server or a
 // renderer may show it. The zero value scrubs nothing; a nil *secrets too.
 type secrets struct {
-	set   map[string]bool
+	// set maps each form to the mark that replaces it.
+	set   map[string]string
 	built bool
 	// byStart indexes the forms by their first minSecretLen bytes, longest form first,
 	// so that scrubbing costs one map look-up per byte of output whatever the number of
@@ -51,18 +64,24 @@ type secrets struct {
 // add records a credential value and its derived forms: as escaped by the renderers, as
 // a server would URL-, JSON- or Go-quote it.
 func (s *secrets) add(v string) {
-	s.addForms(v)
+	s.addForms(v, markFor(v))
 	if t := strings.TrimSpace(v); t != v {
-		s.addForms(t)
+		s.addForms(t, markFor(t))
 	}
 }
 
-func (s *secrets) addForms(v string) {
+// addMarked records v with a mark of the caller's: a header value is marked as its
+// scheme and its token's mark, as the report shows it.
+func (s *secrets) addMarked(v, mark string) {
+	s.addForms(v, mark)
+}
+
+func (s *secrets) addForms(v, mark string) {
 	if len(v) < minSecretLen {
 		return
 	}
 	if s.set == nil {
-		s.set = map[string]bool{}
+		s.set = map[string]string{}
 	}
 	js, _ := json.Marshal(v) // escapes <, > and & as \u003c..., as many servers do
 	forms := []string{
@@ -77,8 +96,8 @@ func (s *secrets) addForms(v string) {
 		strings.ReplaceAll(v, "/", `\/`), // PHP's json_encode
 	}
 	for _, f := range forms {
-		if len(f) >= minSecretLen && !s.set[f] {
-			s.set[f] = true
+		if _, seen := s.set[f]; len(f) >= minSecretLen && !seen {
+			s.set[f] = mark
 			s.built = false
 		}
 	}
@@ -100,6 +119,9 @@ func (s *secrets) addBasic(user, pass string) {
 func (s *secrets) addHeader(name, value string) {
 	if !isSecretHeader(name) {
 		return
+	}
+	if scheme, rest := splitScheme(value); scheme != "" && strings.TrimSpace(rest) != "" && isPrintableToken(scheme) {
+		s.addMarked(value, scheme+" "+markFor(strings.TrimSpace(rest)))
 	}
 	s.add(value)
 	lname := strings.ToLower(name)
@@ -226,10 +248,10 @@ func (s *secrets) replaceAll(text string) string {
 	var b strings.Builder
 	done := 0 // text[:done] is written
 	for i := 0; i+minSecretLen <= len(text); {
-		n := 0
+		n, mark := 0, ""
 		for _, f := range s.byStart[text[i:i+minSecretLen]] {
 			if strings.HasPrefix(text[i:], f) {
-				n = len(f)
+				n, mark = len(f), s.set[f]
 				break
 			}
 		}
@@ -241,7 +263,7 @@ func (s *secrets) replaceAll(text string) string {
 			b.Grow(len(text))
 		}
 		b.WriteString(text[done:i])
-		b.WriteString(scrubMark)
+		b.WriteString(mark)
 		i += n
 		done = i
 	}
@@ -273,14 +295,14 @@ func (s *secrets) scrub(text string) string {
 			break
 		}
 		before := rest[:i]
-		if n := s.cutHead(before); n > 0 {
-			before = before[:len(before)-n] + scrubMark
+		if n, mark := s.cutHead(before); n > 0 {
+			before = before[:len(before)-n] + mark
 		}
 		b.WriteString(before)
 		b.WriteString(clipMark)
 		rest = rest[i+len(clipMark):]
-		if n := s.cutTail(rest); n > 0 {
-			b.WriteString(scrubMark)
+		if n, mark := s.cutTail(rest); n > 0 {
+			b.WriteString(mark)
 			rest = rest[n:]
 		}
 	}
@@ -289,29 +311,29 @@ func (s *secrets) scrub(text string) string {
 
 // cutHead returns the length of the longest start of a known value that text ends with
 // (0 when none is at least minFragmentLen long).
-func (s *secrets) cutHead(text string) int {
+func (s *secrets) cutHead(text string) (int, string) {
 	lo := max(0, len(text)-fragmentWindow)
 	for start := lo; start <= len(text)-minFragmentLen; start++ {
 		for _, f := range s.byHead[text[start:start+minFragmentLen]] {
 			if frag := text[start:]; len(frag) < len(f) && strings.HasPrefix(f, frag) {
-				return len(frag)
+				return len(frag), s.set[f]
 			}
 		}
 	}
-	return 0
+	return 0, ""
 }
 
 // cutTail returns the length of the longest end of a known value that text starts with.
-func (s *secrets) cutTail(text string) int {
+func (s *secrets) cutTail(text string) (int, string) {
 	hi := min(len(text), fragmentWindow)
 	for end := hi; end >= minFragmentLen; end-- {
 		for _, f := range s.byTail[text[end-minFragmentLen:end]] {
 			if frag := text[:end]; len(frag) < len(f) && strings.HasSuffix(f, frag) {
-				return end
+				return end, s.set[f]
 			}
 		}
 	}
-	return 0
+	return 0, ""
 }
 
 // scrubJSON rewrites every string (names and values) of the JSON document in data

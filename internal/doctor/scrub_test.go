@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -179,10 +180,11 @@ func TestReflectedCredentialIsScrubbedFromEveryRendering(t *testing.T) {
 func TestClippedCredentialIsScrubbed(t *testing.T) {
 	s := &secrets{}
 	s.add("sk_live_0123456789abcdefghij")
+	m := markFor("sk_live_0123456789abcdefghij") // one mark per credential, wherever it is cut
 	tests := []struct{ in, want string }{
-		{"key sk_live_0123456789ab…", "key [REDACTED]…"},
-		{"…456789abcdefghij was refused", "…[REDACTED] was refused"},
-		{"a whole sk_live_0123456789abcdefghij here", "a whole [REDACTED] here"},
+		{"key sk_live_0123456789ab…", "key " + m + "…"},
+		{"…456789abcdefghij was refused", "…" + m + " was refused"},
+		{"a whole sk_live_0123456789abcdefghij here", "a whole " + m + " here"},
 		{"short sk_live…", "short sk_live…"}, // 7 bytes: below minFragmentLen
 		{"Bearer sk_l…ghij (28 bytes, sha256:00)", "Bearer sk_l…ghij (28 bytes, sha256:00)"},
 		{"nothing here…", "nothing here…"},
@@ -206,18 +208,18 @@ func TestScrubJSONKeepsStructure(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := `{
-  "[REDACTED]": "x",
+  "` + markFor("verdict") + `": "x",
   "list": [
     1,
     2.50,
-    "[REDACTED]",
+    "` + markFor("hunter22") + `",
     true,
     null,
     {}
   ],
   "nested": {
     "a": [],
-    "b": "pre [REDACTED] post"
+    "b": "pre ` + markFor("hunter22") + ` post"
   },
   "n": -1e3
 }
@@ -303,6 +305,40 @@ func TestHARReflectedTokensAreScrubbed(t *testing.T) {
 				if strings.Contains(out, form) {
 					t.Errorf("%s output holds a HAR credential as %q\n%s", what, form, out)
 				}
+			}
+		}
+	}
+}
+
+// TestOneRedactionPerCredential: a credential reflected by the server (in a header, the
+// body, a Location, the URL) reads the same everywhere in the report: its mark carries the
+// same short SHA-256 as its redacted form in the request.
+func TestOneRedactionPerCredential(t *testing.T) {
+	tok := "opaque-reflected-token-0123456789"
+	srv := serve(t, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("X-Debug-Token", tok)
+		w.Header().Set("WWW-Authenticate", `Bearer error="invalid_token", error_description="token `+tok+` is unknown"`)
+		w.WriteHeader(401)
+		_, _ = w.Write([]byte(`{"message":"unknown token ` + tok + `","token":"` + tok + `"}`))
+	})
+	o := baseOptions(srv.URL + "/x?access_token=" + tok)
+	o.Headers = []Header{bearer(tok)}
+	rep := runDoctor(t, o)
+	var text, js strings.Builder
+	_ = rep.WriteText(&text, false)
+	_ = rep.WriteJSON(&js)
+	mark := markFor(tok)
+	sum := strings.TrimSuffix(strings.TrimPrefix(mark, "[REDACTED "), "]")
+	for what, out := range map[string]string{"text": text.String(), "json": js.String()} {
+		if strings.Contains(out, tok) || strings.Contains(out, tok[4:20]) {
+			t.Errorf("%s: the token leaked", what)
+		}
+		if !strings.Contains(out, mark) || !strings.Contains(out, "bytes, "+sum+")") {
+			t.Errorf("%s: the reflected token is not marked %s, or the request's redaction does not carry %s", what, mark, sum)
+		}
+		for _, m := range regexp.MustCompile(`\[REDACTED[^\]]*\]`).FindAllString(out, -1) {
+			if m != mark {
+				t.Errorf("%s: another redaction %q for the one credential", what, m)
 			}
 		}
 	}

@@ -16,6 +16,7 @@ import (
 	"github.com/gatehouse-dev/gatehouse/internal/challenge"
 	"github.com/gatehouse-dev/gatehouse/internal/decision"
 	"github.com/gatehouse-dev/gatehouse/internal/proxy"
+	"github.com/gatehouse-dev/gatehouse/internal/tracing"
 )
 
 // ReasonDocs is where each reason code is documented; a problem's "type" is this URL
@@ -35,6 +36,8 @@ type Problem struct {
 	// ClientRequestID is the X-Request-Id the client sent, when it had the accepted
 	// shape, for the client's own correlation; it names nothing in the gateway.
 	ClientRequestID string `json:"client_request_id,omitempty"`
+	// TraceID is the request's OpenTelemetry trace id, present only while tracing is on.
+	TraceID string `json:"trace_id,omitempty"`
 }
 
 // Reasons the gateway itself reports, besides the decision's: the outcome of an allowed
@@ -96,6 +99,9 @@ func (h *Handler) deny(w http.ResponseWriter, r *http.Request, rt *Route, d deci
 	}
 	ev.Status, ev.Reason, ev.Detail, ev.Cause = status, d.Reason, d.Detail, d.Cause
 	ev.Authenticator, ev.Fingerprint, ev.Subject = d.Authenticator, d.Fingerprint, d.Principal.Subject
+	if h.opts.Tracer != nil && ev.TraceID == "" {
+		ev.TraceID = tracing.TraceID(r.Context())
+	}
 	h.writeProblem(w, status, d.Reason, h.detail(d.Detail), ev)
 	h.record(r.Context(), time.Time{}, r.Method, r.URL.Path, ev)
 }
@@ -122,6 +128,7 @@ func (h *Handler) writeProblem(w http.ResponseWriter, status int, reason decisio
 		Reason:          string(reason),
 		RequestID:       ev.RequestID,
 		ClientRequestID: ev.ClientRequestID,
+		TraceID:         ev.TraceID,
 	})
 	body = append(body, '\n')
 	hd.Set("Content-Length", strconv.Itoa(len(body)))
@@ -183,7 +190,7 @@ func (h *Handler) upstreamFailed(w http.ResponseWriter, r *http.Request, status 
 	ids := Event{RequestID: r.Header.Get(proxy.HeaderRequestID)}
 	if uw, ok := w.(*upstreamWriter); ok {
 		uw.reason, uw.detail, uw.cause = reason, detail, upstreamCause(r.Context(), err)
-		ids.RequestID, ids.ClientRequestID = uw.rid, uw.clientRID
+		ids.RequestID, ids.ClientRequestID, ids.TraceID = uw.rid, uw.clientRID, uw.traceID
 	}
 	h.writeProblem(w, status, reason, h.detail(detail), &ids)
 }
@@ -221,6 +228,7 @@ func upstreamCause(ctx context.Context, err error) string {
 type upstreamWriter struct {
 	http.ResponseWriter
 	rid, clientRID string
+	traceID        string
 	status         int
 	reason         decision.Reason // set by upstreamFailed
 	detail, cause  string

@@ -85,8 +85,11 @@ func (o *original) request(r *http.Request) *http.Request {
 // (with or without an upstream) and decided with the credentials the proxy forwarded.
 // An allowed request gets 200 with the identity headers and no body; a refusal gets the
 // contract status, challenges and problem+json body of the gateway, with the problem
-// also in HeaderProblem and every challenge in one WWW-Authenticate field.
-func (h *Handler) serveDecide(w http.ResponseWriter, r *http.Request, rid, clientRID string, started time.Time) {
+// also in HeaderProblem and every challenge in one WWW-Authenticate field. It returns the
+// route of an allowed request, nil for every other answer. A non-nil malformed is the
+// caller's own finding that the proxy's description cannot be read: it is refused as
+// readOriginal's errors are, once the caller is known to be trusted.
+func (h *Handler) serveDecide(w http.ResponseWriter, r *http.Request, rid, clientRID string, started time.Time, malformed error) *Route {
 	peer := proxy.PeerAddr(r.RemoteAddr)
 	ev := Event{RequestID: rid, ClientRequestID: clientRID, Started: started, Client: peer}
 	if !peer.IsValid() || !proxy.Trusted(peer, h.opts.TrustedProxies) {
@@ -99,11 +102,14 @@ func (h *Handler) serveDecide(w http.ResponseWriter, r *http.Request, rid, clien
 		d := decision.Decision{Reason: decision.Forbidden,
 			Detail: "only a trusted proxy may ask for forward-auth decisions; " + who + " is not in trusted_proxies"}
 		h.denyDecide(w, r, nil, d, &ev, "", false)
-		return
+		return nil
 	}
 	ev.Client = proxy.ClientAddrOf(peer, r.Header, h.opts.TrustedProxies)
 
 	o, err := readOriginal(r.Header)
+	if malformed != nil {
+		err = malformed
+	}
 	if err != nil {
 		d := decision.Decision{Reason: decision.InvalidRequest, Detail: err.Error()}
 		if errors.Is(err, decision.ErrPathRejected) {
@@ -111,7 +117,7 @@ func (h *Handler) serveDecide(w http.ResponseWriter, r *http.Request, rid, clien
 			d.Reason = decision.PathRejected
 		}
 		h.denyDecide(w, r, nil, d, &ev, "", false)
-		return
+		return nil
 	}
 	if o.host != "" && r.Header.Get("X-Forwarded-Host") == "" {
 		r.Header.Set("X-Forwarded-Host", o.host)
@@ -134,13 +140,13 @@ func (h *Handler) serveDecide(w http.ResponseWriter, r *http.Request, rid, clien
 			bw.status = http.StatusForbidden
 		}
 		bw.flush()
-		return
+		return nil
 	}
 
 	rt, d := h.findRoute(w.Header(), o.method, o.path)
 	if rt == nil {
 		h.denyDecide(w, o.request(r), nil, d, &ev, origin, corsOK)
-		return
+		return nil
 	}
 	ev.Route = rt.Name
 
@@ -162,7 +168,7 @@ func (h *Handler) serveDecide(w http.ResponseWriter, r *http.Request, rid, clien
 	ev.Decision = decided.Sub(started)
 	if !d.Allow {
 		h.denyDecide(w, o.request(r), rt, d, &ev, origin, corsOK)
-		return
+		return nil
 	}
 
 	hd := w.Header()
@@ -180,6 +186,7 @@ func (h *Handler) serveDecide(w http.ResponseWriter, r *http.Request, rid, clien
 	ev.Allow, ev.Status = true, http.StatusOK
 	ev.Authenticator, ev.Subject, ev.Fingerprint = d.Authenticator, d.Principal.Subject, d.Fingerprint
 	h.record(r.Context(), decided, o.method, o.path, &ev)
+	return rt
 }
 
 // denyDecide renders a refusal through deny, the one renderer, and adapts it for proxies.

@@ -16,9 +16,12 @@ import (
 	"strings"
 	"time"
 
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/gatehouse-dev/gatehouse/internal/decision"
 	"github.com/gatehouse-dev/gatehouse/internal/logline"
 	"github.com/gatehouse-dev/gatehouse/internal/proxy"
+	"github.com/gatehouse-dev/gatehouse/internal/tracing"
 )
 
 // Route is a compiled route: the decision policy plus where allowed requests go.
@@ -74,6 +77,9 @@ type Options struct {
 	// with 431 headers_too_large and a problem body. 0 means no limit. The server's own
 	// limit must be set above it, or net/http answers first, without the problem body.
 	MaxHeaderBytes int
+	// Tracer, when set, starts a server span per request (see trace.go); nil is tracing
+	// off, which costs the request path nothing.
+	Tracer *tracing.Tracer
 }
 
 // Event is what Observe receives for each decided request: no credential, only its
@@ -96,6 +102,12 @@ type Event struct {
 	Client          netip.Addr
 	Started         time.Time
 	Decision        time.Duration
+	// Proxied is set when the request was passed to an upstream; Upstream is how long
+	// that took, from the call to the last byte of the response copied to the client.
+	Proxied  bool
+	Upstream time.Duration
+	// TraceID is the request's trace id while tracing is on, else empty.
+	TraceID string
 }
 
 // Handler is the gateway's http.Handler. It is immutable once built; a configuration
@@ -138,6 +150,7 @@ func New(o Options) *Handler {
 			rt.Proxy = proxy.New(proxy.Options{
 				Upstream:             rt.Upstream,
 				ForwardAuthorization: rt.ForwardAuthorization,
+				Propagate:            propagate(o.Tracer),
 				CredentialHeaders:    credHeaders,
 				CredentialQuery:      credQuery,
 				TrustedProxies:       o.TrustedProxies,
@@ -168,6 +181,11 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// else looks at the request, on every path including anonymous routes and errors.
 	proxy.StripIdentityHeaders(r.Header)
 	w.Header().Set("X-Request-Id", rid)
+	if h.opts.Tracer != nil {
+		var span trace.Span
+		r, span = h.startSpan(r)
+		defer span.End()
+	}
 	if limit := h.opts.MaxHeaderBytes; limit > 0 {
 		if n := HeaderBytes(r); n > limit {
 			h.headersTooLarge(w, r, rid, clientRID, started, n, limit)
@@ -175,6 +193,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 
+	if h.serveEnvoyHTTP(w, r, rid, clientRID, started) {
+		return
+	}
 	p, err := decision.CleanPath(r.URL.Path)
 	if err != nil {
 		// Refused before anything else reads the path: the metadata and decide paths
@@ -196,7 +217,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	if h.opts.ForwardAuthPath != "" && p == h.opts.ForwardAuthPath {
-		h.serveDecide(w, r, rid, clientRID, started)
+		h.serveDecide(w, r, rid, clientRID, started, nil)
 		return
 	}
 
@@ -308,9 +329,12 @@ func (h *Handler) allow(w http.ResponseWriter, r *http.Request, rt *Route, d dec
 	} else {
 		// The decision recorded is what the client got: the upstream's status, or the
 		// 502/504 upstreamFailed noted.
+		ev.TraceID = h.traceID(r.Context())
 		uw := upstreamWriters.Get().(*upstreamWriter)
-		uw.ResponseWriter, uw.rid, uw.clientRID = w, ev.RequestID, ev.ClientRequestID
+		uw.ResponseWriter, uw.rid, uw.clientRID, uw.traceID = w, ev.RequestID, ev.ClientRequestID, ev.TraceID
+		proxyStarted := h.now()
 		rt.Proxy.ServeHTTP(uw, r)
+		ev.Proxied, ev.Upstream = true, h.now().Sub(proxyStarted)
 		if uw.status != 0 {
 			ev.Status = uw.status
 		}
@@ -432,7 +456,7 @@ func (h *Handler) record(ctx context.Context, t time.Time, method, path string, 
 	}
 	// Built on the stack and written by logline without slog's generic path: this line
 	// is written for every request (see package logline).
-	var fields [13]logline.Field
+	var fields [14]logline.Field
 	f := append(fields[:0],
 		logline.String("request_id", ev.RequestID),
 		logline.String("method", method),
@@ -457,6 +481,12 @@ func (h *Handler) record(ctx context.Context, t time.Time, method, path string, 
 	}
 	if ev.Fingerprint != "" {
 		f = append(f, logline.String("fingerprint", ev.Fingerprint))
+	}
+	if h.opts.Tracer != nil {
+		h.endSpan(ctx, method, path, ev)
+		if ev.TraceID != "" {
+			f = append(f, logline.String("trace_id", ev.TraceID))
+		}
 	}
 	f = append(f, logline.Int("decision_us", ev.Decision.Microseconds()))
 	logline.Log(ctx, h.log, t, lvl, msg, f...)

@@ -50,6 +50,10 @@ type Options struct {
 	Logger *slog.Logger
 	// Now is the clock; time.Now when nil.
 	Now func() time.Time
+	// OnToken, when set, is told the outcome of every token request: the grant type
+	// when it is one the service serves (else ""), and "issued" or the OAuth error code
+	// answered. For metrics; never a client id, secret or token.
+	OnToken func(grant, result string)
 }
 
 // DefaultAccessTokenTTL is Options.DefaultTTL when zero.
@@ -67,6 +71,7 @@ type Server struct {
 	policy     atomic.Pointer[Policy]
 	log        *slog.Logger
 	now        func() time.Time
+	onToken    func(grant, result string)
 
 	keyState    atomic.Pointer[keyState]
 	ring        *tokens.KeyRing
@@ -138,6 +143,7 @@ func New(ctx context.Context, o Options) (*Server, error) {
 		log:        o.Logger, now: o.Now, ring: tokens.NewKeyRing(nil), revs: newRevocations(o.Now),
 		clients:    secret.NewCache[string, store.Client](secret.CacheOptions{Size: 10000, MaxTTL: clientCacheTTL, Now: o.Now}),
 		verifyAlgs: algs,
+		onToken:    o.OnToken,
 	}
 	p := strings.TrimSuffix(base.Path, "/")
 	s.paths = paths{
@@ -285,6 +291,7 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 // event is what one request's log line says.
 type event struct {
 	endpoint   string
+	grant      string // the token endpoint's grant_type, once known to be served
 	clientID   string
 	authMethod string
 	jti        string

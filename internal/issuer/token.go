@@ -46,6 +46,13 @@ func serveEndpoint[T any](s *Server, w http.ResponseWriter, r *http.Request, end
 	ev := &event{endpoint: endpoint, started: s.now()}
 	defer s.logEvent(r, ev)
 	resp, oe := run(w, r, ev)
+	if endpoint == "token" && s.onToken != nil {
+		result := "issued"
+		if oe != nil {
+			result = oe.code
+		}
+		s.onToken(ev.grant, result)
+	}
 	if oe != nil {
 		ev.err = oe
 		s.writeError(w, oe)
@@ -71,6 +78,7 @@ func (s *Server) token(w http.ResponseWriter, r *http.Request, ev *event) (*toke
 	case "":
 		return nil, errRequest("grant_type is missing; this server issues tokens with grant_type=client_credentials", "grant_type_missing")
 	case grantClientCredentials:
+		ev.grant = grantClientCredentials
 	default:
 		return nil, &oauthError{status: http.StatusBadRequest, code: codeUnsupportedGrantType,
 			description: describeGrantType(gt) + " is not supported; this server issues tokens only with grant_type=client_credentials",

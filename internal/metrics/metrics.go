@@ -98,6 +98,9 @@ type Metrics struct {
 	budgetRedisFallbacks prometheus.Counter
 	budgetRedisOutages   prometheus.Counter
 
+	operator
+	started time.Time
+
 	// known holds the configured names once SetNames was called.
 	known atomic.Pointer[knownNames]
 
@@ -174,6 +177,8 @@ func newWithBuild(info buildinfo.Info) *Metrics {
 			Name: "gatehouse_budget_redis_outages_total",
 			Help: "Times the failure budget's Redis stopped answering (transitions from up to down).",
 		}),
+		operator:           newOperator(),
+		started:            time.Now(),
 		routes:             newBound(),
 		reasons:            newBound(),
 		authenticators:     newBound(),
@@ -186,6 +191,11 @@ func newWithBuild(info buildinfo.Info) *Metrics {
 		m.budgetRedisUp, m.budgetRedisFallbacks, m.budgetRedisOutages,
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	m.reg.MustRegister(m.operator.collectors()...)
+	// Each result starts at 0, so that an alert on increase() sees the first failure.
+	for _, r := range []string{ReloadOK, ReloadInvalid, ReloadError} {
+		m.reloads.WithLabelValues(r)
+	}
 	return m
 }
 
@@ -260,7 +270,7 @@ func (m *Metrics) Observe(ev gateway.Event) {
 	if m == nil {
 		return
 	}
-	k := observerKey{route: ev.Route, authenticator: ev.Authenticator, reason: ev.Reason, allow: ev.Allow}
+	k := observerKey{route: ev.Route, authenticator: ev.Authenticator, reason: ev.Reason, allow: ev.Allow, proxied: ev.Proxied}
 	o, ok := observer{}, false
 	if cached := m.observers.Load(); cached != nil {
 		o, ok = (*cached)[k]
@@ -270,19 +280,23 @@ func (m *Metrics) Observe(ev gateway.Event) {
 	}
 	o.decisions.Inc()
 	o.duration.Observe(ev.Decision.Seconds())
+	if ev.Proxied && o.upstream != nil {
+		o.upstream.observe(&ev)
+	}
 }
 
 // observerKey is what Observe's label values are made of.
 type observerKey struct {
 	route, authenticator string
 	reason               decision.Reason
-	allow                bool
+	allow, proxied       bool
 }
 
 // observer is the counter and histogram of one observerKey.
 type observer struct {
 	decisions prometheus.Counter
 	duration  prometheus.Observer
+	upstream  *upstreamObservers // for a proxied request's key, else nil
 }
 
 // maxObservers bounds the observer cache. Routes and authenticators are configured
@@ -308,6 +322,9 @@ func (m *Metrics) observer(k observerKey) observer {
 		decisions: m.decisions.WithLabelValues(m.route(m.routes, k.route), result, m.reasons.reason(k.reason),
 			m.authenticator(m.authenticators, k.authenticator)),
 		duration: m.duration.WithLabelValues(m.route(m.durationRoutes, k.route)),
+	}
+	if k.proxied {
+		o.upstream = m.upstreamObservers(k.route)
 	}
 	if old != nil && len(*old) >= maxObservers {
 		return o

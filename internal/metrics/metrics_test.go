@@ -117,8 +117,10 @@ func TestScrapeReportsWhatWasRecorded(t *testing.T) {
 		"gatehouse_cache_evictions_total{cache=jwt}":                                                      1,
 		"gatehouse_config_reloads_total{result=ok}":                                                       1,
 		"gatehouse_config_reloads_total{result=invalid}":                                                  1,
+		"gatehouse_config_reloads_total{result=error}":                                                    0,
 		"gatehouse_budget_redis_fallbacks_total{}":                                                        3,
 		"gatehouse_budget_redis_outages_total{}":                                                          1,
+		"gatehouse_tracing_spans_dropped_total{}":                                                         0,
 	}
 	if diff := cmp.Diff(want, samples(fams)); diff != "" {
 		t.Errorf("counters (-want +got):\n%s", diff)
@@ -195,7 +197,7 @@ func TestNoLabelCarriesRequestData(t *testing.T) {
 	m.CacheMiss("jwt")
 
 	allowed := map[string]bool{"": true, Other: true, "orders": true, "corp_jwt": true, "jwt": true, "ok": true,
-		ResultAllow: true, ResultDeny: true, ResultHit: true, ResultMiss: true}
+		ResultAllow: true, ResultDeny: true, ResultHit: true, ResultMiss: true, ReloadInvalid: true, ReloadError: true}
 	for _, r := range decision.Reasons {
 		allowed[string(r)] = true
 	}
@@ -298,7 +300,7 @@ func TestEachMetricsHasItsOwnRegistry(t *testing.T) {
 	a, b := New(), New() // registering twice on one registry would panic
 	a.ConfigReload("ok")
 	got := samples(scrape(t, b))
-	if _, ok := got["gatehouse_config_reloads_total{result=ok}"]; ok {
+	if got["gatehouse_config_reloads_total{result=ok}"] != 0 {
 		t.Error("a reload counted on one Metrics shows on another")
 	}
 	if a.Registry() == b.Registry() {

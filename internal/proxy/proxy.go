@@ -93,6 +93,10 @@ type Options struct {
 	ModifyResponse func(*http.Response) error
 	// ErrorHandler renders upstream failures; status is 502 or 504.
 	ErrorHandler func(w http.ResponseWriter, r *http.Request, status int, err error)
+	// Propagate, when set, writes the trace context of the incoming request's context
+	// into the outgoing headers, replacing whatever traceparent and tracestate the
+	// client sent. Nil (tracing off) forwards them untouched, like any other header.
+	Propagate func(ctx context.Context, h http.Header)
 }
 
 // New returns a handler that forwards to o.Upstream. The caller sets identity headers on
@@ -127,6 +131,9 @@ func New(o Options) http.Handler {
 			setForwarded(pr, trusted)
 			out, in := pr.Out.Header, pr.In.Header
 			StripIdentityHeaders(out)
+			if o.Propagate != nil {
+				o.Propagate(pr.In.Context(), out)
+			}
 			for _, name := range identityHeaders {
 				if v := in[name]; len(v) > 0 {
 					out[name] = v

@@ -514,6 +514,14 @@ func (c *checker) grammar(v string) {
 	if c.explained {
 		return
 	}
+	scheme, _, _ := strings.Cut(strings.TrimSpace(v), " ")
+	switch strings.ToUpper(scheme) {
+	case "AWS4-HMAC-SHA256", "AWS4-ECDSA-P256-SHA256", "AWS", "SHAREDKEY", "SHAREDKEYLITE", "GOOG4-HMAC-SHA256", "GOOG4-RSA-SHA256":
+		// Signing schemes with a syntax of their own: SigV4 writes
+		// Credential=AKIA.../date/region/service/aws4_request (a '/' the auth-param
+		// grammar does not allow in a token), Azure "SharedKey account:signature".
+		return
+	}
 	_, err := challenge.ParseCredentials(v)
 	var se *challenge.SyntaxError
 	if err == nil || !errors.As(err, &se) {

@@ -10,7 +10,8 @@ import (
 
 // NetrcFacts says whether a netrc file has credentials for a host. It never holds the
 // password: Python requests and httpx replace an explicit Authorization header with these
-// credentials, and the doctor only needs to know that they exist.
+// credentials, and the lint only needs to know that they exist (NetrcCredentials reads
+// them for the doctor's one probe).
 type NetrcFacts struct {
 	Present bool   // the file has a 'machine <host>' entry, or a 'default' entry
 	Path    string // the file that was read; "" when none exists
@@ -152,4 +153,86 @@ func netrcTokens(data string) []string {
 		}
 	}
 	return toks
+}
+
+// NetrcCredentials returns the login and password of the netrc entry for host (the same
+// file and entry Netrc finds), for the doctor's one probe that sends the request as
+// Python requests and httpx would: with these credentials in place of the Authorization
+// header, to that host only. The caller must scrub the password from every report.
+func NetrcCredentials(host string, getenv func(string) string) (login, password string, ok bool) {
+	n := Netrc(host, getenv)
+	if n == nil || !n.Present || n.Path == "" {
+		return "", "", false
+	}
+	f, err := os.Open(n.Path)
+	if err != nil {
+		return "", "", false
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, maxNetrcBytes))
+	if err != nil {
+		return "", "", false
+	}
+	if h, _, err := net.SplitHostPort(host); err == nil {
+		host = h
+	}
+	host = strings.Trim(host, "[]")
+	toks := netrcTokens(string(data))
+	var cur, deflt struct {
+		login, password string
+		set             bool
+	}
+	found := false
+	inMatch, inDefault := false, false
+	for i := 0; i < len(toks) && !found; i++ {
+		switch toks[i] {
+		case "machine":
+			if inMatch {
+				found = true
+				break
+			}
+			inDefault = false
+			if i+1 < len(toks) {
+				i++
+				inMatch = strings.EqualFold(toks[i], host)
+			}
+		case "default":
+			if inMatch {
+				found = true
+				break
+			}
+			inMatch, inDefault = false, true
+		case "login", "password":
+			if i+1 >= len(toks) {
+				continue
+			}
+			key := toks[i]
+			i++
+			switch {
+			case inMatch:
+				cur.set = true
+				if key == "login" {
+					cur.login = toks[i]
+				} else {
+					cur.password = toks[i]
+				}
+			case inDefault:
+				deflt.set = true
+				if key == "login" {
+					deflt.login = toks[i]
+				} else {
+					deflt.password = toks[i]
+				}
+			}
+		case "account":
+			i++
+		}
+	}
+	if cur.set {
+		return cur.login, cur.password, true
+	}
+	if deflt.set {
+		return deflt.login, deflt.password, true
+	}
+	return "", "", false
 }

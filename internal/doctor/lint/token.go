@@ -7,6 +7,7 @@ import (
 	"regexp"
 	"strings"
 
+	"github.com/gatehouse-dev/gatehouse/internal/secret"
 	"github.com/gatehouse-dev/gatehouse/internal/tokens"
 )
 
@@ -172,12 +173,18 @@ func (c *checker) keyShape(v string, k keyKind) {
 	}
 }
 
-// gatehouseKey checks the visible structure of a gk_ key. The checksum is verified by the
-// credential store's own code; this checks the parts and their lengths.
+// gatehouseKey checks a gk_ key offline: the parts and their lengths, then the checksum
+// with the gateway's own code (secret.ParseAPIKey), so a key with one character changed
+// is found before anything is sent.
 func (c *checker) gatehouseKey(v string) {
 	k, problem := parseGatehouseKey(v)
 	if problem == "" {
 		c.environment(k.Env, "the key's environment part", "gk_"+k.Env+"_…")
+		if _, err := secret.ParseAPIKey(v); errors.Is(err, secret.ErrKeyChecksum) {
+			c.add(CodeTruncated, 92, "This Gatehouse API key's checksum does not match: a character was changed, dropped or added when it was copied.",
+				"Copy the key again from where it was saved at creation (it is shown once), or create a new one with 'gatehouse keys create'.",
+				fmt.Sprintf("the last %d characters of a gk_ key are a checksum of the rest, checked offline as the gateway checks it; they do not match", secret.KeyChecksumLen))
+		}
 		return
 	}
 	c.add(CodeTruncated, 80, "This Gatehouse API key does not have the shape gk_<env>_<id>_<secret><checksum>: "+problem+".",
