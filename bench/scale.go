@@ -33,19 +33,18 @@ type scaleTarget struct {
 
 // scaleCell is one (setting, target) of the wrk grid.
 type scaleCell struct {
-	setting  string
-	target   *scaleTarget
-	conns    int
-	query    string
-	tokens   string // a tokens file (the invalid-credentials cell)
-	slow     int    // slowloris connections running beside the cell
-	expect   int
-	res      []wrkResult
-	cpu      []time.Duration
-	peakRSS  []int64 // KiB, sampled during the run
-	slowCut  []slowResult
-	skip     string
-	wrongAll int64
+	setting string
+	target  *scaleTarget
+	conns   int
+	query   string
+	tokens  string // a tokens file (the invalid-credentials cell)
+	slow    int    // slowloris connections running beside the cell
+	expect  int
+	res     []wrkResult
+	cpu     []time.Duration
+	peakRSS []int64 // KiB, sampled during the run
+	slowCut []slowResult
+	skip    string
 }
 
 // slowResult is what happened to a slowloris population.
