@@ -64,6 +64,7 @@ type options struct {
 	idleConns   int
 	slowloris   int
 	streamBytes int64
+	wsEchoes    int
 	churn       bool
 	churnRevoke time.Duration
 	churnReload time.Duration
@@ -88,6 +89,7 @@ func main() {
 	flag.IntVar(&o.idleConns, "idle-conns", 10_000, "with -scale: idle keep-alive client connections held open against each server; 0 skips")
 	flag.IntVar(&o.slowloris, "slowloris", 1000, "with -scale: connections sending one header byte per second beside the valid traffic of the slowloris cell")
 	flag.Int64Var(&o.streamBytes, "stream-bytes", 1<<30, "with -scale: bytes of the streamed download and upload; 0 skips")
+	flag.IntVar(&o.wsEchoes, "ws-echoes", 2000, "with -scale: WebSocket echoes per round through the upstream, the tuned plain proxy and Gatehouse's API-key route; 0 skips")
 	flag.BoolVar(&o.churn, "churn", false, "run the revocation and reload comparison instead of the main table: the API-key route with and without keys revoked through the admin API and SIGHUP reloads")
 	flag.DurationVar(&o.churnRevoke, "churn-revoke", 100*time.Millisecond, "with -churn: revoke one API key this often")
 	flag.DurationVar(&o.churnReload, "churn-reload", 5*time.Second, "with -churn: send the gateway SIGHUP this often")
@@ -419,6 +421,9 @@ func runBench(ctx context.Context, o options) error {
 func runScaleTable(ctx context.Context, o options, facts facts, rows []*row, gw *gateway, script string, is *issuer, work, esTok, plainURL string) error {
 	env := scaleEnv{script: script, gw: gw, esTok: esTok, apiKey: gw.apiKey, plain: plainURL}
 	for _, r := range rows {
+		if r.key == "direct" {
+			env.direct = strings.TrimSuffix(r.url, "/")
+		}
 		if r.skip != "" {
 			continue
 		}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -62,6 +63,7 @@ type scaleEnv struct {
 	esTok   string
 	apiKey  string
 	plain   string // tuned plain proxy base URL
+	direct  string // the upstream's base URL
 }
 
 // raiseNoFile lifts the soft limit on open files to the hard one, for the harness and
@@ -163,6 +165,41 @@ func scaleRun(ctx context.Context, o options, env scaleEnv) (string, error) {
 		}
 		w("\n")
 	}
+	if o.wsEchoes > 0 {
+		type wsTarget struct {
+			name, url string
+			headers   []string
+			res       []wsResult
+		}
+		wts := []*wsTarget{{name: "upstream direct", url: env.direct + "/ws"}, {name: "plain ReverseProxy (tuned)", url: env.plain + "/ws"}}
+		if env.gw != nil {
+			wts = append(wts, &wsTarget{name: "gatehouse API-key route (authenticated once, at the upgrade)", url: env.gw.base + "/key/ws", headers: []string{"X-API-Key: " + env.apiKey}})
+		}
+		for round := 1; round <= o.rounds; round++ {
+			order := slices.Clone(wts)
+			if round%2 == 0 {
+				slices.Reverse(order)
+			}
+			for _, t := range order {
+				logf("scale round %d/%d: WebSocket echo through %s", round, o.rounds, t.name)
+				t.res = append(t.res, wsRun(ctx, t.url, t.headers, o.wsEchoes))
+			}
+		}
+		w("### WebSocket echo\n\n`%s -ws-echoes %d`: one WebSocket per round and server (HTTP/1.1 upgrade; nginx is left out: its bench configuration does not pass upgrades), %d echoes of a masked 32-byte text frame one after the other, latency per echo; p50 and p99 per round.\n\n| path | p50 per round | p99 per round |\n|---|---|---|\n", cmd, o.wsEchoes, o.wsEchoes)
+		for _, t := range wts {
+			var p50s, p99s []string
+			for _, r := range t.res {
+				if r.err != nil {
+					p50s = append(p50s, "failed: "+r.err.Error())
+					continue
+				}
+				p50s, p99s = append(p50s, fmtDur(r.p50)), append(p99s, fmtDur(r.p99))
+			}
+			w("| %s | %s | %s |\n", t.name, strings.Join(p50s, ", "), strings.Join(p99s, ", "))
+		}
+		w("\n")
+	}
+
 	for round := 1; round <= o.rounds; round++ {
 		order := slices.Clone(cells)
 		if round%2 == 0 {
@@ -572,4 +609,61 @@ func streamRun(ctx context.Context, t *scaleTarget, url string, headers []string
 	r.peak = stop()
 	r.err = err
 	return r
+}
+
+// wsResult is the echo latency of one WebSocket connection.
+type wsResult struct {
+	p50, p99 time.Duration
+	err      error
+}
+
+// wsRun opens a WebSocket to url (one HTTP/1.1 upgrade, with headers: the only
+// authentication) and times n echoes of a masked 32-byte text frame, one at a time.
+func wsRun(ctx context.Context, url string, headers []string, n int) wsResult {
+	hostPath := strings.TrimPrefix(url, "http://")
+	host, path, _ := strings.Cut(hostPath, "/")
+	c, err := (&net.Dialer{Timeout: 5 * time.Second}).DialContext(ctx, "tcp", host)
+	if err != nil {
+		return wsResult{err: err}
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(2 * time.Minute))
+	key := "dGhlIHNhbXBsZSBub25jZQ==" // RFC 6455's example nonce: the test is not about it
+	req := "GET /" + path + " HTTP/1.1\r\nHost: " + host + "\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: " + key + "\r\n"
+	for _, h := range headers {
+		req += h + "\r\n"
+	}
+	if _, err := io.WriteString(c, req+"\r\n"); err != nil {
+		return wsResult{err: err}
+	}
+	br := bufio.NewReader(c)
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil {
+		return wsResult{err: err}
+	}
+	if resp.StatusCode != http.StatusSwitchingProtocols || resp.Header.Get("Sec-WebSocket-Accept") != "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=" {
+		return wsResult{err: fmt.Errorf("upgrade answered %d, accept %q", resp.StatusCode, resp.Header.Get("Sec-WebSocket-Accept"))}
+	}
+	// FIN + text, masked, 32 bytes of payload.
+	frame := []byte{0x81, 0x80 | 32, 1, 2, 3, 4}
+	for i := range 32 {
+		frame = append(frame, byte('a'+i%26)^[]byte{1, 2, 3, 4}[i%4])
+	}
+	back := make([]byte, len(frame))
+	lat := make([]time.Duration, 0, n)
+	for range n {
+		start := time.Now()
+		if _, err := c.Write(frame); err != nil {
+			return wsResult{err: err}
+		}
+		if _, err := io.ReadFull(br, back); err != nil {
+			return wsResult{err: err}
+		}
+		lat = append(lat, time.Since(start))
+		if !bytes.Equal(back, frame) {
+			return wsResult{err: fmt.Errorf("echo differs")}
+		}
+	}
+	slices.Sort(lat)
+	return wsResult{p50: lat[len(lat)/2], p99: lat[len(lat)*99/100]}
 }

@@ -11,6 +11,8 @@ package main
 
 import (
 	"bytes"
+	"crypto/sha1"
+	"encoding/base64"
 	"flag"
 	"fmt"
 	"io"
@@ -74,6 +76,10 @@ func main() {
 		if id := r.Header["X-Request-Id"]; len(id) > 0 {
 			w.Header()["X-Bench-Request-Id"] = id
 		}
+		if r.URL.Path == "/ws" || strings.HasSuffix(r.URL.Path, "/ws") {
+			echoWebSocket(w, r)
+			return
+		}
 		if r.Method == http.MethodPost {
 			n, err := io.Copy(io.Discard, r.Body)
 			if err != nil {
@@ -110,5 +116,38 @@ func main() {
 	if err := srv.Serve(ln); err != nil {
 		fmt.Fprintln(os.Stderr, "upstream:", err)
 		os.Exit(1)
+	}
+}
+
+// echoWebSocket completes a WebSocket opening handshake (RFC 6455, section 4.2.2) and then
+// echoes every byte it reads: the harness sends whole frames and reads them back, and no
+// proxy between them parses frames, so echoing bytes is echoing frames.
+func echoWebSocket(w http.ResponseWriter, r *http.Request) {
+	key := r.Header.Get("Sec-WebSocket-Key")
+	if !strings.EqualFold(r.Header.Get("Upgrade"), "websocket") || key == "" {
+		http.Error(w, "not a WebSocket upgrade", http.StatusBadRequest)
+		return
+	}
+	sum := sha1.Sum([]byte(key + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"))
+	conn, brw, err := http.NewResponseController(w).Hijack()
+	if err != nil {
+		return
+	}
+	defer conn.Close()
+	fmt.Fprintf(brw, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: %s\r\n\r\n", base64.StdEncoding.EncodeToString(sum[:]))
+	if err := brw.Flush(); err != nil {
+		return
+	}
+	buf := make([]byte, 4096)
+	for {
+		n, err := brw.Read(buf)
+		if n > 0 {
+			if _, err := conn.Write(buf[:n]); err != nil {
+				return
+			}
+		}
+		if err != nil {
+			return
+		}
 	}
 }
