@@ -65,6 +65,7 @@ type options struct {
 	slowloris   int
 	streamBytes int64
 	wsEchoes    int
+	h2Streams   int
 	churn       bool
 	churnRevoke time.Duration
 	churnReload time.Duration
@@ -90,6 +91,7 @@ func main() {
 	flag.IntVar(&o.slowloris, "slowloris", 1000, "with -scale: connections sending one header byte per second beside the valid traffic of the slowloris cell")
 	flag.Int64Var(&o.streamBytes, "stream-bytes", 1<<30, "with -scale: bytes of the streamed download and upload; 0 skips")
 	flag.IntVar(&o.wsEchoes, "ws-echoes", 2000, "with -scale: WebSocket echoes per round through the upstream, the tuned plain proxy and Gatehouse's API-key route; 0 skips")
+	flag.IntVar(&o.h2Streams, "h2-streams", 100, "with -scale: concurrent HTTP/2 streams over one TLS connection to the tuned plain proxy and Gatehouse's API-key route (each served with TLS); 0 skips")
 	flag.BoolVar(&o.churn, "churn", false, "run the revocation and reload comparison instead of the main table: the API-key route with and without keys revoked through the admin API and SIGHUP reloads")
 	flag.DurationVar(&o.churnRevoke, "churn-revoke", 100*time.Millisecond, "with -churn: revoke one API key this often")
 	flag.DurationVar(&o.churnReload, "churn-reload", 5*time.Second, "with -churn: send the gateway SIGHUP this often")
@@ -440,6 +442,31 @@ func runScaleTable(ctx context.Context, o options, facts facts, rows []*row, gw 
 			continue
 		}
 		env.targets = append(env.targets, t)
+	}
+	if o.h2Streams > 0 {
+		cert, key, pool, err := writeSelfSigned(work)
+		if err != nil {
+			return err
+		}
+		bin := filepath.Join(work, "bin")
+		p, err := startProc(work, "plainproxy-tls", filepath.Join(bin, "plainproxy"), "-upstream", env.direct, "-tls-cert", cert, "-tls-key", key)
+		if err != nil {
+			return err
+		}
+		m, err := p.waitFor(listeningLine, 10*time.Second)
+		if err != nil {
+			return err
+		}
+		cfg := gatewayConfig(env.direct, is.jwks, o.logLevel) + fmt.Sprintf("tls: {cert_file: %q, key_file: %q}\n", cert, key)
+		g, err := startGateway(ctx, filepath.Join(bin, "gatehouse"), filepath.Join(work, "gw-tls"), cfg, o.profileDir != "")
+		if err != nil {
+			return fmt.Errorf("gateway with TLS: %w", err)
+		}
+		env.h2 = []h2Target{
+			{name: "plain ReverseProxy (tuned), TLS", url: "https://" + m[1] + "/", pid: p.pid},
+			{name: "gatehouse API-key route, TLS", url: strings.Replace(g.base, "http://", "https://", 1) + "/key/orders", headers: []string{"X-API-Key: " + g.apiKey}, pid: g.proc.pid},
+		}
+		env.pool = pool
 	}
 	// 30% invalid: 7,000 valid and 3,000 invalid distinct tokens, 7 then 3 in turn.
 	lines, err := is.mixedTokens(7000, 3000, 2_000_000)

@@ -4,10 +4,20 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
 	"fmt"
 	"io"
+	"math/big"
 	"net"
 	"net/http"
+	"os"
+	"path/filepath"
 	"slices"
 	"sort"
 	"strings"
@@ -64,6 +74,16 @@ type scaleEnv struct {
 	apiKey  string
 	plain   string // tuned plain proxy base URL
 	direct  string // the upstream's base URL
+	h2      []h2Target
+	pool    *x509.CertPool // trusts the TLS servers of h2
+}
+
+// h2Target is a server of the HTTP/2 cells.
+type h2Target struct {
+	name, url string
+	headers   []string
+	pid       func() int
+	res       []h2Result
 }
 
 // raiseNoFile lifts the soft limit on open files to the hard one, for the harness and
@@ -165,6 +185,51 @@ func scaleRun(ctx context.Context, o options, env scaleEnv) (string, error) {
 		}
 		w("\n")
 	}
+	if len(env.h2) > 0 {
+		for round := 1; round <= o.rounds; round++ {
+			order := make([]int, len(env.h2))
+			for i := range order {
+				order[i] = i
+			}
+			if round%2 == 0 {
+				slices.Reverse(order)
+			}
+			for _, i := range order {
+				t := &env.h2[i]
+				logf("scale round %d/%d: HTTP/2, %d streams, %s", round, o.rounds, o.h2Streams, t.name)
+				t.res = append(t.res, h2Run(ctx, t.url, t.headers, env.pool, o.h2Streams, o.duration, t.pid()))
+			}
+		}
+		w("### HTTP/2 over TLS, %d concurrent streams\n\n`%s -h2-streams %d`: a Go client (net/http, HTTP/2 negotiated by ALPN) on one TLS connection, %d goroutines sending GETs for %s per round; per round: req/s, p50, p99, CPU per request of the server.\n\n| server | req/s per round | p50 per round | p99 per round | CPU/req per round | responses |\n|---|---|---|---|---|---|\n", o.h2Streams, cmd, o.h2Streams, o.h2Streams, o.duration)
+		for _, t := range env.h2 {
+			var rps, p50, p99, cpu []string
+			st := map[int]int64{}
+			var notH2 int64
+			errs := ""
+			for _, r := range t.res {
+				if r.err != nil && errs == "" {
+					errs = " (error: " + r.err.Error() + ")"
+				}
+				if r.requests == 0 {
+					continue
+				}
+				rps = append(rps, fmt.Sprintf("%.0f", float64(r.requests)/r.elapsed.Seconds()))
+				p50, p99 = append(p50, fmtDur(r.p50)), append(p99, fmtDur(r.p99))
+				cpu = append(cpu, fmtDur(r.cpu/time.Duration(r.requests)))
+				for k, v := range r.statuses {
+					st[k] += v
+				}
+				notH2 += r.notH2
+			}
+			resp := fmtStatuses(st)
+			if notH2 > 0 {
+				resp += fmt.Sprintf(", **%d not HTTP/2**", notH2)
+			}
+			w("| %s | %s | %s | %s | %s | %s%s |\n", t.name, strings.Join(rps, ", "), strings.Join(p50, ", "), strings.Join(p99, ", "), strings.Join(cpu, ", "), resp, errs)
+		}
+		w("\n")
+	}
+
 	if o.wsEchoes > 0 {
 		type wsTarget struct {
 			name, url string
@@ -666,4 +731,122 @@ func wsRun(ctx context.Context, url string, headers []string, n int) wsResult {
 	}
 	slices.Sort(lat)
 	return wsResult{p50: lat[len(lat)/2], p99: lat[len(lat)*99/100]}
+}
+
+// writeSelfSigned writes a self-signed ECDSA P-256 certificate for 127.0.0.1 and its key
+// (0600) into dir, for the HTTP/2 cells.
+func writeSelfSigned(dir string) (certFile, keyFile string, pool *x509.CertPool, err error) {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return "", "", nil, err
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1),
+		Subject:      pkix.Name{CommonName: "gatehouse bench"},
+		NotBefore:    time.Now().Add(-time.Hour),
+		NotAfter:     time.Now().Add(24 * time.Hour),
+		IPAddresses:  []net.IP{net.IPv4(127, 0, 0, 1)},
+		KeyUsage:     x509.KeyUsageDigitalSignature,
+		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		return "", "", nil, err
+	}
+	kder, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		return "", "", nil, err
+	}
+	certFile, keyFile = filepath.Join(dir, "bench-cert.pem"), filepath.Join(dir, "bench-key.pem")
+	if err := os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o644); err != nil {
+		return "", "", nil, err
+	}
+	if err := os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: kder}), 0o600); err != nil {
+		return "", "", nil, err
+	}
+	cert, _ := x509.ParseCertificate(der)
+	pool = x509.NewCertPool()
+	pool.AddCert(cert)
+	return certFile, keyFile, pool, nil
+}
+
+// h2Result is one HTTP/2 cell's run.
+type h2Result struct {
+	requests int64
+	elapsed  time.Duration
+	p50, p99 time.Duration
+	cpu      time.Duration
+	statuses map[int]int64
+	notH2    int64
+	err      error
+}
+
+// h2Run sends GETs to url over one TLS connection with HTTP/2, streams at a time, for d.
+func h2Run(ctx context.Context, url string, headers []string, pool *x509.CertPool, streams int, d time.Duration, pid int) h2Result {
+	tr := &http.Transport{Proxy: nil, TLSClientConfig: &tls.Config{RootCAs: pool}, ForceAttemptHTTP2: true, MaxConnsPerHost: 1}
+	defer tr.CloseIdleConnections()
+	client := &http.Client{Transport: tr, Timeout: 30 * time.Second}
+	// One request first, so that every stream shares the connection it opens.
+	if resp, err := client.Get(url); err != nil {
+		return h2Result{err: err}
+	} else {
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+	}
+	var mu sync.Mutex
+	res := h2Result{statuses: map[int]int64{}}
+	var lat []time.Duration
+	cpu0 := treeCPU(pid)
+	start := time.Now()
+	end := start.Add(d)
+	var wg sync.WaitGroup
+	for range streams {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var mine []time.Duration
+			st := map[int]int64{}
+			var notH2 int64
+			var firstErr error
+			for time.Now().Before(end) && ctx.Err() == nil {
+				req, _ := http.NewRequestWithContext(ctx, "GET", url, nil)
+				for _, h := range headers {
+					name, value, _ := strings.Cut(h, ":")
+					req.Header.Set(name, strings.TrimSpace(value))
+				}
+				t0 := time.Now()
+				resp, err := client.Do(req)
+				if err != nil {
+					firstErr = err
+					break
+				}
+				io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+				mine = append(mine, time.Since(t0))
+				st[resp.StatusCode]++
+				if resp.ProtoMajor != 2 {
+					notH2++
+				}
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			lat = append(lat, mine...)
+			for k, v := range st {
+				res.statuses[k] += v
+			}
+			res.notH2 += notH2
+			if firstErr != nil && res.err == nil {
+				res.err = firstErr
+			}
+		}()
+	}
+	wg.Wait()
+	res.elapsed = time.Since(start)
+	res.cpu = treeCPU(pid) - cpu0
+	res.requests = int64(len(lat))
+	if len(lat) > 0 {
+		slices.Sort(lat)
+		res.p50, res.p99 = lat[len(lat)/2], lat[len(lat)*99/100]
+	}
+	return res
 }

@@ -10,6 +10,8 @@
 // connections opens a new upstream connection for most requests: the harness keeps it as
 // an extra row, labelled as such, never as the baseline.
 //
+// With -tls-cert and -tls-key it serves TLS, with HTTP/2 as net/http offers it.
+//
 // It prints "listening ADDR" on stdout once it accepts connections.
 package main
 
@@ -28,6 +30,8 @@ func main() {
 	addr := flag.String("addr", "127.0.0.1:0", "listen `ADDR`")
 	upstream := flag.String("upstream", "", "upstream `URL`, such as http://127.0.0.1:9000")
 	transport := flag.String("transport", "tuned", "upstream transport: tuned (idle connections kept as Gatehouse keeps them) or default (http.DefaultTransport)")
+	certFile := flag.String("tls-cert", "", "serve TLS (and HTTP/2) with this certificate `FILE`")
+	keyFile := flag.String("tls-key", "", "the private key `FILE` of -tls-cert")
 	flag.Parse()
 	u, err := url.Parse(*upstream)
 	if err != nil || u.Host == "" {
@@ -69,7 +73,11 @@ func main() {
 	}
 	srv := &http.Server{Handler: rp, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 120 * time.Second}
 	fmt.Printf("listening %s\n", ln.Addr())
-	if err := srv.Serve(ln); err != nil {
+	serve := func() error { return srv.Serve(ln) }
+	if *certFile != "" {
+		serve = func() error { return srv.ServeTLS(ln, *certFile, *keyFile) }
+	}
+	if err := serve(); err != nil {
 		fmt.Fprintln(os.Stderr, "plainproxy:", err)
 		os.Exit(1)
 	}
