@@ -104,6 +104,12 @@ http {
       proxy_http_version 1.1;
       proxy_set_header Connection "";
     }
+    location /ws {
+      proxy_pass http://bench_upstream;
+      proxy_http_version 1.1;
+      proxy_set_header Upgrade $http_upgrade;
+      proxy_set_header Connection "upgrade";
+    }
   }
 }
 `, prefix, addr, strings.TrimPrefix(upstream, "http://"))

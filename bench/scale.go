@@ -237,6 +237,11 @@ func scaleRun(ctx context.Context, o options, env scaleEnv) (string, error) {
 			res       []wsResult
 		}
 		wts := []*wsTarget{{name: "upstream direct", url: env.direct + "/ws"}, {name: "plain ReverseProxy (tuned)", url: env.plain + "/ws"}}
+		for _, t := range env.targets {
+			if t.key == "nginx" {
+				wts = append(wts, &wsTarget{name: "nginx (location /ws passes the upgrade)", url: t.base + "/ws"})
+			}
+		}
 		if env.gw != nil {
 			wts = append(wts, &wsTarget{name: "gatehouse API-key route (authenticated once, at the upgrade)", url: env.gw.base + "/key/ws", headers: []string{"X-API-Key: " + env.apiKey}})
 		}
@@ -250,7 +255,7 @@ func scaleRun(ctx context.Context, o options, env scaleEnv) (string, error) {
 				t.res = append(t.res, wsRun(ctx, t.url, t.headers, o.wsEchoes))
 			}
 		}
-		w("### WebSocket echo\n\n`%s -ws-echoes %d`: one WebSocket per round and server (HTTP/1.1 upgrade; nginx is left out: its bench configuration does not pass upgrades), %d echoes of a masked 32-byte text frame one after the other, latency per echo; p50 and p99 per round.\n\n| path | p50 per round | p99 per round |\n|---|---|---|\n", cmd, o.wsEchoes, o.wsEchoes)
+		w("### WebSocket echo\n\n`%s -ws-echoes %d`: one WebSocket per round and server (HTTP/1.1 upgrade), %d echoes of a masked 32-byte text frame one after the other, latency per echo; p50 and p99 per round.\n\n| path | p50 per round | p99 per round |\n|---|---|---|\n", cmd, o.wsEchoes, o.wsEchoes)
 		for _, t := range wts {
 			var p50s, p99s []string
 			for _, r := range t.res {
