@@ -466,6 +466,11 @@ func runScaleTable(ctx context.Context, o options, facts facts, rows []*row, gw 
 			{name: "plain ReverseProxy (tuned), TLS", url: "https://" + m[1] + "/", pid: p.pid},
 			{name: "gatehouse API-key route, TLS", url: strings.Replace(g.base, "http://", "https://", 1) + "/key/orders", headers: []string{"X-API-Key: " + g.apiKey}, pid: g.proc.pid},
 		}
+		if np, nurl, err := startNginxTLS(work, env.direct, cert, key); err != nil {
+			logf("HTTP/2 cells without nginx: %v", err)
+		} else {
+			env.h2 = append(env.h2, h2Target{name: "nginx, TLS and http2", url: nurl + "/", pid: np.pid})
+		}
 		env.pool = pool
 	}
 	// 30% invalid: 7,000 valid and 3,000 invalid distinct tokens, 7 then 3 in turn.
