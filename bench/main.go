@@ -19,7 +19,10 @@
 //
 // Flags change the rounds, duration, threads and connections; -profile DIR runs the
 // gateway with net/http/pprof (bench/profiled) and saves a CPU and an allocation profile
-// of each Gatehouse row. See BENCHMARKS.md.
+// of each Gatehouse row. -scale runs the growth table instead (connections, response
+// sizes, invalid credentials, slowloris, idle connections, streamed bodies, HTTP/2 over
+// TLS, WebSocket), and -churn the API-key route with and without revocations and reloads
+// under load. See BENCHMARKS.md.
 package main
 
 import (
