@@ -24,12 +24,14 @@ const module = "github.com/gatehouse-dev/gatehouse"
 var allowed = map[string][]string{
 	"internal/decision":              {},
 	"internal/challenge":             {},
-	"internal/tokens":                {},
+	"internal/tokenrules":            {}, // std-lib only: the rules both config and the verifiers apply
+	"internal/tokens":                {"internal/tokenrules"},
 	"internal/secret":                {},
 	"internal/budget":                {"internal/decision"},
 	"internal/proxy":                 {},
 	"internal/editdist":              {},
-	"internal/config":                {"internal/editdist"},
+	"internal/config":                {"internal/editdist", "internal/policy", "internal/tokenrules"},
+	"internal/policy":                {"internal/decision"},
 	"internal/logline":               {},
 	"internal/tracing":               {},
 	"internal/buildinfo":             {},
@@ -39,7 +41,7 @@ var allowed = map[string][]string{
 	"internal/store/postgres":        {"internal/store"},
 	"internal/store/postgres/pgtest": {},
 	"internal/store/storetest":       {"internal/store"},
-	"internal/verify/jwt":            {"internal/decision", "internal/tokens"},
+	"internal/verify/jwt":            {"internal/decision", "internal/tokenrules", "internal/tokens"},
 	"internal/issuer":                {"internal/budget", "internal/decision", "internal/challenge", "internal/secret", "internal/store", "internal/tokens"},
 	"internal/verify/apikey":         {"internal/decision", "internal/secret", "internal/store"},
 	"internal/verify/basic":          {"internal/decision", "internal/secret", "internal/store", "internal/challenge"},
@@ -54,7 +56,7 @@ var allowed = map[string][]string{
 	"internal/extauthz":              {"internal/gateway", "internal/proxy"},
 	"internal/doctor/har":            {"internal/doctor/finding", "internal/doctor/lint", "internal/challenge"},
 	"internal/doctor":                {"internal/doctor/finding", "internal/doctor/lint", "internal/doctor/har", "internal/challenge", "internal/tokens", "internal/decision"},
-	"internal/app": {"internal/config", "internal/decision", "internal/gateway", "internal/proxy",
+	"internal/app": {"internal/config", "internal/decision", "internal/gateway", "internal/policy", "internal/proxy",
 		"internal/verify/jwt", "internal/verify/apikey", "internal/verify/basic", "internal/verify/introspect",
 		"internal/store", "internal/store/sqlite", "internal/store/postgres", "internal/secret", "internal/budget",
 		"internal/verify/mtls", "internal/explain", "internal/metrics", "internal/issuer", "internal/logline", "internal/admin",
@@ -70,6 +72,7 @@ var allowed = map[string][]string{
 // onlyImporters lists third-party modules that exactly one package may import.
 var onlyImporters = map[string]string{
 	"github.com/go-jose/go-jose/v4":          "internal/tokens",
+	"cel.dev/cel-go":                         "internal/policy",
 	"github.com/google/go-containerregistry": "scripts/image",
 	// Drives Debian's Chromium in the browser tests of the JavaScript client; only
 	// cmd/gatehouse's tests import it, so no shipped binary links it.

@@ -1,8 +1,12 @@
 package main
 
 import (
+	"bytes"
+	"encoding/json"
 	"strings"
 	"time"
+
+	"go.yaml.in/yaml/v3"
 
 	"github.com/gatehouse-dev/gatehouse/internal/config"
 	"github.com/gatehouse-dev/gatehouse/internal/store/postgres"
@@ -106,16 +110,57 @@ type effectiveAuthenticator struct {
 }
 
 type effectiveRoute struct {
-	Name                 string              `json:"name,omitempty" yaml:"name,omitempty"`
-	Match                effectiveMatch      `json:"match" yaml:"match"`
-	Upstream             string              `json:"upstream,omitempty" yaml:"upstream,omitempty"`
-	Authenticate         []string            `json:"authenticate" yaml:"authenticate,flow"`
-	Require              map[string][]string `json:"require,omitempty" yaml:"require,omitempty"`
-	ForwardAuthorization bool                `json:"forward_authorization" yaml:"forward_authorization"`
+	Name                 string            `json:"name,omitempty" yaml:"name,omitempty"`
+	Match                effectiveMatch    `json:"match" yaml:"match"`
+	Upstream             string            `json:"upstream,omitempty" yaml:"upstream,omitempty"`
+	Authenticate         []string          `json:"authenticate" yaml:"authenticate,flow"`
+	Require              *effectiveRequire `json:"require,omitempty" yaml:"require,omitempty"`
+	ForwardAuthorization bool              `json:"forward_authorization" yaml:"forward_authorization"`
+}
+
+// effectiveRequire is a route's require block; claims keep their file order, which is
+// the order they are checked in.
+type effectiveRequire struct {
+	Scopes     []string      `json:"scopes,omitempty" yaml:"scopes,omitempty,flow"`
+	Claims     orderedClaims `json:"claims,omitempty" yaml:"claims,omitempty"`
+	Expression []string      `json:"expression,omitempty" yaml:"expression,omitempty"`
+}
+
+// orderedClaims prints require.claims as a mapping in file order.
+type orderedClaims []config.ClaimRequirement
+
+func (o orderedClaims) MarshalJSON() ([]byte, error) {
+	var b bytes.Buffer
+	b.WriteByte('{')
+	for i, c := range o {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		k, _ := json.Marshal(c.Path)
+		v, _ := json.Marshal(c.Values)
+		b.Write(k)
+		b.WriteByte(':')
+		b.Write(v)
+	}
+	b.WriteByte('}')
+	return b.Bytes(), nil
+}
+
+func (o orderedClaims) MarshalYAML() (any, error) {
+	n := &yaml.Node{Kind: yaml.MappingNode}
+	for _, c := range o {
+		vals := &yaml.Node{Kind: yaml.SequenceNode, Style: yaml.FlowStyle}
+		for _, v := range c.Values {
+			vals.Content = append(vals.Content, &yaml.Node{Kind: yaml.ScalarNode, Value: v})
+		}
+		n.Content = append(n.Content, &yaml.Node{Kind: yaml.ScalarNode, Value: c.Path}, vals)
+	}
+	return n, nil
 }
 
 type effectiveMatch struct {
 	PathPrefix         string   `json:"path_prefix" yaml:"path_prefix"`
+	Host               string   `json:"host,omitempty" yaml:"host,omitempty"`
 	Methods            []string `json:"methods,omitempty" yaml:"methods,omitempty,flow"`
 	CaseInsensitive    bool     `json:"case_insensitive" yaml:"case_insensitive"`
 	MethodsFallthrough bool     `json:"methods_fallthrough" yaml:"methods_fallthrough"`
@@ -209,13 +254,13 @@ func newEffectiveConfig(c *config.Config) *effectiveConfig {
 	for _, r := range c.Routes {
 		er := effectiveRoute{
 			Name: r.Name, Upstream: r.Upstream, Authenticate: r.Authenticators, ForwardAuthorization: r.ForwardAuthorization,
-			Match: effectiveMatch{PathPrefix: r.Match.PathPrefix, Methods: r.Match.Methods, CaseInsensitive: r.Match.CaseInsensitive, MethodsFallthrough: r.Match.MethodsFallthrough},
+			Match: effectiveMatch{PathPrefix: r.Match.PathPrefix, Host: r.Match.Host, Methods: r.Match.Methods, CaseInsensitive: r.Match.CaseInsensitive, MethodsFallthrough: r.Match.MethodsFallthrough},
 		}
 		if r.Anonymous {
 			er.Authenticate = []string{config.Anonymous}
 		}
-		if len(r.Require.Scopes) > 0 {
-			er.Require = map[string][]string{"scopes": r.Require.Scopes}
+		if !r.Require.Empty() {
+			er.Require = &effectiveRequire{Scopes: r.Require.Scopes, Claims: r.Require.Claims, Expression: r.Require.Expressions}
 		}
 		e.Routes = append(e.Routes, er)
 	}

@@ -340,3 +340,54 @@ tracing: {endpoint: "http://127.0.0.1:4318", headers: "Authorization: Bearer ` +
 		})
 	}
 }
+
+// TestConfigCheckPrintShowsRequirementsInOrder: the effective configuration shows a
+// route's host and every requirement, claims in the order they are checked.
+func TestConfigCheckPrintShowsRequirementsInOrder(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "gatehouse.yaml")
+	os.WriteFile(file, []byte(`realm: test
+authenticators:
+  corp: {type: jwt, issuer: https://idp.example.com, audience: api, algorithms: [ES256], jwks_url: https://idp.example.com/jwks}
+routes:
+  - match: {path_prefix: /admin, host: API.example.com}
+    authenticate: [corp]
+    require:
+      scopes: [a]
+      claims:
+        z.roles: [admin]
+        "https://example.com/t": acme
+      expression: 'subject != ""'
+`), 0o600)
+	code, out, stderr := runConfigCmd(t, nil, "config", "check", "--print", file)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	want := `    match:
+      path_prefix: /admin
+      host: api.example.com
+      case_insensitive: false
+      methods_fallthrough: false
+    authenticate: [corp]
+    require:
+      scopes: [a]
+      claims:
+        z.roles: [admin]
+        https://example.com/t: [acme]
+      expression:
+        - subject != ""
+`
+	if !strings.Contains(out, want) {
+		t.Errorf("output lacks\n%s\nin\n%s", want, out)
+	}
+	code, out, _ = runConfigCmd(t, nil, "config", "check", "--print", "--json", file)
+	if code != 0 || !strings.Contains(out, `"claims": {
+            "z.roles": [
+              "admin"
+            ],
+            "https://example.com/t": [
+              "acme"
+            ]
+          }`) {
+		t.Errorf("JSON output:\n%s", out)
+	}
+}

@@ -38,11 +38,6 @@ import (
 	"github.com/gatehouse-dev/gatehouse/internal/store/postgres"
 	"github.com/gatehouse-dev/gatehouse/internal/store/sqlite" // also the sqlite:// backend
 	"github.com/gatehouse-dev/gatehouse/internal/tracing"
-	"github.com/gatehouse-dev/gatehouse/internal/verify/apikey"
-	"github.com/gatehouse-dev/gatehouse/internal/verify/basic"
-	"github.com/gatehouse-dev/gatehouse/internal/verify/introspect"
-	jwtverify "github.com/gatehouse-dev/gatehouse/internal/verify/jwt"
-	"github.com/gatehouse-dev/gatehouse/internal/verify/mtls"
 )
 
 // Options are the process-level dependencies of a gateway.
@@ -58,6 +53,13 @@ type Options struct {
 	ExplainSize int
 	// Getenv reads the OTEL_* variables that turn tracing on; nil means os.Getenv.
 	Getenv func(string) string
+	// UpstreamTransport, when set, carries every proxied request instead of a transport
+	// to the upstreams (`gatehouse decide` records the request there and contacts
+	// nothing).
+	UpstreamTransport http.RoundTripper
+	// WrapAuthenticator, when set, wraps each authenticator as the routes see it (not
+	// as the runtime starts, readies and closes it), to observe what a decision tried.
+	WrapAuthenticator func(decision.Authenticator) decision.Authenticator
 }
 
 // Runtime is a running Gatehouse's state across configurations. It is an http.Handler
@@ -364,8 +366,13 @@ func (rt *Runtime) compile(cfg *config.Config) (*Gateway, error) {
 		rt.auths[fp].users++
 	}
 
+	hidden := apiKeyHeaders(cfg)
 	var routes []*gateway.Route
 	for _, rc := range cfg.Routes {
+		reqs, err := requirements(rc.Require, hidden)
+		if err != nil {
+			return nil, fmt.Errorf("route %q: %w", rc.Name, err)
+		}
 		r := &gateway.Route{
 			Route: &decision.Route{
 				Name:               rc.Name,
@@ -375,12 +382,18 @@ func (rt *Runtime) compile(cfg *config.Config) (*Gateway, error) {
 				MethodsFallthrough: rc.Match.MethodsFallthrough,
 				Anonymous:          rc.Anonymous,
 				RequiredScopes:     rc.Require.Scopes,
+				Host:               rc.Match.Host,
+				Requirements:       reqs,
 				Budget:             rt.budget,
 			},
 			ForwardAuthorization: rc.ForwardAuthorization,
 		}
 		for _, name := range rc.Authenticators {
-			r.Authenticators = append(r.Authenticators, g.auths[name].auth)
+			a := g.auths[name].auth
+			if rt.o.WrapAuthenticator != nil {
+				a = rt.o.WrapAuthenticator(a)
+			}
+			r.Authenticators = append(r.Authenticators, a)
 		}
 		// The others let a refusal name a credential meant for them (an API key sent
 		// to a route without an api_key authenticator) instead of calling it missing.
@@ -399,7 +412,11 @@ func (rt *Runtime) compile(cfg *config.Config) (*Gateway, error) {
 		routes = append(routes, r)
 	}
 	ring, m := rt.Ring, rt.Metrics
-	g.transport = rt.upstreamTransport(cfg.UpstreamTimeout)
+	var transport http.RoundTripper = rt.o.UpstreamTransport
+	if transport == nil {
+		g.transport = rt.upstreamTransport(cfg.UpstreamTimeout)
+		transport = g.transport
+	}
 	g.Handler = gateway.New(gateway.Options{
 		Realm:                cfg.Realm,
 		TerseErrors:          cfg.Errors.Detail == config.DetailTerse,
@@ -409,7 +426,7 @@ func (rt *Runtime) compile(cfg *config.Config) (*Gateway, error) {
 		ForwardAuthPath:      cfg.ForwardAuth.Path,
 		Resource:             cfg.Resource,
 		AuthorizationServers: authorizationServers(cfg),
-		Transport:            g.transport,
+		Transport:            transport,
 		Logger:               rt.log,
 		Observe: func(ev gateway.Event) {
 			ring.Observe(ev)
@@ -542,103 +559,11 @@ func PostgresConfig(s config.Store, log *slog.Logger) postgres.Config {
 }
 
 func (rt *Runtime) newAuthenticator(cfg *config.Config, a *config.Authenticator) (decision.Authenticator, error) {
-	log := rt.log.With("authenticator", a.Name)
-	switch a.Type {
-	case config.TypeJWT:
-		j := a.JWT
-		// config: cache_size 0 disables the cache; the verifier spells that -1.
-		cacheSize := j.CacheSize
-		if cacheSize == 0 {
-			cacheSize = -1
-		}
-		if j.Issuer == config.IssuerSelf {
-			// Gatehouse's own tokens: the token service's live keys and revocations, in
-			// process (config validation guarantees a token_service block).
-			return jwtverify.NewSelf(jwtverify.SelfConfig{
-				Name:        a.Name,
-				Issuer:      rt.issuer.Issuer(),
-				Audience:    j.Audience,
-				Algorithms:  j.Algorithms,
-				Keys:        rt.issuer.KeyRing(),
-				Revocations: rt.issuer.Revocations(),
-				RefreshKeys: rt.issuer.RefreshKeys,
-				Leeway:      j.Leeway,
-				CacheSize:   cacheSize,
-				Now:         rt.o.Now,
-				Logger:      log,
-			})
-		}
-		m, name := rt.Metrics, a.Name
-		return jwtverify.New(jwtverify.Config{
-			Name:         a.Name,
-			Issuer:       j.Issuer,
-			Audience:     j.Audience,
-			Algorithms:   j.Algorithms,
-			JWKSFile:     j.JWKSFile,
-			JWKSURL:      j.JWKSURL,
-			Secret:       j.Secret.Reveal(),
-			Leeway:       j.Leeway,
-			MaxStale:     j.JWKSMaxStale,
-			MinRefresh:   j.JWKSMinRefresh,
-			NegativeTTL:  j.JWKSNegativeTTL,
-			FetchTimeout: j.JWKSTimeout,
-			CacheSize:    cacheSize,
-			HTTPClient:   rt.authClient("jwks fetch", j.JWKSTimeout), // nil: the verifier's client, which refuses https->http redirects
-			Now:          rt.o.Now,
-			Logger:       log,
-			OnFetch:      func(result string) { m.JWKSFetch(name, result) },
-		})
-	case config.TypeAPIKey:
-		hasher, err := secret.NewKeyHasher(a.APIKey.Pepper.Reveal())
-		if err != nil {
-			return nil, err
-		}
-		return apikey.New(apikey.Config{
-			Name:        a.Name,
-			Header:      a.APIKey.Header,
-			Query:       a.APIKey.Query,
-			Environment: cfg.Environment,
-			Store:       rt.decisionStore(),
-			Outage:      rt.outage,
-			Hasher:      hasher,
-			Logger:      log,
-			Now:         rt.o.Now,
-		})
-	case config.TypeBasic:
-		ttl := a.Basic.CacheTTL
-		if a.Basic.CacheSize == 0 {
-			ttl = -1 // config: cache_size 0 disables the cache
-		}
-		return basic.New(basic.Config{
-			Name:      a.Name,
-			Store:     rt.decisionStore(),
-			Outage:    rt.outage,
-			CacheSize: a.Basic.CacheSize,
-			CacheTTL:  ttl,
-			Logger:    log,
-			Now:       rt.o.Now,
-		})
-	case config.TypeIntrospection:
-		in := a.Introspection
-		return introspect.New(introspect.Config{
-			Name:         a.Name,
-			URL:          in.URL,
-			ClientID:     in.ClientID,
-			ClientSecret: string(in.ClientSecret.Reveal()),
-			Timeout:      in.Timeout,
-			CacheMaxTTL:  in.CacheMaxTTL,
-			HTTPClient:   rt.authClient("introspection", in.Timeout),
-			Now:          rt.o.Now,
-		})
-	case config.TypeMTLS:
-		return mtls.New(mtls.Config{
-			Name:          a.Name,
-			CAFile:        a.MTLS.CAFile,
-			PrincipalFrom: mtls.PrincipalFrom(a.MTLS.PrincipalFrom),
-			Now:           rt.o.Now,
-		})
+	kind, ok := authKinds[a.Type]
+	if !ok {
+		return nil, fmt.Errorf("type %s is not supported by this build", a.Type)
 	}
-	return nil, fmt.Errorf("type %s is not supported by this build", a.Type)
+	return kind.build(rt, cfg, a, rt.log.With("authenticator", a.Name))
 }
 
 // Start runs the background work until ctx ends: the store's change feed (revocations
@@ -663,8 +588,8 @@ func (rt *Runtime) startWatcher() {
 	rt.running.Go(func() { rt.watcher.Run(rt.bg) })
 }
 
-// startAuths starts the background work of g's authenticators that are not running yet.
-// It holds rt.mu.
+// startAuths starts the background work of g's authenticators that are not running yet,
+// by what each implements (see seams.go). It holds rt.mu.
 func (rt *Runtime) startAuths(g *Gateway) {
 	for _, la := range g.auths {
 		if la.stop != nil {
@@ -672,21 +597,37 @@ func (rt *Runtime) startAuths(g *Gateway) {
 		}
 		ctx, stop := context.WithCancel(rt.bg)
 		la.stop = stop
-		switch a := la.auth.(type) {
-		case *jwtverify.Authenticator:
+		a := la.auth
+		if s, ok := a.(starter); ok {
 			rt.running.Go(func() {
-				if err := a.Start(ctx); err != nil {
+				if err := s.Start(ctx); err != nil {
 					rt.log.Warn("jwks fetch failed; will retry", "authenticator", a.Name(), "error", err)
 				}
 			})
-		case *apikey.Authenticator:
-			la.unsubscribe = rt.watcher.Subscribe(a.Invalidate)
-			rt.running.Go(func() { a.Run(ctx) }) // flushes last_used_at once more when ctx ends
-		case *basic.Authenticator:
-			la.unsubscribe = rt.watcher.Subscribe(a.Invalidate)
-			rt.running.Go(func() { a.Run(ctx) }) // sizes the unknown-user dummy hash, rehashes
-		case *jwtverify.Self:
-			la.unsubscribe = a.Close // stop following the token service's revocations
+		}
+		if r, ok := a.(runner); ok {
+			rt.running.Go(func() { r.Run(ctx) })
+		}
+		if r, ok := a.(errRunner); ok {
+			rt.running.Go(func() {
+				if err := r.Run(ctx); err != nil {
+					rt.log.Warn("authenticator background work ended with an error", "authenticator", a.Name(), "error", err)
+				}
+			})
+		}
+		var unsubs []func()
+		if inv, ok := a.(invalidator); ok && rt.watcher != nil {
+			unsubs = append(unsubs, rt.watcher.Subscribe(inv.Invalidate))
+		}
+		if c, ok := a.(closer); ok {
+			unsubs = append(unsubs, c.Close)
+		}
+		if len(unsubs) > 0 {
+			la.unsubscribe = func() {
+				for _, u := range unsubs {
+					u()
+				}
+			}
 		}
 	}
 }
@@ -696,7 +637,7 @@ func (rt *Runtime) startAuths(g *Gateway) {
 func (rt *Runtime) Ready(ctx context.Context) error {
 	g := rt.current.Load()
 	for name, la := range g.auths {
-		if j, ok := la.auth.(*jwtverify.Authenticator); ok && !j.Ready() {
+		if r, ok := la.auth.(readier); ok && !r.Ready() {
 			return fmt.Errorf("authenticator %q has no key set yet", name)
 		}
 	}
@@ -724,7 +665,7 @@ func decidesWithStore(cfg *config.Config) bool {
 		return true
 	}
 	for _, a := range cfg.Authenticators {
-		if a.Type == config.TypeAPIKey || a.Type == config.TypeBasic {
+		if authKinds[a.Type].usesStore {
 			return true
 		}
 	}
@@ -759,9 +700,7 @@ func (rt *Runtime) syncCacheMetrics() {
 	}
 	g := rt.current.Load()
 	for name, la := range g.auths {
-		s, ok := la.auth.(interface {
-			CacheStats() (hits, misses, evictions uint64)
-		})
+		s, ok := la.auth.(cacheStatser)
 		if !ok {
 			continue
 		}

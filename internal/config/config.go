@@ -5,6 +5,8 @@ import (
 	"net/netip"
 	"slices"
 	"time"
+
+	"github.com/gatehouse-dev/gatehouse/internal/tokenrules"
 )
 
 // Defaults applied by Load and Parse when a key is absent. Security settings (realm, an
@@ -65,10 +67,11 @@ const (
 
 // Limits enforced by validation.
 const (
-	// MaxLeeway is the largest clock-skew allowance a jwt authenticator may set.
-	MaxLeeway = 5 * time.Minute
+	// MaxLeeway is the largest clock-skew allowance a jwt authenticator may set (the
+	// verifiers' own, from package tokenrules).
+	MaxLeeway = tokenrules.MaxLeeway
 	// MinHMACSecretBytes is the shortest secret an HS256/384/512 authenticator accepts.
-	MinHMACSecretBytes = 32
+	MinHMACSecretBytes = tokenrules.MinHMACSecretBytes
 	// MinMaxHeaderBytes and MaxMaxHeaderBytes bound max_header_bytes.
 	MinMaxHeaderBytes = 4 << 10
 	MaxMaxHeaderBytes = 1 << 20
@@ -455,12 +458,37 @@ type Match struct {
 	// MethodsFallthrough (methods_fallthrough) lets a request under PathPrefix whose
 	// method is not in Methods go on to later routes, to be decided by their policy.
 	MethodsFallthrough bool
+	// Host (host), when set, limits the route to requests for one host: an exact name,
+	// or "*.example.com" for exactly one label in front of example.com. It is held in
+	// the form requests are compared in: lower case, without a trailing dot, an
+	// internationalized name in its ASCII (xn--) form. Empty means every host.
+	Host string
 }
 
-// Require is a route's require block.
+// Require is a route's require block. Every requirement present must hold.
 type Require struct {
 	// Scopes must all be held by the principal, else 403 insufficient_scope.
 	Scopes []string
+	// Claims (claims: {PATH: [values...]}) must each equal, or as an array contain, one
+	// of their values, else 403 forbidden. In file order.
+	Claims []ClaimRequirement
+	// Expressions (expression: a CEL expression, or a list of them) must each be true,
+	// else 403 forbidden. They are compiled and type-checked while loading.
+	Expressions []string
+}
+
+// ClaimRequirement is one entry of require.claims.
+type ClaimRequirement struct {
+	// Path names the claim (see policy.ClaimPath): a top-level claim by its exact name,
+	// else a nested claim by dot-separated names.
+	Path string
+	// Values are the accepted values; a string given alone is a list of one.
+	Values []string
+}
+
+// Empty reports whether the block requires nothing.
+func (r Require) Empty() bool {
+	return len(r.Scopes) == 0 && len(r.Claims) == 0 && len(r.Expressions) == 0
 }
 
 // TokenService is the token_service block: Gatehouse's own OAuth 2.0 authorization
@@ -488,10 +516,9 @@ type TokenService struct {
 // IssuingAlgorithms returns the algorithms token_service.signing_algorithm may name.
 func IssuingAlgorithms() []string { return []string{"ES256", "EdDSA", "RS256"} }
 
-// SupportedAlgorithms returns the JWS algorithms a jwt authenticator may list.
-func SupportedAlgorithms() []string {
-	return []string{"RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA", "HS256", "HS384", "HS512"}
-}
+// SupportedAlgorithms returns the JWS algorithms a jwt authenticator may list: those the
+// verifiers accept (package tokenrules).
+func SupportedAlgorithms() []string { return tokenrules.Algorithms() }
 
 // isHMAC reports whether alg is an HMAC algorithm.
-func isHMAC(alg string) bool { return alg == "HS256" || alg == "HS384" || alg == "HS512" }
+func isHMAC(alg string) bool { return tokenrules.IsHMAC(alg) }

@@ -29,6 +29,10 @@ var typeKeys = func() map[AuthenticatorType][]string {
 	return m
 }()
 
+// AuthenticatorKeys returns the keys an authenticator of type t accepts besides
+// "type" (secret keys also as <key>_file); nil for a type this build does not know.
+func AuthenticatorKeys(t AuthenticatorType) []string { return slices.Clone(typeKeys[t]) }
+
 // allAuthenticatorKeys is every key of every type, for authenticators whose type is
 // missing or unknown.
 func allAuthenticatorKeys() []string {
@@ -222,8 +226,8 @@ func (d *decoder) mtls(byKey map[string]entry, block string) *MTLS {
 
 var (
 	routeKeys   = []string{"name", "match", "upstream", "authenticate", "require", "forward_authorization"}
-	matchKeys   = []string{"path_prefix", "methods", "case_insensitive", "methods_fallthrough"}
-	requireKeys = []string{"scopes"}
+	matchKeys   = []string{"path_prefix", "host", "methods", "case_insensitive", "methods_fallthrough"}
+	requireKeys = []string{"scopes", "claims", "expression"}
 )
 
 func (d *decoder) routes(n *yaml.Node, c *Config) {
@@ -275,6 +279,8 @@ func (d *decoder) route(n *yaml.Node, i int) Route {
 				switch k.key {
 				case "path_prefix":
 					d.setString(k.val, kp, &rt.Match.PathPrefix)
+				case "host":
+					d.setString(k.val, kp, &rt.Match.Host)
 				case "methods":
 					methods, _ := d.strList(k.val, kp)
 					for j := range methods {
@@ -293,7 +299,19 @@ func (d *decoder) route(n *yaml.Node, i int) Route {
 			d.authenticate(e.val, p, &rt)
 		case "require":
 			d.block(e, p, requireKeys, func(k entry, kp string) {
-				rt.Require.Scopes, _ = d.strList(k.val, kp)
+				switch k.key {
+				case "scopes":
+					rt.Require.Scopes, _ = d.strList(k.val, kp)
+				case "claims":
+					entries, _ := d.mapping(k.val, kp)
+					for _, c := range entries {
+						cp := join(kp, c.key)
+						d.src[cp] = origin{line: c.line}
+						rt.Require.Claims = append(rt.Require.Claims, ClaimRequirement{Path: c.key, Values: d.strOrList(c.val, cp)})
+					}
+				case "expression":
+					rt.Require.Expressions = d.strOrList(k.val, kp)
+				}
 			})
 		case "forward_authorization":
 			d.setBool(e.val, p, &rt.ForwardAuthorization)

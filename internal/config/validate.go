@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"maps"
 	"net"
-	"net/netip"
 	"net/url"
 	"regexp"
 	"slices"
@@ -18,6 +17,8 @@ import (
 	"time"
 	"unicode"
 	"unicode/utf8"
+
+	"github.com/gatehouse-dev/gatehouse/internal/tokenrules"
 )
 
 var (
@@ -451,7 +452,7 @@ func (v *validator) jwt(path string, j *JWT) {
 	if j.JWKSURL != "" {
 		if err := checkURL(j.JWKSURL, true); err != nil {
 			v.problemf(join(path, "jwks_url"), "%v", err)
-		} else if u, _ := url.Parse(j.JWKSURL); u.Scheme != "https" && !isLoopbackHost(u.Hostname()) {
+		} else if u, _ := url.Parse(j.JWKSURL); !tokenrules.KeyURLAllowed(u) {
 			// Keys fetched over plain http can be swapped by anyone on the path, and then
 			// every token they sign verifies.
 			v.problemf(join(path, "jwks_url"), "must be an https:// URL (http:// only for a loopback host such as 127.0.0.1)")
@@ -464,12 +465,7 @@ func (v *validator) jwt(path string, j *JWT) {
 		// RFC 7518 3.2: the key must be at least as long as the hash output.
 		need := MinHMACSecretBytes
 		for _, alg := range j.Algorithms {
-			switch alg {
-			case "HS384":
-				need = max(need, 48)
-			case "HS512":
-				need = max(need, 64)
-			}
+			need = max(need, tokenrules.MinHMACKeyBytes(alg))
 		}
 		if j.Secret.Len() < need {
 			v.problemf(join(path, "secret"), "the secret is %d bytes; an HMAC key for %s needs at least %d (generate one with: openssl rand -base64 64)", j.Secret.Len(), strings.Join(j.Algorithms, ", "), need)
@@ -477,7 +473,7 @@ func (v *validator) jwt(path string, j *JWT) {
 	}
 
 	leeway := join(path, "leeway")
-	if j.Leeway < 0 || j.Leeway > MaxLeeway {
+	if !tokenrules.LeewayAllowed(j.Leeway) {
 		v.problemf(leeway, "must be from 0 to %s, not %s", fmtDuration(MaxLeeway), fmtDuration(j.Leeway))
 	}
 	v.nonNegative(join(path, "jwks_max_stale"), j.JWKSMaxStale)
@@ -697,20 +693,50 @@ func (v *validator) routes() {
 		}
 		v.route(i, r)
 	}
-	// A route that earlier routes always win over can never match.
-	t := &prefixNode{}
-	for j := range c.Routes {
-		r := &c.Routes[j]
-		if !strings.HasPrefix(r.Match.PathPrefix, "/") || len(r.Match.PathPrefix) > MaxPathPrefixBytes ||
-			len(r.Match.Methods) > MaxRouteMethods || v.isBad(join(index("routes", j), "match")) {
-			continue
+	// A route that earlier routes always win over can never match. Routes are checked
+	// per host: a route limited to a host only competes with routes that take that host.
+	for _, h := range routeHosts(c.Routes) {
+		t := &prefixNode{}
+		for j := range c.Routes {
+			r := &c.Routes[j]
+			if !strings.HasPrefix(r.Match.PathPrefix, "/") || len(r.Match.PathPrefix) > MaxPathPrefixBytes ||
+				len(r.Match.Methods) > MaxRouteMethods || v.isBad(join(index("routes", j), "match")) || !hostTakes(r.Match.Host, h) {
+				continue
+			}
+			if r.Match.Host == h {
+				if by := t.shadowing(r); len(by) > 0 {
+					v.problemf(index("routes", j), "route %s can never match: %s", v.routeLabel(j), v.describeShadow(by))
+				}
+			}
+			t.add(r, j)
 		}
-		if by := t.shadowing(r); len(by) > 0 {
-			v.problemf(index("routes", j), "route %s can never match: %s", v.routeLabel(j), v.describeShadow(by))
-		}
-		t.add(r, j)
+		v.routeMatching(h)
 	}
-	v.routeMatching()
+}
+
+// routeHosts lists the distinct match.host values of routes, "" (every host) first.
+func routeHosts(routes []Route) []string {
+	hosts := []string{""}
+	for _, r := range routes {
+		if !slices.Contains(hosts, r.Match.Host) {
+			hosts = append(hosts, r.Match.Host)
+		}
+	}
+	return hosts
+}
+
+// hostTakes reports whether a route whose match.host is pattern takes every request for
+// host (a match.host value): pattern is empty, the same, or a wildcard over host's one
+// label.
+func hostTakes(pattern, host string) bool {
+	switch {
+	case pattern == "" || pattern == host:
+		return true
+	case host == "" || !strings.HasPrefix(pattern, "*.") || strings.HasPrefix(host, "*."):
+		return false
+	}
+	label, ok := strings.CutSuffix(host, pattern[1:])
+	return ok && label != "" && !strings.Contains(label, ".")
 }
 
 // routeMatching checks how routes share paths: a case-sensitive route that a later
@@ -719,13 +745,30 @@ func (v *validator) routes() {
 // 405 there, where they once fell through). Routes are visited last to first, each
 // checked against a trie of the routes after it, so the work grows with the number of
 // routes times their depth, not with its square.
-func (v *validator) routeMatching() {
+//
+// It looks at the routes that take requests for host (every route when host is "", the
+// routes without a host), and reports on those whose match.host is host.
+func (v *validator) routeMatching(host string) {
 	routes := v.c.Routes
 	exact, folded := &laterNode{}, &laterNode{} // later case-sensitive, case-insensitive routes
 	for i := len(routes) - 1; i >= 0; i-- {
 		r := &routes[i]
 		if p := r.Match.PathPrefix; !strings.HasPrefix(p, "/") || len(p) > MaxPathPrefixBytes ||
-			len(r.Match.Methods) > MaxRouteMethods || v.isBad(join(index("routes", i), "match")) {
+			len(r.Match.Methods) > MaxRouteMethods || v.isBad(join(index("routes", i), "match")) || !hostTakes(r.Match.Host, host) {
+			continue
+		}
+		if r.Match.Host != host {
+			// Recorded for the routes before it, reported on in its own host's pass.
+			segs := segments(r.Match.PathPrefix)
+			if r.Match.CaseInsensitive {
+				fsegs := make([]string, len(segs))
+				for k, sg := range segs {
+					fsegs[k] = foldKey(sg)
+				}
+				folded.add(fsegs, r, i)
+			} else {
+				exact.add(segs, r, i)
+			}
 			continue
 		}
 		mp := join(index("routes", i), "match")
@@ -1057,10 +1100,12 @@ func (v *validator) route(i int, r *Route) {
 			v.reportf(np, "", "route %s names authenticator %s which is not defined%s", label, v.show(np, name), didYouMean(name, known))
 		}
 	}
+	v.host(join(join(path, "match"), "host"), &r.Match.Host)
 	sp := join(join(path, "require"), "scopes")
 	if r.Anonymous && len(r.Require.Scopes) > 0 {
 		v.problemf(sp, "an anonymous route has no principal to hold scopes: remove require or name authenticators")
 	}
+	v.require(join(path, "require"), r)
 	for i, s := range r.Require.Scopes {
 		p := index(sp, i)
 		if !isScopeToken(s) {
@@ -1145,10 +1190,4 @@ func fmtDuration(d time.Duration) string {
 }
 
 // isLoopbackHost reports whether host is localhost or a loopback IP literal.
-func isLoopbackHost(host string) bool {
-	if strings.EqualFold(host, "localhost") {
-		return true
-	}
-	a, err := netip.ParseAddr(strings.Trim(host, "[]"))
-	return err == nil && a.IsLoopback()
-}
+func isLoopbackHost(host string) bool { return tokenrules.IsLoopbackHost(host) }

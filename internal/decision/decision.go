@@ -217,6 +217,9 @@ type Header interface {
 type Request struct {
 	Method string
 	Path   string
+	// Host is the host the request is for, as NormalizeHost returns it (the Host header,
+	// or X-Forwarded-Host from a trusted proxy); "" when unknown.
+	Host   string
 	Header Header
 	// Query returns the values of a query parameter; nil when the request has no query.
 	Query func(name string) []string
@@ -255,6 +258,13 @@ type Route struct {
 	Anonymous          bool
 	Authenticators     []Authenticator
 	RequiredScopes     []string
+	// Host, when set, limits the route to requests for that host: an exact name in
+	// lower-case ASCII (IDNA names in their xn-- form), or "*.example.com" for exactly one
+	// label in front of example.com. See HostMatches.
+	Host string
+	// Requirements must all hold, after RequiredScopes, else 403 forbidden naming the
+	// first unmet one.
+	Requirements []Requirement
 	// Budget, when set, limits failed authentications on this route (shared by all
 	// routes of a gateway): a unit is reserved before a credential is verified, unless
 	// an authenticator answers it from its cache (Cacher).
@@ -600,7 +610,7 @@ func (r *Route) Decide(ctx context.Context, req *Request) Decision {
 			if p.Authenticator == "" {
 				p.Authenticator = a.Name()
 			}
-			return r.authorize(d, p)
+			return r.authorize(ctx, req, d, p)
 		}
 	}
 	var first *Failure
@@ -628,7 +638,7 @@ func (r *Route) Decide(ctx context.Context, req *Request) Decision {
 			if p.Authenticator == "" {
 				p.Authenticator = a.Name()
 			}
-			return r.authorize(d, p)
+			return r.authorize(ctx, req, d, p)
 		}
 		var f *Failure
 		if !errors.As(err, &f) {
@@ -770,7 +780,7 @@ func (r *Route) charge(ctx context.Context, req *Request, a Authenticator, c Cre
 	return d
 }
 
-func (r *Route) authorize(d Decision, p Principal) Decision {
+func (r *Route) authorize(ctx context.Context, req *Request, d Decision, p Principal) Decision {
 	d.Principal = p
 	d.Authenticator = p.Authenticator
 	d.Fingerprint = p.Fingerprint
@@ -779,6 +789,12 @@ func (r *Route) authorize(d Decision, p Principal) Decision {
 		d.RequiredScopes = r.RequiredScopes
 		d.Detail = "missing scope " + strings.Join(missing, ", ")
 		return d
+	}
+	if len(r.Requirements) > 0 {
+		if unmet, cause := checkRequirements(ctx, r.Requirements, p, req.Method, req.Path, req.Host, req.Header); unmet != "" {
+			d.Reason, d.Detail, d.Cause = Forbidden, unmet, cause
+			return d
+		}
 	}
 	d.Allow = true
 	return d

@@ -209,10 +209,17 @@ type Selection struct {
 // the Selection carries the Allow list of a 405. MethodsFallthrough lets a route give up
 // that claim.
 func Select(routes []*Route, method, p string) Selection {
+	return SelectHost(routes, "", method, p)
+}
+
+// SelectHost is Select for a request for host (as NormalizeHost returns it): routes
+// whose Host does not take it are passed over as if absent, so they neither match nor
+// claim the path for a 405.
+func SelectHost(routes []*Route, host, method, p string) Selection {
 	mp := matchPath(p)
-	sel := selectOn(routes, method, mp)
+	sel := selectOn(routes, host, method, mp)
 	if mp != p {
-		if raw := selectOn(routes, method, p); raw.Index != sel.Index || !slices.Equal(raw.Allow, sel.Allow) {
+		if raw := selectOn(routes, host, method, p); raw.Index != sel.Index || !slices.Equal(raw.Allow, sel.Allow) {
 			return Selection{Index: -1, Ambiguous: true}
 		}
 	}
@@ -220,10 +227,10 @@ func Select(routes []*Route, method, p string) Selection {
 }
 
 // selectOn is Select for the path mp as routes are matched against it.
-func selectOn(routes []*Route, method, mp string) Selection {
+func selectOn(routes []*Route, host, method, mp string) Selection {
 	claimed := -1
 	for i, r := range routes {
-		if !r.matchesPath(mp) {
+		if !r.HostMatches(host) || !r.matchesPath(mp) {
 			continue
 		}
 		if claimed >= 0 && !routes[claimed].covers(r) {
@@ -241,7 +248,7 @@ func selectOn(routes []*Route, method, mp string) Selection {
 	}
 	var allow []string
 	for _, r := range routes[claimed:] {
-		if !r.matchesPath(mp) || !routes[claimed].covers(r) {
+		if !r.HostMatches(host) || !r.matchesPath(mp) || !routes[claimed].covers(r) {
 			continue
 		}
 		for _, m := range r.Methods {

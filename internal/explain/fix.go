@@ -35,7 +35,7 @@ var fixes = map[decision.Reason]string{
 	decision.ClientCertificateInvalid:    "Use a certificate issued by the trusted CA.",
 	decision.InvalidRequest:              "Send exactly one credential, once; operators: check the proxy's X-Forwarded-*/X-Original-* headers.",
 	decision.InsufficientScope:           "Request a token with those scopes.",
-	decision.Forbidden:                   "Ask for access; check trusted_proxies.",
+	decision.Forbidden:                   "Ask for access; try the policy with gatehouse decide; check trusted_proxies.",
 	decision.TooManyFailures:             "Wait for Retry-After, then fix the credential.",
 	decision.AuthenticatorUnavailable:    "Retry after Retry-After; operators: check the gateway's logs and /readyz.",
 	decision.RouteNotFound:               "Check the URL; operators: check routes.",

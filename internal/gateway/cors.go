@@ -31,7 +31,7 @@ func setCORS(hd http.Header, origin string) {
 // cross-origin call. The response lists Authorization and the route's API-key headers.
 func (h *Handler) preflight(w http.ResponseWriter, r *http.Request, origin, p string) {
 	method := r.Header.Get("Access-Control-Request-Method")
-	rt, d := h.findRoute(w.Header(), method, p)
+	rt, d := h.findRoute(w.Header(), h.requestHost(r), method, p)
 	if rt == nil {
 		rid := w.Header().Get("X-Request-Id")
 		ev := Event{RequestID: rid, Started: h.now()}

@@ -143,7 +143,10 @@ func (h *Handler) serveDecide(w http.ResponseWriter, r *http.Request, rid, clien
 		return nil
 	}
 
-	rt, d := h.findRoute(w.Header(), o.method, o.path)
+	// The original host: X-Forwarded-Host (the caller is a trusted proxy; set above
+	// from X-Original-URL when absent), else the Host the proxy sent.
+	host := h.requestHost(r)
+	rt, d := h.findRoute(w.Header(), host, o.method, o.path)
 	if rt == nil {
 		h.denyDecide(w, o.request(r), nil, d, &ev, origin, corsOK)
 		return nil
@@ -152,7 +155,7 @@ func (h *Handler) serveDecide(w http.ResponseWriter, r *http.Request, rid, clien
 
 	// The decide request's own TLS connection, if any, is the proxy's: its certificate
 	// is not the client's, so the request is decided as one without a client certificate.
-	req := decision.Request{Method: o.method, Path: o.path, Header: r.Header, Client: ev.Client}
+	req := decision.Request{Method: o.method, Path: o.path, Host: host, Header: r.Header, Client: ev.Client}
 	if o.query != "" {
 		var values url.Values
 		req.Query = func(name string) []string {

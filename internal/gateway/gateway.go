@@ -227,7 +227,8 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
-	rt, d := h.findRoute(w.Header(), r.Method, p)
+	host := h.requestHost(r)
+	rt, d := h.findRoute(w.Header(), host, r.Method, p)
 	ev := Event{RequestID: rid, ClientRequestID: clientRID, Started: started, Client: proxy.ClientAddr(r, h.opts.TrustedProxies)}
 	if rt == nil {
 		h.deny(w, r, nil, d, &ev, origin, corsOK)
@@ -235,7 +236,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	ev.Route = rt.Name
 
-	req := decision.Request{Method: r.Method, Path: p, Header: r.Header, Client: ev.Client}
+	req := decision.Request{Method: r.Method, Path: p, Host: host, Header: r.Header, Client: ev.Client}
 	if r.TLS != nil {
 		req.TLS, req.PeerCertificates = true, r.TLS.PeerCertificates
 	}
@@ -285,8 +286,8 @@ func (h *Handler) decide(ctx context.Context, rt *Route, req *decision.Request) 
 // or nil and the refusal: 404 route_not_found, 405 method_not_allowed when a route
 // claims the path but not the method (with the methods it takes set in hd's Allow), or
 // 400 path_rejected when ;parameters make the path name two routes.
-func (h *Handler) findRoute(hd http.Header, method, p string) (*Route, decision.Decision) {
-	sel := decision.Select(h.policies, method, p)
+func (h *Handler) findRoute(hd http.Header, host, method, p string) (*Route, decision.Decision) {
+	sel := decision.SelectHost(h.policies, host, method, p)
 	if sel.Index >= 0 {
 		return h.routes[sel.Index], decision.Decision{}
 	}
@@ -475,6 +476,11 @@ func (h *Handler) record(ctx context.Context, t time.Time, method, path string, 
 	}
 	if ev.Cause != "" {
 		f = append(f, logline.String("cause", ev.Cause))
+	}
+	if ev.Reason == decision.Forbidden && ev.Detail != "" {
+		// The unmet route requirement, by name: operators read it here without the
+		// client's copy of the problem (it never holds a credential's value).
+		f = append(f, logline.String("detail", ev.Detail))
 	}
 	if ev.Subject != "" {
 		f = append(f, logline.String("subject", ev.Subject))

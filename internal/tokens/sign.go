@@ -71,8 +71,8 @@ func NewSigningKey(alg, kid string, private any) (*SigningKey, error) {
 		if !IsHMAC(alg) {
 			return nil, fmt.Errorf("signing key: a secret cannot sign %s", quoteSafe(alg))
 		}
-		if len(p) < hmacMinBytes[alg] {
-			return nil, fmt.Errorf("signing key: %s needs a secret of at least %d bytes", alg, hmacMinBytes[alg])
+		if len(p) < hmacMinBytes(alg) {
+			return nil, fmt.Errorf("signing key: %s needs a secret of at least %d bytes", alg, hmacMinBytes(alg))
 		}
 		k.private = bytes.Clone(p)
 		return k, nil

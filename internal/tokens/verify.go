@@ -11,6 +11,8 @@ import (
 	"unicode/utf8"
 
 	jose "github.com/go-jose/go-jose/v4"
+
+	"github.com/gatehouse-dev/gatehouse/internal/tokenrules"
 )
 
 // Sentinel errors classify a failed verification; test for them with errors.Is. A
@@ -59,17 +61,15 @@ var algFamilies = map[string]algFamily{
 	"HS256": {"oct", ""}, "HS384": {"oct", ""}, "HS512": {"oct", ""},
 }
 
-// SupportedAlgorithms lists every algorithm an allow-list may name, in a stable order.
-var SupportedAlgorithms = []string{
-	"RS256", "RS384", "RS512", "PS256", "PS384", "PS512",
-	"ES256", "ES384", "ES512", "EdDSA", "HS256", "HS384", "HS512",
-}
+// SupportedAlgorithms lists every algorithm an allow-list may name, in a stable order
+// (package tokenrules, which the configuration check uses too).
+var SupportedAlgorithms = tokenrules.Algorithms()
 
 // IsHMAC reports whether alg is one of HS256, HS384, HS512.
-func IsHMAC(alg string) bool { return algFamilies[alg].kty == "oct" }
+func IsHMAC(alg string) bool { return tokenrules.IsHMAC(alg) }
 
-// hmacMinBytes is the smallest secret the JOSE library accepts for an HMAC algorithm.
-var hmacMinBytes = map[string]int{"HS256": 32, "HS384": 48, "HS512": 64}
+// hmacMinBytes is the smallest secret accepted for an HMAC algorithm.
+func hmacMinBytes(alg string) int { return tokenrules.MinHMACKeyBytes(alg) }
 
 // Algorithms is a validated algorithm allow-list. The zero value accepts nothing: Verify
 // refuses every token with it.
@@ -88,7 +88,7 @@ func NewAlgorithms(names ...string) (Algorithms, error) {
 		case strings.EqualFold(n, "none"):
 			errs = append(errs, errors.New(`algorithms: "none" is never accepted`))
 			continue
-		case algFamilies[n].kty == "":
+		case !tokenrules.Supported(n) || algFamilies[n].kty == "":
 			msg := fmt.Sprintf("algorithms: %s is not supported (supported: %s)", quoteSafe(n), strings.Join(SupportedAlgorithms, ", "))
 			for _, s := range SupportedAlgorithms {
 				if strings.EqualFold(s, n) {
@@ -153,9 +153,9 @@ func (h *hmacKey) keyFor(kid, alg string) (any, error) {
 			Detail: fmt.Sprintf("algorithm %s needs a public key, and this API verifies tokens with a shared secret", alg),
 			Cause:  "public_alg_with_hmac"}
 	}
-	if len(h.secret) < hmacMinBytes[alg] {
+	if len(h.secret) < hmacMinBytes(alg) {
 		return nil, &VerifyError{Kind: ErrAlgorithmRejected, Algorithm: alg, KeyID: kid,
-			Detail: fmt.Sprintf("algorithm %s needs a secret of at least %d bytes, and the configured one is shorter", alg, hmacMinBytes[alg]),
+			Detail: fmt.Sprintf("algorithm %s needs a secret of at least %d bytes, and the configured one is shorter", alg, hmacMinBytes(alg)),
 			Cause:  "hmac_secret_too_short"}
 	}
 	return h.secret, nil

@@ -26,7 +26,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -35,6 +34,7 @@ import (
 	"time"
 
 	"github.com/gatehouse-dev/gatehouse/internal/decision"
+	"github.com/gatehouse-dev/gatehouse/internal/tokenrules"
 	"github.com/gatehouse-dev/gatehouse/internal/tokens"
 )
 
@@ -47,7 +47,7 @@ const (
 	DefaultCacheSize    = 10000
 	// MaxLeeway bounds Config.Leeway: a larger clock tolerance is a misconfiguration
 	// that keeps expired tokens alive.
-	MaxLeeway = 5 * time.Minute
+	MaxLeeway = tokenrules.MaxLeeway
 )
 
 // Config configures an Authenticator. The security settings (Issuer, Audience,
@@ -167,7 +167,7 @@ func New(cfg Config) (*Authenticator, error) {
 	case cfg.Secret == nil && hmacAlgs > 0:
 		bad("%sHS256/384/512 are accepted only with secret_file; a key set holds public keys", prefix)
 	}
-	if cfg.Leeway < 0 || cfg.Leeway > MaxLeeway {
+	if !tokenrules.LeewayAllowed(cfg.Leeway) {
 		bad("%sleeway must be between 0 and %s", prefix, MaxLeeway)
 	}
 	for name, d := range map[string]time.Duration{"max_stale": cfg.MaxStale, "min_refresh": cfg.MinRefresh,
@@ -196,7 +196,7 @@ func New(cfg Config) (*Authenticator, error) {
 			bad("%ssecret: %w", prefix, err)
 		}
 		for _, n := range algs.Names() {
-			if need := map[string]int{"HS384": 48, "HS512": 64}[n]; len(cfg.Secret) < need {
+			if need := tokenrules.MinHMACKeyBytes(n); len(cfg.Secret) < need {
 				bad("%s%s needs a secret of at least %d bytes", prefix, n, need)
 			}
 		}
@@ -217,7 +217,7 @@ func New(cfg Config) (*Authenticator, error) {
 		a.static = set
 	case cfg.JWKSURL != "":
 		u, err := url.Parse(cfg.JWKSURL)
-		if err != nil || u.Host == "" || (u.Scheme != "https" && !(u.Scheme == "http" && isLoopback(u.Hostname()))) {
+		if err != nil || !tokenrules.KeyURLAllowed(u) {
 			bad("%sjwks_url must be an https URL (http only on a loopback host)", prefix)
 			break
 		}
@@ -290,14 +290,6 @@ func portOf(u *url.URL) string {
 		return "443"
 	}
 	return "80"
-}
-
-func isLoopback(host string) bool {
-	if host == "localhost" {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
 }
 
 // Name returns the configured name.
@@ -534,6 +526,8 @@ func (a *Authenticator) check(t *tokens.Token, sum *[32]byte, now time.Time) (p 
 		Fingerprint:   fingerprint(t, sum),
 		ExpiresAt:     cl.Expiry,
 	}
+	// Every verified claim, for route requirements (numbers as json.Number).
+	p.Claims, _ = cl.Raw()
 	notAfter = cl.Expiry.Add(a.leeway)
 	if !cl.NotBefore.IsZero() {
 		notBefore = cl.NotBefore.Add(-a.leeway)

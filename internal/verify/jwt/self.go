@@ -11,6 +11,7 @@ import (
 	"unsafe"
 
 	"github.com/gatehouse-dev/gatehouse/internal/decision"
+	"github.com/gatehouse-dev/gatehouse/internal/tokenrules"
 	"github.com/gatehouse-dev/gatehouse/internal/tokens"
 )
 
@@ -99,7 +100,7 @@ func NewSelf(cfg SelfConfig) (*Self, error) {
 			errs = append(errs, fmt.Errorf("%sissuer self verifies with public keys; %s is not accepted", prefix, n))
 		}
 	}
-	if cfg.Leeway < 0 || cfg.Leeway > MaxLeeway {
+	if !tokenrules.LeewayAllowed(cfg.Leeway) {
 		errs = append(errs, fmt.Errorf("%sleeway must be between 0 and %s", prefix, MaxLeeway))
 	}
 	if err := errors.Join(errs...); err != nil {
