@@ -30,7 +30,8 @@ var allowed = map[string][]string{
 	"internal/budget":                {"internal/decision"},
 	"internal/proxy":                 {},
 	"internal/editdist":              {},
-	"internal/config":                {"internal/editdist", "internal/policy", "internal/tokenrules"},
+	"internal/identity":              {}, // claim paths and header mappings, std-lib only
+	"internal/config":                {"internal/editdist", "internal/identity", "internal/policy", "internal/tokenrules"},
 	"internal/policy":                {"internal/decision"},
 	"internal/logline":               {},
 	"internal/tracing":               {},
@@ -41,16 +42,16 @@ var allowed = map[string][]string{
 	"internal/store/postgres":        {"internal/store"},
 	"internal/store/postgres/pgtest": {},
 	"internal/store/storetest":       {"internal/store"},
-	"internal/verify/jwt":            {"internal/decision", "internal/tokenrules", "internal/tokens"},
+	"internal/verify/jwt":            {"internal/decision", "internal/tokenrules", "internal/tokens", "internal/identity"},
 	"internal/issuer":                {"internal/budget", "internal/decision", "internal/challenge", "internal/secret", "internal/store", "internal/tokens"},
 	"internal/verify/apikey":         {"internal/decision", "internal/secret", "internal/store"},
 	"internal/verify/basic":          {"internal/decision", "internal/secret", "internal/store", "internal/challenge"},
-	"internal/verify/introspect":     {"internal/decision", "internal/secret", "internal/tokens"},
+	"internal/verify/introspect":     {"internal/decision", "internal/secret", "internal/tokens", "internal/identity"},
 	"internal/verify/mtls":           {"internal/decision"},
 	"internal/explain":               {"internal/gateway", "internal/decision"},
 	"internal/admin":                 {"internal/config", "internal/decision", "internal/issuer", "internal/secret", "internal/store", "internal/tokens"},
 	"internal/metrics":               {"internal/gateway", "internal/decision", "internal/buildinfo"},
-	"internal/gateway":               {"internal/decision", "internal/proxy", "internal/challenge", "internal/logline", "internal/tracing"},
+	"internal/gateway":               {"internal/decision", "internal/proxy", "internal/challenge", "internal/logline", "internal/tracing", "internal/identity"},
 	"internal/doctor/lint":           {"internal/doctor/finding", "internal/challenge", "internal/tokens", "internal/editdist", "internal/secret"},
 	"internal/doctor/shellwords":     {},
 	"internal/extauthz":              {"internal/gateway", "internal/proxy"},
@@ -60,7 +61,7 @@ var allowed = map[string][]string{
 		"internal/verify/jwt", "internal/verify/apikey", "internal/verify/basic", "internal/verify/introspect",
 		"internal/store", "internal/store/sqlite", "internal/store/postgres", "internal/secret", "internal/budget",
 		"internal/verify/mtls", "internal/explain", "internal/metrics", "internal/issuer", "internal/logline", "internal/admin",
-		"internal/buildinfo", "internal/tracing", "internal/extauthz"},
+		"internal/buildinfo", "internal/tracing", "internal/extauthz", "internal/identity"},
 	// The public client library: the same RFC 9110 challenge parser as the gateway and the
 	// doctor (an internal package a public one of this module may import), and nothing of
 	// the server, so a program that imports it links no gateway code.

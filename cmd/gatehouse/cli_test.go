@@ -189,7 +189,7 @@ func TestUsersListShowsUsersNeverHashes(t *testing.T) {
 		hashes[u] = rec.PasswordHash
 	}
 	code, table, _ := runStoreCLI(t, "", "users", "list", "--config", cfg)
-	if code != 0 || !regexp.MustCompile(`(?s)^NAME +SCOPES +HASH +CREATED +UPDATED\nalice +orders:read +argon2id .*\nbob +orders:read +argon2id `).MatchString(table) {
+	if code != 0 || !regexp.MustCompile(`(?s)^NAME +SCOPES +HASH +CREATED +UPDATED +ATTRIBUTES\nalice +orders:read +argon2id .*\nbob +orders:read +argon2id `).MatchString(table) {
 		t.Errorf("table (exit %d):\n%s", code, table)
 	}
 	code, js, _ := runStoreCLI(t, "", "users", "list", "--config", cfg, "--json")
@@ -284,6 +284,8 @@ func TestCompletionTableMatchesTheDispatchers(t *testing.T) {
 		"signing-keys": {"rotate", "list"}, "store": {"migrate", "copy", "backup"}, "token": {"inspect"},
 		"users": {"add", "passwd", "remove", "import", "list"}, "completion": {"bash", "zsh", "fish"},
 		"admin-tokens": {"create", "list", "revoke"}, "audit": {"list"},
+		// doctor reads a pasted command: a leading "curl" is taken as written.
+		"doctor": {"curl"},
 	}
 	for _, e := range completionTable(t.Context()) {
 		if diff := cmp.Diff(want[e.name], e.verbs); diff != "" {

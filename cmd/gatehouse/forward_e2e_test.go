@@ -682,11 +682,11 @@ func TestForwardAuthBehindRealNginx(t *testing.T) {
 			t.Errorf("Access-Control-Allow-Origin %q for an origin not allowed", got)
 		}
 	})
-	t.Run("resource metadata is served through nginx with nginx's address", func(t *testing.T) {
+	t.Run("resource metadata is served through nginx and names the route's audience", func(t *testing.T) {
 		resp, body := send(t, "127.0.0.21", "GET", metadata, "")
 		var doc map[string]any
-		if resp.StatusCode != 200 || json.Unmarshal(body, &doc) != nil || doc["resource"] != base {
-			t.Fatalf("status %d, want the metadata naming %s: %s", resp.StatusCode, base, body)
+		if resp.StatusCode != 200 || json.Unmarshal(body, &doc) != nil || doc["resource"] != "api://orders" {
+			t.Fatalf("status %d, want the metadata naming api://orders: %s", resp.StatusCode, body)
 		}
 	})
 	t.Run("the decide location is internal to nginx", func(t *testing.T) {

@@ -27,7 +27,8 @@ func init() {
 }
 
 const keysUsage = `Usage:
-  gatehouse keys create --config FILE --name NAME [--env ENV] [--scopes a,b] [--expires 24h] [--json]
+  gatehouse keys create --config FILE --name NAME [--env ENV] [--scopes a,b] [--expires 24h]
+                        [--attr KEY=VALUE]... [--json]
   gatehouse keys list   --config FILE [--json]
   gatehouse keys revoke --config FILE [--json] ID
   gatehouse keys rotate --config FILE [--grace 1h] [--expires 24h] [--json] ID
@@ -36,10 +37,13 @@ The store is the configuration's "store" (default: gatehouse.db beside it).
 
   create  make a key and print it once: it is not stored, only its hash is.
           --env defaults to the configuration's environment; --expires takes a
-          duration (90m, 24h, 30d, 2w) or an RFC 3339 time.
+          duration (90m, 24h, 30d, 2w) or an RFC 3339 time. --attr (repeatable) sets an
+          attribute (team=billing): the key's principal carries it as a claim that
+          route requirements and an authenticator's headers mapping read. Keys: a
+          letter, then letters, digits, _ - :; values: up to 1024 bytes of text.
   list    every key with its status (active, revoked, expired); never a secret.
   revoke  refuse the key from now on; running gateways refuse it within a second.
-  rotate  make a replacement with the same name, environment and scopes, and keep
+  rotate  make a replacement with the same name, environment, scopes and attributes, and keep
           the old key valid for --grace (default 1h; 0 ends it at once).
 
 With --admin URL, every command calls a running gateway's admin API (its admin_listen)
@@ -347,6 +351,8 @@ func keysCreate(ctx context.Context, env *cliEnv, args []string) int {
 	scopesFlag := fs.String("scopes", "", "comma-separated scopes")
 	expires := fs.String("expires", "", "lifetime (24h, 30d) or RFC 3339 time; default: never")
 	authName := fs.String("authenticator", "", "api_key authenticator whose pepper to use")
+	attrs := attrFlag{}
+	fs.Var(attrs, "attr", "attribute `KEY=VALUE` (repeatable)")
 	pos, err := parseInterspersed(fs, args)
 	if err != nil {
 		return cliUsageError(env, "keys create", keysUsage, err)
@@ -374,7 +380,8 @@ func keysCreate(ctx context.Context, env *cliEnv, args []string) int {
 		return cliFail(env, "keys create", err)
 	}
 	defer done()
-	k, err := keys.CreateKey(ctx, admin.CreateKeyRequest{Name: *name, Env: *keyEnv, Scopes: scopes, Expires: *expires, Authenticator: *authName})
+	k, err := keys.CreateKey(ctx, admin.CreateKeyRequest{Name: *name, Env: *keyEnv, Scopes: scopes, Expires: *expires, Authenticator: *authName,
+		Attributes: attrs.attrs()})
 	if err != nil {
 		return cliFail(env, "keys create", err)
 	}
@@ -396,6 +403,9 @@ func printCreated(env *cliEnv, asJSON bool, k admin.CreatedKey, extra string) {
 	}
 	fmt.Fprintf(env.stdout, "Created API key %s for %q (environment %s, %s, expires %s).\n",
 		k.ID, k.Name, k.Env, scopes, humanTime(k.ExpiresAt.T(), "never"))
+	if len(k.Attributes) > 0 {
+		fmt.Fprintf(env.stdout, "Attributes: %s\n", formatAttrs(k.Attributes))
+	}
 	if extra != "" {
 		fmt.Fprintln(env.stdout, extra)
 	}
@@ -421,7 +431,7 @@ func keysList(ctx context.Context, env *cliEnv, args []string) int {
 		return cliFail(env, "keys list", err)
 	}
 	defer done()
-	return listPaged(env, "keys list", sf.json, "ID\tNAME\tENV\tSTATUS\tSCOPES\tCREATED\tEXPIRES\tLAST USED",
+	return listPaged(env, "keys list", sf.json, "ID\tNAME\tENV\tSTATUS\tSCOPES\tCREATED\tEXPIRES\tLAST USED\tATTRIBUTES",
 		"No API keys yet; create one with: gatehouse keys create --config "+sf.config+" --name NAME",
 		func(after string) ([]admin.ListedKey, error) { return keys.ListKeys(ctx, after, 1000) },
 		func(k admin.ListedKey) string { return k.ID },
@@ -432,8 +442,9 @@ func keysList(ctx context.Context, env *cliEnv, args []string) int {
 			}
 			j := k
 			j.RotationEndsAt = nil // the documented shape of keys list --json
-			return j, fmt.Sprintf("%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s", k.ID, sanitize(k.Name), k.Env, st,
-					orDash(strings.Join(k.Scopes, ",")), humanTime(k.CreatedAt.T(), "-"), humanTime(k.ExpiresAt.T(), "never"), humanTime(k.LastUsedAt.T(), "never")),
+			return j, fmt.Sprintf("%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s", k.ID, sanitize(k.Name), k.Env, st,
+					orDash(strings.Join(k.Scopes, ",")), humanTime(k.CreatedAt.T(), "-"), humanTime(k.ExpiresAt.T(), "never"), humanTime(k.LastUsedAt.T(), "never"),
+					formatAttrs(k.Attributes)),
 				true
 		})
 }

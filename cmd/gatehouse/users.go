@@ -20,7 +20,7 @@ func init() {
 }
 
 const usersUsage = `Usage:
-  gatehouse users add    --config FILE [--scopes a,b] [--json] NAME
+  gatehouse users add    --config FILE [--scopes a,b] [--attr KEY=VALUE]... [--json] NAME
   gatehouse users passwd --config FILE [--json] NAME
   gatehouse users remove --config FILE [--json] NAME
   gatehouse users import --config FILE [--scopes a,b] [--json] HTPASSWD-FILE
@@ -44,9 +44,12 @@ and adds or updates every user in one step; weaker formats (MD5 apr1, {SHA},
 crypt, plain text) are refused, each with its line, and then nothing is imported.
 --scopes applies to every imported user; without it, existing users keep theirs.
 
-list prints every user with its scopes, password hash algorithm (argon2id or bcrypt)
-and times; never a hash. --json prints an array of
-{"name", "scopes", "hash", "created_at", "updated_at"}.
+add --attr (repeatable) sets an attribute (team=ops): the user's principal carries
+it as a claim that route requirements and an authenticator's headers mapping read.
+
+list prints every user with its scopes, password hash algorithm (argon2id or bcrypt),
+times and attributes; never a hash. --json prints an array of
+{"name", "scopes", "hash", "created_at", "updated_at"} and "attributes" when set.
 
 Exit status: 0 done, 1 failed, 2 bad usage.
 `
@@ -66,33 +69,41 @@ func runUsers(ctx context.Context, env *cliEnv, args []string) int {
 
 // userArgs parses a users subcommand that takes one NAME.
 func userArgs(env *cliEnv, cmd string, args []string, withScopes bool, rf *remoteFlags) (sf storeFlags, name string, scopes []string, code int) {
+	sf, name, scopes, _, code = userArgsAttrs(env, cmd, args, withScopes, rf)
+	return sf, name, scopes, code
+}
+
+// userArgsAttrs is userArgs with --attr, taken where --scopes is.
+func userArgsAttrs(env *cliEnv, cmd string, args []string, withScopes bool, rf *remoteFlags) (sf storeFlags, name string, scopes []string, attrs attrFlag, code int) {
 	fs := newStoreFlagSet(cmd, env, &sf)
 	addRemoteFlags(fs, rf)
 	var scopesFlag *string
+	attrs = attrFlag{}
 	if withScopes {
 		scopesFlag = fs.String("scopes", "", "comma-separated scopes")
+		fs.Var(attrs, "attr", "attribute `KEY=VALUE` (repeatable)")
 	}
 	pos, err := parseInterspersed(fs, args)
 	if err != nil {
-		return sf, "", nil, cliUsageError(env, cmd, usersUsage, err)
+		return sf, "", nil, nil, cliUsageError(env, cmd, usersUsage, err)
 	}
 	if len(pos) != 1 {
-		return sf, "", nil, cliUsageError(env, cmd, usersUsage, errors.New("name exactly one user"))
+		return sf, "", nil, nil, cliUsageError(env, cmd, usersUsage, errors.New("name exactly one user"))
 	}
 	if err := store.ValidateUserName(pos[0]); err != nil {
-		return sf, "", nil, cliUsageError(env, cmd, usersUsage, err)
+		return sf, "", nil, nil, cliUsageError(env, cmd, usersUsage, err)
 	}
 	if scopesFlag != nil {
 		if scopes, err = parseScopes(*scopesFlag); err != nil {
-			return sf, "", nil, cliUsageError(env, cmd, usersUsage, err)
+			return sf, "", nil, nil, cliUsageError(env, cmd, usersUsage, err)
 		}
 	}
-	return sf, pos[0], scopes, -1
+	return sf, pos[0], scopes, attrs, -1
 }
 
 func usersAdd(ctx context.Context, env *cliEnv, args []string) int {
 	var rf remoteFlags
-	sf, name, scopes, code := userArgs(env, "users add", args, true, &rf)
+	sf, name, scopes, attrs, code := userArgsAttrs(env, "users add", args, true, &rf)
 	if code >= 0 {
 		return code
 	}
@@ -105,7 +116,7 @@ func usersAdd(ctx context.Context, env *cliEnv, args []string) int {
 		return cliFail(env, "users add", err)
 	}
 	defer done()
-	u, err := api.AddUser(ctx, admin.AddUserRequest{Name: name, Scopes: scopes, Password: pw})
+	u, err := api.AddUser(ctx, admin.AddUserRequest{Name: name, Scopes: scopes, Password: pw, Attributes: attrs.attrs()})
 	if err != nil {
 		return cliFail(env, "users add", err)
 	}
@@ -114,6 +125,9 @@ func usersAdd(ctx context.Context, env *cliEnv, args []string) int {
 		return 0
 	}
 	fmt.Fprintf(env.stdout, "Added user %q (%s).\n", u.Name, scopeWords(u.Scopes))
+	if len(u.Attributes) > 0 {
+		fmt.Fprintf(env.stdout, "Attributes: %s\n", formatAttrs(u.Attributes))
+	}
 	return 0
 }
 
@@ -323,13 +337,13 @@ func usersList(ctx context.Context, env *cliEnv, args []string) int {
 		return cliFail(env, "users list", err)
 	}
 	defer done()
-	return listPaged(env, "users list", sf.json, "NAME\tSCOPES\tHASH\tCREATED\tUPDATED",
+	return listPaged(env, "users list", sf.json, "NAME\tSCOPES\tHASH\tCREATED\tUPDATED\tATTRIBUTES",
 		"No users yet; add one with: gatehouse users add --config "+sf.config+" NAME",
 		func(after string) ([]admin.ListedUser, error) { return api.ListUsers(ctx, after, 1000) },
 		func(u admin.ListedUser) string { return u.Name },
 		func(u admin.ListedUser) (any, string, bool) {
-			return u, fmt.Sprintf("%s\t%s\t%s\t%s\t%s", sanitize(u.Name), orDash(strings.Join(u.Scopes, ",")), u.Hash,
-					humanTime(u.CreatedAt.T(), "-"), humanTime(u.UpdatedAt.T(), "-")),
+			return u, fmt.Sprintf("%s\t%s\t%s\t%s\t%s\t%s", sanitize(u.Name), orDash(strings.Join(u.Scopes, ",")), u.Hash,
+					humanTime(u.CreatedAt.T(), "-"), humanTime(u.UpdatedAt.T(), "-"), formatAttrs(u.Attributes)),
 				true
 		})
 }

@@ -39,6 +39,9 @@ type CreateKeyRequest struct {
 	Expires string `json:"expires,omitempty"`
 	// Authenticator names the api_key authenticator whose pepper hashes the key.
 	Authenticator string `json:"authenticator,omitempty"`
+	// Attributes become the key's claims (--attr team=billing); see
+	// store.ValidateAttributes.
+	Attributes map[string]string `json:"attributes,omitempty"`
 }
 
 // RotateKeyRequest is the body of POST /admin/v1/keys/{id}/rotate.
@@ -60,6 +63,8 @@ type CreatedKey struct {
 	Env       string   `json:"env"`
 	Scopes    []string `json:"scopes"`
 	ExpiresAt Time     `json:"expires_at"`
+	// Attributes are the key's attributes (a rotation keeps the old key's).
+	Attributes map[string]string `json:"attributes,omitempty"`
 	// Replaces is set by a rotation: the old key and when it stops being valid.
 	Replaces *ReplacedKey `json:"replaces,omitempty"`
 }
@@ -82,6 +87,8 @@ type ListedKey struct {
 	CreatedAt  Time     `json:"created_at"`
 	ExpiresAt  Time     `json:"expires_at"`
 	LastUsedAt Time     `json:"last_used_at"`
+	// Attributes are the key's attributes.
+	Attributes map[string]string `json:"attributes,omitempty"`
 	// RotationEndsAt is set for an active key in a rotation's grace period.
 	RotationEndsAt *Time `json:"rotation_ends_at,omitempty"`
 }
@@ -195,13 +202,13 @@ func KeyIDArg(s string) string {
 	return s
 }
 
-func newKeyRecord(h *secret.KeyHasher, name, env string, scopes []string, created, expires time.Time) (secret.APIKey, store.APIKey, error) {
+func newKeyRecord(h *secret.KeyHasher, name, env string, scopes []string, attrs map[string]string, created, expires time.Time) (secret.APIKey, store.APIKey, error) {
 	k, err := secret.NewAPIKey(env)
 	if err != nil {
 		return k, store.APIKey{}, err
 	}
 	return k, store.APIKey{
-		ID: k.ID, Name: name, Env: env, Scopes: scopes,
+		ID: k.ID, Name: name, Env: env, Scopes: scopes, Attributes: attrs,
 		SecretHash: h.Hash(k), HashAlg: h.Alg(), CreatedAt: created, ExpiresAt: expires,
 	}, nil
 }
@@ -225,6 +232,9 @@ func (s *Session) createKey(ctx context.Context, r CreateKeyRequest) (CreatedKey
 	}
 	if err := store.ValidateScopes(r.Scopes); err != nil {
 		return CreatedKey{}, "", badRequest("--scopes: %v", err)
+	}
+	if err := store.ValidateAttributes(r.Attributes); err != nil {
+		return CreatedKey{}, "", badRequest("--attr: %v", err)
 	}
 	now := s.svc.now()
 	exp, err := ParseExpiry(r.Expires, now)
@@ -252,7 +262,7 @@ func (s *Session) createKey(ctx context.Context, r CreateKeyRequest) (CreatedKey
 	)
 	// A fresh id collides with probability ~n/2^71; retry a couple of times anyway.
 	for attempt := 0; ; attempt++ {
-		key, rec, err = newKeyRecord(h, r.Name, env, r.Scopes, now, exp)
+		key, rec, err = newKeyRecord(h, r.Name, env, r.Scopes, r.Attributes, now, exp)
 		if err == nil {
 			err = s.svc.Store.CreateKey(ctx, &rec)
 		}
@@ -265,7 +275,7 @@ func (s *Session) createKey(ctx context.Context, r CreateKeyRequest) (CreatedKey
 	}
 	return CreatedKey{
 		ID: rec.ID, Key: key.Reveal(), Name: rec.Name, Env: rec.Env,
-		Scopes: nonNil(rec.Scopes), ExpiresAt: Time(rec.ExpiresAt),
+		Scopes: nonNil(rec.Scopes), ExpiresAt: Time(rec.ExpiresAt), Attributes: rec.Attributes,
 	}, rec.ID, nil
 }
 
@@ -282,6 +292,7 @@ func (s *Session) ListKeys(ctx context.Context, after string, limit int) ([]List
 		l := ListedKey{
 			ID: k.ID, Name: k.Name, Env: k.Env, Scopes: nonNil(k.Scopes), Status: string(status),
 			CreatedAt: Time(k.CreatedAt), ExpiresAt: Time(k.ExpiresAt), LastUsedAt: Time(k.LastUsedAt),
+			Attributes: k.Attributes,
 		}
 		if status == store.KeyActive && !k.RevokedAt.IsZero() {
 			t := Time(k.RevokedAt)
@@ -349,7 +360,7 @@ func (s *Session) rotateKey(ctx context.Context, id string, r RotateKeyRequest) 
 		updated store.APIKey
 	)
 	for attempt := 0; ; attempt++ {
-		key, rec, err = newKeyRecord(h, old.Name, old.Env, old.Scopes, now, exp)
+		key, rec, err = newKeyRecord(h, old.Name, old.Env, old.Scopes, old.Attributes, now, exp)
 		if err == nil {
 			updated, err = s.svc.Store.RotateKey(ctx, old.ID, &rec, now.Add(grace))
 		}
@@ -365,7 +376,7 @@ func (s *Session) rotateKey(ctx context.Context, id string, r RotateKeyRequest) 
 	}
 	return CreatedKey{
 		ID: rec.ID, Key: key.Reveal(), Name: rec.Name, Env: rec.Env,
-		Scopes: nonNil(rec.Scopes), ExpiresAt: Time(rec.ExpiresAt),
+		Scopes: nonNil(rec.Scopes), ExpiresAt: Time(rec.ExpiresAt), Attributes: rec.Attributes,
 		Replaces: &ReplacedKey{ID: old.ID, ValidUntil: Time(updated.RevokedAt), StillValid: updated.RevokedAt.After(store.Micro(now))},
 	}, nil
 }

@@ -32,6 +32,8 @@ type ListedUser struct {
 	Hash      string   `json:"hash"`
 	CreatedAt Time     `json:"created_at"`
 	UpdatedAt Time     `json:"updated_at"`
+	// Attributes are the user's attributes.
+	Attributes map[string]string `json:"attributes,omitempty"`
 }
 
 // ImportUsersRequest is the body of POST /admin/v1/users/import: the entries of an
@@ -72,7 +74,7 @@ func (s *Session) ListUsers(ctx context.Context, after string, limit int) ([]Lis
 	out := make([]ListedUser, 0, len(us))
 	for _, u := range us {
 		out = append(out, ListedUser{Name: u.Name, Scopes: nonNil(u.Scopes), Hash: HashAlg(u.PasswordHash),
-			CreatedAt: Time(u.CreatedAt), UpdatedAt: Time(u.UpdatedAt)})
+			CreatedAt: Time(u.CreatedAt), UpdatedAt: Time(u.UpdatedAt), Attributes: u.Attributes})
 	}
 	return out, nil
 }
@@ -84,6 +86,9 @@ type AddUserRequest struct {
 	// Password is hashed with argon2id by the service; it is never stored, logged or
 	// audited.
 	Password string `json:"password"`
+	// Attributes become the user's claims (--attr team=ops); see
+	// store.ValidateAttributes.
+	Attributes map[string]string `json:"attributes,omitempty"`
 }
 
 // SetPasswordRequest is the body of POST /admin/v1/users/{name}/passwd.
@@ -96,6 +101,8 @@ type UserResult struct {
 	Name    string   `json:"name"`
 	Scopes  []string `json:"scopes,omitempty"`
 	Removed bool     `json:"removed,omitempty"`
+	// Attributes are the user's attributes.
+	Attributes map[string]string `json:"attributes,omitempty"`
 }
 
 // CheckPassword checks a new password: present, at most secret.MaxPasswordBytes, UTF-8.
@@ -120,7 +127,7 @@ func (s *Session) User(ctx context.Context, name string) (UserResult, error) {
 	if err != nil {
 		return UserResult{}, classify(err, fmt.Sprintf("no user %q (add it with: gatehouse users add)", name), "")
 	}
-	return UserResult{Name: u.Name, Scopes: nonNil(u.Scopes)}, nil
+	return UserResult{Name: u.Name, Scopes: nonNil(u.Scopes), Attributes: u.Attributes}, nil
 }
 
 // AddUser adds a Basic user.
@@ -136,6 +143,9 @@ func (s *Session) addUser(ctx context.Context, r AddUserRequest) (UserResult, er
 	if err := store.ValidateScopes(r.Scopes); err != nil {
 		return UserResult{}, badRequest("--scopes: %v", err)
 	}
+	if err := store.ValidateAttributes(r.Attributes); err != nil {
+		return UserResult{}, badRequest("--attr: %v", err)
+	}
 	if err := CheckPassword(r.Password); err != nil {
 		return UserResult{}, badRequest("%v", err)
 	}
@@ -144,11 +154,11 @@ func (s *Session) addUser(ctx context.Context, r AddUserRequest) (UserResult, er
 		return UserResult{}, err
 	}
 	now := s.svc.now()
-	err = s.svc.Store.AddUser(ctx, &store.User{Name: r.Name, PasswordHash: hash, Scopes: r.Scopes, CreatedAt: now, UpdatedAt: now})
+	err = s.svc.Store.AddUser(ctx, &store.User{Name: r.Name, PasswordHash: hash, Scopes: r.Scopes, Attributes: r.Attributes, CreatedAt: now, UpdatedAt: now})
 	if err != nil {
 		return UserResult{}, classify(err, "", fmt.Sprintf("user %q already exists (change the password with: gatehouse users passwd)", r.Name))
 	}
-	return UserResult{Name: r.Name, Scopes: nonNil(r.Scopes)}, nil
+	return UserResult{Name: r.Name, Scopes: nonNil(r.Scopes), Attributes: r.Attributes}, nil
 }
 
 // SetPassword replaces a user's password.

@@ -29,6 +29,7 @@ import (
 	"github.com/gatehouse-dev/gatehouse/internal/decision"
 	"github.com/gatehouse-dev/gatehouse/internal/explain"
 	"github.com/gatehouse-dev/gatehouse/internal/gateway"
+	"github.com/gatehouse-dev/gatehouse/internal/identity"
 	"github.com/gatehouse-dev/gatehouse/internal/issuer"
 	"github.com/gatehouse-dev/gatehouse/internal/logline"
 	"github.com/gatehouse-dev/gatehouse/internal/metrics"
@@ -411,6 +412,10 @@ func (rt *Runtime) compile(cfg *config.Config) (*Gateway, error) {
 		}
 		routes = append(routes, r)
 	}
+	mappings, err := headerMappings(cfg)
+	if err != nil {
+		return nil, err
+	}
 	ring, m := rt.Ring, rt.Metrics
 	var transport http.RoundTripper = rt.o.UpstreamTransport
 	if transport == nil {
@@ -418,6 +423,7 @@ func (rt *Runtime) compile(cfg *config.Config) (*Gateway, error) {
 		transport = g.transport
 	}
 	g.Handler = gateway.New(gateway.Options{
+		HeaderMappings:       mappings,
 		Realm:                cfg.Realm,
 		TerseErrors:          cfg.Errors.Detail == config.DetailTerse,
 		Routes:               routes,
@@ -502,13 +508,54 @@ func sameTokenService(a, b *config.TokenService) bool {
 }
 
 // authorizationServers are the issuers the RFC 9728 document names: the configured
-// ones, and the token service's own.
+// ones, then the issuer of every jwt authenticator a route uses (the token service's for
+// issuer: self), in route order, and the token service's own.
 func authorizationServers(cfg *config.Config) []string {
 	out := slices.Clone(cfg.AuthorizationServers)
-	if ts := cfg.TokenService; ts != nil && !slices.Contains(out, ts.Issuer) {
-		out = append(out, ts.Issuer)
+	add := func(iss string) {
+		if iss != "" && !slices.Contains(out, iss) {
+			out = append(out, iss)
+		}
+	}
+	for _, rc := range cfg.Routes {
+		for _, name := range rc.Authenticators {
+			a := cfg.Authenticators[name]
+			if a == nil || a.JWT == nil {
+				continue
+			}
+			if a.JWT.Issuer == config.IssuerSelf {
+				if cfg.TokenService != nil {
+					add(cfg.TokenService.Issuer)
+				}
+				continue
+			}
+			add(a.JWT.Issuer)
+		}
+	}
+	if ts := cfg.TokenService; ts != nil {
+		add(ts.Issuer)
 	}
 	return out
+}
+
+// headerMappings compiles every authenticator's headers block, by name.
+func headerMappings(cfg *config.Config) (map[string]*identity.Mapping, error) {
+	var out map[string]*identity.Mapping
+	for _, name := range cfg.AuthenticatorNames() {
+		a := cfg.Authenticators[name]
+		if a == nil || len(a.Headers) == 0 {
+			continue
+		}
+		m, err := identity.NewMapping(a.HeaderPairs())
+		if err != nil {
+			return nil, fmt.Errorf("authenticator %q: %w", name, err)
+		}
+		if out == nil {
+			out = map[string]*identity.Mapping{}
+		}
+		out[name] = m
+	}
+	return out, nil
 }
 
 // warnExposedStore logs, for each file of a SQLite store that other local users may read

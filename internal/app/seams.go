@@ -6,6 +6,7 @@ import (
 
 	"github.com/gatehouse-dev/gatehouse/internal/config"
 	"github.com/gatehouse-dev/gatehouse/internal/decision"
+	"github.com/gatehouse-dev/gatehouse/internal/identity"
 	"github.com/gatehouse-dev/gatehouse/internal/secret"
 	"github.com/gatehouse-dev/gatehouse/internal/store"
 	"github.com/gatehouse-dev/gatehouse/internal/verify/apikey"
@@ -74,6 +75,10 @@ func buildJWT(rt *Runtime, _ *config.Config, a *config.Authenticator, log *slog.
 	if cacheSize == 0 {
 		cacheSize = -1
 	}
+	rules, err := identity.NewRules(j.SubjectClaim, j.ScopeClaims)
+	if err != nil {
+		return nil, err
+	}
 	if j.Issuer == config.IssuerSelf {
 		// Gatehouse's own tokens: the token service's live keys and revocations, in
 		// process (config validation guarantees a token_service block).
@@ -89,27 +94,31 @@ func buildJWT(rt *Runtime, _ *config.Config, a *config.Authenticator, log *slog.
 			CacheSize:   cacheSize,
 			Now:         rt.o.Now,
 			Logger:      log,
+			Rules:       rules,
 		})
 	}
 	m, name := rt.Metrics, a.Name
 	return jwtverify.New(jwtverify.Config{
-		Name:         a.Name,
-		Issuer:       j.Issuer,
-		Audience:     j.Audience,
-		Algorithms:   j.Algorithms,
-		JWKSFile:     j.JWKSFile,
-		JWKSURL:      j.JWKSURL,
-		Secret:       j.Secret.Reveal(),
-		Leeway:       j.Leeway,
-		MaxStale:     j.JWKSMaxStale,
-		MinRefresh:   j.JWKSMinRefresh,
-		NegativeTTL:  j.JWKSNegativeTTL,
-		FetchTimeout: j.JWKSTimeout,
-		CacheSize:    cacheSize,
-		HTTPClient:   rt.authClient("jwks fetch", j.JWKSTimeout), // nil: the verifier's client, which refuses https->http redirects
-		Now:          rt.o.Now,
-		Logger:       log,
-		OnFetch:      func(result string) { m.JWKSFetch(name, result) },
+		Name:          a.Name,
+		Issuer:        j.Issuer,
+		Audience:      j.Audience,
+		Algorithms:    j.Algorithms,
+		JWKSFile:      j.JWKSFile,
+		JWKSURL:       j.JWKSURL,
+		Secret:        j.Secret.Reveal(),
+		Leeway:        j.Leeway,
+		MaxStale:      j.JWKSMaxStale,
+		MinRefresh:    j.JWKSMinRefresh,
+		NegativeTTL:   j.JWKSNegativeTTL,
+		FetchTimeout:  j.JWKSTimeout,
+		CacheSize:     cacheSize,
+		HTTPClient:    rt.authClient("jwks fetch", j.JWKSTimeout), // nil: the verifier's client, which refuses https->http redirects
+		Now:           rt.o.Now,
+		Logger:        log,
+		OnFetch:       func(result string) { m.JWKSFetch(name, result) },
+		Discovery:     j.Discovery,
+		AudienceClaim: j.AudienceClaim,
+		Rules:         rules,
 	})
 }
 
@@ -149,7 +158,12 @@ func buildBasic(rt *Runtime, _ *config.Config, a *config.Authenticator, log *slo
 
 func buildIntrospection(rt *Runtime, _ *config.Config, a *config.Authenticator, _ *slog.Logger) (decision.Authenticator, error) {
 	in := a.Introspection
+	rules, err := identity.NewRules(in.SubjectClaim, in.ScopeClaims)
+	if err != nil {
+		return nil, err
+	}
 	return introspect.New(introspect.Config{
+		Rules:        rules,
 		Name:         a.Name,
 		URL:          in.URL,
 		ClientID:     in.ClientID,

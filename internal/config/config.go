@@ -320,6 +320,41 @@ type Authenticator struct {
 	Basic         *Basic
 	Introspection *Introspection
 	MTLS          *MTLS
+
+	// Headers maps claims to upstream headers (headers: {X-User-Email: email}), in file
+	// order; jwt, introspection, api_key and basic only. The names also join the headers
+	// the gateway removes from every incoming request.
+	Headers []HeaderMapping
+}
+
+// HeaderMapping is one entry of an authenticator's headers block.
+type HeaderMapping struct {
+	// Header is the upstream header name as written.
+	Header string
+	// Claim is the claim path whose value the header carries (see internal/identity).
+	Claim string
+}
+
+// HeaderPairs returns Headers as the header, claim pairs identity.NewMapping takes.
+func (a *Authenticator) HeaderPairs() [][2]string {
+	if len(a.Headers) == 0 {
+		return nil
+	}
+	out := make([][2]string, len(a.Headers))
+	for i, h := range a.Headers {
+		out[i] = [2]string{h.Header, h.Claim}
+	}
+	return out
+}
+
+// ClaimRules are where a token authenticator reads the subject and the scopes.
+type ClaimRules struct {
+	// SubjectClaim is the claim path of the subject; empty means the default (sub, then
+	// the authenticator's fallbacks).
+	SubjectClaim string
+	// ScopeClaims are the claim paths scopes are read from, the first present one
+	// winning; nil means [scope, scp].
+	ScopeClaims []string
 }
 
 // JWT holds the settings of a jwt authenticator: signed JSON Web Tokens as Bearer tokens.
@@ -351,6 +386,13 @@ type JWT struct {
 	JWKSTimeout time.Duration
 	// CacheSize is the number of verified tokens cached; 0 disables the cache.
 	CacheSize int
+	// Discovery reads the JWKS URL (jwks_uri) from the issuer's metadata document
+	// (OpenID Connect Discovery, then RFC 8414) instead of jwks_url.
+	Discovery bool
+	// AudienceClaim is the claim compared with Audience instead of aud (client_id for
+	// Cognito access tokens); empty means aud.
+	AudienceClaim string
+	ClaimRules
 }
 
 // UsesHMAC reports whether the authenticator verifies with a shared secret.
@@ -389,6 +431,7 @@ type Introspection struct {
 	CacheMaxTTL time.Duration
 	// Timeout bounds one introspection request.
 	Timeout time.Duration
+	ClaimRules
 }
 
 // PrincipalSource says which certificate field names an mTLS principal.

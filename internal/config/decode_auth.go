@@ -13,10 +13,11 @@ import (
 var typeKeys = func() map[AuthenticatorType][]string {
 	m := map[AuthenticatorType][]string{
 		TypeJWT: {"issuer", "audience", "algorithms", "jwks_url", "jwks_file", "secret",
-			"leeway", "jwks_max_stale", "jwks_min_refresh", "jwks_negative_ttl", "jwks_timeout", "cache_size"},
-		TypeAPIKey:        {"header", "query", "pepper"},
-		TypeBasic:         {"cache_ttl", "cache_size"},
-		TypeIntrospection: {"url", "client_id", "client_secret", "cache_max_ttl", "timeout"},
+			"leeway", "jwks_max_stale", "jwks_min_refresh", "jwks_negative_ttl", "jwks_timeout", "cache_size",
+			"discovery", "audience_claim", "subject_claim", "scope_claims", "headers"},
+		TypeAPIKey:        {"header", "query", "pepper", "headers"},
+		TypeBasic:         {"cache_ttl", "cache_size", "headers"},
+		TypeIntrospection: {"url", "client_id", "client_secret", "cache_max_ttl", "timeout", "subject_claim", "scope_claims", "headers"},
 		TypeMTLS:          {"ca_file", "principal_from"},
 	}
 	for t, keys := range m {
@@ -111,7 +112,37 @@ func (d *decoder) authenticator(e entry) *Authenticator {
 	case TypeMTLS:
 		a.MTLS = d.mtls(byKey, path)
 	}
+	if h, ok := byKey["headers"]; ok && a.Type != TypeMTLS && typeKnown {
+		a.Headers = d.headers(h.val, join(path, "headers"))
+	}
 	return a
+}
+
+// headers reads a headers block: header name to claim path.
+func (d *decoder) headers(n *yaml.Node, path string) []HeaderMapping {
+	entries, ok := d.mapping(n, path)
+	if !ok {
+		return nil
+	}
+	out := make([]HeaderMapping, 0, len(entries))
+	for _, e := range entries {
+		p := join(path, e.key)
+		d.src[p] = origin{line: e.line}
+		m := HeaderMapping{Header: e.key}
+		d.setString(e.val, p, &m.Claim)
+		out = append(out, m)
+	}
+	return out
+}
+
+// claimRules reads subject_claim and scope_claims.
+func (d *decoder) claimRules(key string, val *yaml.Node, p string, r *ClaimRules) {
+	switch key {
+	case "subject_claim":
+		d.setString(val, p, &r.SubjectClaim)
+	case "scope_claims":
+		r.ScopeClaims = d.strOrList(val, p)
+	}
 }
 
 // each calls f for every key in byKey that is in keys, in the order of keys.
@@ -156,6 +187,12 @@ func (d *decoder) jwt(byKey map[string]entry, block string) *JWT {
 			d.setDuration(val, p, &j.JWKSTimeout)
 		case "cache_size":
 			d.setInt(val, p, &j.CacheSize)
+		case "discovery":
+			d.setBool(val, p, &j.Discovery)
+		case "audience_claim":
+			d.setString(val, p, &j.AudienceClaim)
+		case "subject_claim", "scope_claims":
+			d.claimRules(key, val, p, &j.ClaimRules)
 		}
 	})
 	j.Secret = d.secret(byKey, "secret", block)
@@ -201,6 +238,8 @@ func (d *decoder) introspection(byKey map[string]entry, block string) *Introspec
 			d.setDuration(val, p, &in.CacheMaxTTL)
 		case "timeout":
 			d.setDuration(val, p, &in.Timeout)
+		case "subject_claim", "scope_claims":
+			d.claimRules(key, val, p, &in.ClaimRules)
 		}
 	})
 	in.ClientSecret = d.secret(byKey, "client_secret", block)

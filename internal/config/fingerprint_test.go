@@ -165,6 +165,10 @@ func TestFingerprintCoversEverySettingsField(t *testing.T) {
 					*v = NewSecret(append(v.Reveal(), 'x'))
 				case *PrincipalSource:
 					*v = PrincipalSANDNS
+				case *bool:
+					*v = !*v
+				case *ClaimRules:
+					v.SubjectClaim += "x"
 				default:
 					t.Fatalf("field %s has type %s: teach this test to change it", f.Name, f.Type)
 				}

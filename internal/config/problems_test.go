@@ -136,7 +136,7 @@ func TestProblemsCarryLineAndMessage(t *testing.T) {
 		{"jwt HMAC mixed with RSA", jwtHead + "algorithms: [HS256, RS256], secret: 0123456789abcdef0123456789abcdef}\n", nil, nil, []want{{5, "HMAC (HS256) cannot be mixed with public-key algorithms (RS256)"}}},
 		{"jwt secret with RSA only", jwtHead + "algorithms: [RS256], secret: 0123456789abcdef0123456789abcdef}\n", nil, nil, []want{{5, "with a secret only HS256, HS384 and HS512 are allowed, not RS256"}}},
 		{"jwt secret too short", jwtHead + "algorithms: [HS256], secret: short}\n", nil, nil, []want{{5, "authenticators.j.secret: the secret is 5 bytes; an HMAC key for HS256 needs at least 32"}}},
-		{"jwt no key source", jwtHead + "algorithms: [RS256]}\n", nil, nil, []want{{4, "authenticators.j: needs a key source: jwks_url, jwks_file, or secret_file"}}},
+		{"jwt no key source", jwtHead + "algorithms: [RS256]}\n", nil, nil, []want{{4, "authenticators.j: needs a key source: jwks_url, jwks_file, discovery: true, or secret_file"}}},
 		{"jwt two key sources", jwtHead + "algorithms: [RS256], jwks_url: https://id.example/k,\n     jwks_file: k.json}\n", nil, map[string]string{"k.json": `{"keys":[{"kty":"EC"}]}`}, []want{{6, "authenticators.j.jwks_file: give exactly one key source, not jwks_url and jwks_file"}}},
 		{"jwt jwks_url scheme", jwtHead + "algorithms: [RS256], jwks_url: ftp://id.example/k}\n", nil, nil, []want{{5, "authenticators.j.jwks_url: must be an http:// or https:// URL"}}},
 		{"jwt jwks_url with credentials", jwtHead + "algorithms: [RS256], jwks_url: \"https://u:p@id.example/k\"}\n", nil, nil, []want{{5, "jwks_url: must not hold a user name or password"}}},

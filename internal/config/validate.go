@@ -18,6 +18,7 @@ import (
 	"unicode"
 	"unicode/utf8"
 
+	"github.com/gatehouse-dev/gatehouse/internal/identity"
 	"github.com/gatehouse-dev/gatehouse/internal/tokenrules"
 )
 
@@ -405,6 +406,7 @@ func (v *validator) authenticator(name string, a *Authenticator) {
 	if !settings {
 		v.problemf(path, "type %s has no %s settings", a.Type, a.Type)
 	}
+	v.headerMappings(path, a)
 }
 
 func (v *validator) cacheSize(path string, n int) {
@@ -438,6 +440,9 @@ func (v *validator) jwt(path string, j *JWT) {
 	if secretGiven {
 		sources = append(sources, "secret")
 	}
+	if j.Discovery && j.Issuer != IssuerSelf {
+		sources = append(sources, "discovery")
+	}
 	switch {
 	case j.Issuer == IssuerSelf:
 		if len(sources) > 0 {
@@ -445,7 +450,7 @@ func (v *validator) jwt(path string, j *JWT) {
 		}
 		v.selfJWT(path, j)
 	case len(sources) == 0:
-		v.problemf(path, "needs a key source: jwks_url, jwks_file, or secret_file for HMAC")
+		v.problemf(path, "needs a key source: jwks_url, jwks_file, discovery: true, or secret_file for HMAC")
 	case len(sources) > 1:
 		v.problemf(join(path, sources[1]), "give exactly one key source, not %s", strings.Join(sources, " and "))
 	}
@@ -483,6 +488,13 @@ func (v *validator) jwt(path string, j *JWT) {
 	v.nonNegative(join(path, "jwks_negative_ttl"), j.JWKSNegativeTTL)
 	v.positive(join(path, "jwks_timeout"), j.JWKSTimeout)
 	v.cacheSize(join(path, "cache_size"), j.CacheSize)
+	v.discovery(path, j)
+	if j.AudienceClaim != "" {
+		if _, err := identity.ParsePath(j.AudienceClaim); err != nil {
+			v.problemf(join(path, "audience_claim"), "%v", err)
+		}
+	}
+	v.claimRules(path, j.ClaimRules)
 }
 
 func (v *validator) algorithms(path string, j *JWT) {
@@ -609,6 +621,7 @@ func (v *validator) introspection(path string, in *Introspection) {
 	}
 	v.nonNegative(join(path, "cache_max_ttl"), in.CacheMaxTTL)
 	v.positive(join(path, "timeout"), in.Timeout)
+	v.claimRules(path, in.ClaimRules)
 }
 
 // tls checks that the certificate and key are given together and load as a pair. The

@@ -36,7 +36,7 @@ func TestDecideForwardHasItsServerSpan(t *testing.T) {
 	}
 	attrs := map[string]string{}
 	for _, a := range s.Attributes {
-		attrs[string(a.Key)] = a.Value.Emit()
+		attrs[string(a.Key)] = a.Value.String()
 	}
 	if attrs[AttrRoute] != "api" || attrs[AttrDecision] != "allow" {
 		t.Errorf("span attributes %v, want route api and decision allow", attrs)

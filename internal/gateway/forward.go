@@ -181,6 +181,7 @@ func (h *Handler) serveDecide(w http.ResponseWriter, r *http.Request, rid, clien
 		setHeaders(hd, proxy.HeaderSubject, headerSafe(d.Principal.Subject),
 			proxy.HeaderScopes, headerSafe(strings.Join(d.Principal.Scopes, " ")),
 			proxy.HeaderAuthenticator, d.Authenticator, proxy.HeaderRequestID, rid, "Cache-Control", "no-store")
+		h.opts.HeaderMappings[d.Authenticator].Apply(hd, d.Principal.Claims)
 	}
 	if corsOK {
 		setCORS(hd, origin)

@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"net/netip"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -19,6 +20,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/gatehouse-dev/gatehouse/internal/decision"
+	"github.com/gatehouse-dev/gatehouse/internal/identity"
 	"github.com/gatehouse-dev/gatehouse/internal/logline"
 	"github.com/gatehouse-dev/gatehouse/internal/proxy"
 	"github.com/gatehouse-dev/gatehouse/internal/tracing"
@@ -63,6 +65,12 @@ type Options struct {
 	// Resource is the RFC 9728 resource identifier; empty means derived from the request.
 	Resource             string
 	AuthorizationServers []string
+	// HeaderMappings are the authenticators' headers blocks, by authenticator name: an
+	// allowed request verified by one of them carries the claims it maps to the
+	// upstream (and, on the forward-auth endpoint and decision-only routes, in the
+	// answer). Every header named in any of them is removed from every incoming request,
+	// in every spelling, as the X-Gatehouse-* headers are.
+	HeaderMappings map[string]*identity.Mapping
 	// Transport carries proxied requests; nil means proxy.NewTransport(30s).
 	Transport http.RoundTripper
 	// Logger receives one line per decision; nil means slog.Default().
@@ -121,6 +129,9 @@ type Handler struct {
 	scopes   []string // union of required scopes, for the RFC 9728 document
 	origins  map[string]bool
 	anyOrig  bool
+	// mapped and folded are the header names of every HeaderMappings entry, canonical
+	// and as proxy.FoldName folds them; nil when there are none.
+	mapped, folded []string
 }
 
 // New compiles a Handler from o.
@@ -135,6 +146,17 @@ func New(o Options) *Handler {
 	if o.Transport == nil {
 		o.Transport = proxy.NewTransport(30 * time.Second)
 		h.opts.Transport = o.Transport
+	}
+	for _, m := range o.HeaderMappings {
+		for _, name := range m.Names() {
+			if !slices.Contains(h.mapped, name) {
+				h.mapped = append(h.mapped, name)
+			}
+		}
+	}
+	slices.Sort(h.mapped)
+	for _, name := range h.mapped {
+		h.folded = append(h.folded, proxy.FoldName(name))
 	}
 	seen := map[string]bool{}
 	for _, rt := range h.routes {
@@ -153,6 +175,7 @@ func New(o Options) *Handler {
 				Propagate:            propagate(o.Tracer),
 				CredentialHeaders:    credHeaders,
 				CredentialQuery:      credQuery,
+				MappedHeaders:        h.mapped,
 				TrustedProxies:       o.TrustedProxies,
 				Transport:            o.Transport,
 				ErrorHandler:         h.upstreamFailed,
@@ -180,6 +203,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// Identity headers are ours alone: remove whatever the client sent before anything
 	// else looks at the request, on every path including anonymous routes and errors.
 	proxy.StripIdentityHeaders(r.Header)
+	proxy.StripNamed(r.Header, h.folded)
 	w.Header().Set("X-Request-Id", rid)
 	if h.opts.Tracer != nil {
 		var span trace.Span
@@ -311,6 +335,7 @@ func (h *Handler) allow(w http.ResponseWriter, r *http.Request, rt *Route, d dec
 		setHeaders(r.Header, proxy.HeaderSubject, headerSafe(d.Principal.Subject),
 			proxy.HeaderScopes, headerSafe(strings.Join(d.Principal.Scopes, " ")),
 			proxy.HeaderAuthenticator, d.Authenticator, proxy.HeaderRequestID, rid)
+		h.opts.HeaderMappings[d.Authenticator].Apply(r.Header, d.Principal.Claims)
 	}
 	ev.Allow, ev.Status = true, http.StatusOK
 	ev.Authenticator, ev.Subject, ev.Fingerprint = d.Authenticator, d.Principal.Subject, d.Fingerprint
@@ -322,6 +347,11 @@ func (h *Handler) allow(w http.ResponseWriter, r *http.Request, rt *Route, d dec
 		for _, name := range []string{proxy.HeaderSubject, proxy.HeaderScopes, proxy.HeaderAuthenticator, proxy.HeaderRequestID} {
 			if v := r.Header.Get(name); v != "" {
 				w.Header().Set(name, v)
+			}
+		}
+		for _, name := range h.mapped {
+			if v := r.Header[name]; len(v) > 0 {
+				w.Header()[name] = v
 			}
 		}
 		w.Header().Set("Cache-Control", "no-store")

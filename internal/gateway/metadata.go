@@ -3,8 +3,10 @@ package gateway
 import (
 	"encoding/json"
 	"net/http"
+	"net/url"
 	"strings"
 
+	"github.com/gatehouse-dev/gatehouse/internal/decision"
 	"github.com/gatehouse-dev/gatehouse/internal/proxy"
 )
 
@@ -64,9 +66,43 @@ func (h *Handler) metadataURL(r *http.Request) string {
 	return h.baseURL(r) + metadataPath
 }
 
+// audiencer is implemented by authenticators whose tokens carry an audience (jwt).
+type audiencer interface{ Audience() []string }
+
+// resource is the document's resource: the configured one; else the first audience of
+// the authenticators of the route the document describes (the route of the path after
+// the well-known prefix, or, for the document at the prefix itself, the first route
+// with such an authenticator) that is an absolute URI, so that a client asks its
+// authorization server for a token with the audience this gateway accepts; else the
+// gateway's own base URL.
+func (h *Handler) resource(r *http.Request, p string) string {
+	if h.opts.Resource != "" {
+		return h.baseURL(r)
+	}
+	routes := h.routes
+	if sub := strings.TrimPrefix(p, metadataPath); sub != "" {
+		routes = nil
+		if sel := decision.Select(h.policies, http.MethodGet, sub); sel.Index >= 0 {
+			routes = h.routes[sel.Index : sel.Index+1]
+		}
+	}
+	for _, rt := range routes {
+		for _, a := range rt.Authenticators {
+			if au, ok := a.(audiencer); ok {
+				for _, aud := range au.Audience() {
+					if u, err := url.Parse(aud); err == nil && u.Scheme != "" && u.Opaque == "" && u.Fragment == "" {
+						return aud
+					}
+				}
+			}
+		}
+	}
+	return h.baseURL(r)
+}
+
 func (h *Handler) serveMetadata(w http.ResponseWriter, r *http.Request) {
 	doc := resourceMetadata{
-		Resource:               h.baseURL(r),
+		Resource:               h.resource(r, r.URL.Path),
 		AuthorizationServers:   h.opts.AuthorizationServers,
 		ScopesSupported:        h.scopes,
 		BearerMethodsSupported: []string{"header"},

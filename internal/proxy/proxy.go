@@ -51,6 +51,56 @@ func StripIdentityHeaders(h http.Header) {
 
 const identityPrefix = "x-gatehouse-"
 
+// FoldName lower-cases a header name and reads '_' and '.' as '-': the form StripNamed
+// compares, since upstreams such as PHP or nginx fold '_' into '-'.
+func FoldName(name string) string {
+	b := []byte(strings.ToLower(name))
+	for i, c := range b {
+		if c == '_' || c == '.' {
+			b[i] = '-'
+		}
+	}
+	return string(b)
+}
+
+// StripNamed removes every header of h whose name, folded as FoldName folds it, is in
+// folded (names already folded). It is how the headers authenticators map claims to
+// are kept the gateway's own: a client's copy, in any spelling, never reaches the
+// upstream. With no names it returns at once.
+func StripNamed(h http.Header, folded []string) {
+	if len(folded) == 0 {
+		return
+	}
+	for name := range h {
+		for _, f := range folded {
+			if foldedEqual(name, f) {
+				delete(h, name)
+				break
+			}
+		}
+	}
+}
+
+// foldedEqual reports whether name, folded, equals f, without allocating.
+func foldedEqual(name, f string) bool {
+	if len(name) != len(f) {
+		return false
+	}
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		switch {
+		case c >= 'A' && c <= 'Z':
+			c += 'a' - 'A'
+		case c == '_' || c == '.':
+			c = '-'
+		}
+		if c != f[i] {
+			return false
+		}
+	}
+	return true
+}
+
 func isIdentityHeader(name string) bool {
 	if len(name) < len(identityPrefix) {
 		return false
@@ -82,6 +132,10 @@ type Options struct {
 	// CredentialHeaders are the headers, besides Authorization, where the route reads
 	// credentials (API-key headers), in any spelling http.Header.Get accepts.
 	CredentialHeaders []string
+	// MappedHeaders are the headers, in canonical form, that authenticators map claims
+	// to: like the identity headers, every spelling of them is removed from the outgoing
+	// request and the gateway's own copy (set on the incoming request) is kept.
+	MappedHeaders []string
 	// CredentialQuery are the query parameters where the route reads credentials;
 	// AccessTokenParam need not be listed.
 	CredentialQuery []string
@@ -119,6 +173,11 @@ func New(o Options) http.Handler {
 		credHeaders = append(credHeaders, http.CanonicalHeaderKey(name))
 	}
 	credQuery := append([]string{AccessTokenParam}, o.CredentialQuery...)
+	mapped := make([]string, len(o.MappedHeaders))
+	folded := make([]string, len(o.MappedHeaders))
+	for i, name := range o.MappedHeaders {
+		mapped[i], folded[i] = http.CanonicalHeaderKey(name), FoldName(name)
+	}
 	rp := &httputil.ReverseProxy{
 		Rewrite: func(pr *httputil.ProxyRequest) {
 			if !o.ForwardAuthorization {
@@ -137,6 +196,14 @@ func New(o Options) http.Handler {
 			for _, name := range identityHeaders {
 				if v := in[name]; len(v) > 0 {
 					out[name] = v
+				}
+			}
+			if len(mapped) > 0 {
+				StripNamed(out, folded)
+				for _, name := range mapped {
+					if v := in[name]; len(v) > 0 {
+						out[name] = v
+					}
 				}
 			}
 			for _, name := range credHeaders {

@@ -1,6 +1,7 @@
 package store
 
 import (
+	"encoding/json"
 	"fmt"
 	"strings"
 	"time"
@@ -43,6 +44,10 @@ type APIKey struct {
 	// LastUsedAt is when the key last authenticated a request, to within the gateway's
 	// flush interval (a few seconds); zero when never.
 	LastUsedAt time.Time
+	// Attributes are what the key's principal carries besides name and scopes
+	// (team=billing), exposed as string claims to route requirements and header
+	// mappings; nil when none. See ValidateAttributes.
+	Attributes map[string]string
 }
 
 // Status reports the key's status at now. A key in its rotation grace period is active.
@@ -65,6 +70,8 @@ type User struct {
 	Scopes       []string
 	CreatedAt    time.Time
 	UpdatedAt    time.Time
+	// Attributes are as for APIKey. ImportUsers replaces them when not nil.
+	Attributes map[string]string
 }
 
 // ChangeKind says what a Change changed.
@@ -170,7 +177,97 @@ func ValidateKey(k *APIKey) error {
 	case k.CreatedAt.IsZero():
 		return fmt.Errorf("key has no creation time")
 	}
-	return ValidateScopes(k.Scopes)
+	if err := ValidateScopes(k.Scopes); err != nil {
+		return err
+	}
+	return ValidateAttributes(k.Attributes)
+}
+
+// Limits on attributes.
+const (
+	MaxAttributes          = 32
+	MaxAttributeKeyBytes   = 64
+	MaxAttributeValueBytes = 1024
+)
+
+// ValidateAttributes checks a key's or user's attributes: at most MaxAttributes; each
+// key 1-64 bytes of ASCII letters, digits, '_', '-' and ':', starting with a letter (no
+// '.', which claim paths use to reach nested claims); each value at most 1024 bytes of
+// UTF-8 without control characters (C0, DEL, C1), so it can always be sent in a header.
+// An empty value is allowed.
+func ValidateAttributes(attrs map[string]string) error {
+	if len(attrs) > MaxAttributes {
+		return fmt.Errorf("too many attributes: %d (at most %d)", len(attrs), MaxAttributes)
+	}
+	for k, v := range attrs {
+		if err := ValidateAttributeKey(k); err != nil {
+			return err
+		}
+		switch {
+		case len(v) > MaxAttributeValueBytes:
+			return fmt.Errorf("attribute %s: the value is %d bytes (at most %d)", k, len(v), MaxAttributeValueBytes)
+		case !utf8.ValidString(v):
+			return fmt.Errorf("attribute %s: the value is not valid UTF-8", k)
+		}
+		for _, r := range v {
+			if r < 0x20 || r == 0x7f || (r >= 0x80 && r < 0xa0) {
+				return fmt.Errorf("attribute %s: the value has a control character", k)
+			}
+		}
+	}
+	return nil
+}
+
+// ValidateAttributeKey checks one attribute key (see ValidateAttributes).
+func ValidateAttributeKey(k string) error {
+	if k == "" || len(k) > MaxAttributeKeyBytes {
+		return fmt.Errorf("attribute key %q must be 1-%d bytes", strings.ToValidUTF8(k, "?"), MaxAttributeKeyBytes)
+	}
+	for i := 0; i < len(k); i++ {
+		c := k[i]
+		letter := c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z'
+		if !(letter || i > 0 && (c >= '0' && c <= '9' || c == '_' || c == '-' || c == ':')) {
+			return fmt.Errorf("attribute key %q: use letters, digits, '_', '-' and ':', starting with a letter", strings.ToValidUTF8(k, "?"))
+		}
+	}
+	return nil
+}
+
+// EncodeAttributes is how backends store attributes: "" for none, else a JSON object
+// with sorted keys.
+func EncodeAttributes(attrs map[string]string) string {
+	if len(attrs) == 0 {
+		return ""
+	}
+	b, _ := json.Marshal(attrs) // a map of strings always encodes
+	return string(b)
+}
+
+// DecodeAttributes reads what EncodeAttributes wrote; "" is nil.
+func DecodeAttributes(s string) (map[string]string, error) {
+	if s == "" {
+		return nil, nil
+	}
+	var m map[string]string
+	if err := json.Unmarshal([]byte(s), &m); err != nil {
+		return nil, fmt.Errorf("stored attributes are not a JSON object of strings: %w", err)
+	}
+	if len(m) == 0 {
+		return nil, nil
+	}
+	return m, nil
+}
+
+// AttributeClaims returns attrs as a principal's claims (string values), or nil.
+func AttributeClaims(attrs map[string]string) map[string]any {
+	if len(attrs) == 0 {
+		return nil
+	}
+	out := make(map[string]any, len(attrs))
+	for k, v := range attrs {
+		out[k] = v
+	}
+	return out
 }
 
 // Micro truncates t to the precision every backend keeps (microseconds, UTC). Zero stays

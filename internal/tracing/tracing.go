@@ -26,7 +26,6 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -343,15 +342,6 @@ func hexTo(dst, src []byte) {
 	for i, c := range src {
 		dst[2*i], dst[2*i+1] = digits[c>>4], digits[c&0xf]
 	}
-}
-
-// Ratio parses a sampling ratio: a number from 0 to 1.
-func Ratio(s string) (float64, error) {
-	f, err := strconv.ParseFloat(strings.TrimSpace(s), 64)
-	if err != nil || f < 0 || f > 1 || f != f {
-		return 0, errors.New("a sampling ratio is a number from 0 (none) to 1 (every trace), such as 0.01")
-	}
-	return f, nil
 }
 
 // StatusAttributes sets the span's status from an HTTP status: an error for 5xx, which

@@ -158,12 +158,13 @@ func (s *Store) countRecords(ctx context.Context, tx pgx.Tx) (int64, error) {
 // copyKey writes k without its replaced_by, which may name a key not copied yet;
 // linkReplacements sets it once every key is in.
 func (s *Store) copyKey(ctx context.Context, tx pgx.Tx, k *store.APIKey) error {
-	_, err := tx.Exec(ctx, `INSERT INTO api_keys (`+keyColumns+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, NULL, $10)
+	_, err := tx.Exec(ctx, `INSERT INTO api_keys (`+keyColumns+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, NULL, $10, $11)
 		ON CONFLICT (id) DO UPDATE SET name = excluded.name, env = excluded.env, scopes = excluded.scopes,
 		secret_hash = excluded.secret_hash, hash_alg = excluded.hash_alg, created_at = excluded.created_at,
-		expires_at = excluded.expires_at, revoked_at = excluded.revoked_at, last_used_at = excluded.last_used_at`,
+		expires_at = excluded.expires_at, revoked_at = excluded.revoked_at, last_used_at = excluded.last_used_at,
+		attributes = excluded.attributes`,
 		k.ID, k.Name, k.Env, joinScopes(k.Scopes), k.SecretHash, k.HashAlg, k.CreatedAt.UTC(),
-		nullTime(k.ExpiresAt), nullTime(k.RevokedAt), nullTime(k.LastUsedAt))
+		nullTime(k.ExpiresAt), nullTime(k.RevokedAt), nullTime(k.LastUsedAt), store.EncodeAttributes(k.Attributes))
 	if err != nil {
 		return s.opErr("copy key "+k.ID, err)
 	}
@@ -193,10 +194,10 @@ func (s *Store) linkReplacements(ctx context.Context, tx pgx.Tx, src Source) err
 }
 
 func (s *Store) copyUser(ctx context.Context, tx pgx.Tx, u *store.User) error {
-	_, err := tx.Exec(ctx, `INSERT INTO users (`+userColumns+`) VALUES ($1, $2, $3, $4, $5)
+	_, err := tx.Exec(ctx, `INSERT INTO users (`+userColumns+`) VALUES ($1, $2, $3, $4, $5, $6)
 		ON CONFLICT (name) DO UPDATE SET password_hash = excluded.password_hash, scopes = excluded.scopes,
-		created_at = excluded.created_at, updated_at = excluded.updated_at`,
-		u.Name, u.PasswordHash, joinScopes(u.Scopes), u.CreatedAt.UTC(), u.UpdatedAt.UTC())
+		created_at = excluded.created_at, updated_at = excluded.updated_at, attributes = excluded.attributes`,
+		u.Name, u.PasswordHash, joinScopes(u.Scopes), u.CreatedAt.UTC(), u.UpdatedAt.UTC(), store.EncodeAttributes(u.Attributes))
 	if err != nil {
 		return s.opErr("copy a user", err)
 	}

@@ -10,7 +10,7 @@ import (
 	"github.com/jackc/pgx/v5"
 )
 
-const keyColumns = "id, name, env, scopes, secret_hash, hash_alg, created_at, expires_at, revoked_at, replaced_by, last_used_at"
+const keyColumns = "id, name, env, scopes, secret_hash, hash_alg, created_at, expires_at, revoked_at, replaced_by, last_used_at, attributes"
 
 // one finishes a single-row read: no row is what (ErrNotFound), any other error the
 // operation's. what names the record without a secret ("key gk1", "user").
@@ -56,8 +56,13 @@ func scanKey(r pgx.Row) (store.APIKey, error) {
 		scopes                     string
 		expires, revoked, lastUsed *time.Time
 		replacedBy                 *string
+		attrs                      string
 	)
-	if err := r.Scan(&k.ID, &k.Name, &k.Env, &scopes, &k.SecretHash, &k.HashAlg, &k.CreatedAt, &expires, &revoked, &replacedBy, &lastUsed); err != nil {
+	if err := r.Scan(&k.ID, &k.Name, &k.Env, &scopes, &k.SecretHash, &k.HashAlg, &k.CreatedAt, &expires, &revoked, &replacedBy, &lastUsed, &attrs); err != nil {
+		return k, err
+	}
+	var err error
+	if k.Attributes, err = store.DecodeAttributes(attrs); err != nil {
 		return k, err
 	}
 	k.Scopes = splitScopes(scopes)
@@ -85,9 +90,9 @@ func (s *Store) CreateKey(ctx context.Context, k *store.APIKey) error {
 }
 
 func (s *Store) insertKey(ctx context.Context, tx pgx.Tx, k *store.APIKey) error {
-	_, err := tx.Exec(ctx, "INSERT INTO api_keys ("+keyColumns+") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, NULL, NULL)",
+	_, err := tx.Exec(ctx, "INSERT INTO api_keys ("+keyColumns+") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, NULL, NULL, $10)",
 		k.ID, k.Name, k.Env, joinScopes(k.Scopes), k.SecretHash, k.HashAlg, k.CreatedAt.UTC(),
-		nullTime(k.ExpiresAt), nullTime(k.RevokedAt))
+		nullTime(k.ExpiresAt), nullTime(k.RevokedAt), store.EncodeAttributes(k.Attributes))
 	if isUniqueViolation(err) {
 		return fmt.Errorf("postgres: create key %s: %w", k.ID, store.ErrExists)
 	}

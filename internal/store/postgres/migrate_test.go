@@ -40,8 +40,8 @@ func TestEmptyDatabaseMigratesToTheLatestSchema(t *testing.T) {
 	if from != 0 || to != postgres.SchemaVersion() {
 		t.Errorf("Migrated() = %d, %d; want 0, %d", from, to, postgres.SchemaVersion())
 	}
-	if v := postgres.SchemaVersion(); v != 4 {
-		t.Errorf("SchemaVersion = %d, want 4", v)
+	if v := postgres.SchemaVersion(); v != 5 {
+		t.Errorf("SchemaVersion = %d, want 5", v)
 	}
 }
 

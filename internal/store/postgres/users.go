@@ -10,14 +10,19 @@ import (
 	"github.com/jackc/pgx/v5"
 )
 
-const userColumns = "name, password_hash, scopes, created_at, updated_at"
+const userColumns = "name, password_hash, scopes, created_at, updated_at, attributes"
 
 func scanUser(r pgx.Row) (store.User, error) {
 	var (
 		u      store.User
 		scopes string
+		attrs  string
 	)
-	if err := r.Scan(&u.Name, &u.PasswordHash, &scopes, &u.CreatedAt, &u.UpdatedAt); err != nil {
+	if err := r.Scan(&u.Name, &u.PasswordHash, &scopes, &u.CreatedAt, &u.UpdatedAt, &attrs); err != nil {
+		return u, err
+	}
+	var err error
+	if u.Attributes, err = store.DecodeAttributes(attrs); err != nil {
 		return u, err
 	}
 	u.Scopes = splitScopes(scopes)
@@ -35,7 +40,10 @@ func validateUser(u *store.User) error {
 	if u.CreatedAt.IsZero() {
 		return errors.New("user has no creation time")
 	}
-	return store.ValidateScopes(u.Scopes)
+	if err := store.ValidateScopes(u.Scopes); err != nil {
+		return err
+	}
+	return store.ValidateAttributes(u.Attributes)
 }
 
 // AddUser stores a new user and appends user_added.
@@ -48,8 +56,8 @@ func (s *Store) AddUser(ctx context.Context, u *store.User) error {
 		updated = u.CreatedAt
 	}
 	return s.write(ctx, "add user", func(tx pgx.Tx) error {
-		_, err := tx.Exec(ctx, "INSERT INTO users ("+userColumns+") VALUES ($1, $2, $3, $4, $5)",
-			u.Name, u.PasswordHash, joinScopes(u.Scopes), u.CreatedAt.UTC(), updated.UTC())
+		_, err := tx.Exec(ctx, "INSERT INTO users ("+userColumns+") VALUES ($1, $2, $3, $4, $5, $6)",
+			u.Name, u.PasswordHash, joinScopes(u.Scopes), u.CreatedAt.UTC(), updated.UTC(), store.EncodeAttributes(u.Attributes))
 		if isUniqueViolation(err) {
 			return fmt.Errorf("postgres: add user %q: %w", u.Name, store.ErrExists)
 		}
@@ -117,8 +125,8 @@ func (s *Store) ImportUsers(ctx context.Context, users []store.User) (store.Impo
 			err := tx.QueryRow(ctx, "SELECT 1 FROM users WHERE name = $1", u.Name).Scan(&exists)
 			switch {
 			case errors.Is(err, pgx.ErrNoRows):
-				if _, err := tx.Exec(ctx, "INSERT INTO users ("+userColumns+") VALUES ($1, $2, $3, $4, $4)",
-					u.Name, u.PasswordHash, joinScopes(u.Scopes), u.CreatedAt.UTC()); err != nil {
+				if _, err := tx.Exec(ctx, "INSERT INTO users ("+userColumns+") VALUES ($1, $2, $3, $4, $4, $5)",
+					u.Name, u.PasswordHash, joinScopes(u.Scopes), u.CreatedAt.UTC(), store.EncodeAttributes(u.Attributes)); err != nil {
 					return s.opErr("import users", err)
 				}
 				if err := s.appendChange(ctx, tx, store.ChangeUserAdded, u.Name, u.CreatedAt); err != nil {
@@ -136,6 +144,11 @@ func (s *Store) ImportUsers(ctx context.Context, users []store.User) (store.Impo
 				}
 				if _, err := tx.Exec(ctx, q, args...); err != nil {
 					return s.opErr("import users", err)
+				}
+				if u.Attributes != nil {
+					if _, err := tx.Exec(ctx, "UPDATE users SET attributes = $1 WHERE name = $2", store.EncodeAttributes(u.Attributes), u.Name); err != nil {
+						return s.opErr("import users", err)
+					}
 				}
 				if err := s.appendChange(ctx, tx, store.ChangeUserUpdated, u.Name, u.CreatedAt); err != nil {
 					return err

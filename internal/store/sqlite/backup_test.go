@@ -302,7 +302,8 @@ func TestBackupFileOfAnOlderSchemaBeforeUpgrading(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, q := range []string{"DROP TABLE oauth_clients", "DROP TABLE revoked_tokens", "DROP TABLE signing_keys",
-		"DROP TABLE admin_tokens", "DROP TABLE audit_log", "DELETE FROM schema_migrations WHERE version > 1"} {
+		"DROP TABLE admin_tokens", "DROP TABLE audit_log", "ALTER TABLE api_keys DROP COLUMN attributes",
+		"ALTER TABLE users DROP COLUMN attributes", "DELETE FROM schema_migrations WHERE version > 1"} {
 		if _, err := db.Exec(q); err != nil {
 			t.Fatalf("%s: %v", q, err)
 		}

@@ -10,7 +10,7 @@ import (
 	"github.com/gatehouse-dev/gatehouse/internal/store"
 )
 
-const keyColumns = "id, name, env, scopes, secret_hash, hash_alg, created_at, expires_at, revoked_at, replaced_by, last_used_at"
+const keyColumns = "id, name, env, scopes, secret_hash, hash_alg, created_at, expires_at, revoked_at, replaced_by, last_used_at, attributes"
 
 type rowScanner interface{ Scan(dest ...any) error }
 
@@ -67,8 +67,13 @@ func scanKey(r rowScanner) (store.APIKey, error) {
 		created                    int64
 		expires, revoked, lastUsed sql.NullInt64
 		replacedBy                 sql.NullString
+		attrs                      string
 	)
-	if err := r.Scan(&k.ID, &k.Name, &k.Env, &scopes, &k.SecretHash, &k.HashAlg, &created, &expires, &revoked, &replacedBy, &lastUsed); err != nil {
+	if err := r.Scan(&k.ID, &k.Name, &k.Env, &scopes, &k.SecretHash, &k.HashAlg, &created, &expires, &revoked, &replacedBy, &lastUsed, &attrs); err != nil {
+		return k, err
+	}
+	var err error
+	if k.Attributes, err = store.DecodeAttributes(attrs); err != nil {
 		return k, err
 	}
 	k.Scopes = splitScopes(scopes)
@@ -94,9 +99,9 @@ func (s *Store) CreateKey(ctx context.Context, k *store.APIKey) error {
 }
 
 func (s *Store) insertKey(ctx context.Context, tx *sql.Tx, k *store.APIKey) error {
-	_, err := tx.ExecContext(ctx, "INSERT INTO api_keys ("+keyColumns+") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, NULL)",
+	_, err := tx.ExecContext(ctx, "INSERT INTO api_keys ("+keyColumns+") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, NULL, ?)",
 		k.ID, k.Name, k.Env, joinScopes(k.Scopes), k.SecretHash, k.HashAlg, k.CreatedAt.UnixMicro(),
-		toMicro(k.ExpiresAt), toMicro(k.RevokedAt))
+		toMicro(k.ExpiresAt), toMicro(k.RevokedAt), store.EncodeAttributes(k.Attributes))
 	if isUniqueViolation(err) {
 		return fmt.Errorf("sqlite: create key %s: %w", k.ID, store.ErrExists)
 	}

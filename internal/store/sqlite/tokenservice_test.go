@@ -48,7 +48,7 @@ func TestStoreOfTheFirstSchemaMigratesToTheTokenService(t *testing.T) {
 	if err := s.AddSigningKey(testCtx(t), &k, time.Hour); err != nil {
 		t.Errorf("AddSigningKey after the migration: %v", err)
 	}
-	if v := sqlite.SchemaVersion(); v != 4 {
-		t.Errorf("SchemaVersion = %d, want 4", v)
+	if v := sqlite.SchemaVersion(); v != 5 {
+		t.Errorf("SchemaVersion = %d, want 5", v)
 	}
 }

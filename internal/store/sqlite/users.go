@@ -10,15 +10,20 @@ import (
 	"github.com/gatehouse-dev/gatehouse/internal/store"
 )
 
-const userColumns = "name, password_hash, scopes, created_at, updated_at"
+const userColumns = "name, password_hash, scopes, created_at, updated_at, attributes"
 
 func scanUser(r rowScanner) (store.User, error) {
 	var (
 		u                store.User
 		scopes           string
 		created, updated int64
+		attrs            string
 	)
-	if err := r.Scan(&u.Name, &u.PasswordHash, &scopes, &created, &updated); err != nil {
+	if err := r.Scan(&u.Name, &u.PasswordHash, &scopes, &created, &updated, &attrs); err != nil {
+		return u, err
+	}
+	var err error
+	if u.Attributes, err = store.DecodeAttributes(attrs); err != nil {
 		return u, err
 	}
 	u.Scopes = splitScopes(scopes)
@@ -37,7 +42,10 @@ func validateUser(u *store.User) error {
 	if u.CreatedAt.IsZero() {
 		return errors.New("user has no creation time")
 	}
-	return store.ValidateScopes(u.Scopes)
+	if err := store.ValidateScopes(u.Scopes); err != nil {
+		return err
+	}
+	return store.ValidateAttributes(u.Attributes)
 }
 
 // AddUser stores a new user and appends user_added.
@@ -50,8 +58,8 @@ func (s *Store) AddUser(ctx context.Context, u *store.User) error {
 		updated = u.CreatedAt
 	}
 	return s.tx(ctx, "add user", func(tx *sql.Tx) error {
-		_, err := tx.ExecContext(ctx, "INSERT INTO users ("+userColumns+") VALUES (?, ?, ?, ?, ?)",
-			u.Name, u.PasswordHash, joinScopes(u.Scopes), u.CreatedAt.UnixMicro(), updated.UnixMicro())
+		_, err := tx.ExecContext(ctx, "INSERT INTO users ("+userColumns+") VALUES (?, ?, ?, ?, ?, ?)",
+			u.Name, u.PasswordHash, joinScopes(u.Scopes), u.CreatedAt.UnixMicro(), updated.UnixMicro(), store.EncodeAttributes(u.Attributes))
 		if isUniqueViolation(err) {
 			return fmt.Errorf("sqlite: add user %q: %w", u.Name, store.ErrExists)
 		}
@@ -128,8 +136,8 @@ func (s *Store) ImportUsers(ctx context.Context, users []store.User) (store.Impo
 			err := tx.QueryRowContext(ctx, "SELECT 1 FROM users WHERE name = ?", u.Name).Scan(&exists)
 			switch {
 			case errors.Is(err, sql.ErrNoRows):
-				if _, err := tx.ExecContext(ctx, "INSERT INTO users ("+userColumns+") VALUES (?, ?, ?, ?, ?)",
-					u.Name, u.PasswordHash, joinScopes(u.Scopes), u.CreatedAt.UnixMicro(), u.CreatedAt.UnixMicro()); err != nil {
+				if _, err := tx.ExecContext(ctx, "INSERT INTO users ("+userColumns+") VALUES (?, ?, ?, ?, ?, ?)",
+					u.Name, u.PasswordHash, joinScopes(u.Scopes), u.CreatedAt.UnixMicro(), u.CreatedAt.UnixMicro(), store.EncodeAttributes(u.Attributes)); err != nil {
 					return s.opErr("import users", err)
 				}
 				if err := s.appendChange(ctx, tx, store.ChangeUserAdded, u.Name, u.CreatedAt); err != nil {
@@ -147,6 +155,11 @@ func (s *Store) ImportUsers(ctx context.Context, users []store.User) (store.Impo
 				}
 				if _, err := tx.ExecContext(ctx, q, args...); err != nil {
 					return s.opErr("import users", err)
+				}
+				if u.Attributes != nil {
+					if _, err := tx.ExecContext(ctx, "UPDATE users SET attributes = ? WHERE name = ?", store.EncodeAttributes(u.Attributes), u.Name); err != nil {
+						return s.opErr("import users", err)
+					}
 				}
 				if err := s.appendChange(ctx, tx, store.ChangeUserUpdated, u.Name, u.CreatedAt); err != nil {
 					return err

@@ -301,6 +301,7 @@ func newEntry(name string, k *store.APIKey) *entry {
 	}
 	e.principal = decision.Principal{
 		Subject: k.Name, Scopes: k.Scopes, Authenticator: name, Fingerprint: k.ID, ExpiresAt: exp,
+		Claims: store.AttributeClaims(k.Attributes),
 	}
 	return e
 }

@@ -311,7 +311,8 @@ func (a *Authenticator) verify(ctx context.Context, user, pass string) (decision
 		default:
 		}
 	}
-	return decision.Principal{Subject: u.Name, Scopes: u.Scopes, Authenticator: a.name, Fingerprint: fp}, a.ttl, nil
+	return decision.Principal{Subject: u.Name, Scopes: u.Scopes, Authenticator: a.name, Fingerprint: fp,
+		Claims: store.AttributeClaims(u.Attributes)}, a.ttl, nil
 }
 
 // fingerprint identifies a Basic credential of a known user in logs by the user name

@@ -39,6 +39,7 @@ import (
 	"time"
 
 	"github.com/gatehouse-dev/gatehouse/internal/decision"
+	"github.com/gatehouse-dev/gatehouse/internal/identity"
 	"github.com/gatehouse-dev/gatehouse/internal/secret"
 	"github.com/gatehouse-dev/gatehouse/internal/tokens"
 )
@@ -74,6 +75,9 @@ type Config struct {
 	HTTPClient *http.Client
 	// Now is the clock; time.Now when nil.
 	Now func() time.Time
+	// Rules say which members name the subject and the scopes; the zero Rules read sub
+	// (then username, then client_id) and scope.
+	Rules identity.Rules
 }
 
 // Authenticator verifies opaque tokens by introspection. It implements
@@ -89,6 +93,7 @@ type Authenticator struct {
 	retryAfter time.Duration
 	cache      *secret.Cache[[32]byte, *answer]
 	now        func() time.Time
+	rules      identity.Rules
 }
 
 // answer is a cached introspection result.
@@ -130,7 +135,8 @@ func New(cfg Config) (*Authenticator, error) {
 		return nil, fmt.Errorf("introspection authenticator %q: %w", cfg.Name, errors.Join(problems...))
 	}
 	a := &Authenticator{
-		name: cfg.Name, endpoint: cfg.URL, host: u.Host, client: cfg.HTTPClient,
+		rules: cfg.Rules,
+		name:  cfg.Name, endpoint: cfg.URL, host: u.Host, client: cfg.HTTPClient,
 		maxTTL: cfg.CacheMaxTTL, negTTL: cfg.NegativeTTL, retryAfter: cfg.RetryAfter, now: cfg.Now,
 	}
 	// RFC 6749 section 2.3.1: form-urlencode each part before Basic, so a ':' in the id
@@ -432,21 +438,48 @@ func (a *Authenticator) parse(contentType string, body []byte, token string) (*a
 		ans.refusal, ans.cause = "the token's scope "+p+"; it is refused so that two identities cannot become one", "scope_unsafe"
 		return ans, min(ttl, a.negTTL), nil
 	}
-	subject := r.sub
-	if subject == "" {
-		subject = r.username
+	// Every member, for route requirements and header mappings; decodeResponse has
+	// proved the body one strict JSON object.
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.UseNumber()
+	var claims map[string]any
+	if err := dec.Decode(&claims); err != nil {
+		return nil, 0, fmt.Errorf("response is not an RFC 7662 JSON object: %w", err)
 	}
-	if subject == "" {
-		subject = r.clientID
+	subject, scopes := r.sub, strings.Fields(r.scope)
+	if a.rules.Subject.IsZero() {
+		if subject == "" {
+			subject = r.username
+		}
+		if subject == "" {
+			subject = r.clientID
+		}
+		if subject == "" {
+			ans.refusal, ans.cause = "the token names no subject (sub, username or client_id)", "sub_missing"
+			return ans, min(ttl, a.negTTL), nil
+		}
+	} else {
+		var problem string
+		if subject, problem = a.rules.SubjectFrom(claims); problem != "" {
+			ans.refusal, ans.cause = problem, "sub_missing"
+			return ans, min(ttl, a.negTTL), nil
+		}
+		if p := tokens.NameProblem(subject); p != "" {
+			ans.refusal, ans.cause = fmt.Sprintf("the token's %s %s; it is refused so that two identities cannot become one", a.rules.Subject, p), "name_unsafe"
+			return ans, min(ttl, a.negTTL), nil
+		}
 	}
-	if subject == "" {
-		ans.refusal, ans.cause = "the token names no subject (sub, username or client_id)", "sub_missing"
-		return ans, min(ttl, a.negTTL), nil
+	if a.rules.Scopes != nil {
+		var claim, problem string
+		if scopes, claim, problem = a.rules.ScopesFrom(claims, tokens.ScopeProblem); problem != "" {
+			ans.refusal, ans.cause = fmt.Sprintf("the token's %s, which holds the scopes here, %s", claim, problem), "scope_unsafe"
+			return ans, min(ttl, a.negTTL), nil
+		}
 	}
 	key := secret.SHA256String(token)
 	ans.principal = decision.Principal{
-		Subject: subject, Scopes: strings.Fields(r.scope), Authenticator: a.name,
-		Fingerprint: hex.EncodeToString(key[:4]), ExpiresAt: ans.expires,
+		Subject: subject, Scopes: scopes, Authenticator: a.name,
+		Fingerprint: hex.EncodeToString(key[:4]), ExpiresAt: ans.expires, Claims: claims,
 	}
 	return ans, ttl, nil
 }

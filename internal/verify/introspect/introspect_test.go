@@ -127,7 +127,9 @@ func TestActiveTokenYieldsPrincipalWithScopes(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Authenticate: %v", err)
 	}
-	want := decision.Principal{Subject: "user-42", Scopes: []string{"orders:read", "orders:write"}, Authenticator: "opaque", ExpiresAt: t0.Add(time.Hour)}
+	want := decision.Principal{Subject: "user-42", Scopes: []string{"orders:read", "orders:write"}, Authenticator: "opaque", ExpiresAt: t0.Add(time.Hour),
+		Claims: map[string]any{"active": true, "sub": "user-42", "client_id": "app", "scope": "orders:read orders:write",
+			"exp": json.Number(fmt.Sprint(t0.Add(time.Hour).Unix()))}}
 	if diff := cmp.Diff(want, p, cmp.FilterPath(func(p cmp.Path) bool { return p.Last().String() == ".Fingerprint" }, cmp.Ignore())); diff != "" {
 		t.Errorf("principal (-want +got):\n%s", diff)
 	}

@@ -29,11 +29,13 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/gatehouse-dev/gatehouse/internal/decision"
+	"github.com/gatehouse-dev/gatehouse/internal/identity"
 	"github.com/gatehouse-dev/gatehouse/internal/tokenrules"
 	"github.com/gatehouse-dev/gatehouse/internal/tokens"
 )
@@ -92,6 +94,18 @@ type Config struct {
 	// disables it.
 	CacheSize int
 
+	// Discovery reads the JWKS URL from the issuer's metadata document (OpenID Connect
+	// Discovery, then RFC 8414; see discovery.go) instead of JWKSURL, which must then be
+	// empty. Issuer must be https, except on a loopback host, and so must the document's
+	// jwks_uri.
+	Discovery bool
+	// AudienceClaim is the claim compared with Audience instead of aud (a string or an
+	// array of strings); empty means aud.
+	AudienceClaim string
+	// Rules say which claims name the subject and the scopes; the zero Rules read sub
+	// (then client_id, then azp) and scope (then scp).
+	Rules identity.Rules
+
 	// HTTPClient fetches JWKSURL; nil means a client with FetchTimeout and the default
 	// transport (which honours the proxy environment variables). Its CheckRedirect is
 	// replaced (on a copy) by the same-origin redirect policy.
@@ -119,6 +133,10 @@ type Authenticator struct {
 	static tokens.Keys // a JWKS file or an HMAC secret; nil with remote
 	remote *remoteKeys // a JWKS URL; nil otherwise
 	cache  *tokenCache // nil when disabled
+
+	audClaim identity.Path // zero: aud
+	rules    identity.Rules
+	defaults bool // rules are the defaults: the typed claims give subject and scopes
 }
 
 // New validates cfg, reporting every problem at once, and returns the authenticator. With
@@ -147,13 +165,16 @@ func New(cfg Config) (*Authenticator, error) {
 		bad("%s%w", prefix, err)
 	}
 	sources := 0
-	for _, set := range []bool{cfg.JWKSFile != "", cfg.JWKSURL != "", cfg.Secret != nil} {
+	for _, set := range []bool{cfg.JWKSFile != "", cfg.JWKSURL != "" || cfg.Discovery, cfg.Secret != nil} {
 		if set {
 			sources++
 		}
 	}
 	if sources != 1 {
-		bad("%sexactly one of jwks_file, jwks_url and secret_file is required (%d given)", prefix, sources)
+		bad("%sexactly one of jwks_file, jwks_url (or discovery) and secret_file is required (%d given)", prefix, sources)
+	}
+	if cfg.Discovery && cfg.JWKSURL != "" {
+		bad("%sdiscovery reads the jwks_uri from the issuer's metadata: remove jwks_url", prefix)
 	}
 	hmacAlgs := 0
 	for _, n := range algs.Names() {
@@ -182,6 +203,12 @@ func New(cfg Config) (*Authenticator, error) {
 	a := &Authenticator{
 		name: cfg.Name, issuer: cfg.Issuer, audience: append([]string(nil), cfg.Audience...),
 		algs: algs, leeway: cfg.Leeway, now: cfg.Now, log: cfg.Logger,
+		rules: cfg.Rules, defaults: cfg.Rules.IsDefault(),
+	}
+	if cfg.AudienceClaim != "" && cfg.AudienceClaim != "aud" {
+		if a.audClaim, err = identity.ParsePath(cfg.AudienceClaim); err != nil {
+			bad("%saudience_claim: %w", prefix, err)
+		}
 	}
 	if a.now == nil {
 		a.now = time.Now
@@ -215,10 +242,18 @@ func New(cfg Config) (*Authenticator, error) {
 			a.log.Warn("jwks key skipped", "file", cfg.JWKSFile, "warning", w)
 		}
 		a.static = set
-	case cfg.JWKSURL != "":
-		u, err := url.Parse(cfg.JWKSURL)
-		if err != nil || !tokenrules.KeyURLAllowed(u) {
-			bad("%sjwks_url must be an https URL (http only on a loopback host)", prefix)
+	case cfg.JWKSURL != "" || cfg.Discovery:
+		origin := cfg.JWKSURL
+		if cfg.Discovery {
+			origin = cfg.Issuer
+		}
+		u, err := url.Parse(origin)
+		if err != nil || !secureURL(u) {
+			if cfg.Discovery {
+				bad("%swith discovery, the issuer must be an https URL (http only on a loopback host)", prefix)
+			} else {
+				bad("%sjwks_url must be an https URL (http only on a loopback host)", prefix)
+			}
 			break
 		}
 		r := &remoteKeys{
@@ -233,7 +268,11 @@ func New(cfg Config) (*Authenticator, error) {
 			c := *r.client
 			r.client = &c
 		}
-		r.client.CheckRedirect = sameOriginRedirects(u)
+		r.client.CheckRedirect = sameOriginRedirects()
+		if cfg.Discovery {
+			r.discovery = &discovery{issuer: cfg.Issuer}
+			r.redactedURL = "(discovered from " + u.Redacted() + ")"
+		}
 		if r.onFetch == nil {
 			r.onFetch = func(string) {}
 		}
@@ -262,20 +301,26 @@ func orDefault(d, def time.Duration) time.Duration {
 }
 
 // sameOriginRedirects follows at most 5 redirects, each within the origin (scheme, host
-// and port) of the jwks_url: a key set is trusted because of where it was fetched, so a
+// and port) of the URL first asked for (the jwks_url, the discovered jwks_uri or the
+// metadata document's): a key set is trusted because of where it was fetched, so a
 // redirect must not move that trust to plain http or to another host.
-func sameOriginRedirects(jwks *url.URL) func(*http.Request, []*http.Request) error {
+func sameOriginRedirects() func(*http.Request, []*http.Request) error {
 	return func(req *http.Request, via []*http.Request) error {
 		if len(via) >= 5 {
 			return errors.New("fetch jwks: too many redirects")
 		}
-		if !sameOrigin(req.URL, jwks) {
+		first := via[0].URL
+		if !sameOrigin(req.URL, first) {
 			return fmt.Errorf("fetch jwks: refusing a redirect to %s: only redirects within %s://%s are followed",
-				req.URL.Redacted(), jwks.Scheme, jwks.Host)
+				req.URL.Redacted(), first.Scheme, first.Host)
 		}
 		return nil
 	}
 }
+
+// secureURL reports whether u is an absolute https URL, or http to a loopback host: the
+// rule for every URL keys are fetched from.
+func secureURL(u *url.URL) bool { return tokenrules.KeyURLAllowed(u) }
 
 func sameOrigin(a, b *url.URL) bool {
 	return a.Scheme == b.Scheme && strings.EqualFold(a.Hostname(), b.Hostname()) && portOf(a) == portOf(b)
@@ -294,6 +339,10 @@ func portOf(u *url.URL) string {
 
 // Name returns the configured name.
 func (a *Authenticator) Name() string { return a.name }
+
+// Audience returns the accepted audiences, in configuration order (for the RFC 9728
+// document's resource).
+func (a *Authenticator) Audience() []string { return slices.Clone(a.audience) }
 
 // Scheme returns "Bearer".
 func (a *Authenticator) Scheme() string { return "Bearer" }
@@ -488,8 +537,21 @@ func (a *Authenticator) check(t *tokens.Token, sum *[32]byte, now time.Time) (p 
 		return p, notBefore, notAfter, a.fail(sum, decision.TokenIssuerMismatch, "iss_mismatch",
 			"issuer is "+printable(cl.Issuer)+", this API expects "+a.issuer)
 	}
-	if !a.audienceOK(cl.Audience) {
-		return p, notBefore, notAfter, a.fail(sum, decision.TokenAudienceMismatch, "aud_mismatch", a.audienceDetail(cl.Audience))
+	// Every claim, for route requirements and header mappings: decoded once per
+	// verification (a cached principal keeps it), from a payload already proved JSON.
+	claims, err := cl.Raw()
+	if err != nil {
+		return p, notBefore, notAfter, a.fail(sum, decision.CredentialsMalformed, "claims_not_json", "the claims segment is not a JSON object")
+	}
+	aud := cl.Audience
+	if !a.audClaim.IsZero() {
+		var f *decision.Failure
+		if aud, f = a.audienceFrom(claims, sum); f != nil {
+			return p, notBefore, notAfter, f
+		}
+	}
+	if !a.audienceOK(aud) {
+		return p, notBefore, notAfter, a.fail(sum, decision.TokenAudienceMismatch, "aud_mismatch", a.audienceDetail(aud))
 	}
 	if cl.Expiry.IsZero() {
 		return p, notBefore, notAfter, a.fail(sum, decision.CredentialsMalformed, "exp_missing",
@@ -509,30 +571,73 @@ func (a *Authenticator) check(t *tokens.Token, sum *[32]byte, now time.Time) (p 
 			fmt.Sprintf("issued %s in the future by this API's clock; check the clocks of the issuer and of this API",
 				decision.FormatDuration(cl.IssuedAt.Sub(now))))
 	}
-	subject := cl.Subject
-	for _, alt := range []string{cl.ClientID, cl.AuthorizedParty} {
+	subject, scopes := cl.Subject, cl.Scopes
+	if a.rules.Subject.IsZero() {
+		for _, alt := range []string{cl.ClientID, cl.AuthorizedParty} {
+			if subject == "" {
+				subject = alt
+			}
+		}
 		if subject == "" {
-			subject = alt
+			return p, notBefore, notAfter, a.fail(sum, decision.CredentialsMalformed, "sub_missing",
+				"the token names no subject (sub, client_id or azp)")
+		}
+	} else {
+		var problem string
+		if subject, problem = a.rules.SubjectFrom(claims); problem != "" {
+			return p, notBefore, notAfter, a.fail(sum, decision.CredentialsMalformed, "sub_missing", problem)
+		}
+		if pr := tokens.NameProblem(subject); pr != "" {
+			return p, notBefore, notAfter, a.fail(sum, decision.CredentialsMalformed, "claim_unsafe_text",
+				fmt.Sprintf("the %q claim %s; it is refused so that two identities cannot become one", a.rules.Subject, pr))
 		}
 	}
-	if subject == "" {
-		return p, notBefore, notAfter, a.fail(sum, decision.CredentialsMalformed, "sub_missing",
-			"the token names no subject (sub, client_id or azp)")
+	if !a.defaults && a.rules.Scopes != nil {
+		var claim, problem string
+		if scopes, claim, problem = a.rules.ScopesFrom(claims, tokens.ScopeProblem); problem != "" {
+			return p, notBefore, notAfter, a.fail(sum, decision.CredentialsMalformed, "claim_type",
+				fmt.Sprintf("the %q claim, which holds the scopes here, %s", claim, problem))
+		}
 	}
 	p = decision.Principal{
 		Subject:       subject,
-		Scopes:        cl.Scopes,
+		Scopes:        scopes,
 		Authenticator: a.name,
 		Fingerprint:   fingerprint(t, sum),
 		ExpiresAt:     cl.Expiry,
+		Claims:        claims,
 	}
-	// Every verified claim, for route requirements (numbers as json.Number).
-	p.Claims, _ = cl.Raw()
 	notAfter = cl.Expiry.Add(a.leeway)
 	if !cl.NotBefore.IsZero() {
 		notBefore = cl.NotBefore.Add(-a.leeway)
 	}
 	return p, notBefore, notAfter, nil
+}
+
+// audienceFrom reads the audience from audience_claim: a string or an array of strings.
+// Absent, it is an empty audience (refused by audienceOK with the usual detail).
+func (a *Authenticator) audienceFrom(claims map[string]any, sum *[32]byte) ([]string, *decision.Failure) {
+	v, ok := a.audClaim.Lookup(claims)
+	if !ok || v == nil {
+		return nil, nil
+	}
+	switch v := v.(type) {
+	case string:
+		return []string{v}, nil
+	case []any:
+		out := make([]string, 0, len(v))
+		for _, e := range v {
+			s, ok := e.(string)
+			if !ok {
+				return nil, a.fail(sum, decision.CredentialsMalformed, "claim_type",
+					fmt.Sprintf("the %q claim, which holds the audience here, is not a string or an array of strings", a.audClaim))
+			}
+			out = append(out, s)
+		}
+		return out, nil
+	}
+	return nil, a.fail(sum, decision.CredentialsMalformed, "claim_type",
+		fmt.Sprintf("the %q claim, which holds the audience here, is not a string or an array of strings", a.audClaim))
 }
 
 func (a *Authenticator) audienceOK(aud []string) bool {
@@ -547,13 +652,17 @@ func (a *Authenticator) audienceOK(aud []string) bool {
 }
 
 func (a *Authenticator) audienceDetail(aud []string) string {
+	claim := "aud"
+	if !a.audClaim.IsZero() {
+		claim = a.audClaim.String()
+	}
 	expects := a.audience[0]
 	if len(a.audience) > 1 {
 		expects = "one of " + strings.Join(a.audience, ", ")
 	}
 	switch len(aud) {
 	case 0:
-		return "the token has no audience (aud); this API expects " + expects
+		return "the token has no audience (" + claim + "); this API expects " + expects
 	case 1:
 		return "audience is " + printable(aud[0]) + ", this API expects " + expects
 	}

@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"encoding/pem"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -214,11 +215,12 @@ func TestAuthenticateAccepts(t *testing.T) {
 			want := tt.want
 			want.Authenticator = "corp_jwt"
 			want.ExpiresAt = time.Unix(tt.claims["exp"].(int64), 0).UTC()
-			if p.Claims["iss"] != tt.claims["iss"] {
-				t.Errorf("Claims hold iss %v, want %v", p.Claims["iss"], tt.claims["iss"])
-			}
 			if diff := cmp.Diff(want, p, cmpopts.IgnoreFields(decision.Principal{}, "Claims")); diff != "" {
 				t.Errorf("principal (-want +got):\n%s", diff)
+			}
+			// Claims holds every verified claim, numbers as json.Number.
+			if p.Claims["iss"] != testIssuer || p.Claims["exp"] != json.Number(fmt.Sprint(tt.claims["exp"])) {
+				t.Errorf("claims = %v", p.Claims)
 			}
 		})
 	}
@@ -319,7 +321,7 @@ func TestNewRefusesUnsafeOrIncompleteConfig(t *testing.T) {
 			[]string{"issuer is required", "audience is required", "the allow-list is empty"}},
 		{"empty audience entry", func(c *Config) { c.Audience = []string{""} }, []string{"audience has an empty entry"}},
 		{"alg none", func(c *Config) { c.Algorithms = []string{"ES256", "none"} }, []string{`"none" is never accepted`}},
-		{"no key source", func(c *Config) { c.JWKSFile = "" }, []string{"exactly one of jwks_file, jwks_url and secret_file is required (0 given)"}},
+		{"no key source", func(c *Config) { c.JWKSFile = "" }, []string{"exactly one of jwks_file, jwks_url (or discovery) and secret_file is required (0 given)"}},
 		{"two key sources", func(c *Config) { c.JWKSURL = "https://id.example/jwks" }, []string{"(2 given)"}},
 		{"HMAC algorithm with a key set", func(c *Config) { c.Algorithms = []string{"ES256", "HS256"} }, []string{"accepted only with secret_file"}},
 		{"public algorithm with a secret", func(c *Config) { c.JWKSFile, c.Secret = "", make([]byte, 32) }, []string{"algorithms must be HS256, HS384 or HS512 only"}},

@@ -36,6 +36,8 @@ type keyState struct {
 	// expiresAt is fetchedAt plus the document's max-age, clamped.
 	expiresAt          time.Time
 	etag, lastModified string
+	// url is where the set was fetched (the discovered jwks_uri with discovery).
+	url string
 }
 
 // errUnavailable means no key set recent enough to decide is available.
@@ -70,6 +72,8 @@ type remoteKeys struct {
 	// onKeysRemoved runs after a refresh that dropped a key id or changed the key behind
 	// one, so tokens verified with a withdrawn key stop being served from the cache.
 	onKeysRemoved func()
+	// discovery, when set, finds url in the issuer's metadata before each fetch.
+	discovery *discovery
 
 	state   atomic.Pointer[keyState]
 	sf      singleflight.Group
@@ -305,12 +309,20 @@ func (r *remoteKeys) ready() bool {
 // fetch performs one HTTP fetch and installs the result.
 func (r *remoteKeys) fetch(ctx context.Context) error {
 	prev := r.state.Load()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, r.url, nil)
+	jwksURL, redacted := r.url, r.redactedURL
+	if r.discovery != nil {
+		u, err := r.discover(ctx)
+		if err != nil {
+			return r.failed(err)
+		}
+		jwksURL, redacted = u.String(), u.Redacted()
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, jwksURL, nil)
 	if err != nil {
 		return r.failed(fmt.Errorf("fetch jwks: %w", err))
 	}
 	req.Header.Set("Accept", "application/jwk-set+json, application/json")
-	if prev != nil {
+	if prev != nil && prev.url == jwksURL {
 		if prev.etag != "" {
 			req.Header.Set("If-None-Match", prev.etag)
 		}
@@ -320,12 +332,12 @@ func (r *remoteKeys) fetch(ctx context.Context) error {
 	}
 	resp, err := r.client.Do(req)
 	if err != nil {
-		return r.failed(fmt.Errorf("fetch jwks %s: %w", r.redactedURL, err))
+		return r.failed(fmt.Errorf("fetch jwks %s: %w", redacted, err))
 	}
 	defer resp.Body.Close()
 	now := r.now()
 	switch {
-	case resp.StatusCode == http.StatusNotModified && prev != nil:
+	case resp.StatusCode == http.StatusNotModified && prev != nil && prev.url == jwksURL:
 		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 4096))
 		next := *prev
 		next.fetchedAt = now
@@ -335,21 +347,21 @@ func (r *remoteKeys) fetch(ctx context.Context) error {
 		return nil
 	case resp.StatusCode != http.StatusOK:
 		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 4096))
-		return r.failed(fmt.Errorf("fetch jwks %s: status %d", r.redactedURL, resp.StatusCode))
+		return r.failed(fmt.Errorf("fetch jwks %s: status %d", redacted, resp.StatusCode))
 	}
 	body, err := io.ReadAll(io.LimitReader(resp.Body, maxJWKSBytes+1))
 	if err != nil {
-		return r.failed(fmt.Errorf("fetch jwks %s: reading the body: %w", r.redactedURL, err))
+		return r.failed(fmt.Errorf("fetch jwks %s: reading the body: %w", redacted, err))
 	}
 	if len(body) > maxJWKSBytes {
-		return r.failed(fmt.Errorf("fetch jwks %s: the document is larger than %d bytes", r.redactedURL, maxJWKSBytes))
+		return r.failed(fmt.Errorf("fetch jwks %s: the document is larger than %d bytes", redacted, maxJWKSBytes))
 	}
 	set, err := tokens.ParseJWKS(body)
 	if err != nil {
-		return r.failed(fmt.Errorf("fetch jwks %s: %w", r.redactedURL, err))
+		return r.failed(fmt.Errorf("fetch jwks %s: %w", redacted, err))
 	}
 	for _, w := range set.Warnings() {
-		r.log.Warn("jwks key skipped", "url", r.redactedURL, "warning", w)
+		r.log.Warn("jwks key skipped", "url", redacted, "warning", w)
 	}
 	r.state.Store(&keyState{
 		set:          set,
@@ -357,6 +369,7 @@ func (r *remoteKeys) fetch(ctx context.Context) error {
 		expiresAt:    now.Add(r.maxAge(resp.Header)),
 		etag:         resp.Header.Get("ETag"),
 		lastModified: resp.Header.Get("Last-Modified"),
+		url:          jwksURL,
 	})
 	r.mu.Lock()
 	for kid := range r.negative {
@@ -371,7 +384,7 @@ func (r *remoteKeys) fetch(ctx context.Context) error {
 	if prev != nil && r.onKeysRemoved != nil && prev.set.ChangedIn(set) {
 		r.onKeysRemoved()
 	}
-	r.log.Debug("jwks fetched", "url", r.redactedURL, "keys", set.Len())
+	r.log.Debug("jwks fetched", "url", redacted, "keys", set.Len())
 	return nil
 }
 

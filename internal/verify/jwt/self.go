@@ -11,6 +11,7 @@ import (
 	"unsafe"
 
 	"github.com/gatehouse-dev/gatehouse/internal/decision"
+	"github.com/gatehouse-dev/gatehouse/internal/identity"
 	"github.com/gatehouse-dev/gatehouse/internal/tokenrules"
 	"github.com/gatehouse-dev/gatehouse/internal/tokens"
 )
@@ -52,6 +53,8 @@ type SelfConfig struct {
 	CacheSize int
 	Now       func() time.Time
 	Logger    *slog.Logger
+	// Rules are as in Config.
+	Rules identity.Rules
 }
 
 // Self is the `issuer: self` authenticator. Beyond what Authenticator checks it requires
@@ -109,6 +112,7 @@ func NewSelf(cfg SelfConfig) (*Self, error) {
 	a := &Authenticator{
 		name: cfg.Name, issuer: cfg.Issuer, audience: append([]string(nil), cfg.Audience...),
 		algs: algs, leeway: cfg.Leeway, now: cfg.Now, log: cfg.Logger, static: cfg.Keys,
+		rules: cfg.Rules, defaults: cfg.Rules.IsDefault(),
 	}
 	if a.now == nil {
 		a.now = time.Now
