@@ -4,7 +4,8 @@
 --   BENCH_TOKENS   a file of "EXPECTED<TAB>HEADER-VALUE" lines: each request takes the next
 --                  line (threads start at different offsets), sends the value in
 --                  BENCH_TOKEN_HEADER and tags the request with X-Request-Id "eEXPECTED-N";
---                  the gateway echoes the id, so response() checks each answer exactly
+--                  bench/upstream echoes it (X-Bench-Request-Id) and the gateway's refusal
+--                  body repeats it (client_request_id), so response() checks each answer
 --   BENCH_EXPECT   the status every response must have (rows without a tokens file)
 --   BENCH_MAX      stop each thread after this many requests (0: run for the duration);
 --                  each thread then prints "bench-thread-done"
@@ -84,8 +85,13 @@ end
 function response(status, headers, body)
   counts[status] = (counts[status] or 0) + 1
   if reqs then
-    local rid = headers["X-Request-Id"] or headers["x-request-id"]
+    -- An allowed request's tag comes back from bench/upstream (X-Bench-Request-Id), a
+    -- refused one's in the gateway's problem body (client_request_id).
+    local rid = headers["X-Bench-Request-Id"] or headers["x-bench-request-id"]
     local exp = rid and tonumber(string.match(rid, "^e(%d+)-"))
+    if not exp and body then
+      exp = tonumber(string.match(body, '"client_request_id":"e(%d+)-'))
+    end
     if not exp then
       untagged = untagged + 1
     elseif exp ~= status then

@@ -25,6 +25,8 @@ type gateway struct {
 	pprof       string // with -profile
 	apiKey      string
 	password    string
+	cfgPath     string
+	cli         string // the gatehouse binary that manages the store
 }
 
 // startGateway writes cfg to dir, creates an API key and the Basic user "bench" with the
@@ -65,7 +67,7 @@ func startGateway(ctx context.Context, bin, dir, cfg string, profiled bool) (*ga
 	}
 	pw := make([]byte, 12)
 	rand.Read(pw)
-	g := &gateway{password: hex.EncodeToString(pw)}
+	g := &gateway{password: hex.EncodeToString(pw), cfgPath: cfgPath, cli: cli}
 	if _, err := run(ctx, dir, strings.NewReader(g.password+"\n"), cli, "users", "add", "--config", cfgPath, "--scopes", "orders:read", "bench"); err != nil {
 		return nil, err
 	}

@@ -3,8 +3,9 @@
 //	go run ./bench
 //
 // builds Gatehouse and two tiny programs (bench/upstream, a 100-byte upstream, and
-// bench/plainproxy, a plain httputil.ReverseProxy with the default transport and no
-// authentication), starts them on 127.0.0.1 with nginx and, when installed, Caddy and
+// bench/plainproxy, a plain httputil.ReverseProxy with no authentication, whose transport
+// keeps idle upstream connections as Gatehouse's does; a second one with Go's default
+// transport is an extra row, never the baseline), starts them on 127.0.0.1 with nginx and, when installed, Caddy and
 // oauth2-proxy as peers, and drives each row with wrk in interleaved rounds (every row
 // once per round). It prints a table of requests/s, p50/p99 latency, CPU per request
 // (from /proc/PID/stat of the serving process) and the ratio to the plain proxy, the
@@ -18,7 +19,10 @@
 //
 // Flags change the rounds, duration, threads and connections; -profile DIR runs the
 // gateway with net/http/pprof (bench/profiled) and saves a CPU and an allocation profile
-// of each Gatehouse row. See BENCHMARKS.md.
+// of each Gatehouse row. -scale runs the growth table instead (connections, response
+// sizes, invalid credentials, slowloris, idle connections, streamed bodies, HTTP/2 over
+// TLS, WebSocket), and -churn the API-key route with and without revocations and reloads
+// under load. See BENCHMARKS.md.
 package main
 
 import (
@@ -59,6 +63,15 @@ type options struct {
 	keep        bool
 	markdown    string
 	logLevel    string
+	scale       bool
+	idleConns   int
+	slowloris   int
+	streamBytes int64
+	wsEchoes    int
+	h2Streams   int
+	churn       bool
+	churnRevoke time.Duration
+	churnReload time.Duration
 }
 
 func main() {
@@ -67,7 +80,7 @@ func main() {
 	flag.DurationVar(&o.duration, "d", 5*time.Second, "duration of each wrk run")
 	flag.IntVar(&o.threads, "t", 2, "wrk threads")
 	flag.IntVar(&o.connections, "c", 32, "wrk connections")
-	flag.StringVar(&o.only, "only", "", "run only rows whose key matches this `REGEXP` (keys: direct, direct-token, plain, nginx, caddy, caddy-basic, oauth2-proxy, anon, jwt-es256, jwt-rs256, api-key, basic, decide, jwt-50pct-invalid, bad-signature, unknown-kid)")
+	flag.StringVar(&o.only, "only", "", "run only rows whose key matches this `REGEXP` (keys: direct, direct-token, plain, plain-default, nginx, caddy, caddy-basic, oauth2-proxy, anon, jwt-es256, jwt-rs256, api-key, basic, decide, jwt-50pct-invalid, bad-signature, unknown-kid)")
 	flag.IntVar(&o.memRequests, "mem-requests", 1_000_000, "requests of the bounded-memory run; 0 skips it")
 	flag.IntVar(&o.memTokens, "mem-tokens", 100_000, "distinct valid tokens (and as many invalid ones) of the bounded-memory run")
 	flag.StringVar(&o.peersDir, "peers-dir", defaultPeersDir(), "where to look for caddy and oauth2-proxy besides PATH")
@@ -76,6 +89,15 @@ func main() {
 	flag.BoolVar(&o.keep, "keep", false, "keep the work directory (logs, configs, tokens, raw wrk output)")
 	flag.StringVar(&o.markdown, "out", "", "also write the report to `FILE`")
 	flag.StringVar(&o.logLevel, "gateway-log", "info", "the gateway's log level: info writes one line per decision, as in production; warn measures what those lines cost")
+	flag.BoolVar(&o.scale, "scale", false, "run the growth table instead of the main one: 1, 32, 256 and 1024 connections, 10 KiB and 1 MiB responses, 30% invalid credentials, a slowloris population, idle connections and streaming (Gatehouse JWT ES256 vs the tuned plain proxy vs nginx)")
+	flag.IntVar(&o.idleConns, "idle-conns", 10_000, "with -scale: idle keep-alive client connections held open against each server; 0 skips")
+	flag.IntVar(&o.slowloris, "slowloris", 1000, "with -scale: connections sending one header byte per second beside the valid traffic of the slowloris cell")
+	flag.Int64Var(&o.streamBytes, "stream-bytes", 1<<30, "with -scale: bytes of the streamed download and upload; 0 skips")
+	flag.IntVar(&o.wsEchoes, "ws-echoes", 2000, "with -scale: WebSocket echoes per round through the upstream, the tuned plain proxy and Gatehouse's API-key route; 0 skips")
+	flag.IntVar(&o.h2Streams, "h2-streams", 100, "with -scale: concurrent HTTP/2 streams over one TLS connection to the tuned plain proxy and Gatehouse's API-key route (each served with TLS); 0 skips")
+	flag.BoolVar(&o.churn, "churn", false, "run the revocation and reload comparison instead of the main table: the API-key route with and without keys revoked through the admin API and SIGHUP reloads")
+	flag.DurationVar(&o.churnRevoke, "churn-revoke", 100*time.Millisecond, "with -churn: revoke one API key this often")
+	flag.DurationVar(&o.churnReload, "churn-reload", 5*time.Second, "with -churn: send the gateway SIGHUP this often")
 	flag.Parse()
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -189,6 +211,13 @@ func runBench(ctx context.Context, o options) error {
 	if o.install {
 		installPeers(ctx, o.peersDir)
 	}
+	if o.scale {
+		if n, err := raiseNoFile(); err != nil {
+			logf("could not raise the open-files limit: %v", err)
+		} else if int(n) < 2*o.idleConns+4096 {
+			logf("open-files limit %d is low for -idle-conns %d", n, o.idleConns)
+		}
+	}
 
 	// Build.
 	bin := filepath.Join(work, "bin")
@@ -250,14 +279,14 @@ func runBench(ctx context.Context, o options) error {
 		return err
 	}
 	upstream := "http://" + m[1]
-	pp, err := startProc(work, "plainproxy", filepath.Join(bin, "plainproxy"), "-upstream", upstream)
+	pp, plainURL, err := startPlainProxy(work, bin, "plainproxy", upstream, "tuned")
 	if err != nil {
 		return err
 	}
-	if m, err = pp.waitFor(listeningLine, 10*time.Second); err != nil {
+	ppd, plainDefaultURL, err := startPlainProxy(work, bin, "plainproxy-default", upstream, "default")
+	if err != nil {
 		return err
 	}
-	plainURL := "http://" + m[1]
 
 	// Gatehouse, its store, an API key and a Basic user.
 	gw, err := startGateway(ctx, filepath.Join(bin, "gatehouse"), filepath.Join(work, "gw"), gatewayConfig(upstream, is.jwks, o.logLevel), o.profileDir != "")
@@ -273,7 +302,8 @@ func runBench(ctx context.Context, o options) error {
 	rows := []*row{
 		{key: "direct", name: "upstream direct", url: upstream + "/", expect: 200, pid: up.pid},
 		{key: "direct-token", name: "upstream direct, with the decide row's headers", url: upstream + "/es/orders", headers: decideHeaders, expect: 200, pid: up.pid},
-		{key: "plain", name: "plain ReverseProxy (default transport)", url: plainURL + "/", expect: 200, pid: pp.pid},
+		{key: "plain", name: "plain ReverseProxy (tuned transport: the baseline)", url: plainURL + "/", expect: 200, pid: pp.pid},
+		{key: "plain-default", name: "plain ReverseProxy, default transport (2 idle conns/host; not the baseline)", url: plainDefaultURL + "/", expect: 200, pid: ppd.pid},
 	}
 	if np, nurl, err := startNginx(work, upstream); err != nil {
 		rows = append(rows, &row{key: "nginx", name: "nginx proxy_pass", skip: err.Error()})
@@ -308,6 +338,22 @@ func runBench(ctx context.Context, o options) error {
 		rows = keep
 	}
 	probeRows(ctx, rows)
+	if o.churn {
+		out, err := churnRun(ctx, o, gw, script, gw.cli)
+		if err != nil {
+			return err
+		}
+		facts.loadAfter = loadAvg()
+		rep := out + machineSection(facts)
+		fmt.Print(rep)
+		if o.markdown != "" {
+			return os.WriteFile(o.markdown, []byte(rep), 0o644)
+		}
+		return nil
+	}
+	if o.scale {
+		return runScaleTable(ctx, o, facts, rows, gw, script, is, work, esTok, plainURL)
+	}
 
 	// Interleaved rounds.
 	for round := 1; round <= o.rounds; round++ {
@@ -373,6 +419,110 @@ func runBench(ctx context.Context, o options) error {
 		return os.WriteFile(o.markdown, []byte(rep), 0o644)
 	}
 	return nil
+}
+
+// runScaleTable runs the growth table (-scale) against the rows already started: the
+// tuned plain proxy, nginx and Gatehouse's JWT ES256 route.
+func runScaleTable(ctx context.Context, o options, facts facts, rows []*row, gw *gateway, script string, is *issuer, work, esTok, plainURL string) error {
+	env := scaleEnv{script: script, gw: gw, esTok: esTok, apiKey: gw.apiKey, plain: plainURL}
+	for _, r := range rows {
+		if r.key == "direct" {
+			env.direct = strings.TrimSuffix(r.url, "/")
+		}
+		if r.skip != "" {
+			continue
+		}
+		base, path, _ := strings.Cut(strings.TrimPrefix(r.url, "http://"), "/")
+		t := &scaleTarget{key: r.key, name: r.name, base: "http://" + base, path: "/" + path, headers: r.headers, pid: r.pid}
+		switch r.key {
+		case "plain":
+			t.name = "plain ReverseProxy (tuned)"
+		case "nginx":
+			t.name = "nginx"
+		case "jwt-es256":
+			t.name, t.gw = "gatehouse JWT ES256", gw
+		default:
+			continue
+		}
+		env.targets = append(env.targets, t)
+	}
+	if o.h2Streams > 0 {
+		cert, key, pool, err := writeSelfSigned(work)
+		if err != nil {
+			return err
+		}
+		bin := filepath.Join(work, "bin")
+		p, err := startProc(work, "plainproxy-tls", filepath.Join(bin, "plainproxy"), "-upstream", env.direct, "-tls-cert", cert, "-tls-key", key)
+		if err != nil {
+			return err
+		}
+		m, err := p.waitFor(listeningLine, 10*time.Second)
+		if err != nil {
+			return err
+		}
+		cfg := gatewayConfig(env.direct, is.jwks, o.logLevel) + fmt.Sprintf("tls: {cert_file: %q, key_file: %q}\n", cert, key)
+		g, err := startGateway(ctx, filepath.Join(bin, "gatehouse"), filepath.Join(work, "gw-tls"), cfg, o.profileDir != "")
+		if err != nil {
+			return fmt.Errorf("gateway with TLS: %w", err)
+		}
+		env.h2 = []h2Target{
+			{name: "plain ReverseProxy (tuned), TLS", url: "https://" + m[1] + "/", pid: p.pid},
+			{name: "gatehouse API-key route, TLS", url: strings.Replace(g.base, "http://", "https://", 1) + "/key/orders", headers: []string{"X-API-Key: " + g.apiKey}, pid: g.proc.pid},
+		}
+		if np, nurl, err := startNginxTLS(work, env.direct, cert, key); err != nil {
+			logf("HTTP/2 cells without nginx: %v", err)
+		} else {
+			env.h2 = append(env.h2, h2Target{name: "nginx, TLS and http2", url: nurl + "/", pid: np.pid})
+		}
+		env.pool = pool
+	}
+	// 30% invalid: 7,000 valid and 3,000 invalid distinct tokens, 7 then 3 in turn.
+	lines, err := is.mixedTokens(7000, 3000, 2_000_000)
+	if err != nil {
+		return err
+	}
+	var good, bad []tokenLine
+	for _, l := range lines {
+		if l.expect == 200 {
+			good = append(good, l)
+		} else {
+			bad = append(bad, l)
+		}
+	}
+	var mixed []tokenLine
+	for i := 0; i < 1000; i++ {
+		mixed = append(mixed, good[7*i:7*i+7]...)
+		mixed = append(mixed, bad[3*i:3*i+3]...)
+	}
+	env.invalid = filepath.Join(work, "invalid30.tokens")
+	if err := writeTokens(env.invalid, mixed); err != nil {
+		return err
+	}
+	out, err := scaleRun(ctx, o, env)
+	if err != nil {
+		return err
+	}
+	facts.loadAfter = loadAvg()
+	rep := out + machineSection(facts)
+	fmt.Print(rep)
+	if o.markdown != "" {
+		return os.WriteFile(o.markdown, []byte(rep), 0o644)
+	}
+	return nil
+}
+
+// startPlainProxy starts bench/plainproxy with the given -transport (tuned or default)
+// and returns it with its base URL.
+func startPlainProxy(work, bin, name, upstream, transport string) (*proc, string, error) {
+	p, err := startProc(work, name, filepath.Join(bin, "plainproxy"), "-upstream", upstream, "-transport", transport)
+	if err != nil {
+		return nil, "", err
+	}
+	m, err := p.waitFor(listeningLine, 10*time.Second)
+	if err != nil {
+		return nil, "", err
+	}
+	return p, "http://" + m[1], nil
 }
 
 // splitInvalid returns the bad-signature and unknown-kid lines of a mixed tokens list

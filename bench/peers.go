@@ -87,7 +87,8 @@ master_process on;
 worker_processes auto;
 pid %[1]s/nginx.pid;
 error_log %[1]s/logs/error.log warn;
-events { worker_connections 4096; }
+worker_rlimit_nofile 20000;
+events { worker_connections 16384; }
 http {
   access_log off;
   client_body_temp_path %[1]s/client_body;
@@ -102,6 +103,12 @@ http {
       proxy_pass http://bench_upstream;
       proxy_http_version 1.1;
       proxy_set_header Connection "";
+    }
+    location /ws {
+      proxy_pass http://bench_upstream;
+      proxy_http_version 1.1;
+      proxy_set_header Upgrade $http_upgrade;
+      proxy_set_header Connection "upgrade";
     }
   }
 }
@@ -192,3 +199,56 @@ func startOAuth2Proxy(bin, dir, issuerURL, upstream, clientID string) (*proc, st
 }
 
 var listeningLine = regexp.MustCompile(`listening (127\.0\.0\.1:\d+)`)
+
+// startNginxTLS runs a second nginx serving TLS with HTTP/2 (the HTTP/2 cells of -scale),
+// proxying to the upstream as startNginx's does.
+func startNginxTLS(dir, upstream, cert, key string) (*proc, string, error) {
+	bin := findPeer("nginx", "/usr/sbin")
+	if bin == "" {
+		return nil, "", fmt.Errorf("nginx is not installed (apt-get install nginx)")
+	}
+	addr, err := freePort()
+	if err != nil {
+		return nil, "", err
+	}
+	prefix := filepath.Join(dir, "nginx-tls")
+	if err := os.MkdirAll(filepath.Join(prefix, "logs"), 0o755); err != nil {
+		return nil, "", err
+	}
+	conf := fmt.Sprintf(`daemon off;
+master_process on;
+worker_processes auto;
+pid %[1]s/nginx.pid;
+error_log %[1]s/logs/error.log warn;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  client_body_temp_path %[1]s/client_body;
+  proxy_temp_path %[1]s/proxy;
+  fastcgi_temp_path %[1]s/fastcgi;
+  uwsgi_temp_path %[1]s/uwsgi;
+  scgi_temp_path %[1]s/scgi;
+  upstream bench_upstream { server %[3]s; keepalive 64; }
+  server {
+    listen %[2]s ssl http2;
+    http2_max_concurrent_streams 128;
+    ssl_certificate %[4]s;
+    ssl_certificate_key %[5]s;
+    location / {
+      proxy_pass http://bench_upstream;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+    }
+  }
+}
+`, prefix, addr, strings.TrimPrefix(upstream, "http://"), cert, key)
+	confPath := filepath.Join(prefix, "nginx.conf")
+	if err := os.WriteFile(confPath, []byte(conf), 0o644); err != nil {
+		return nil, "", err
+	}
+	p, err := startProc(dir, "nginx-tls", bin, "-p", prefix, "-c", confPath, "-e", filepath.Join(prefix, "logs", "error.log"))
+	if err != nil {
+		return nil, "", err
+	}
+	return p, "https://" + addr, waitListening(p, addr, 10*time.Second)
+}

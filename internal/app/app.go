@@ -91,8 +91,14 @@ type Runtime struct {
 	issuer     *issuer.Server
 	issuerCfg  *config.TokenService
 	issuerSubs map[*issuer.Server]func()
-	bg         context.Context // set by Start; background work of authenticators
-	running    sync.WaitGroup
+	// transport carries proxied requests upstream. It is kept across reloads while
+	// upstream_timeout stays the same (transportTimeout), so a reload neither opens a
+	// fresh pool of upstream connections under load nor leaves the old pool's idle
+	// connections open until their idle timeout.
+	transport        *http.Transport
+	transportTimeout time.Duration
+	bg               context.Context // set by Start; background work of authenticators
+	running          sync.WaitGroup
 	started    bool
 }
 
@@ -115,6 +121,8 @@ type Gateway struct {
 	auths  map[string]*liveAuth // by authenticator name
 	fps    []string             // the fingerprints it holds a use of
 	store  store.Store          // the credential store; the same for every Gateway
+	// transport is the Runtime's upstream transport this gateway proxies through.
+	transport *http.Transport
 }
 
 // Build compiles cfg into a new Runtime. It fails for problems validation cannot see (a
@@ -231,6 +239,11 @@ func (rt *Runtime) activate(g *Gateway) {
 func (rt *Runtime) release(prev *Gateway) {
 	rt.mu.Lock()
 	defer rt.mu.Unlock()
+	if prev.transport != nil && prev.transport != rt.current.Load().transport {
+		// upstream_timeout changed: the replaced pool's requests have had the grace to
+		// finish, and its idle connections would otherwise stay open for IdleConnTimeout.
+		prev.transport.CloseIdleConnections()
+	}
 	if prev.Issuer != nil && prev.Issuer != rt.issuer && prev.Issuer != rt.current.Load().Issuer {
 		rt.dropIssuer(prev.Issuer)
 	}
@@ -249,6 +262,15 @@ func (rt *Runtime) release(prev *Gateway) {
 			delete(rt.auths, fp)
 		}
 	}
+}
+
+// upstreamTransport returns the transport for upstream_timeout d: the one already in use
+// when d has not changed, so that upstream connections survive a reload. It holds rt.mu.
+func (rt *Runtime) upstreamTransport(d time.Duration) *http.Transport {
+	if rt.transport == nil || rt.transportTimeout != d {
+		rt.transport, rt.transportTimeout = proxy.NewTransport(d), d
+	}
+	return rt.transport
 }
 
 // compile builds a Gateway for cfg, reusing live authenticators with the same
@@ -395,9 +417,10 @@ func (rt *Runtime) compile(cfg *config.Config) (*Gateway, error) {
 		return nil, err
 	}
 	ring, m := rt.Ring, rt.Metrics
-	transport := rt.o.UpstreamTransport
+	var transport http.RoundTripper = rt.o.UpstreamTransport
 	if transport == nil {
-		transport = proxy.NewTransport(cfg.UpstreamTimeout)
+		g.transport = rt.upstreamTransport(cfg.UpstreamTimeout)
+		transport = g.transport
 	}
 	g.Handler = gateway.New(gateway.Options{
 		HeaderMappings:       mappings,
@@ -744,6 +767,9 @@ func (rt *Runtime) Close() error {
 		}
 	}
 	b := rt.budget
+	if rt.transport != nil {
+		rt.transport.CloseIdleConnections()
+	}
 	rt.mu.Unlock()
 	rt.running.Wait()
 	if rt.tracer != nil {
