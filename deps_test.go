@@ -32,7 +32,7 @@ var allowed = map[string][]string{
 	"internal/editdist":              {},
 	"internal/identity":              {}, // claim paths and header mappings, std-lib only
 	"internal/config":                {"internal/editdist", "internal/identity", "internal/policy", "internal/tokenrules"},
-	"internal/policy":                {"internal/decision"},
+	"internal/policy":                {"internal/decision", "internal/identity"},
 	"internal/logline":               {},
 	"internal/tracing":               {},
 	"internal/buildinfo":             {},

@@ -99,7 +99,7 @@ type Runtime struct {
 	transportTimeout time.Duration
 	bg               context.Context // set by Start; background work of authenticators
 	running          sync.WaitGroup
-	started    bool
+	started          bool
 }
 
 // liveAuth is one authenticator instance and what keeps it running.

@@ -34,20 +34,29 @@ import (
 // the header out.
 const MaxHeaderValueBytes = 8 << 10
 
-// MaxPathBytes bounds a claim path in the configuration.
-const MaxPathBytes = 256
+// Limits of a claim path in the configuration.
+const (
+	// MaxPathBytes bounds a claim path.
+	MaxPathBytes = 256
+	// MaxPathDepth bounds the segments of a nested claim path.
+	MaxPathDepth = 16
+)
 
-// Path is a claim path: a top-level claim name, or dot-separated names that reach a
-// nested claim. The zero Path names nothing.
+// Path names a claim: a top-level claim by its exact name, else a nested claim by the
+// dot-separated names leading to it ("realm_access.roles"). The exact name wins, so a
+// URL-shaped claim name such as "https://example.com/roles" names that claim as written.
+// A path with an empty segment ("a..b", ".a", "a.") names only a top-level claim. It is
+// the one claim-path rule of the gateway: subject_claim, scope_claims, header mappings,
+// audience_claim and route requirements all read claims through it. The zero Path names
+// nothing.
 type Path struct {
 	raw   string
-	parts []string // nil when raw has no '.'
+	parts []string // nil when the path names only a top-level claim
 }
 
-// ParsePath checks and compiles a claim path. It must be non-empty, at most MaxPathBytes,
-// valid UTF-8 without control characters, and, read as a dotted path, have no empty
-// segment (a path such as "a..b" or ".a" could only ever name a top-level claim of that
-// exact spelling, which is allowed too: it is tried first at lookup).
+// ParsePath checks and compiles a claim path. It refuses an empty path, one longer than
+// MaxPathBytes, invalid UTF-8, control characters (C0, DEL, C1), surrounding spaces and
+// more than MaxPathDepth segments.
 func ParsePath(s string) (Path, error) {
 	switch {
 	case s == "":
@@ -56,18 +65,33 @@ func ParsePath(s string) (Path, error) {
 		return Path{}, fmt.Errorf("the claim path is %d bytes; at most %d are accepted", len(s), MaxPathBytes)
 	case !utf8.ValidString(s):
 		return Path{}, errors.New("the claim path is not valid UTF-8")
+	case strings.TrimSpace(s) != s:
+		return Path{}, errors.New("the claim path starts or ends with a space")
 	}
 	for _, r := range s {
-		if r < 0x20 || r == 0x7f {
-			return Path{}, errors.New("the claim path contains a control character")
+		if r < 0x20 || r == 0x7f || (r >= 0x80 && r < 0xa0) {
+			return Path{}, errors.New("the claim path holds a control character")
 		}
 	}
 	p := Path{raw: s}
-	if strings.Contains(s, ".") {
-		p.parts = strings.Split(s, ".")
+	if !strings.Contains(s, ".") {
+		return p, nil
 	}
+	parts := strings.Split(s, ".")
+	if len(parts) > MaxPathDepth {
+		return Path{}, fmt.Errorf("the claim path has %d segments; at most %d are accepted", len(parts), MaxPathDepth)
+	}
+	for _, seg := range parts {
+		if seg == "" {
+			return p, nil // a top-level name only
+		}
+	}
+	p.parts = parts
 	return p, nil
 }
+
+// Nested reports whether the path may name a nested claim.
+func (p Path) Nested() bool { return p.parts != nil }
 
 // MustPath is ParsePath for constant paths; it panics on a bad one.
 func MustPath(s string) Path {

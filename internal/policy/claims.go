@@ -10,91 +10,24 @@ import (
 	"unicode/utf8"
 
 	"github.com/gatehouse-dev/gatehouse/internal/decision"
+	"github.com/gatehouse-dev/gatehouse/internal/identity"
 )
 
 // Limits of claim rules.
 const (
 	// MaxClaimPathBytes bounds a claim path.
-	MaxClaimPathBytes = 256
+	MaxClaimPathBytes = identity.MaxPathBytes
 	// MaxClaimPathDepth bounds the segments of a nested claim path.
-	MaxClaimPathDepth = 16
+	MaxClaimPathDepth = identity.MaxPathDepth
 	// MaxClaimValues bounds the values one claim rule lists.
 	MaxClaimValues = 64
 )
 
-// ClaimPath names a claim: a top-level claim by its exact name, else a nested claim by
-// the dot-separated names leading to it ("realm_access.roles"). The exact name wins, so
-// a URL-shaped claim name such as "https://example.com/roles" names that claim as
-// written. A path with an empty segment ("a..b", ".a", "a.") names only a top-level
-// claim.
-type ClaimPath struct {
-	raw  string
-	segs []string // nil when the path names only a top-level claim
-}
+// ClaimPath names a claim, by the gateway's one claim-path rule (identity.Path).
+type ClaimPath = identity.Path
 
-// ParseClaimPath parses a claim path. It refuses an empty path, one longer than
-// MaxClaimPathBytes, invalid UTF-8, control characters, surrounding spaces and more
-// than MaxClaimPathDepth segments.
-func ParseClaimPath(s string) (ClaimPath, error) {
-	switch {
-	case s == "":
-		return ClaimPath{}, errors.New("the claim path is empty")
-	case len(s) > MaxClaimPathBytes:
-		return ClaimPath{}, fmt.Errorf("the claim path is %d bytes; at most %d are accepted", len(s), MaxClaimPathBytes)
-	case !utf8.ValidString(s):
-		return ClaimPath{}, errors.New("the claim path is not valid UTF-8")
-	case strings.TrimSpace(s) != s:
-		return ClaimPath{}, errors.New("the claim path starts or ends with a space")
-	}
-	for _, r := range s {
-		if r < 0x20 || r == 0x7f || (r >= 0x80 && r < 0xa0) {
-			return ClaimPath{}, errors.New("the claim path holds a control character")
-		}
-	}
-	p := ClaimPath{raw: s}
-	if !strings.Contains(s, ".") {
-		return p, nil
-	}
-	segs := strings.Split(s, ".")
-	if len(segs) > MaxClaimPathDepth {
-		return ClaimPath{}, fmt.Errorf("the claim path has %d segments; at most %d are accepted", len(segs), MaxClaimPathDepth)
-	}
-	for _, seg := range segs {
-		if seg == "" {
-			return p, nil // a top-level name only
-		}
-	}
-	p.segs = segs
-	return p, nil
-}
-
-// String returns the path as written.
-func (p ClaimPath) String() string { return p.raw }
-
-// Nested reports whether the path may name a nested claim.
-func (p ClaimPath) Nested() bool { return p.segs != nil }
-
-// Lookup returns the claim p names in claims: the top-level claim of that exact name
-// when there is one, else the nested claim its segments lead to through JSON objects.
-func (p ClaimPath) Lookup(claims map[string]any) (any, bool) {
-	if v, ok := claims[p.raw]; ok {
-		return v, true
-	}
-	if p.segs == nil {
-		return nil, false
-	}
-	cur := claims
-	last := len(p.segs) - 1
-	for _, seg := range p.segs[:last] {
-		next, ok := cur[seg].(map[string]any)
-		if !ok {
-			return nil, false
-		}
-		cur = next
-	}
-	v, ok := cur[p.segs[last]]
-	return v, ok
-}
+// ParseClaimPath parses a claim path (identity.ParsePath).
+func ParseClaimPath(s string) (ClaimPath, error) { return identity.ParsePath(s) }
 
 // ClaimRule is one entry of a require block's claims: the claim Path names must equal
 // one of Values or, when it is an array, contain one of them.
