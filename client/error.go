@@ -8,6 +8,7 @@ import (
 	"io"
 	"mime"
 	"net/http"
+	"net/url"
 	"slices"
 	"strconv"
 	"strings"
@@ -54,7 +55,10 @@ type Error struct {
 	// RetryAfter is the Retry-After header as a duration (0 when absent or a date in the past).
 	RetryAfter time.Duration
 	// LoginURL is the problem body's login_url: where a browser user logs in, when the
-	// server protects a web application with sessions.
+	// server protects a web application with sessions. It is an absolute http(s) URL
+	// (relative ones are resolved against the request's URL) or empty: anything else the
+	// server sent (javascript:, data:) is dropped. Its origin is the server's choice:
+	// check it against the origins you trust before sending a user there.
 	LoginURL string
 }
 
@@ -173,7 +177,7 @@ func newError(resp *http.Response, body []byte) *Error {
 	secrets := sentValues(sent)
 	e.Title = scrub(e.Title, secrets)
 	e.Detail = scrub(e.Detail, secrets)
-	e.LoginURL = scrub(e.LoginURL, secrets)
+	e.LoginURL = scrub(loginURL(e.LoginURL, resp.Request), secrets)
 	for i := range e.Challenges {
 		e.Challenges[i].Token68 = scrub(e.Challenges[i].Token68, secrets)
 		for j := range e.Challenges[i].Params {
@@ -285,4 +289,23 @@ func scrub(s string, secrets []string) string {
 		}
 	}
 	return s
+}
+
+// loginURL returns raw as an absolute http(s) URL, resolved against the request's URL
+// when relative, or "" when it is anything else.
+func loginURL(raw string, req *http.Request) string {
+	if raw == "" {
+		return ""
+	}
+	u, err := url.Parse(raw)
+	if err != nil {
+		return ""
+	}
+	if req != nil && req.URL != nil {
+		u = req.URL.ResolveReference(u)
+	}
+	if (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+		return ""
+	}
+	return u.String()
 }

@@ -1,9 +1,11 @@
 package client
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -194,3 +196,25 @@ func TestRetryAfterParsing(t *testing.T) {
 
 func fmtV(c Credentials) string  { return fmt.Sprintf("%v %+v %s", c, c, c) }
 func fmtGo(c Credentials) string { return fmt.Sprintf("%#v", c) }
+
+// TestLoginURLIsAnHTTPURLOrNothing: a login_url that is not http(s) (javascript:, data:)
+// never reaches the caller, and a relative one is resolved against the request.
+func TestLoginURLIsAnHTTPURLOrNothing(t *testing.T) {
+	for _, tt := range []struct{ sent, want string }{
+		{"javascript:alert(1)", ""},
+		{"data:text/html,hi", ""},
+		{"/_gatehouse/login?rd=%2Fx", "https://api.example.com/_gatehouse/login?rd=%2Fx"},
+		{"https://idp.example.com/login", "https://idp.example.com/login"},
+	} {
+		req, _ := http.NewRequest("GET", "https://api.example.com/orders", nil)
+		resp := &http.Response{StatusCode: 401, Request: req, Header: http.Header{"Content-Type": {"application/problem+json"}},
+			Body: io.NopCloser(strings.NewReader(`{"reason":"credentials_missing","login_url":` + strconv.Quote(tt.sent) + `}`))}
+		var e *Error
+		if !errors.As(CheckResponse(resp), &e) {
+			t.Fatalf("%q: no *Error", tt.sent)
+		}
+		if e.LoginURL != tt.want {
+			t.Errorf("login_url %q: LoginURL %q, want %q", tt.sent, e.LoginURL, tt.want)
+		}
+	}
+}
