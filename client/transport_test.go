@@ -25,6 +25,9 @@ type rotating struct {
 	refreshes atomic.Int32
 	release   chan struct{} // nil: refresh at once
 	fail      error
+	// entered, when set, is closed as the first refresh begins.
+	entered     chan struct{}
+	enteredOnce sync.Once
 }
 
 func (c *rotating) Apply(_ context.Context, h http.Header) error {
@@ -38,6 +41,9 @@ func (c *rotating) Headers() []string { return []string{"Authorization"} }
 
 func (c *rotating) Refresh(ctx context.Context) error {
 	c.refreshes.Add(1)
+	if c.entered != nil {
+		c.enteredOnce.Do(func() { close(c.entered) })
+	}
 	if c.release != nil {
 		select {
 		case <-c.release:
@@ -207,7 +213,7 @@ func TestTenConcurrent401sCauseOneRefresh(t *testing.T) {
 		deny(w, "token_expired", "invalid_token")
 	}))
 	defer ts.Close()
-	cred := &rotating{release: make(chan struct{})}
+	cred := &rotating{release: make(chan struct{}), entered: make(chan struct{})}
 	tr := &Transport{Credentials: cred}
 	c := &http.Client{Transport: tr}
 	var wg sync.WaitGroup
@@ -226,15 +232,10 @@ func TestTenConcurrent401sCauseOneRefresh(t *testing.T) {
 	}
 	<-allArrived
 	// Release the refresh only once every request is waiting on it (or has refreshed).
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		tr.mu.Lock()
-		inFlight := tr.flight != nil
-		tr.mu.Unlock()
-		if inFlight || time.Now().After(deadline) {
-			break
-		}
-		time.Sleep(time.Millisecond)
+	select {
+	case <-cred.entered:
+	case <-time.After(10 * time.Second):
+		t.Fatal("no refresh began")
 	}
 	close(cred.release)
 	wg.Wait()
