@@ -33,11 +33,13 @@ type otlpReceiver struct {
 	res   []string // every resource attribute, key=value
 	raw   [][]byte // every export request body, for the leak scan
 	auth  []string // the Authorization header of every export
+	// arrived is closed (and replaced) whenever an export is received.
+	arrived chan struct{}
 }
 
 func startOTLPReceiver(t *testing.T) *otlpReceiver {
 	t.Helper()
-	rec := &otlpReceiver{}
+	rec := &otlpReceiver{arrived: make(chan struct{})}
 	srv := &http.Server{ReadHeaderTimeout: 5 * time.Second, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method != http.MethodPost || r.URL.Path != "/v1/traces" || r.Header.Get("Content-Type") != "application/x-protobuf" {
 			http.Error(w, "want POST /v1/traces, application/x-protobuf", http.StatusBadRequest)
@@ -64,6 +66,8 @@ func startOTLPReceiver(t *testing.T) *otlpReceiver {
 				rec.spans = append(rec.spans, ss.GetSpans()...)
 			}
 		}
+		close(rec.arrived)
+		rec.arrived = make(chan struct{})
 		rec.mu.Unlock()
 		out, _ := proto.Marshal(&coltracepb.ExportTraceServiceResponse{})
 		w.Header().Set("Content-Type", "application/x-protobuf")
@@ -76,11 +80,11 @@ func startOTLPReceiver(t *testing.T) *otlpReceiver {
 	return rec
 }
 
-// waitSpan polls until a span matching ok arrived.
+// waitSpan waits until a span matching ok arrived, checking again at each export.
 func (rec *otlpReceiver) waitSpan(t *testing.T, what string, ok func(*tracepb.Span) bool) *tracepb.Span {
 	t.Helper()
-	deadline := time.Now().Add(15 * time.Second)
-	for time.Now().Before(deadline) {
+	timeout := time.After(15 * time.Second)
+	for {
 		rec.mu.Lock()
 		for _, s := range rec.spans {
 			if ok(s) {
@@ -88,8 +92,14 @@ func (rec *otlpReceiver) waitSpan(t *testing.T, what string, ok func(*tracepb.Sp
 				return s
 			}
 		}
+		next := rec.arrived
 		rec.mu.Unlock()
-		time.Sleep(20 * time.Millisecond)
+		select {
+		case <-next:
+			continue
+		case <-timeout:
+		}
+		break
 	}
 	t.Fatalf("no span %s arrived", what)
 	return nil
