@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -20,6 +21,8 @@ import (
 // once the shutdown grace has passed, instead of staying open for the idle timeout.
 func TestReloadKeepsUpstreamConnections(t *testing.T) {
 	var opened, closed atomic.Int64
+	firstClosed := make(chan struct{})
+	var closeOnce sync.Once
 	up := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "upstream") }))
 	up.Config.ConnState = func(_ net.Conn, s http.ConnState) {
 		switch s {
@@ -27,6 +30,7 @@ func TestReloadKeepsUpstreamConnections(t *testing.T) {
 			opened.Add(1)
 		case http.StateClosed:
 			closed.Add(1)
+			closeOnce.Do(func() { close(firstClosed) })
 		}
 	}
 	up.Start()
@@ -106,11 +110,9 @@ routes:
 	if n := opened.Load(); n != 2 {
 		t.Fatalf("after a reload changing upstream_timeout: %d upstream connections, want 2 (a new pool)", n)
 	}
-	deadline := time.Now().Add(5 * time.Second)
-	for closed.Load() < 1 {
-		if time.Now().After(deadline) {
-			t.Fatal("the replaced pool's idle upstream connection was not closed after the shutdown grace")
-		}
-		time.Sleep(10 * time.Millisecond)
+	select {
+	case <-firstClosed:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the replaced pool's idle upstream connection was not closed after the shutdown grace")
 	}
 }
